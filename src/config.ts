@@ -1,0 +1,156 @@
+import { z } from "zod";
+
+/**
+ * The function's configuration, read from environment variables once and validated here.
+ * Nothing else in the code reads `process.env`. The variable names are the contract with
+ * operators (README, serverless.yml); an error always names the variable, never a secret value.
+ */
+
+/** HSS rejects `image_info_list` above 1024 entries (API reference). */
+export const MAX_BATCH_SIZE = 1024;
+export const DEFAULT_BATCH_SIZE = 100;
+
+// An empty variable (common in console forms and serverless.yml) means "not set".
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess(
+    (value) => (typeof value === "string" && value.trim() === "" ? undefined : value),
+    schema.optional(),
+  );
+
+const text = z.string().trim().min(1);
+
+const integer = (min: number, max: number, fallback: number) =>
+  optional(z.coerce.number().int().min(min).max(max)).transform((value) => value ?? fallback);
+
+const swrInstance = z.union([
+  text.transform((id) => ({ id, url: undefined as string | undefined })),
+  z.strictObject({ id: text, url: text.optional() }),
+]);
+
+const instanceMap = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({
+        code: "custom",
+        message: 'must be a JSON object such as {"registry.example.com":"instance-id"}',
+      });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string().trim().toLowerCase().min(1), swrInstance));
+
+export const environmentSchema = z
+  .object({
+    HSS_REGION: optional(
+      text.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be a region id such as cn-north-4"),
+    ),
+    HSS_ENDPOINT: optional(
+      z.url({
+        protocol: /^https?$/,
+        error: "must be an http(s) URL such as https://hss.cn-north-4.myhuaweicloud.com",
+      }),
+    ),
+    HSS_PROJECT_ID: optional(
+      text.regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a project id (letters, digits, - and _)"),
+    ),
+    HSS_ENTERPRISE_PROJECT_ID: optional(text.max(256)),
+    HSS_BATCH_SIZE: integer(1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE),
+    HSS_TIMEOUT_MS: integer(100, 60_000, 3000),
+    HSS_CONCURRENCY: integer(1, 16, 2),
+    CLOUD_SDK_AK: optional(text),
+    CLOUD_SDK_SK: optional(text),
+    CLOUD_SDK_SECURITY_TOKEN: optional(text),
+    SWR_INSTANCE_ID: optional(text.max(256)),
+    SWR_INSTANCE_URL: optional(text.max(256)),
+    SWR_INSTANCES: optional(instanceMap),
+    LOG_LEVEL: optional(z.enum(["debug", "info", "warn", "error"])).transform(
+      (value) => value ?? "info",
+    ),
+  })
+  .superRefine((env, ctx) => {
+    if (!env.HSS_REGION && !env.HSS_ENDPOINT) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["HSS_REGION"],
+        message: "set HSS_REGION (for example cn-north-4) or HSS_ENDPOINT",
+      });
+    }
+    if (env.CLOUD_SDK_AK && !env.CLOUD_SDK_SK) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["CLOUD_SDK_SK"],
+        message: "is required when CLOUD_SDK_AK is set",
+      });
+    }
+    if (env.CLOUD_SDK_SK && !env.CLOUD_SDK_AK) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["CLOUD_SDK_AK"],
+        message: "is required when CLOUD_SDK_SK is set",
+      });
+    }
+  })
+  .transform((env) => ({
+    hss: {
+      endpoint: env.HSS_ENDPOINT ?? endpointForRegion(env.HSS_REGION as string),
+      region: env.HSS_REGION,
+      projectId: env.HSS_PROJECT_ID,
+      enterpriseProjectId: env.HSS_ENTERPRISE_PROJECT_ID,
+      batchSize: env.HSS_BATCH_SIZE,
+      timeoutMs: env.HSS_TIMEOUT_MS,
+      concurrency: env.HSS_CONCURRENCY,
+    },
+    credentials: env.CLOUD_SDK_AK
+      ? {
+          ak: env.CLOUD_SDK_AK,
+          sk: env.CLOUD_SDK_SK as string,
+          securityToken: env.CLOUD_SDK_SECURITY_TOKEN,
+        }
+      : undefined,
+    swr: {
+      defaultInstance: env.SWR_INSTANCE_ID
+        ? { id: env.SWR_INSTANCE_ID, url: env.SWR_INSTANCE_URL }
+        : undefined,
+      instancesByHost: env.SWR_INSTANCES ?? {},
+    },
+    logLevel: env.LOG_LEVEL,
+  }));
+
+export type Config = z.output<typeof environmentSchema>;
+export type Credentials = NonNullable<Config["credentials"]>;
+
+/** Every variable the function reads; serverless.yml and the README list exactly these. */
+export const CONFIG_VARIABLES = Object.keys(environmentSchema.in.shape);
+
+/** Variables whose values must never be echoed back in an error. */
+const SECRET_VARIABLES = new Set(["CLOUD_SDK_AK", "CLOUD_SDK_SK", "CLOUD_SDK_SECURITY_TOKEN"]);
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** HSS's public endpoints; eu-west-101 is the one region served from a `.eu` domain. */
+export function endpointForRegion(region: string): string {
+  const domain = region === "eu-west-101" ? "myhuaweicloud.eu" : "myhuaweicloud.com";
+  return `https://hss.${region}.${domain}`;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const relevant = Object.fromEntries(CONFIG_VARIABLES.map((name) => [name, env[name]]));
+  const result = environmentSchema.safeParse(relevant);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const [variable = "configuration", ...inside] = issue.path.map(String);
+    const where = inside.length > 0 ? `${variable} at ${inside.join(".")}` : variable;
+    const value = env[variable];
+    const shown =
+      value === undefined || SECRET_VARIABLES.has(variable)
+        ? ""
+        : ` (got ${JSON.stringify(value.slice(0, 80))})`;
+    return `${where}: ${issue.message}${shown}`;
+  });
+  throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
+}

@@ -1,0 +1,102 @@
+import { httpError } from "./errors";
+
+/**
+ * How an event reached the function: through an HTTP trigger (FunctionGraph APIG, AWS API
+ * Gateway REST v1, HTTP API / function URL v2), or by direct invocation (console test event,
+ * CLI, another function), where the event is the payload itself.
+ */
+export interface HttpDelivery {
+  kind: "http";
+  method: string;
+  /** Header names in lower case. */
+  headers: Record<string, string>;
+  query: Record<string, string>;
+  /** The body, already decoded from base64 when the trigger encoded it. */
+  body: string;
+}
+
+export interface DirectDelivery {
+  kind: "direct";
+  payload: unknown;
+}
+
+export type Delivery = HttpDelivery | DirectDelivery;
+
+type Fields = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Fields =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+export function recogniseDelivery(event: unknown): Delivery {
+  if (!isObject(event)) return { kind: "direct", payload: event };
+  const http = isObject(event.requestContext) ? event.requestContext.http : undefined;
+  // HTTP API and function URLs (payload format 2.0).
+  if (event.version === "2.0" && isObject(http) && typeof http.method === "string") {
+    return {
+      kind: "http",
+      method: http.method.toUpperCase(),
+      headers: lowerCaseHeaders(event.headers),
+      query: Object.fromEntries(new URLSearchParams(stringOr(event.rawQueryString, ""))),
+      body: decodeBody(event),
+    };
+  }
+  // FunctionGraph APIG trigger and API Gateway REST proxy (payload format 1.0).
+  if (typeof event.httpMethod === "string" && ("headers" in event || "requestContext" in event)) {
+    return {
+      kind: "http",
+      method: event.httpMethod.toUpperCase(),
+      headers: lowerCaseHeaders(event.headers),
+      query: firstValues(event.queryStringParameters),
+      body: decodeBody(event),
+    };
+  }
+  return { kind: "direct", payload: event };
+}
+
+/** The registry payload a delivery carries: the parsed JSON body, or the direct event. */
+export function payloadOf(delivery: Delivery): unknown {
+  if (delivery.kind === "direct") return delivery.payload;
+  if (delivery.method !== "POST") {
+    throw httpError(405, `send registry events with POST, not ${delivery.method.slice(0, 10)}`, {
+      headers: { allow: "POST" },
+    });
+  }
+  if (delivery.body.trim() === "") {
+    throw httpError(400, "the request body is empty; expected a JSON registry event");
+  }
+  try {
+    return JSON.parse(delivery.body);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.slice(0, 120) : "parse error";
+    throw httpError(400, `the request body is not JSON (${reason})`);
+  }
+}
+
+function decodeBody(event: Fields): string {
+  const body = stringOr(event.body, "");
+  return event.isBase64Encoded === true ? Buffer.from(body, "base64").toString("utf8") : body;
+}
+
+function lowerCaseHeaders(headers: unknown): Record<string, string> {
+  if (!isObject(headers)) return {};
+  const lowered: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value === "string") lowered[name.toLowerCase()] = value;
+  }
+  return lowered;
+}
+
+// APIG and REST v1 give single values; some triggers give arrays for repeated parameters.
+function firstValues(parameters: unknown): Record<string, string> {
+  if (!isObject(parameters)) return {};
+  const values: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parameters)) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (typeof first === "string") values[name] = first;
+  }
+  return values;
+}
+
+function stringOr(value: unknown, fallback: string): string {
+  return typeof value === "string" ? value : fallback;
+}

@@ -1,0 +1,59 @@
+import { z } from "zod";
+import type { PushedImage } from "./registry-event";
+
+/**
+ * `event_data` of a Harbor / SWR Enterprise Edition artifact event. The Default format carries it
+ * as `event_data`, the CloudEvents format as `data`. Harbor omits or nulls fields freely, so
+ * everything but the repository's identity is optional.
+ */
+const maybeText = z
+  .string()
+  .nullish()
+  .transform((value) => (value ? value : undefined));
+
+const harborResource = z.object({
+  digest: maybeText,
+  tag: maybeText,
+  resource_url: maybeText,
+});
+
+const harborRepository = z
+  .object({
+    name: maybeText,
+    namespace: maybeText,
+    repo_full_name: maybeText,
+  })
+  .transform((repository, ctx) => {
+    const fullName =
+      repository.repo_full_name ??
+      (repository.namespace && repository.name
+        ? `${repository.namespace}/${repository.name}`
+        : undefined);
+    const namespace = repository.namespace ?? fullName?.split("/")[0];
+    if (!fullName || !namespace || fullName === namespace) {
+      ctx.addIssue({
+        code: "custom",
+        message: "needs repo_full_name (namespace/name) or both namespace and name",
+      });
+      return z.NEVER;
+    }
+    return { namespace, fullName };
+  });
+
+export const harborEventDataSchema = z.object({
+  resources: z.array(harborResource).min(1, "a push event lists at least one resource"),
+  repository: harborRepository,
+});
+
+export type HarborEventData = z.infer<typeof harborEventDataSchema>;
+
+export function pushedImagesOf(eventData: HarborEventData): PushedImage[] {
+  const { namespace, fullName } = eventData.repository;
+  return eventData.resources.map((resource) => ({
+    namespace,
+    repository: fullName,
+    tag: resource.tag,
+    digest: resource.digest,
+    resourceUrl: resource.resource_url,
+  }));
+}

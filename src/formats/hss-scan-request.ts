@@ -1,0 +1,66 @@
+import { z } from "zod";
+import { imageTypeSchema, operateAllFiltersSchema } from "../hss/batch-scan-request";
+import { invalidPayload } from "./invalid-payload";
+import type { RegistryFormat } from "./registry-event";
+
+/**
+ * The HSS batch-scan request body itself, used as a manual or CI event:
+ * `{"image_type": "private_image", "image_info_list": [{"namespace": ..., "image_name": ..., "image_version": ...}]}`
+ * or `{"image_type": "private_image", "operate_all": true, ...filters}`.
+ * The envelope is checked strictly (a misspelt field is an error, not a silent no-op); each listed
+ * image is checked later, one by one, so that one bad entry is skipped with a reason instead of
+ * failing the others.
+ */
+export const manualScanRequestSchema = operateAllFiltersSchema
+  .extend({
+    image_type: imageTypeSchema,
+    operate_all: z.boolean().optional(),
+    image_info_list: z.array(z.unknown()).optional(),
+  })
+  .superRefine((request, ctx) => {
+    const { image_type, operate_all, image_info_list, ...filters } = request;
+    if (operate_all) {
+      if (image_info_list !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["image_info_list"],
+          message: "give either image_info_list or operate_all: true, not both",
+        });
+      }
+      return;
+    }
+    if (!image_info_list || image_info_list.length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["image_info_list"],
+        message: "list at least one image, or set operate_all: true",
+      });
+    }
+    const filterNames = Object.keys(filters);
+    if (filterNames.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: [filterNames[0] as string],
+        message: "filters apply only together with operate_all: true",
+      });
+    }
+  });
+
+export type ManualScanRequest = z.infer<typeof manualScanRequestSchema>;
+
+export const hssScanRequestFormat: RegistryFormat = {
+  name: "hss-batch-scan",
+
+  recognises: (payload) => "image_type" in payload,
+
+  parse(payload) {
+    const request = manualScanRequestSchema.safeParse(payload);
+    if (!request.success) throw invalidPayload("HSS batch-scan request", request.error);
+    return {
+      kind: "scan-request",
+      format: this.name,
+      eventType: request.data.operate_all ? "operate_all" : "image_info_list",
+      request: request.data,
+    };
+  },
+};

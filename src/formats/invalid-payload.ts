@@ -1,0 +1,12 @@
+import type { z } from "zod";
+import { httpError } from "../errors";
+
+/** The payload was recognised but does not have the shape its format requires (422). */
+export function invalidPayload(format: string, error: z.ZodError) {
+  const problems = error.issues.slice(0, 5).map((issue) => {
+    const where = issue.path.length > 0 ? issue.path.join(".") : "(payload)";
+    return `${where}: ${issue.message}`;
+  });
+  const more = error.issues.length > 5 ? ` (and ${error.issues.length - 5} more)` : "";
+  return httpError(422, `invalid ${format} payload: ${problems.join("; ")}${more}`);
+}

@@ -1,0 +1,158 @@
+import { BasicCredentials } from "@huaweicloud/huaweicloud-sdk-core/auth/BasicCredentials";
+import { ClientBuilder } from "@huaweicloud/huaweicloud-sdk-core/ClientBuilder";
+import type { HcClient, HttpRequestOptions } from "@huaweicloud/huaweicloud-sdk-core/HcClient";
+import { Logger4jInstance } from "@huaweicloud/huaweicloud-sdk-core/logger/log4jLogger";
+import type { AxiosRequestConfig } from "axios";
+import type { Credentials } from "../config";
+import type { ScanBatch } from "./batch-scan-request";
+
+/**
+ * The only module that talks to HSS. It builds requests on the Huawei SDK core the way the
+ * generated service clients do (ClientBuilder + HcClient.sendRequest), so that the core signs
+ * them, and works around the core's traps:
+ * - it logs failed requests, Authorization and X-Security-Token included, through log4js, to
+ *   stdout: its logger is switched off;
+ * - without a custom user agent, build() writes ~/.huaweicloud/application_id, which fails on a
+ *   read-only function file system: a user agent is always given;
+ * - withRegion() replaces withEndpoint() and triggers an IAM project lookup: only withEndpoint()
+ *   is used, the project id is always set, and the region travels as the `region` header;
+ * - there is no default timeout: every request carries one.
+ * Errors leave this module as HssCallError, which holds only what is safe to log and report.
+ */
+
+export const USER_AGENT = "swr-scan-on-push/0.1";
+
+export interface HssClientOptions {
+  endpoint: string;
+  region?: string;
+  projectId: string;
+  enterpriseProjectId?: string;
+  credentials: Credentials;
+}
+
+export interface SubmitOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface BatchScanResult {
+  requestId?: string;
+}
+
+/** Anything that can ask HSS to scan a batch: the real client, or a dry run. */
+export interface BatchScanSubmitter {
+  submitBatchScan(batch: ScanBatch, options: SubmitOptions): Promise<BatchScanResult>;
+}
+
+export class HssCallError extends Error {
+  override readonly name = "HssCallError";
+  constructor(
+    message: string,
+    /** HTTP status from HSS; undefined when no answer came (timeout, connection error). */
+    readonly httpStatus: number | undefined,
+    /** HSS or API gateway error code (`HSS.0001`, `APIGW.0308`), or a local code. */
+    readonly errorCode: string,
+    readonly requestId: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+let coreLoggingSilenced = false;
+
+function silenceCoreLogging(): void {
+  if (coreLoggingSilenced) return;
+  Logger4jInstance.level = "off";
+  coreLoggingSilenced = true;
+}
+
+export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
+  silenceCoreLogging();
+  const credentials = new BasicCredentials()
+    .withAk(options.credentials.ak)
+    .withSk(options.credentials.sk)
+    .withProjectId(options.projectId);
+  if (options.credentials.securityToken) {
+    credentials.withSecurityToken(options.credentials.securityToken);
+  }
+  const hcClient = new ClientBuilder<HcClient>((client) => client)
+    .withCredential(credentials)
+    .withEndpoint(options.endpoint)
+    .withOptions({ customUserAgent: USER_AGENT })
+    .build();
+
+  return {
+    async submitBatchScan(batch, { timeoutMs, signal }) {
+      // responseHeaders and axiosRequestConfig are read by the core but missing from its types.
+      const request: HttpRequestOptions & {
+        responseHeaders: string[];
+        axiosRequestConfig: AxiosRequestConfig;
+      } = {
+        method: "POST",
+        url: "/v5/{project_id}/image/batch-scan",
+        contentType: "application/json",
+        pathParams: {},
+        queryParams: options.enterpriseProjectId
+          ? { enterprise_project_id: options.enterpriseProjectId }
+          : {},
+        headers: options.region ? { region: options.region } : {},
+        data: batch,
+        // The core copies listed response headers into the result, but only into an object
+        // body; HSS answers 200 with an empty body, so the body is parsed to {} first.
+        responseHeaders: ["X-Request-Id"],
+        axiosRequestConfig: {
+          timeout: timeoutMs,
+          signal,
+          maxRedirects: 0,
+          transformResponse: [parseJsonBody],
+        },
+      };
+      try {
+        const response = (await hcClient.sendRequest(request)) as unknown as Record<
+          string,
+          unknown
+        >;
+        const requestId = response["X-Request-Id"];
+        return { requestId: typeof requestId === "string" ? requestId : undefined };
+      } catch (error) {
+        throw toHssCallError(error);
+      }
+    },
+  };
+}
+
+function parseJsonBody(body: unknown): unknown {
+  if (typeof body !== "string" || body.trim() === "") return {};
+  try {
+    return JSON.parse(body);
+  } catch {
+    return { error_msg: body.slice(0, 200) };
+  }
+}
+
+/**
+ * Keeps only status, code, message and request id of whatever the core threw. The core's own
+ * error objects can hold the request config, and with it the signed headers.
+ */
+export function toHssCallError(error: unknown): HssCallError {
+  if (error instanceof HssCallError) return error;
+  const fields = (typeof error === "object" && error !== null ? error : {}) as Record<
+    string,
+    unknown
+  >;
+  const status = typeof fields.httpStatusCode === "number" ? fields.httpStatusCode : undefined;
+  const requestId = typeof fields.requestId === "string" ? fields.requestId : undefined;
+  const rawMessage =
+    (typeof fields.errorMsg === "string" && fields.errorMsg) ||
+    (typeof fields.message === "string" && fields.message) ||
+    "request failed";
+  const message = rawMessage.slice(0, 300);
+  let code = typeof fields.errorCode === "string" ? fields.errorCode : undefined;
+  if (!code) {
+    if (status !== undefined) code = `HTTP_${status}`;
+    else if (fields.name === "RequiredError") code = "CREDENTIALS_MISSING";
+    else if (/timeout|aborted|canceled/i.test(message)) code = "TIMEOUT";
+    else code = "CONNECTION_ERROR";
+  }
+  return new HssCallError(message, status, code, requestId);
+}

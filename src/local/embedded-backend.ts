@@ -1,0 +1,48 @@
+import { EMULATOR_KEY, type HssEmulator, startHssEmulator } from "./hss-emulator";
+
+/** The SWR Enterprise instance id the embedded backend assumes when none is configured. */
+export const LOCAL_INSTANCE_ID = "local-swr-ee-instance";
+
+/**
+ * The one-command local experience: when no HSS endpoint or region is configured, start the
+ * local HSS emulator and point the configuration at it, so that `npm start` and `invoke` show
+ * the whole path (mapping, signing, request, report) without a cloud account.
+ * Returns undefined, and changes nothing, when a real endpoint or region is configured.
+ */
+export async function startEmbeddedBackendIfUnconfigured(
+  env: NodeJS.ProcessEnv,
+  say: (line: string) => void,
+): Promise<HssEmulator | undefined> {
+  if (env.HSS_ENDPOINT?.trim() || env.HSS_REGION?.trim()) return undefined;
+  const emulator = await startHssEmulator({
+    onRequest: (request) => {
+      const body = request.body as { image_info_list?: unknown[] } | undefined;
+      say(
+        JSON.stringify({
+          source: "hss-emulator",
+          received: `${request.method} ${request.path}`,
+          query: request.query,
+          signature: request.signature.valid ? "valid" : `refused: ${request.signature.reason}`,
+          answered: request.status,
+          hss_request_id: request.requestId,
+          images: body?.image_info_list ?? body,
+        }),
+      );
+    },
+  });
+  if (env.CLOUD_SDK_AK)
+    say("note: CLOUD_SDK_AK is ignored while the embedded HSS emulator is in use");
+  Object.assign(env, {
+    HSS_ENDPOINT: emulator.url,
+    HSS_PROJECT_ID: env.HSS_PROJECT_ID || emulator.projectId,
+    CLOUD_SDK_AK: EMULATOR_KEY.ak,
+    CLOUD_SDK_SK: EMULATOR_KEY.sk,
+    CLOUD_SDK_SECURITY_TOKEN: "",
+    SWR_INSTANCE_ID: env.SWR_INSTANCE_ID || LOCAL_INSTANCE_ID,
+  });
+  say(
+    `no HSS_REGION or HSS_ENDPOINT set: using the embedded HSS emulator at ${emulator.url} ` +
+      "(it checks signatures and shows what it receives; nothing leaves this machine)",
+  );
+  return emulator;
+}

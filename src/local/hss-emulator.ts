@@ -1,0 +1,214 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { type ScanBatch, scanBatchSchema } from "../hss/batch-scan-request";
+import { type SigningKey, verifySignature } from "./signature";
+
+/**
+ * A local stand-in for HSS's batch-scan API, over real HTTP on loopback. It checks each request
+ * the way the service would (AK/SK signature, project, body shape and limits), answers like HSS
+ * (200 with an empty body and an X-Request-Id header, or an error body with a code), records what
+ * it accepted, and can be told to fail in the ways the real service and network fail.
+ */
+
+export const EMULATOR_PROJECT_ID = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+export const EMULATOR_KEY: SigningKey = {
+  ak: "LOCALEMULATORAK0000000",
+  sk: "local-emulator-secret-key-not-a-real-one-00000",
+};
+
+/** A failure to play instead of a normal answer. */
+export type EmulatorFault =
+  | { kind: "http"; status: number; errorCode: string; errorMsg?: string }
+  /** Destroy the connection without answering (connection reset). */
+  | { kind: "reset" }
+  /** Never answer; the client's timeout has to end the request. */
+  | { kind: "hang" };
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** Headers as received, except Authorization and X-Security-Token. */
+  headers: Record<string, string>;
+  body: unknown;
+  /** Which access key signed the request, or why the signature was refused. */
+  signature: { valid: true; ak: string } | { valid: false; reason: string };
+  /** What the emulator answered. */
+  status: number | "reset" | "hang";
+  requestId: string;
+}
+
+export interface HssEmulatorOptions {
+  port?: number;
+  projectId?: string;
+  keys?: readonly SigningKey[];
+  /** Called after each request with what was received and answered. */
+  onRequest?: (request: ReceivedRequest) => void;
+}
+
+export interface HssEmulator {
+  /** Base URL to use as HSS_ENDPOINT. */
+  url: string;
+  projectId: string;
+  keys: readonly SigningKey[];
+  /** Every request received, in order. */
+  received: ReceivedRequest[];
+  /** The batches HSS accepted (answered 200), in order. */
+  acceptedBatches(): ScanBatch[];
+  /** Queue faults to play, one per incoming request, before normal answers resume. */
+  failNext(...faults: EmulatorFault[]): void;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+const SENSITIVE_HEADERS = new Set(["authorization", "x-security-token"]);
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export async function startHssEmulator(options: HssEmulatorOptions = {}): Promise<HssEmulator> {
+  const projectId = options.projectId ?? EMULATOR_PROJECT_ID;
+  const keys = options.keys ?? [EMULATOR_KEY];
+  const received: ReceivedRequest[] = [];
+  const accepted: ScanBatch[] = [];
+  const faults: EmulatorFault[] = [];
+  const sockets = new Set<Socket>();
+  const routePattern = /^\/v5\/([^/]+)\/image\/batch-scan$/;
+
+  const record = (request: Omit<ReceivedRequest, "requestId">, requestId: string) => {
+    const entry = { ...request, requestId };
+    received.push(entry);
+    options.onRequest?.(entry);
+  };
+
+  const server = createServer(async (req, res) => {
+    const requestId = randomUUID().replaceAll("-", "");
+    const body = await readBody(req);
+    const url = new URL(req.url ?? "/", "http://emulator");
+    const headers = flattenHeaders(req);
+    const base = {
+      method: req.method ?? "",
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: Object.fromEntries(
+        Object.entries(headers).filter(([name]) => !SENSITIVE_HEADERS.has(name)),
+      ) as Record<string, string>,
+      body: parseJson(body),
+      signature: verifySignature(
+        { method: req.method ?? "", url: req.url ?? "/", headers, body },
+        keys,
+      ),
+    };
+    const answer = (status: number, errorCode?: string, errorMsg?: string) => {
+      record({ ...base, status }, requestId);
+      res.setHeader("X-Request-Id", requestId);
+      if (!errorCode) {
+        res.writeHead(status).end();
+        return;
+      }
+      res
+        .writeHead(status, { "content-type": "application/json" })
+        .end(JSON.stringify({ error_code: errorCode, error_msg: errorMsg ?? errorCode }));
+    };
+
+    const fault = faults.shift();
+    if (fault?.kind === "reset") {
+      record({ ...base, status: "reset" }, requestId);
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === "hang") {
+      record({ ...base, status: "hang" }, requestId);
+      return;
+    }
+    if (fault?.kind === "http") return answer(fault.status, fault.errorCode, fault.errorMsg);
+
+    const route = routePattern.exec(url.pathname);
+    if (req.method !== "POST" || !route) {
+      return answer(
+        404,
+        "APIGW.0101",
+        "The API does not exist or has not been published in the environment",
+      );
+    }
+    if (!base.signature.valid) {
+      return answer(
+        401,
+        "APIGW.0301",
+        `Incorrect IAM authentication information: ${base.signature.reason}`,
+      );
+    }
+    if (route[1] !== projectId || headers["x-project-id"] !== projectId) {
+      return answer(403, "HSS.0010", "access denied: unknown project id");
+    }
+    const batch = scanBatchSchema.safeParse(base.body);
+    if (!batch.success) {
+      const issue = batch.error.issues[0];
+      return answer(
+        400,
+        "HSS.0001",
+        `invalid parameter: ${issue?.path.join(".")} ${issue?.message}`,
+      );
+    }
+    accepted.push(batch.data);
+    return answer(200);
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    projectId,
+    keys,
+    received,
+    acceptedBatches: () => [...accepted],
+    failNext: (...more) => {
+      faults.push(...more);
+    },
+    reset: () => {
+      received.length = 0;
+      accepted.length = 0;
+      faults.length = 0;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) break;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function flattenHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return headers;
+}
+
+function parseJson(body: Buffer): unknown {
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return body.toString("utf8").slice(0, 200);
+  }
+}

@@ -1,0 +1,66 @@
+import { readFileSync } from "node:fs";
+import { createLocalContext } from "./context";
+import { startEmbeddedBackendIfUnconfigured } from "./embedded-backend";
+
+/**
+ * Runs the handler once, in this process, with an event file:
+ *   npm run --silent invoke -- events/harbor-push.apig.json
+ * Stdout carries exactly one JSON value: the handler's return value, or the error it rejected
+ * with. Logs go to stderr. Exit 0 when the handler returned, 1 when it rejected, 2 for usage errors.
+ */
+const USAGE = "usage: npm run --silent invoke -- <event.json>";
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+function readEvent(args: string[]): unknown {
+  const files = args.filter((arg) => !arg.startsWith("--"));
+  const unknownFlags = args.filter((arg) => arg.startsWith("--"));
+  if (unknownFlags.length > 0 || files.length !== 1) {
+    say(unknownFlags.length > 0 ? `unknown option ${unknownFlags[0]}\n${USAGE}` : USAGE);
+    process.exit(2);
+  }
+  const file = files[0] as string;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    say(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}\n${USAGE}`);
+    process.exit(2);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    say(`${file} is not JSON: ${(error as Error).message}`);
+    process.exit(2);
+  }
+}
+
+async function main(): Promise<number> {
+  const event = readEvent(process.argv.slice(2));
+  const emulator = await startEmbeddedBackendIfUnconfigured(process.env, say);
+  // Loaded after the environment is final: the handler reads its configuration on first use.
+  const { handler } = await import("../handler");
+  try {
+    const result = await handler(event, createLocalContext({ env: process.env }) as never);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  } catch (error) {
+    const { name, message, report } = error as Error & { report?: unknown };
+    process.stdout.write(
+      `${JSON.stringify({ errorType: name, errorMessage: message, report }, null, 2)}\n`,
+    );
+    return 1;
+  } finally {
+    await emulator?.close();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error) => {
+    say(`invoke failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,59 @@
+import type { Credentials } from "./config";
+
+/**
+ * The invocation context as FunctionGraph (Node.js runtime) and AWS Lambda give it. Every
+ * accessor is optional: the two platforms differ, and FunctionGraph documents some getters for
+ * other runtimes only (getProjectID), so each is feature-detected.
+ */
+export interface PlatformContext {
+  // FunctionGraph
+  getRequestID?: () => string;
+  getRemainingTimeInMilliSeconds?: () => number;
+  getSecurityAccessKey?: () => string;
+  getSecuritySecretKey?: () => string;
+  getSecurityToken?: () => string;
+  getProjectID?: () => string;
+  // AWS Lambda
+  awsRequestId?: string;
+  getRemainingTimeInMillis?: () => number;
+}
+
+export function requestIdOf(context: PlatformContext | undefined): string | undefined {
+  return callSafely(context, "getRequestID") ?? context?.awsRequestId;
+}
+
+export function remainingTimeOf(context: PlatformContext | undefined): number | undefined {
+  const remaining =
+    callSafely(context, "getRemainingTimeInMilliSeconds") ??
+    callSafely(context, "getRemainingTimeInMillis");
+  return typeof remaining === "number" && Number.isFinite(remaining) ? remaining : undefined;
+}
+
+/** The temporary credentials of the function's agency, when FunctionGraph provides them. */
+export function agencyCredentialsOf(context: PlatformContext | undefined): Credentials | undefined {
+  const ak = callSafely(context, "getSecurityAccessKey");
+  const sk = callSafely(context, "getSecuritySecretKey");
+  if (!ak || !sk) return undefined;
+  return { ak, sk, securityToken: callSafely(context, "getSecurityToken") || undefined };
+}
+
+export function projectIdOf(context: PlatformContext | undefined): string | undefined {
+  return callSafely(context, "getProjectID") || undefined;
+}
+
+type Getter = {
+  [K in keyof PlatformContext]-?: NonNullable<PlatformContext[K]> extends () => unknown ? K : never;
+}[keyof PlatformContext];
+
+// Called as methods: the platform's getters may depend on `this`.
+function callSafely<K extends Getter>(
+  context: PlatformContext | undefined,
+  name: K,
+): ReturnType<NonNullable<PlatformContext[K]>> | undefined {
+  if (typeof context?.[name] !== "function") return undefined;
+  try {
+    return (context[name] as () => ReturnType<NonNullable<PlatformContext[K]>>).call(context);
+  } catch {
+    return undefined;
+  }
+}

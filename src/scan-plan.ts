@@ -1,0 +1,189 @@
+import type { Config } from "./config";
+import { httpError } from "./errors";
+import type { ManualScanRequest } from "./formats/hss-scan-request";
+import type { PushedImage } from "./formats/registry-event";
+import {
+  describeTarget,
+  type ImageType,
+  type OperateAllFilters,
+  type ScanBatch,
+  type ScanTarget,
+  scanTargetSchema,
+} from "./hss/batch-scan-request";
+
+/**
+ * Pure mapping from what a delivery asks for to what HSS will be asked to scan. No I/O here:
+ * every decision (target, duplicate, skip and its reason) is made before anything is sent.
+ */
+
+export interface SkippedImage {
+  /** The image as the sender named it (pull reference or namespace/name:tag). */
+  image: string;
+  reason: string;
+}
+
+export interface ScanPlan {
+  imageType: ImageType;
+  targets: ScanTarget[];
+  skipped: SkippedImage[];
+  /** Set for `operate_all` requests: HSS selects the images itself with these filters. */
+  operateAll?: OperateAllFilters;
+}
+
+/** Where an SWR Enterprise instance id can come from, in order of precedence. */
+export interface InstanceSources {
+  /** `instance_id` query parameter of the webhook URL (one webhook URL per instance). */
+  queryInstanceId?: string;
+  swr: Config["swr"];
+}
+
+export function planPushScans(images: PushedImage[], sources: InstanceSources): ScanPlan {
+  const plan = new PlanBuilder("instance_image");
+  const unresolvedHosts = new Set<string>();
+  for (const image of images) {
+    const label = imageLabel(image);
+    if (!image.tag) {
+      plan.skip(label, "the push has no tag; HSS scans images by tag");
+      continue;
+    }
+    // Docker tags cannot contain ":"; a tag that does is a digest (digest push, robot accounts).
+    if (image.tag.includes(":")) {
+      plan.skip(
+        label,
+        `pushed by digest (${image.tag.slice(0, 19)}…), not by tag; HSS scans images by tag`,
+      );
+      continue;
+    }
+    const host = registryHostOf(image.resourceUrl);
+    const instance = resolveInstance(host, sources);
+    if (!instance) {
+      unresolvedHosts.add(host ?? "(unknown registry)");
+      continue;
+    }
+    const imageName = image.repository.startsWith(`${image.namespace}/`)
+      ? image.repository.slice(image.namespace.length + 1)
+      : image.repository;
+    plan.add(label, {
+      namespace: image.namespace,
+      image_name: imageName,
+      image_version: image.tag,
+      instance_id: instance.id,
+      instance_url: instance.url ?? image.resourceUrl,
+    });
+  }
+  if (unresolvedHosts.size > 0) {
+    throw httpError(
+      422,
+      `no SWR Enterprise instance id for registry ${[...unresolvedHosts].join(", ")}: ` +
+        "add ?instance_id=<instance id> to the webhook URL, or set SWR_INSTANCE_ID (one instance) " +
+        'or SWR_INSTANCES ({"<registry host>": "<instance id>"}); nothing was sent to HSS',
+    );
+  }
+  return plan.build();
+}
+
+export function planManualScans(request: ManualScanRequest, swr: Config["swr"]): ScanPlan {
+  const { image_type, operate_all, image_info_list, ...filters } = request;
+  const plan = new PlanBuilder(image_type);
+  if (operate_all) return { ...plan.build(), operateAll: filters };
+  for (const [index, entry] of (image_info_list ?? []).entries()) {
+    const fields =
+      typeof entry === "object" && entry !== null ? (entry as Record<string, unknown>) : {};
+    const label = manualLabel(fields, index);
+    const instanceId =
+      fields.instance_id ?? (image_type === "instance_image" ? swr.defaultInstance?.id : undefined);
+    if (image_type === "instance_image" && instanceId === undefined) {
+      plan.skip(label, "instance_image entries need an instance_id (or set SWR_INSTANCE_ID)");
+      continue;
+    }
+    plan.add(label, {
+      ...fields,
+      ...(instanceId === undefined ? {} : { instance_id: instanceId }),
+    });
+  }
+  return plan.build();
+}
+
+/** Splits a plan into HSS requests of at most `batchSize` images each. */
+export function splitIntoBatches(plan: ScanPlan, batchSize: number): ScanBatch[] {
+  if (plan.operateAll) {
+    return [{ image_type: plan.imageType, operate_all: true, ...plan.operateAll }];
+  }
+  const batches: ScanBatch[] = [];
+  for (let start = 0; start < plan.targets.length; start += batchSize) {
+    batches.push({
+      image_type: plan.imageType,
+      image_info_list: plan.targets.slice(start, start + batchSize),
+    });
+  }
+  return batches;
+}
+
+class PlanBuilder {
+  private readonly targets: ScanTarget[] = [];
+  private readonly skipped: SkippedImage[] = [];
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly imageType: ImageType) {}
+
+  skip(image: string, reason: string): void {
+    this.skipped.push({ image, reason });
+  }
+
+  /** Adds a target after checking it against HSS's field rules; skips invalid ones and duplicates. */
+  add(label: string, candidate: Record<string, unknown>): void {
+    const target = scanTargetSchema.safeParse(candidate);
+    if (!target.success) {
+      const issue = target.error.issues[0];
+      const field = issue?.path.join(".") || "image";
+      this.skip(label, `${field} is not acceptable to HSS: ${issue?.message ?? "invalid"}`);
+      return;
+    }
+    const key = JSON.stringify([
+      target.data.instance_id ?? "",
+      target.data.namespace,
+      target.data.image_name,
+      target.data.image_version,
+    ]);
+    if (this.seen.has(key)) {
+      this.skip(label, `duplicate of ${describeTarget(target.data)} earlier in this delivery`);
+      return;
+    }
+    this.seen.add(key);
+    this.targets.push(target.data);
+  }
+
+  build(): ScanPlan {
+    return { imageType: this.imageType, targets: this.targets, skipped: this.skipped };
+  }
+}
+
+function resolveInstance(host: string | undefined, sources: InstanceSources) {
+  const configured = (host && sources.swr.instancesByHost[host]) || sources.swr.defaultInstance;
+  if (sources.queryInstanceId) {
+    const url = configured?.id === sources.queryInstanceId ? configured.url : undefined;
+    return { id: sources.queryInstanceId, url };
+  }
+  return configured;
+}
+
+/**
+ * The registry host of a pull reference, by Docker's rule: the first path component is a host
+ * when it contains "." or ":" or is "localhost".
+ */
+export function registryHostOf(reference: string | undefined): string | undefined {
+  const first = reference?.split("/")[0];
+  if (!first || !reference?.includes("/")) return undefined;
+  return /[.:]/.test(first) || first === "localhost" ? first.toLowerCase() : undefined;
+}
+
+function imageLabel(image: PushedImage): string {
+  if (image.resourceUrl) return image.resourceUrl;
+  if (image.tag) return `${image.repository}:${image.tag}`;
+  return image.digest ? `${image.repository}@${image.digest}` : image.repository;
+}
+
+function manualLabel(fields: Record<string, unknown>, index: number): string {
+  const part = (value: unknown) => (typeof value === "string" ? value.slice(0, 80) : "?");
+  return `image_info_list[${index}] ${part(fields.namespace)}/${part(fields.image_name)}:${part(fields.image_version)}`;
+}
