@@ -19,6 +19,8 @@ export const EMULATOR_KEY: SigningKey = {
 
 /** A failure to play instead of a normal answer. */
 export type EmulatorFault =
+  /** Answer this request normally (to place a fault after it). */
+  | { kind: "pass" }
   | { kind: "http"; status: number; errorCode: string; errorMsg?: string }
   /** Destroy the connection without answering (connection reset). */
   | { kind: "reset" }

@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { CONFIG_VARIABLES, ConfigError, endpointForRegion, loadConfig } from "../src/config";
+
+describe("configuration", () => {
+  it("derives the HSS endpoint from the region, with eu-west-101 on .myhuaweicloud.eu", () => {
+    expect(loadConfig({ HSS_REGION: "cn-north-4" }).hss.endpoint).toBe(
+      "https://hss.cn-north-4.myhuaweicloud.com",
+    );
+    expect(endpointForRegion("eu-west-101")).toBe("https://hss.eu-west-101.myhuaweicloud.eu");
+  });
+
+  it("lets HSS_ENDPOINT override the region's endpoint while keeping the region", () => {
+    const config = loadConfig({
+      HSS_REGION: "ap-southeast-3",
+      HSS_ENDPOINT: "http://127.0.0.1:9999",
+    });
+    expect(config.hss).toMatchObject({
+      endpoint: "http://127.0.0.1:9999",
+      region: "ap-southeast-3",
+    });
+  });
+
+  it("applies documented defaults", () => {
+    const config = loadConfig({ HSS_REGION: "cn-north-4" });
+    expect(config.hss).toMatchObject({ batchSize: 100, timeoutMs: 3000, concurrency: 2 });
+    expect(config.credentials).toBeUndefined();
+    expect(config.logLevel).toBe("info");
+  });
+
+  it("treats empty variables as unset", () => {
+    const config = loadConfig({ HSS_REGION: "cn-north-4", HSS_PROJECT_ID: "", CLOUD_SDK_AK: " " });
+    expect(config.hss.projectId).toBeUndefined();
+    expect(config.credentials).toBeUndefined();
+  });
+
+  it("names the variable when neither region nor endpoint is set", () => {
+    expect(() => loadConfig({})).toThrow(/HSS_REGION: set HSS_REGION .* or HSS_ENDPOINT/);
+  });
+
+  it("rejects a batch size above HSS's 1024 limit, naming the variable", () => {
+    expect(() => loadConfig({ HSS_REGION: "cn-north-4", HSS_BATCH_SIZE: "2000" })).toThrow(
+      /HSS_BATCH_SIZE: .*1024.*\(got "2000"\)/,
+    );
+  });
+
+  it("never echoes a credential's value in a configuration error", () => {
+    // Prepare
+    const sk = "very-secret-sk-value";
+
+    // Act
+    let error: unknown;
+    try {
+      loadConfig({ HSS_REGION: "cn-north-4", CLOUD_SDK_SK: sk });
+    } catch (thrown) {
+      error = thrown;
+    }
+
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/CLOUD_SDK_AK: is required when CLOUD_SDK_SK is set/);
+    expect((error as Error).message).not.toContain(sk);
+  });
+
+  it("reads the registry-host map of SWR Enterprise instances", () => {
+    const config = loadConfig({
+      HSS_REGION: "cn-north-4",
+      SWR_INSTANCES: JSON.stringify({
+        "Registry.Example.com": "inst-a",
+        "other.example.com": { id: "inst-b", url: "other.example.com" },
+      }),
+    });
+    expect(config.swr.instancesByHost).toEqual({
+      "registry.example.com": { id: "inst-a", url: undefined },
+      "other.example.com": { id: "inst-b", url: "other.example.com" },
+    });
+  });
+
+  it("explains a malformed SWR_INSTANCES", () => {
+    expect(() => loadConfig({ HSS_REGION: "cn-north-4", SWR_INSTANCES: "registry=inst" })).toThrow(
+      /SWR_INSTANCES: must be a JSON object/,
+    );
+  });
+
+  it("lists every variable it reads", () => {
+    expect(CONFIG_VARIABLES).toEqual(
+      expect.arrayContaining([
+        "HSS_REGION",
+        "HSS_ENDPOINT",
+        "HSS_PROJECT_ID",
+        "HSS_ENTERPRISE_PROJECT_ID",
+        "CLOUD_SDK_AK",
+        "CLOUD_SDK_SK",
+        "CLOUD_SDK_SECURITY_TOKEN",
+      ]),
+    );
+  });
+});

@@ -1,0 +1,72 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { EVENTS_DIR, eventFiles } from "../support/fixtures";
+
+const ROOT = join(__dirname, "..", "..");
+const TSX = join(ROOT, "node_modules", ".bin", "tsx");
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the invoke command as a user would, with no cloud configuration in the environment. */
+function invoke(...args: string[]): Promise<Run> {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^(HSS_|CLOUD_SDK_|SWR_)/.test(name)),
+  );
+  return new Promise((resolve) => {
+    execFile(TSX, ["src/local/invoke.ts", ...args], { cwd: ROOT, env }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe("npm run invoke", () => {
+  it.each(eventFiles())("runs %s against the embedded emulator", async (file) => {
+    // Act
+    const run = await invoke(join(EVENTS_DIR, file));
+
+    // Assess: exactly one JSON value on stdout, logs and the emulator's report on stderr
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout) as Record<string, unknown>;
+    const report = "statusCode" in result ? JSON.parse(result.body as string) : result;
+    expect(["submitted", "ignored"]).toContain(report.status);
+    expect(run.stderr).toMatch(/embedded HSS emulator/);
+    if (report.status === "submitted")
+      expect(run.stderr).toMatch(/"signature":"valid","answered":200/);
+  });
+
+  it("exits 1 with the error as JSON when the handler rejects", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "invoke-")), "bad.json");
+    writeFileSync(file, JSON.stringify({ image_type: "private_image", image_list: [] }));
+    const run = await invoke(file);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      errorMessage: expect.stringMatching(/image_list/),
+    });
+  });
+
+  it.each([
+    ["no file", []],
+    ["a missing file", ["events/does-not-exist.json"]],
+    ["two files", ["a.json", "b.json"]],
+  ])("exits 2 with usage for %s", async (_, args) => {
+    const run = await invoke(...args);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toMatch(/usage: npm run --silent invoke -- <event.json>/);
+  });
+
+  it("exits 2 for a file that is not JSON", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "invoke-")), "bad.json");
+    writeFileSync(file, "type: PUSH_ARTIFACT");
+    const run = await invoke(file);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/is not JSON/);
+  });
+});

@@ -1,0 +1,59 @@
+import { createHandler, type HandlerOptions } from "../../src/handler";
+import { createLocalContext } from "../../src/local/context";
+import { EMULATOR_KEY, type HssEmulator, startHssEmulator } from "../../src/local/hss-emulator";
+import type { SigningKey } from "../../src/local/signature";
+import type { ScanReport } from "../../src/report";
+
+export interface HttpAnswer {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: ScanReport & { message: string; status: string };
+}
+
+/**
+ * A handler wired to a local HSS emulator over loopback, with its log lines captured.
+ */
+export interface Harness {
+  emulator: HssEmulator;
+  logs: string[];
+  env: NodeJS.ProcessEnv;
+  invoke(event: unknown, context?: object): Promise<unknown>;
+  http(event: unknown): Promise<HttpAnswer>;
+  logEvents(): Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(
+  env: NodeJS.ProcessEnv = {},
+  options: Omit<HandlerOptions, "env" | "writeLog"> & { keys?: SigningKey[] } = {},
+): Promise<Harness> {
+  const emulator = await startHssEmulator({ keys: options.keys });
+  const logs: string[] = [];
+  const fullEnv = {
+    HSS_ENDPOINT: emulator.url,
+    HSS_REGION: "cn-north-4",
+    HSS_PROJECT_ID: emulator.projectId,
+    CLOUD_SDK_AK: EMULATOR_KEY.ak,
+    CLOUD_SDK_SK: EMULATOR_KEY.sk,
+    ...env,
+  };
+  const handler = createHandler({ ...options, env: fullEnv, writeLog: (line) => logs.push(line) });
+  const invoke = (event: unknown, context: object = createLocalContext()) =>
+    handler(event, context as never);
+  return {
+    emulator,
+    logs,
+    env: fullEnv,
+    invoke,
+    async http(event) {
+      const answer = (await invoke(event)) as {
+        statusCode: number;
+        headers: Record<string, string>;
+        body: string;
+      };
+      return { ...answer, body: JSON.parse(answer.body) };
+    },
+    logEvents: () => logs.map((line) => JSON.parse(line) as Record<string, unknown>),
+    close: () => emulator.close(),
+  };
+}
