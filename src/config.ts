@@ -58,8 +58,26 @@ export const environmentSchema = z
     ),
     HSS_ENTERPRISE_PROJECT_ID: optional(text.max(256)),
     HSS_BATCH_SIZE: integer(1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE),
-    HSS_TIMEOUT_MS: integer(100, 60_000, 3000),
+    HSS_TIMEOUT_MS: integer(100, 60_000, 2000),
     HSS_CONCURRENCY: integer(1, 16, 2),
+    HSS_RETRY_ATTEMPTS: integer(1, 10, 4),
+    HSS_RETRY_BASE_MS: integer(1, 10_000, 200),
+    HTTP_DEADLINE_MS: integer(500, 900_000, 2500),
+    DEADLINE_MARGIN_MS: integer(0, 60_000, 500),
+    DEDUPE_WINDOW_SECONDS: integer(0, 86_400, 600),
+    DEDUPE_MAX_IMAGES: integer(1, 1_000_000, 10_000),
+    MAX_BODY_BYTES: integer(1024, 6 * 1024 * 1024, 1024 * 1024),
+    MAX_IMAGES_PER_DELIVERY: integer(1, 100_000, 10_000),
+    WEBHOOK_AUTH: optional(z.enum(["secret", "none"])).transform((value) => value ?? "secret"),
+    WEBHOOK_SECRET: optional(z.string()).transform((value) =>
+      (value ?? "")
+        .split(",")
+        .map((secret) => secret.trim())
+        .filter((secret) => secret.length > 0),
+    ),
+    WEBHOOK_SECRET_HEADER: optional(
+      text.toLowerCase().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, "must be an HTTP header name"),
+    ).transform((value) => value ?? "authorization"),
     CLOUD_SDK_AK: optional(text),
     CLOUD_SDK_SK: optional(text),
     CLOUD_SDK_SECURITY_TOKEN: optional(text),
@@ -76,6 +94,13 @@ export const environmentSchema = z
         code: "custom",
         path: ["HSS_REGION"],
         message: "set HSS_REGION (for example cn-north-4) or HSS_ENDPOINT",
+      });
+    }
+    if (env.WEBHOOK_SECRET.some((secret) => secret.length < 16)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["WEBHOOK_SECRET"],
+        message: "each secret must be at least 16 characters long",
       });
     }
     if (env.CLOUD_SDK_AK && !env.CLOUD_SDK_SK) {
@@ -102,6 +127,15 @@ export const environmentSchema = z
       batchSize: env.HSS_BATCH_SIZE,
       timeoutMs: env.HSS_TIMEOUT_MS,
       concurrency: env.HSS_CONCURRENCY,
+      retry: { attempts: env.HSS_RETRY_ATTEMPTS, baseDelayMs: env.HSS_RETRY_BASE_MS },
+    },
+    deadline: { httpMs: env.HTTP_DEADLINE_MS, marginMs: env.DEADLINE_MARGIN_MS },
+    dedupe: { windowMs: env.DEDUPE_WINDOW_SECONDS * 1000, maxImages: env.DEDUPE_MAX_IMAGES },
+    limits: { bodyBytes: env.MAX_BODY_BYTES, imagesPerDelivery: env.MAX_IMAGES_PER_DELIVERY },
+    webhook: {
+      auth: env.WEBHOOK_AUTH,
+      secrets: env.WEBHOOK_SECRET,
+      header: env.WEBHOOK_SECRET_HEADER,
     },
     credentials: env.CLOUD_SDK_AK
       ? {
@@ -126,7 +160,12 @@ export type Credentials = NonNullable<Config["credentials"]>;
 export const CONFIG_VARIABLES = Object.keys(environmentSchema.in.shape);
 
 /** Variables whose values must never be echoed back in an error. */
-const SECRET_VARIABLES = new Set(["CLOUD_SDK_AK", "CLOUD_SDK_SK", "CLOUD_SDK_SECURITY_TOKEN"]);
+const SECRET_VARIABLES = new Set([
+  "CLOUD_SDK_AK",
+  "CLOUD_SDK_SK",
+  "CLOUD_SDK_SECURITY_TOKEN",
+  "WEBHOOK_SECRET",
+]);
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";

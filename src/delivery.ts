@@ -36,7 +36,10 @@ export function recogniseDelivery(event: unknown): Delivery {
       kind: "http",
       method: http.method.toUpperCase(),
       headers: lowerCaseHeaders(event.headers),
-      query: Object.fromEntries(new URLSearchParams(stringOr(event.rawQueryString, ""))),
+      query: Object.assign(
+        Object.create(null),
+        Object.fromEntries(new URLSearchParams(stringOr(event.rawQueryString, ""))),
+      ),
       body: decodeBody(event),
     };
   }
@@ -53,13 +56,30 @@ export function recogniseDelivery(event: unknown): Delivery {
   return { kind: "direct", payload: event };
 }
 
+const JSON_MEDIA_TYPE = /^application\/([a-z0-9.+-]+\+)?json$/;
+
 /** The registry payload a delivery carries: the parsed JSON body, or the direct event. */
-export function payloadOf(delivery: Delivery): unknown {
+export function payloadOf(delivery: Delivery, maxBodyBytes: number): unknown {
   if (delivery.kind === "direct") return delivery.payload;
   if (delivery.method !== "POST") {
     throw httpError(405, `send registry events with POST, not ${delivery.method.slice(0, 10)}`, {
       headers: { allow: "POST" },
     });
+  }
+  // Senders that omit the content type are tolerated; one that names another type is refused.
+  const mediaType = delivery.headers["content-type"]?.split(";")[0]?.trim().toLowerCase();
+  if (mediaType && !JSON_MEDIA_TYPE.test(mediaType)) {
+    throw httpError(
+      415,
+      `send the event as application/json or application/cloudevents+json, not ${mediaType.slice(0, 60)}`,
+    );
+  }
+  const size = Buffer.byteLength(delivery.body, "utf8");
+  if (size > maxBodyBytes) {
+    throw httpError(
+      413,
+      `the request body has ${size} bytes; the limit is ${maxBodyBytes} (MAX_BODY_BYTES)`,
+    );
   }
   if (delivery.body.trim() === "") {
     throw httpError(400, "the request body is empty; expected a JSON registry event");
@@ -78,8 +98,8 @@ function decodeBody(event: Fields): string {
 }
 
 function lowerCaseHeaders(headers: unknown): Record<string, string> {
-  if (!isObject(headers)) return {};
-  const lowered: Record<string, string> = {};
+  const lowered: Record<string, string> = Object.create(null);
+  if (!isObject(headers)) return lowered;
   for (const [name, value] of Object.entries(headers)) {
     if (typeof value === "string") lowered[name.toLowerCase()] = value;
   }
@@ -88,8 +108,8 @@ function lowerCaseHeaders(headers: unknown): Record<string, string> {
 
 // APIG and REST v1 give single values; some triggers give arrays for repeated parameters.
 function firstValues(parameters: unknown): Record<string, string> {
-  if (!isObject(parameters)) return {};
-  const values: Record<string, string> = {};
+  const values: Record<string, string> = Object.create(null);
+  if (!isObject(parameters)) return values;
   for (const [name, value] of Object.entries(parameters)) {
     const first = Array.isArray(value) ? value[0] : value;
     if (typeof first === "string") values[name] = first;

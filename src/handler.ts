@@ -9,8 +9,10 @@ import {
   agencyCredentialsOf,
   type PlatformContext,
   projectIdOf,
+  remainingTimeOf,
   requestIdOf,
 } from "./platform-context";
+import { RecentSubmissions } from "./recent-submissions";
 import { scanOnPush } from "./scan-on-push";
 
 export interface HandlerOptions {
@@ -29,6 +31,7 @@ export interface HandlerOptions {
 export function createHandler(options: HandlerOptions = {}) {
   const createSubmitter = options.createSubmitter ?? createHssClient;
   let config: Config | undefined;
+  let recent: RecentSubmissions | undefined;
   let client: { key: string; submitter: BatchScanSubmitter } | undefined;
 
   const submitterFor = (
@@ -72,18 +75,22 @@ export function createHandler(options: HandlerOptions = {}) {
       let log: Logger = createLogger({ level: "info", requestId, write: options.writeLog });
       try {
         config ??= loadConfig(options.env ?? process.env);
+        recent ??= new RecentSubmissions(config.dedupe.windowMs, config.dedupe.maxImages);
         const credentials = agencyCredentialsOf(context) ?? config.credentials;
         log = createLogger({
           level: config.logLevel,
           requestId,
-          secrets: secretsOf(credentials, config.credentials),
+          secrets: [...secretsOf(credentials, config.credentials), ...config.webhook.secrets],
           write: options.writeLog,
         });
         const current = config;
-        return await scanOnPush(event as Delivery, {
+        const delivery = event as Delivery;
+        return await scanOnPush(delivery, {
           config: current,
           log,
           requestId,
+          recent,
+          deadline: deadlineOf(delivery, context, current),
           submitter: () => submitterFor(current, credentials, context),
         });
       } catch (error) {
@@ -91,6 +98,23 @@ export function createHandler(options: HandlerOptions = {}) {
         throw error;
       }
     });
+}
+
+/** When no platform tells the remaining time, a direct invocation gets this much. */
+const DEFAULT_DIRECT_BUDGET_MS = 60_000;
+
+/**
+ * The time by which every HSS call must have ended: the platform's remaining time less a safety
+ * margin (so that the answer is written before the platform kills the invocation) and, for HTTP
+ * deliveries, no later than the sender waits (Harbor gives up after 3 s by default).
+ */
+function deadlineOf(delivery: Delivery, context: PlatformContext, config: Config): number {
+  const remaining = remainingTimeOf(context);
+  const platformBudget =
+    remaining === undefined ? DEFAULT_DIRECT_BUDGET_MS : remaining - config.deadline.marginMs;
+  const budget =
+    delivery.kind === "http" ? Math.min(platformBudget, config.deadline.httpMs) : platformBudget;
+  return Date.now() + budget;
 }
 
 function secretsOf(...credentials: Array<Credentials | undefined>): string[] {

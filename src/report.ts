@@ -22,6 +22,8 @@ export type SubmittedScan = (ScanTarget | ({ operate_all: true } & OperateAllFil
 
 export interface HssFailure {
   http_status?: number;
+  /** How many times the request was tried. */
+  attempts: number;
   error_code: string;
   error_msg: string;
   hss_request_id?: string;
@@ -48,7 +50,7 @@ export interface ScanReport {
 
 export type BatchOutcome =
   | { batch: ScanBatch; requestId?: string }
-  | { batch: ScanBatch; error: HssCallError };
+  | { batch: ScanBatch; error: HssCallError; attempts: number };
 
 export function ignoredReport(event: RegistryEvent, requestId?: string): ScanReport {
   return {
@@ -74,8 +76,9 @@ export function scanReport(
   const failed: FailedScan[] = [];
   for (const outcome of outcomes) {
     for (const scan of scansOf(outcome.batch)) {
-      if ("error" in outcome) failed.push({ ...scan, error: hssFailureOf(outcome.error) });
-      else submitted.push({ ...scan, hss_request_id: outcome.requestId });
+      if ("error" in outcome) {
+        failed.push({ ...scan, error: hssFailureOf(outcome.error, outcome.attempts) });
+      } else submitted.push({ ...scan, hss_request_id: outcome.requestId });
     }
   }
   const status: ReportStatus =
@@ -121,9 +124,10 @@ function scansOf(
   return [operateAll];
 }
 
-function hssFailureOf(error: HssCallError): HssFailure {
+function hssFailureOf(error: HssCallError, attempts: number): HssFailure {
   return {
     http_status: error.httpStatus,
+    attempts,
     error_code: error.errorCode,
     error_msg: error.message,
     hss_request_id: error.requestId,

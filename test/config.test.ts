@@ -22,7 +22,7 @@ describe("configuration", () => {
 
   it("applies documented defaults", () => {
     const config = loadConfig({ HSS_REGION: "cn-north-4" });
-    expect(config.hss).toMatchObject({ batchSize: 100, timeoutMs: 3000, concurrency: 2 });
+    expect(config.hss).toMatchObject({ batchSize: 100, timeoutMs: 2000, concurrency: 2 });
     expect(config.credentials).toBeUndefined();
     expect(config.logLevel).toBe("info");
   });

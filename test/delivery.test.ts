@@ -40,23 +40,25 @@ describe("recogniseDelivery", () => {
   });
 });
 
+const MAX = 1024 * 1024;
+
 describe("payloadOf", () => {
   const http = (body: string, method = "POST") =>
     recogniseDelivery({ ...apigEvent(body), httpMethod: method });
 
   it("parses a JSON body", () => {
-    expect(payloadOf(http('{"a":1}'))).toEqual({ a: 1 });
+    expect(payloadOf(http('{"a":1}'), MAX)).toEqual({ a: 1 });
   });
 
   it("answers 400 for a body that is not JSON", () => {
-    expect(() => payloadOf(http("type=PUSH_ARTIFACT"))).toThrow(/not JSON/);
+    expect(() => payloadOf(http("type=PUSH_ARTIFACT"), MAX)).toThrow(/not JSON/);
   });
 
   it("answers 400 for an empty body", () => {
-    expect(() => payloadOf(http(""))).toThrow(/empty/);
+    expect(() => payloadOf(http(""), MAX)).toThrow(/empty/);
   });
 
   it("answers 405 for methods other than POST", () => {
-    expect(() => payloadOf(http("{}", "GET"))).toThrow(/POST, not GET/);
+    expect(() => payloadOf(http("{}", "GET"), MAX)).toThrow(/POST, not GET/);
   });
 });

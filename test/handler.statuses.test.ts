@@ -124,6 +124,7 @@ describe("answers to HTTP deliveries", () => {
         image_version: "3",
         error: {
           http_status: 400,
+          attempts: 1,
           error_code: "HSS.0001",
           error_msg: "invalid parameter",
           hss_request_id: refused?.requestId,

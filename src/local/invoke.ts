@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { createLocalContext } from "./context";
-import { startEmbeddedBackendIfUnconfigured } from "./embedded-backend";
+import { prepareLocalEnvironment } from "./local-setup";
 
 /**
  * Runs the handler once, in this process, with an event file:
@@ -37,7 +37,7 @@ function readEvent(args: string[]): unknown {
 
 async function main(): Promise<number> {
   const event = readEvent(process.argv.slice(2));
-  const emulator = await startEmbeddedBackendIfUnconfigured(process.env, say);
+  const emulator = await prepareLocalEnvironment(process.env, say);
   // Loaded after the environment is final: the handler reads its configuration on first use.
   const { handler } = await import("../handler");
   try {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLocalContext } from "./context";
-import { startEmbeddedBackendIfUnconfigured } from "./embedded-backend";
+import { prepareLocalEnvironment } from "./local-setup";
 
 /**
  * `npm start`: serves the handler on 127.0.0.1:$PORT (default 8080). Each HTTP request becomes a
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     say(`PORT must be a port number, got ${JSON.stringify(process.env.PORT)}`);
     process.exit(2);
   }
-  await startEmbeddedBackendIfUnconfigured(process.env, say);
+  await prepareLocalEnvironment(process.env, say);
   const { handler } = await import("../handler");
   const { url } = await startLocalServer({ port, handler: handler as Handler, env: process.env });
   say(`swr-scan-on-push listening on ${url}`);

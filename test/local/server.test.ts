@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalServer } from "../../src/local/server";
-import { harborSample } from "../support/fixtures";
+import { harborSample, SAMPLE_WEBHOOK_SECRET } from "../support/fixtures";
 import { type Harness, startHarness } from "../support/harness";
 
 describe("local HTTP endpoint", () => {
@@ -25,7 +25,7 @@ describe("local HTTP endpoint", () => {
     // Act
     const response = await fetch(`${url}/?instance_id=inst-42`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: SAMPLE_WEBHOOK_SECRET },
       body: JSON.stringify(harborSample()),
     });
 
@@ -46,7 +46,11 @@ describe("local HTTP endpoint", () => {
   });
 
   it("answers 400 for a body that is not JSON", async () => {
-    const response = await fetch(url, { method: "POST", body: "hello" });
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: SAMPLE_WEBHOOK_SECRET },
+      body: "hello",
+    });
     expect(response.status).toBe(400);
   });
 });

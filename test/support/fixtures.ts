@@ -15,6 +15,9 @@ export function loadEvent<T = Record<string, unknown>>(name: string): T {
 /** The published Harbor Default-format sample (Harbor documentation). */
 export const harborSample = () => loadEvent("harbor-push.json");
 
+/** The webhook secret the sample events in events/ carry. */
+export const SAMPLE_WEBHOOK_SECRET = "sample-webhook-secret-change-me";
+
 export function apigEvent(
   body: unknown,
   options: {
@@ -29,7 +32,11 @@ export function apigEvent(
     isBase64Encoded: true,
     httpMethod: options.method ?? "POST",
     path: "/swr-scan-on-push",
-    headers: { "content-type": "application/json", ...options.headers },
+    headers: {
+      "content-type": "application/json",
+      authorization: `Bearer ${SAMPLE_WEBHOOK_SECRET}`,
+      ...options.headers,
+    },
     queryStringParameters: options.query ?? {},
     pathParameters: {},
     requestContext: { apiId: "test", requestId: "apig-request", stage: "RELEASE" },

@@ -3,6 +3,7 @@ import { createLocalContext } from "../../src/local/context";
 import { EMULATOR_KEY, type HssEmulator, startHssEmulator } from "../../src/local/hss-emulator";
 import type { SigningKey } from "../../src/local/signature";
 import type { ScanReport } from "../../src/report";
+import { SAMPLE_WEBHOOK_SECRET } from "./fixtures";
 
 export interface HttpAnswer {
   statusCode: number;
@@ -35,6 +36,7 @@ export async function startHarness(
     HSS_PROJECT_ID: emulator.projectId,
     CLOUD_SDK_AK: EMULATOR_KEY.ak,
     CLOUD_SDK_SK: EMULATOR_KEY.sk,
+    WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET,
     ...env,
   };
   const handler = createHandler({ ...options, env: fullEnv, writeLog: (line) => logs.push(line) });

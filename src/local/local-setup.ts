@@ -9,7 +9,25 @@ export const LOCAL_INSTANCE_ID = "local-swr-ee-instance";
  * the whole path (mapping, signing, request, report) without a cloud account.
  * Returns undefined, and changes nothing, when a real endpoint or region is configured.
  */
-export async function startEmbeddedBackendIfUnconfigured(
+/**
+ * Prepares the environment of the local tools (`npm start`, `invoke`): the embedded HSS emulator
+ * when no endpoint is configured, and webhook authentication off when no secret is configured,
+ * since the local endpoint listens on loopback only. Both are said on stderr.
+ */
+export async function prepareLocalEnvironment(
+  env: NodeJS.ProcessEnv,
+  say: (line: string) => void,
+): Promise<HssEmulator | undefined> {
+  if (!env.WEBHOOK_SECRET?.trim() && !env.WEBHOOK_AUTH?.trim()) {
+    env.WEBHOOK_AUTH = "none";
+    say(
+      "no WEBHOOK_SECRET set: webhook authentication is off for this local run (set WEBHOOK_SECRET to try it)",
+    );
+  }
+  return startEmbeddedBackendIfUnconfigured(env, say);
+}
+
+async function startEmbeddedBackendIfUnconfigured(
   env: NodeJS.ProcessEnv,
   say: (line: string) => void,
 ): Promise<HssEmulator | undefined> {
