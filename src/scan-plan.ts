@@ -174,13 +174,22 @@ function resolveInstance(host: string | undefined, sources: InstanceSources) {
 export function registryHostOf(reference: string | undefined): string | undefined {
   const first = reference?.split("/")[0];
   if (!first || !reference?.includes("/")) return undefined;
+  if (first.length > 253) return undefined;
   return /[.:]/.test(first) || first === "localhost" ? first.toLowerCase() : undefined;
 }
 
+/** Labels end up in reports and logs: they are capped so that hostile input cannot bloat them. */
+const LABEL_MAX = 300;
+
 function imageLabel(image: PushedImage): string {
-  if (image.resourceUrl) return image.resourceUrl;
-  if (image.tag) return `${image.repository}:${image.tag}`;
-  return image.digest ? `${image.repository}@${image.digest}` : image.repository;
+  const label = image.resourceUrl
+    ? image.resourceUrl
+    : image.tag
+      ? `${image.repository}:${image.tag}`
+      : image.digest
+        ? `${image.repository}@${image.digest}`
+        : image.repository;
+  return label.length > LABEL_MAX ? `${label.slice(0, LABEL_MAX)}…` : label;
 }
 
 function manualLabel(fields: Record<string, unknown>, index: number): string {

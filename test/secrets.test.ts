@@ -21,6 +21,7 @@ describe("no credential appears in any output", () => {
         CLOUD_SDK_SK: SK,
         CLOUD_SDK_SECURITY_TOKEN: TOKEN,
         HSS_TIMEOUT_MS: "300",
+        HSS_RETRY_BASE_MS: "5",
       },
       { keys: [{ ak: AK, sk: SK, securityToken: TOKEN }] },
     );
@@ -90,5 +91,30 @@ describe("no credential appears in any output", () => {
       expect(everything).not.toContain(secret);
     }
     expect(everything).not.toMatch(/SDK-HMAC-SHA256 Access=/);
+  });
+
+  it("when a delivery presents a wrong or a right webhook secret", async () => {
+    const outputs: string[] = [];
+    for (const authorization of [
+      "Bearer wrong-secret-presented-by-a-stranger",
+      SAMPLE_WEBHOOK_SECRET,
+    ]) {
+      const event = apigEvent(harborPush("team/api", [{ tag: "2" }]), {
+        query: { instance_id: "i" },
+      });
+      event.headers.authorization = authorization;
+      outputs.push(JSON.stringify(await harness.invoke(event)));
+    }
+    const everything = [...outputs, ...harness.logs, ...written].join("\n");
+    expect(everything).toMatch(/"event":"unauthenticated"/);
+    for (const secret of [
+      SAMPLE_WEBHOOK_SECRET,
+      "wrong-secret-presented-by-a-stranger",
+      AK,
+      SK,
+      TOKEN,
+    ]) {
+      expect(everything).not.toContain(secret);
+    }
   });
 });

@@ -25,7 +25,9 @@ export type EmulatorFault =
   /** Destroy the connection without answering (connection reset). */
   | { kind: "reset" }
   /** Never answer; the client's timeout has to end the request. */
-  | { kind: "hang" };
+  | { kind: "hang" }
+  /** Answer normally, but only after this many milliseconds. */
+  | { kind: "delay"; ms: number };
 
 export interface ReceivedRequest {
   method: string;
@@ -58,6 +60,8 @@ export interface HssEmulator {
   received: ReceivedRequest[];
   /** The batches HSS accepted (answered 200), in order. */
   acceptedBatches(): ScanBatch[];
+  /** The largest number of requests that were being handled at the same time. */
+  maxInFlight(): number;
   /** Queue faults to play, one per incoming request, before normal answers resume. */
   failNext(...faults: EmulatorFault[]): void;
   reset(): void;
@@ -74,6 +78,8 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
   const accepted: ScanBatch[] = [];
   const faults: EmulatorFault[] = [];
   const sockets = new Set<Socket>();
+  let inFlight = 0;
+  let maxInFlight = 0;
   const routePattern = /^\/v5\/([^/]+)\/image\/batch-scan$/;
 
   const record = (request: Omit<ReceivedRequest, "requestId">, requestId: string) => {
@@ -83,6 +89,11 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
   };
 
   const server = createServer(async (req, res) => {
+    inFlight += 1;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.on("close", () => {
+      inFlight -= 1;
+    });
     const requestId = randomUUID().replaceAll("-", "");
     const body = await readBody(req);
     const url = new URL(req.url ?? "/", "http://emulator");
@@ -123,6 +134,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
       return;
     }
     if (fault?.kind === "http") return answer(fault.status, fault.errorCode, fault.errorMsg);
+    if (fault?.kind === "delay") await new Promise((resolve) => setTimeout(resolve, fault.ms));
 
     const route = routePattern.exec(url.pathname);
     if (req.method !== "POST" || !route) {
@@ -171,6 +183,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     keys,
     received,
     acceptedBatches: () => [...accepted],
+    maxInFlight: () => maxInFlight,
     failNext: (...more) => {
       faults.push(...more);
     },
@@ -178,6 +191,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
       received.length = 0;
       accepted.length = 0;
       faults.length = 0;
+      maxInFlight = 0;
     },
     close: () =>
       new Promise<void>((resolve) => {
