@@ -40,6 +40,10 @@ describe("no credential appears in any output", () => {
 
   const faults: Array<[string, EmulatorFault]> = [
     [
+      "an error message that quotes the access key",
+      { kind: "http", status: 401, errorCode: "APIGW.0301", errorMsg: `AK ${AK} is not valid` },
+    ],
+    [
       "a signature refusal",
       {
         kind: "http",

@@ -4,6 +4,7 @@ import type { HcClient, HttpRequestOptions } from "@huaweicloud/huaweicloud-sdk-
 import { Logger4jInstance } from "@huaweicloud/huaweicloud-sdk-core/logger/log4jLogger";
 import type { AxiosRequestConfig } from "axios";
 import type { Credentials } from "../config";
+import { secretScrubber } from "../log";
 import type { ScanBatch } from "./batch-scan-request";
 
 /**
@@ -75,6 +76,11 @@ export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
   if (options.credentials.securityToken) {
     credentials.withSecurityToken(options.credentials.securityToken);
   }
+  const scrub = secretScrubber([
+    options.credentials.ak,
+    options.credentials.sk,
+    options.credentials.securityToken ?? "",
+  ]);
   const hcClient = new ClientBuilder<HcClient>((client) => client)
     .withCredential(credentials)
     .withEndpoint(options.endpoint)
@@ -115,7 +121,10 @@ export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
         const requestId = response["X-Request-Id"];
         return { requestId: typeof requestId === "string" ? requestId : undefined };
       } catch (error) {
-        throw toHssCallError(error);
+        const failure = toHssCallError(error);
+        // HSS or the gateway may quote the access key back in its message.
+        const message = scrub(failure.message);
+        throw new HssCallError(message, failure.httpStatus, failure.errorCode, failure.requestId);
       }
     },
   };
