@@ -1,4 +1,5 @@
-import { z } from "zod";
+import "./zod-setup";
+import * as z from "zod";
 
 /**
  * The function's configuration, read from environment variables once and validated here.

@@ -1,4 +1,5 @@
-import { z } from "zod";
+import "../zod-setup";
+import * as z from "zod";
 import { imageTypeSchema, operateAllFiltersSchema } from "../hss/batch-scan-request";
 import { invalidPayload } from "./invalid-payload";
 import type { RegistryFormat } from "./registry-event";

@@ -1,4 +1,5 @@
-import { z } from "zod";
+import "../zod-setup";
+import * as z from "zod";
 
 /**
  * The body of HSS `POST /v5/{project_id}/image/batch-scan` (BatchScanPrivateImageRequestInfo), as

@@ -1,0 +1,201 @@
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { build, type Metafile, type Plugin } from "esbuild";
+
+/**
+ * Bundles the handler into dist/index.js: one CommonJS file for Node.js 20 exporting `handler`
+ * (FunctionGraph handler string `index.handler`), with a source map. Modules that are loaded but
+ * never executed on this function's path are replaced by small stand-ins (see bundle-stubs/).
+ */
+const root = join(__dirname, "..");
+const stubs = join(root, "src", "bundle-stubs");
+
+/**
+ * Modules replaced by small stand-ins: what the importer asks for, whose imports are affected, the
+ * stand-in, and why the original is not needed on this function's path.
+ */
+interface Replacement {
+  request: RegExp;
+  importer: RegExp;
+  file: string;
+  why: string;
+}
+
+export const REPLACED_MODULES: Replacement[] = [
+  {
+    request: /(^|\/)log4jLogger$/,
+    importer: /./,
+    file: join(stubs, "silent-logger.ts"),
+    why: "the SDK core's log4js logger, switched off by this project (and it logs signed headers)",
+  },
+  {
+    request: /^\.\.\/internal\/services\/iam\.service$/,
+    importer: /huaweicloud-sdk-core[\\/]auth$/,
+    file: join(stubs, "iam-service.ts"),
+    why: "IAM project look-ups: the endpoint and project id are always given",
+  },
+  {
+    request: /^lodash$/,
+    importer: /huaweicloud-sdk-core[\\/]auth$/,
+    file: join(stubs, "lodash.ts"),
+    why: "all of lodash for one sortBy in the signer",
+  },
+  {
+    request: /^moment$/,
+    importer: /huaweicloud-sdk-core[\\/]auth$/,
+    file: join(stubs, "moment.ts"),
+    why: "all of moment for one date format in the signer",
+  },
+  {
+    request: /^uuid$/,
+    importer: /huaweicloud-sdk-core[\\/]http$/,
+    file: join(stubs, "uuid.ts"),
+    why: "uuid, for an application id that is never created (a user agent is always given)",
+  },
+  {
+    request: /^node:stream\/(web|promises)$/,
+    importer: /@middy[\\/]core$/,
+    file: join(stubs, "response-streaming.ts"),
+    why: "middy's response streaming (not used)",
+  },
+  {
+    request: /^form-data$/,
+    importer: /./,
+    file: join(stubs, "form-data.ts"),
+    why: "multipart uploads, with the 140 KB mime-db (never sent)",
+  },
+  {
+    request: /^https-proxy-agent$/,
+    importer: /./,
+    file: join(stubs, "https-proxy-agent.ts"),
+    why: "HTTP proxies (never configured)",
+  },
+  {
+    request: /^http2$/,
+    importer: /axios[\\/]lib/,
+    file: join(stubs, "node-http2.ts"),
+    why: "HTTP/2 requests (HSS is called over HTTP/1.1)",
+  },
+  {
+    request: /^follow-redirects$/,
+    importer: /axios[\\/]lib/,
+    file: join(stubs, "follow-redirects.ts"),
+    why: "redirects (every request is sent with maxRedirects: 0)",
+  },
+  {
+    request: /^\.\/fetch\.js$/,
+    importer: /axios[\\/]lib[\\/]adapters$/,
+    file: join(stubs, "axios-fetch-adapter.ts"),
+    why: "axios's fetch adapter, whose import-time probing loads undici",
+  },
+];
+
+const replaceUnusedModules: Plugin = {
+  name: "replace-unused-modules",
+  setup(builder) {
+    // axios's ES module sources instead of its prebuilt CommonJS file, so that single parts of it
+    // can be replaced.
+    builder.onResolve({ filter: /^axios$/ }, () => ({
+      path: require.resolve("axios/package.json").replace(/package\.json$/, "index.js"),
+    }));
+    builder.onResolve({ filter: /./ }, (args) => {
+      const replacement = REPLACED_MODULES.find(
+        (candidate) =>
+          candidate.request.test(args.path) && candidate.importer.test(args.resolveDir),
+      );
+      return replacement ? { path: replacement.file } : undefined;
+    });
+  },
+};
+
+/**
+ * Source edits to dependencies, each with the exact text it replaces: a build against a version
+ * where that text changed fails here instead of shipping an unreviewed bundle.
+ */
+export const SOURCE_EDITS: Array<{ file: RegExp; find: string; replace: string; why: string }> = [
+  {
+    file: /axios[\\/]lib[\\/]utils\.js$/,
+    find: "const FormDataCtor = typeof G.FormData !== 'undefined' ? G.FormData : undefined;",
+    replace: "const FormDataCtor = undefined;",
+    why: "reading globalThis.FormData makes Node.js load undici at import time; no form data is sent",
+  },
+  {
+    file: /huaweicloud-sdk-core[\\/]auth[\\/]AKSKSigner\.js$/,
+    find: "headers.sort((a, b) => a.key.toLocaleLowerCase().localeCompare(b.key.toLocaleLowerCase()));",
+    replace:
+      "headers.sort((a, b) => { const x = a.key.toLowerCase(), y = b.key.toLowerCase(); return x < y ? -1 : x > y ? 1 : 0; });",
+    why: "the first localeCompare initialises ICU collation (about 9 ms); header names are ASCII and the signed-header list is already sorted by code point",
+  },
+];
+
+const editSources: Plugin = {
+  name: "edit-sources",
+  setup(builder) {
+    for (const edit of SOURCE_EDITS) {
+      builder.onLoad({ filter: edit.file }, async (args) => {
+        const source = await readFile(args.path, "utf8");
+        if (!source.includes(edit.find)) {
+          throw new Error(`${args.path} no longer contains the text to edit (${edit.why})`);
+        }
+        return { contents: source.replace(edit.find, edit.replace), loader: "js" };
+      });
+    }
+  },
+};
+
+export async function buildBundle(outdir = join(root, "dist")) {
+  await rm(outdir, { recursive: true, force: true });
+  const result = await build({
+    entryPoints: { index: join(root, "src", "handler.ts") },
+    outdir,
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    minify: process.env.BUNDLE_MINIFY !== "false",
+    sourcemap: true,
+    metafile: true,
+    legalComments: "none",
+    // axios ships a browser and a node build; the function needs the node one.
+    mainFields: ["main", "module"],
+    conditions: ["node", "require"],
+    plugins: [replaceUnusedModules, editSources],
+    logLevel: "warning",
+  });
+  await writeFile(join(outdir, NOTICES_FILE), await thirdPartyNotices(result.metafile));
+  return result;
+}
+
+export const NOTICES_FILE = "THIRD-PARTY-NOTICES.txt";
+
+/** The licences of every package whose code is in the bundle, from their own files. */
+async function thirdPartyNotices(metafile: Metafile): Promise<string> {
+  const packages = new Set<string>();
+  for (const input of Object.keys(metafile.inputs)) {
+    const match = /^(.*node_modules\/(@[^/]+\/[^/]+|[^/]+))\//.exec(input);
+    if (match?.[1]) packages.add(join(root, match[1]));
+  }
+  const sections: string[] = [];
+  for (const directory of [...packages].sort()) {
+    const manifest = JSON.parse(await readFile(join(directory, "package.json"), "utf8"));
+    const licenceFile = (await readdir(directory)).find((name) => /^licen[cs]e/i.test(name));
+    const text = licenceFile ? await readFile(join(directory, licenceFile), "utf8") : "";
+    sections.push(`${manifest.name}@${manifest.version} (${manifest.license})\n\n${text.trim()}`);
+  }
+  return `swr-scan-on-push bundles code from these packages:\n\n${sections.join("\n\n----\n\n")}\n`;
+}
+
+if (require.main === module) {
+  buildBundle().then(
+    (result) => {
+      const output = Object.entries(result.metafile?.outputs ?? {}).find(([file]) =>
+        file.endsWith("index.js"),
+      );
+      process.stderr.write(`built ${output?.[0]} (${output?.[1].bytes} bytes)\n`);
+    },
+    (error: Error) => {
+      process.stderr.write(`build failed: ${error.message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,40 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { zipSync } from "fflate";
+import { NOTICES_FILE } from "./build";
+
+/**
+ * `npm run package`: writes dist/swr-scan-on-push.zip with the bundle at its root, ready to
+ * upload to FunctionGraph (handler `index.handler`) or AWS Lambda, and the same files unzipped in
+ * dist/function/, the folder the serverless-huawei-functions plugin zips itself (`code.codeUri`).
+ * The source map stays in dist/ for reading stack traces; it is not needed at run time. Entries
+ * carry a fixed date, so the same bundle always gives the same zip.
+ */
+const root = join(__dirname, "..");
+const dist = join(root, "dist");
+export const PACKAGE_FILE = join(dist, "swr-scan-on-push.zip");
+export const FUNCTION_FOLDER = join(dist, "function");
+
+// 1980-01-01, the earliest date a zip entry can carry.
+const FIXED_DATE = new Date(1980, 0, 1);
+
+export function packageBundle(): { file: string; bytes: number; entries: string[] } {
+  const entries: Record<string, [Uint8Array, { mtime: Date; level: 9 }]> = {
+    "index.js": [readFileSync(join(dist, "index.js")), { mtime: FIXED_DATE, level: 9 }],
+    [NOTICES_FILE]: [readFileSync(join(dist, NOTICES_FILE)), { mtime: FIXED_DATE, level: 9 }],
+  };
+  const zip = zipSync(entries);
+  mkdirSync(FUNCTION_FOLDER, { recursive: true });
+  writeFileSync(PACKAGE_FILE, zip);
+  for (const [name, [content]] of Object.entries(entries)) {
+    writeFileSync(join(FUNCTION_FOLDER, name), content);
+  }
+  return { file: PACKAGE_FILE, bytes: zip.length, entries: Object.keys(entries) };
+}
+
+if (require.main === module) {
+  const result = packageBundle();
+  process.stderr.write(
+    `packaged ${result.file} (${result.bytes} bytes: ${result.entries.join(", ")})\n`,
+  );
+}

@@ -1,0 +1,3 @@
+import { FormData } from "./unsupported";
+
+export default FormData;

@@ -1,0 +1,3 @@
+import { createHttpsProxyAgent } from "./unsupported";
+
+export default createHttpsProxyAgent;

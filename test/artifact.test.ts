@@ -1,0 +1,141 @@
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { unzipSync } from "fflate";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { CONFIG_VARIABLES } from "../src/config";
+import { EMULATOR_KEY, type HssEmulator, startHssEmulator } from "../src/local/hss-emulator";
+import { EVENT_EXPECTATIONS } from "./support/event-expectations";
+import { EVENTS_DIR, eventFiles, SAMPLE_WEBHOOK_SECRET } from "./support/fixtures";
+
+const ROOT = join(__dirname, "..");
+const PACKAGE = join(ROOT, "dist", "swr-scan-on-push.zip");
+
+/**
+ * The deployable artifact itself (built by `npm run package`, which `npm test` runs first):
+ * unzipped into an empty folder, with no node_modules anywhere near it, and loaded by a fresh
+ * Node.js process, as FunctionGraph would.
+ */
+describe("the packaged function", () => {
+  let folder: string;
+  let emulator: HssEmulator;
+  beforeAll(async () => {
+    folder = mkdtempSync(join(tmpdir(), "artifact-"));
+    for (const [name, content] of Object.entries(unzipSync(readFileSync(PACKAGE)))) {
+      writeFileSync(join(folder, name), content);
+    }
+    emulator = await startHssEmulator();
+  });
+  afterAll(() => emulator.close());
+
+  it("has index.js at the root of the zip", () => {
+    const entries = Object.keys(unzipSync(readFileSync(PACKAGE)));
+    expect(entries).toContain("index.js");
+    expect(entries.every((entry) => !entry.includes("/"))).toBe(true);
+  });
+
+  it("handles every sample in events/ against the HSS emulator from a fresh process", async () => {
+    // Prepare: a script that loads the artifact and runs each event, one JSON line per event
+    const runner = join(mkdtempSync(join(tmpdir(), "runner-")), "run.js");
+    mkdirSync(join(folder, "events"), { recursive: true });
+    writeFileSync(
+      runner,
+      `const { handler } = require(${JSON.stringify(join(folder, "index.js"))});
+       const events = ${JSON.stringify(Object.fromEntries(eventFiles().map((file) => [file, JSON.parse(readFileSync(join(EVENTS_DIR, file), "utf8"))])))};
+       (async () => {
+         for (const [file, event] of Object.entries(events)) {
+           const context = { getRequestID: () => file, getRemainingTimeInMilliSeconds: () => 30000 };
+           const result = await handler(event, context).catch((error) => ({ rejected: error.message }));
+           process.stdout.write(JSON.stringify({ file, result }) + "\\n");
+         }
+       })();`,
+    );
+    const env = {
+      PATH: process.env.PATH,
+      HSS_ENDPOINT: emulator.url,
+      HSS_REGION: "cn-north-4",
+      HSS_PROJECT_ID: emulator.projectId,
+      CLOUD_SDK_AK: EMULATOR_KEY.ak,
+      CLOUD_SDK_SK: EMULATOR_KEY.sk,
+      SWR_INSTANCE_ID: "configured-instance",
+      WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET,
+    };
+
+    // Act: cwd is the unzipped folder, so nothing outside it can be resolved
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [runner], { cwd: folder, env }, (error, out, err) =>
+        error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out),
+      ),
+    );
+
+    // Assess: each event answered as expected, and HSS received exactly the expected requests
+    const results = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(results.map((r) => r.file)).toEqual(eventFiles());
+    for (const { file, result } of results) {
+      const expected = EVENT_EXPECTATIONS[file];
+      expect(expected, file).toBeDefined();
+      if (expected?.answer === "direct") expect(result.status, file).toMatch(/submitted/);
+      else expect(result.statusCode, file).toBe(expected?.answer);
+    }
+    const expectedBatches = eventFiles().flatMap((file) => EVENT_EXPECTATIONS[file]?.batches ?? []);
+    expect(emulator.acceptedBatches()).toEqual(expectedBatches);
+    expect(emulator.received.every((request) => request.signature.valid)).toBe(true);
+  });
+});
+
+describe("serverless.yml", () => {
+  const manifest = parse(readFileSync(join(ROOT, "serverless.yml"), "utf8"));
+  const functions = Object.values(manifest.functions) as Array<Record<string, unknown>>;
+
+  it("deploys the zip with the FunctionGraph provider plugin on Node.js 20.15", () => {
+    expect(manifest.frameworkVersion).toBe("3");
+    expect(manifest.provider).toMatchObject({ name: "huawei", runtime: "Node.js20.15" });
+    expect(manifest.plugins).toContain("serverless-huawei-functions");
+    expect(manifest.package.artifact).toBe("dist/swr-scan-on-push.zip");
+  });
+
+  it("has the plugin zip a folder that holds exactly the files of the artifact", () => {
+    const folder = join(
+      ROOT,
+      String(functions[0]?.code && (functions[0].code as { codeUri: string }).codeUri),
+    );
+    const zipped = unzipSync(readFileSync(PACKAGE));
+    for (const [name, content] of Object.entries(zipped)) {
+      expect(readFileSync(join(folder, name)).equals(Buffer.from(content)), name).toBe(true);
+    }
+    expect(readdirSync(folder).sort()).toEqual(Object.keys(zipped).sort());
+  });
+
+  it("points the handler at the bundle's export", () => {
+    expect(functions).toHaveLength(1);
+    const [file, exported] = String(functions[0]?.handler).split(".");
+    expect(file).toBe("index");
+    const bundle = require(join(ROOT, "dist", "index.js"));
+    expect(typeof bundle[exported as string]).toBe("function");
+  });
+
+  it("sets exactly the variables the configuration module reads", () => {
+    expect(Object.keys(manifest.provider.environment.variables).sort()).toEqual(
+      [...CONFIG_VARIABLES].sort(),
+    );
+  });
+
+  it("gives the function an agency and an APIG trigger for POST webhooks", () => {
+    expect(manifest.provider.agencyName).toBeTruthy();
+    const events = functions[0]?.events as Array<{
+      triggerTypeCode: string;
+      eventData: Record<string, unknown>;
+    }>;
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        triggerTypeCode: "APIG",
+        eventData: expect.objectContaining({ reqMethod: "POST" }),
+      }),
+    );
+  });
+});

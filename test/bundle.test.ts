@@ -1,0 +1,82 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { buildBundle, REPLACED_MODULES } from "../scripts/build";
+import { sortBy } from "../src/bundle-stubs/lodash";
+import moment from "../src/bundle-stubs/moment";
+
+describe("the bundle", () => {
+  it("leaves out what the function never runs", async () => {
+    // Act
+    const result = await buildBundle(mkdtempSync(join(tmpdir(), "bundle-")));
+
+    // Assess
+    const packages = new Set(
+      Object.keys(result.metafile.inputs)
+        .map((input) => /node_modules\/((@[^/]+\/)?[^/]+)\//.exec(input)?.[1])
+        .filter((name): name is string => name !== undefined),
+    );
+    for (const unused of [
+      "log4js",
+      "form-data",
+      "mime-db",
+      "https-proxy-agent",
+      "lodash",
+      "moment",
+      "follow-redirects",
+      "uuid",
+    ]) {
+      expect(packages, unused).not.toContain(unused);
+    }
+    expect([...packages].sort()).toEqual([
+      "@huaweicloud/huaweicloud-sdk-core",
+      "@middy/core",
+      "@middy/util",
+      "axios",
+      "proxy-from-env",
+      "zod",
+    ]);
+    expect(REPLACED_MODULES.every((replacement) => replacement.why.length > 0)).toBe(true);
+  });
+});
+
+// The originals, as the SDK core (which depends on them) loads them outside the bundle.
+const lodash = require("lodash") as { sortBy<T>(items: T[], by: (item: T) => string): T[] };
+const realMoment = require("moment") as (input?: unknown) => {
+  utcOffset(offset: number): { format(pattern: string): string };
+};
+
+describe("stand-ins used in the bundle", () => {
+  it("sorts header names exactly as lodash's sortBy does", () => {
+    const headers = [
+      "X-Sdk-Date",
+      "host",
+      "content-type",
+      "x-project-id",
+      "region",
+      "X-Security-Token",
+      "Host",
+    ];
+    const byLowerCase = (name: string) => name.toLocaleLowerCase();
+    expect(sortBy(headers, byLowerCase)).toEqual(lodash.sortBy(headers, byLowerCase));
+  });
+
+  it("formats the signing time exactly as moment does", () => {
+    for (const input of [
+      undefined,
+      "2019-11-15T03:36:55Z",
+      0,
+      new Date(Date.UTC(2026, 10, 27, 23, 59, 59)),
+    ]) {
+      const expected = realMoment(input).utcOffset(0).format("YYYYMMDDTHHmmss");
+      const actual = moment(input).utcOffset(0).format("YYYYMMDDTHHmmss");
+      if (input === undefined) expect(actual.slice(0, 11)).toBe(expected.slice(0, 11));
+      else expect(actual).toBe(expected);
+    }
+  });
+
+  it("refuses formats it does not implement", () => {
+    expect(() => moment().utcOffset(0).format("YYYY-MM-DD")).toThrow(/cannot format/);
+  });
+});
