@@ -1,5 +1,5 @@
 import "./zod-setup";
-import * as z from "zod";
+import * as z from "zod/mini";
 
 /**
  * The function's configuration, read from environment variables once and validated here.
@@ -12,114 +12,122 @@ export const MAX_BATCH_SIZE = 1024;
 export const DEFAULT_BATCH_SIZE = 100;
 
 // An empty variable (common in console forms and serverless.yml) means "not set".
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess(
-    (value) => (typeof value === "string" && value.trim() === "" ? undefined : value),
-    schema.optional(),
+const unsetWhenEmpty = z.transform((value: unknown) =>
+  typeof value === "string" && value.trim() === "" ? undefined : value,
+);
+const optional = <T extends z.ZodMiniType>(schema: T) => z.pipe(unsetWhenEmpty, z.optional(schema));
+const withDefault = <T extends z.ZodMiniType>(schema: T, fallback: NonNullable<z.output<T>>) =>
+  z.pipe(
+    optional(schema),
+    z.transform((value) => value ?? fallback),
   );
 
-const text = z.string().trim().min(1);
+const text = (...checks: Array<z.core.$ZodCheck<string>>) =>
+  z.string().check(z.trim(), z.minLength(1), ...checks);
 
 const integer = (min: number, max: number, fallback: number) =>
-  optional(z.coerce.number().int().min(min).max(max)).transform((value) => value ?? fallback);
+  withDefault(z.pipe(z.coerce.number(), z.int().check(z.gte(min), z.lte(max))), fallback);
 
 const swrInstance = z.union([
-  text.transform((id) => ({ id, url: undefined as string | undefined })),
-  z.strictObject({ id: text, url: text.optional() }),
+  z.pipe(
+    text(),
+    z.transform((id) => ({ id, url: undefined as string | undefined })),
+  ),
+  z.strictObject({ id: text(), url: z.optional(text()) }),
 ]);
 
-const instanceMap = z
-  .string()
-  .transform((raw, ctx) => {
-    try {
-      return JSON.parse(raw) as unknown;
-    } catch {
-      ctx.addIssue({
-        code: "custom",
-        message: 'must be a JSON object such as {"registry.example.com":"instance-id"}',
-      });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.record(z.string().trim().toLowerCase().min(1), swrInstance));
+const instanceMap = z.pipe(
+  z.pipe(
+    z.string(),
+    z.transform((raw, payload) => {
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        payload.issues.push({
+          code: "custom",
+          input: raw,
+          message: 'must be a JSON object such as {"registry.example.com":"instance-id"}',
+        });
+        return z.NEVER;
+      }
+    }),
+  ),
+  z.record(z.string().check(z.trim(), z.toLowerCase(), z.minLength(1)), swrInstance),
+);
 
-export const environmentSchema = z
-  .object({
-    HSS_REGION: optional(
-      text.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be a region id such as cn-north-4"),
-    ),
-    HSS_ENDPOINT: optional(
-      z.url({
-        protocol: /^https?$/,
-        error: "must be an http(s) URL such as https://hss.cn-north-4.myhuaweicloud.com",
-      }),
-    ),
-    HSS_PROJECT_ID: optional(
-      text.regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a project id (letters, digits, - and _)"),
-    ),
-    HSS_ENTERPRISE_PROJECT_ID: optional(text.max(256)),
-    HSS_BATCH_SIZE: integer(1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE),
-    HSS_TIMEOUT_MS: integer(100, 60_000, 2000),
-    HSS_CONCURRENCY: integer(1, 16, 2),
-    HSS_RETRY_ATTEMPTS: integer(1, 10, 4),
-    HSS_RETRY_BASE_MS: integer(1, 10_000, 200),
-    HTTP_DEADLINE_MS: integer(500, 900_000, 2500),
-    DEADLINE_MARGIN_MS: integer(0, 60_000, 500),
-    DEDUPE_WINDOW_SECONDS: integer(0, 86_400, 600),
-    DEDUPE_MAX_IMAGES: integer(1, 1_000_000, 10_000),
-    MAX_BODY_BYTES: integer(1024, 6 * 1024 * 1024, 1024 * 1024),
-    MAX_IMAGES_PER_DELIVERY: integer(1, 100_000, 10_000),
-    WEBHOOK_AUTH: optional(z.enum(["secret", "none"])).transform((value) => value ?? "secret"),
-    WEBHOOK_SECRET: optional(z.string()).transform((value) =>
-      (value ?? "")
-        .split(",")
-        .map((secret) => secret.trim())
-        .filter((secret) => secret.length > 0),
-    ),
-    WEBHOOK_SECRET_HEADER: optional(
-      text.toLowerCase().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, "must be an HTTP header name"),
-    ).transform((value) => value ?? "authorization"),
-    CLOUD_SDK_AK: optional(text),
-    CLOUD_SDK_SK: optional(text),
-    CLOUD_SDK_SECURITY_TOKEN: optional(text),
-    SWR_INSTANCE_ID: optional(text.max(256)),
-    SWR_INSTANCE_URL: optional(text.max(256)),
-    SWR_INSTANCES: optional(instanceMap),
-    LOG_LEVEL: optional(z.enum(["debug", "info", "warn", "error"])).transform(
-      (value) => value ?? "info",
-    ),
-  })
-  .superRefine((env, ctx) => {
-    if (!env.HSS_REGION && !env.HSS_ENDPOINT) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["HSS_REGION"],
-        message: "set HSS_REGION (for example cn-north-4) or HSS_ENDPOINT",
-      });
-    }
-    if (env.WEBHOOK_SECRET.some((secret) => secret.length < 16)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["WEBHOOK_SECRET"],
-        message: "each secret must be at least 16 characters long",
-      });
-    }
-    if (env.CLOUD_SDK_AK && !env.CLOUD_SDK_SK) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["CLOUD_SDK_SK"],
-        message: "is required when CLOUD_SDK_AK is set",
-      });
-    }
-    if (env.CLOUD_SDK_SK && !env.CLOUD_SDK_AK) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["CLOUD_SDK_AK"],
-        message: "is required when CLOUD_SDK_SK is set",
-      });
-    }
-  })
-  .transform((env) => ({
+const webhookSecrets = z.pipe(
+  optional(z.string()),
+  z.transform((value) =>
+    (value ?? "")
+      .split(",")
+      .map((secret) => secret.trim())
+      .filter((secret) => secret.length > 0),
+  ),
+);
+
+/** Every variable the function reads, with its rules; serverless.yml and the README list these. */
+const environmentShape = {
+  HSS_REGION: optional(
+    text(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be a region id such as cn-north-4")),
+  ),
+  HSS_ENDPOINT: optional(
+    z.url({
+      protocol: /^https?$/,
+      error: "must be an http(s) URL such as https://hss.cn-north-4.myhuaweicloud.com",
+    }),
+  ),
+  HSS_PROJECT_ID: optional(
+    text(z.regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a project id (letters, digits, - and _)")),
+  ),
+  HSS_ENTERPRISE_PROJECT_ID: optional(text(z.maxLength(256))),
+  HSS_BATCH_SIZE: integer(1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE),
+  HSS_TIMEOUT_MS: integer(100, 60_000, 2000),
+  HSS_CONCURRENCY: integer(1, 16, 2),
+  HSS_RETRY_ATTEMPTS: integer(1, 10, 4),
+  HSS_RETRY_BASE_MS: integer(1, 10_000, 200),
+  HTTP_DEADLINE_MS: integer(500, 900_000, 2500),
+  DEADLINE_MARGIN_MS: integer(0, 60_000, 500),
+  DEDUPE_WINDOW_SECONDS: integer(0, 86_400, 600),
+  DEDUPE_MAX_IMAGES: integer(1, 1_000_000, 10_000),
+  MAX_BODY_BYTES: integer(1024, 6 * 1024 * 1024, 1024 * 1024),
+  MAX_IMAGES_PER_DELIVERY: integer(1, 100_000, 10_000),
+  WEBHOOK_AUTH: withDefault(z.enum(["secret", "none"]), "secret"),
+  WEBHOOK_SECRET: webhookSecrets,
+  WEBHOOK_SECRET_HEADER: withDefault(
+    text(z.toLowerCase(), z.regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, "must be an HTTP header name")),
+    "authorization",
+  ),
+  CLOUD_SDK_AK: optional(text()),
+  CLOUD_SDK_SK: optional(text()),
+  CLOUD_SDK_SECURITY_TOKEN: optional(text()),
+  SWR_INSTANCE_ID: optional(text(z.maxLength(256))),
+  SWR_INSTANCE_URL: optional(text(z.maxLength(256))),
+  SWR_INSTANCES: optional(instanceMap),
+  LOG_LEVEL: withDefault(z.enum(["debug", "info", "warn", "error"]), "info"),
+};
+
+type Environment = z.output<z.ZodMiniObject<typeof environmentShape>>;
+
+function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environment>): void {
+  const problem = (variable: keyof Environment, message: string) =>
+    ctx.addIssue({ code: "custom", input: env, path: [variable], message });
+  if (!env.HSS_REGION && !env.HSS_ENDPOINT) {
+    problem("HSS_REGION", "set HSS_REGION (for example cn-north-4) or HSS_ENDPOINT");
+  }
+  if (env.WEBHOOK_SECRET.some((secret) => secret.length < 16)) {
+    problem("WEBHOOK_SECRET", "each secret must be at least 16 characters long");
+  }
+  if (env.CLOUD_SDK_AK && !env.CLOUD_SDK_SK) {
+    problem("CLOUD_SDK_SK", "is required when CLOUD_SDK_AK is set");
+  }
+  if (env.CLOUD_SDK_SK && !env.CLOUD_SDK_AK) {
+    problem("CLOUD_SDK_AK", "is required when CLOUD_SDK_SK is set");
+  }
+}
+
+export const environmentSchema = z.pipe(
+  z.object(environmentShape).check(z.superRefine(checkCombinations)),
+  z.transform((env) => ({
     hss: {
       endpoint: env.HSS_ENDPOINT ?? endpointForRegion(env.HSS_REGION as string),
       region: env.HSS_REGION,
@@ -152,13 +160,14 @@ export const environmentSchema = z
       instancesByHost: env.SWR_INSTANCES ?? {},
     },
     logLevel: env.LOG_LEVEL,
-  }));
+  })),
+);
 
 export type Config = z.output<typeof environmentSchema>;
 export type Credentials = NonNullable<Config["credentials"]>;
 
 /** Every variable the function reads; serverless.yml and the README list exactly these. */
-export const CONFIG_VARIABLES = Object.keys(environmentSchema.in.shape);
+export const CONFIG_VARIABLES = Object.keys(environmentShape);
 
 /** Variables whose values must never be echoed back in an error. */
 const SECRET_VARIABLES = new Set([

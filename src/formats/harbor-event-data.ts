@@ -1,5 +1,5 @@
 import "../zod-setup";
-import * as z from "zod";
+import * as z from "zod/mini";
 import type { PushedImage } from "./registry-event";
 
 /**
@@ -7,10 +7,10 @@ import type { PushedImage } from "./registry-event";
  * as `event_data`, the CloudEvents format as `data`. Harbor omits or nulls fields freely, so
  * everything but the repository's identity is optional.
  */
-const maybeText = z
-  .string()
-  .nullish()
-  .transform((value) => (value ? value : undefined));
+const maybeText = z.pipe(
+  z.nullish(z.string()),
+  z.transform((value) => (value ? value : undefined)),
+);
 
 const harborResource = z.object({
   digest: maybeText,
@@ -18,13 +18,13 @@ const harborResource = z.object({
   resource_url: maybeText,
 });
 
-const harborRepository = z
-  .object({
+const harborRepository = z.pipe(
+  z.object({
     name: maybeText,
     namespace: maybeText,
     repo_full_name: maybeText,
-  })
-  .transform((repository, ctx) => {
+  }),
+  z.transform((repository, ctx) => {
     const fullName =
       repository.repo_full_name ??
       (repository.namespace && repository.name
@@ -32,17 +32,21 @@ const harborRepository = z
         : undefined);
     const namespace = repository.namespace ?? fullName?.split("/")[0];
     if (!fullName || !namespace || fullName === namespace) {
-      ctx.addIssue({
+      ctx.issues.push({
         code: "custom",
+        input: repository,
         message: "needs repo_full_name (namespace/name) or both namespace and name",
       });
       return z.NEVER;
     }
     return { namespace, fullName };
-  });
+  }),
+);
 
 export const harborEventDataSchema = z.object({
-  resources: z.array(harborResource).min(1, "a push event lists at least one resource"),
+  resources: z
+    .array(harborResource)
+    .check(z.minLength(1, "a push event lists at least one resource")),
   repository: harborRepository,
 });
 

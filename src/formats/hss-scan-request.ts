@@ -1,5 +1,5 @@
 import "../zod-setup";
-import * as z from "zod";
+import * as z from "zod/mini";
 import { imageTypeSchema, operateAllFiltersSchema } from "../hss/batch-scan-request";
 import { invalidPayload } from "./invalid-payload";
 import type { RegistryFormat } from "./registry-event";
@@ -12,40 +12,42 @@ import type { RegistryFormat } from "./registry-event";
  * image is checked later, one by one, so that one bad entry is skipped with a reason instead of
  * failing the others.
  */
-export const manualScanRequestSchema = operateAllFiltersSchema
-  .extend({
+export const manualScanRequestSchema = z
+  .extend(operateAllFiltersSchema, {
     image_type: imageTypeSchema,
-    operate_all: z.boolean().optional(),
-    image_info_list: z.array(z.unknown()).optional(),
+    operate_all: z.optional(z.boolean()),
+    image_info_list: z.optional(z.array(z.unknown())),
   })
-  .superRefine((request, ctx) => {
-    const { image_type, operate_all, image_info_list, ...filters } = request;
-    if (operate_all) {
-      if (image_info_list !== undefined) {
+  .check(
+    z.superRefine((request, ctx) => {
+      const { image_type, operate_all, image_info_list, ...filters } = request;
+      if (operate_all) {
+        if (image_info_list !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["image_info_list"],
+            message: "give either image_info_list or operate_all: true, not both",
+          });
+        }
+        return;
+      }
+      if (!image_info_list || image_info_list.length === 0) {
         ctx.addIssue({
           code: "custom",
           path: ["image_info_list"],
-          message: "give either image_info_list or operate_all: true, not both",
+          message: "list at least one image, or set operate_all: true",
         });
       }
-      return;
-    }
-    if (!image_info_list || image_info_list.length === 0) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["image_info_list"],
-        message: "list at least one image, or set operate_all: true",
-      });
-    }
-    const filterNames = Object.keys(filters);
-    if (filterNames.length > 0) {
-      ctx.addIssue({
-        code: "custom",
-        path: [filterNames[0] as string],
-        message: "filters apply only together with operate_all: true",
-      });
-    }
-  });
+      const filterNames = Object.keys(filters);
+      if (filterNames.length > 0) {
+        ctx.addIssue({
+          code: "custom",
+          path: [filterNames[0] as string],
+          message: "filters apply only together with operate_all: true",
+        });
+      }
+    }),
+  );
 
 export type ManualScanRequest = z.infer<typeof manualScanRequestSchema>;
 

@@ -1,8 +1,8 @@
-import type { z } from "zod";
+import type { core } from "zod/mini";
 import { httpError } from "../errors";
 
 /** The payload was recognised but does not have the shape its format requires (422). */
-export function invalidPayload(format: string, error: z.ZodError) {
+export function invalidPayload(format: string, error: core.$ZodError) {
   const problems = error.issues.slice(0, 5).map((issue) => {
     const where = issue.path.length > 0 ? issue.path.join(".") : "(payload)";
     return `${where}: ${issue.message}`;

@@ -1,5 +1,5 @@
 import "../zod-setup";
-import * as z from "zod";
+import * as z from "zod/mini";
 
 /**
  * The body of HSS `POST /v5/{project_id}/image/batch-scan` (BatchScanPrivateImageRequestInfo), as
@@ -11,7 +11,7 @@ import * as z from "zod";
 /** HSS accepts strings of 1 to 256 characters in every field of an image. */
 export const HSS_FIELD_MAX = 256;
 
-export const hssField = z.string().min(1).max(HSS_FIELD_MAX);
+export const hssField = z.string().check(z.minLength(1), z.maxLength(HSS_FIELD_MAX));
 
 export const imageTypeSchema = z.enum(["private_image", "shared_image", "instance_image"]);
 export type ImageType = z.infer<typeof imageTypeSchema>;
@@ -21,28 +21,28 @@ export const scanTargetSchema = z.strictObject({
   namespace: hssField,
   image_name: hssField,
   image_version: hssField,
-  instance_id: hssField.optional(),
-  instance_url: hssField.optional(),
+  instance_id: z.optional(hssField),
+  instance_url: z.optional(hssField),
 });
 export type ScanTarget = z.infer<typeof scanTargetSchema>;
 
-const millis = z.number().int().nonnegative();
+const millis = z.int().check(z.nonnegative());
 
 /** Filters HSS applies when `operate_all` is true. */
 export const operateAllFiltersSchema = z.strictObject({
-  namespace: hssField.optional(),
-  image_name: hssField.optional(),
-  image_version: hssField.optional(),
-  scan_status: z
-    .enum(["unscan", "success", "scanning", "failed", "download_failed", "image_oversized"])
-    .optional(),
-  latest_version: z.boolean().optional(),
-  image_size: z.number().int().nonnegative().optional(),
-  start_latest_update_time: millis.optional(),
-  end_latest_update_time: millis.optional(),
-  start_latest_scan_time: millis.optional(),
-  end_latest_scan_time: millis.optional(),
-  repo_type: z.literal("SWR").optional(),
+  namespace: z.optional(hssField),
+  image_name: z.optional(hssField),
+  image_version: z.optional(hssField),
+  scan_status: z.optional(
+    z.enum(["unscan", "success", "scanning", "failed", "download_failed", "image_oversized"]),
+  ),
+  latest_version: z.optional(z.boolean()),
+  image_size: z.optional(z.int().check(z.nonnegative())),
+  start_latest_update_time: z.optional(millis),
+  end_latest_update_time: z.optional(millis),
+  start_latest_scan_time: z.optional(millis),
+  end_latest_scan_time: z.optional(millis),
+  repo_type: z.optional(z.literal("SWR")),
 });
 export type OperateAllFilters = z.infer<typeof operateAllFiltersSchema>;
 
@@ -50,9 +50,9 @@ export type OperateAllFilters = z.infer<typeof operateAllFiltersSchema>;
 export const scanBatchSchema = z.union([
   z.strictObject({
     image_type: imageTypeSchema,
-    image_info_list: z.array(scanTargetSchema).min(1).max(1024),
+    image_info_list: z.array(scanTargetSchema).check(z.minLength(1), z.maxLength(1024)),
   }),
-  operateAllFiltersSchema.extend({
+  z.extend(operateAllFiltersSchema, {
     image_type: imageTypeSchema,
     operate_all: z.literal(true),
   }),
