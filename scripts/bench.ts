@@ -56,22 +56,32 @@ handler(${pushEvent.trim()}, { getRequestID: () => "bench", getRemainingTimeInMi
   .then((answer) => process.stdout.write(JSON.stringify({ status: answer.statusCode, maxRssKb: process.resourceUsage().maxRSS })));
 `;
 
+// What the SDK core costs by itself, loaded from node_modules as an unbundled project would.
+const coreScript = `require(${JSON.stringify(require.resolve("@huaweicloud/huaweicloud-sdk-core/ClientBuilder"))});`;
+const loadOnlyScript = `require(${JSON.stringify(bundle)});`;
+
 async function coldStart(env: NodeJS.ProcessEnv) {
   const bare: number[] = [];
   const cold: number[] = [];
+  const loadOnly: number[] = [];
+  const core: number[] = [];
   const rss: number[] = [];
   // Interleaved, so that drift in the machine's load affects both series alike.
   for (let i = 0; i < COLD_RUNS + 2; i++) {
     const bareRun = await timeProcess(["-e", ""], env);
     const coldRun = await timeProcess(["-e", coldScript], env);
+    const loadRun = await timeProcess(["-e", loadOnlyScript], env);
+    const coreRun = await timeProcess(["-e", coreScript], env);
     const result = JSON.parse(coldRun.output) as { status: number; maxRssKb: number };
     if (result.status !== 202) throw new Error(`cold invocation answered ${result.status}`);
     if (i < 2) continue; // warm the file cache first
     bare.push(bareRun.ms);
     cold.push(coldRun.ms);
+    loadOnly.push(loadRun.ms);
+    core.push(coreRun.ms);
     rss.push(result.maxRssKb / 1024);
   }
-  return { bare, cold, rss };
+  return { bare, cold, loadOnly, core, rss };
 }
 
 async function warmOverhead(env: NodeJS.ProcessEnv, emulatorUrl: string) {
@@ -169,6 +179,16 @@ async function main() {
         `p10–p90 ${fmt(quantile(cold.cold, 0.1))}–${fmt(quantile(cold.cold, 0.9))}`,
       ],
       ["cold start ÷ bare Node.js", `${(coldMedian / bareMedian).toFixed(2)}×`, "target ≤ 1.5×"],
+      [
+        "  of which: load the bundle only",
+        `median ${fmt(quantile(cold.loadOnly, 0.5))}`,
+        `${(quantile(cold.loadOnly, 0.5) / bareMedian).toFixed(2)}× bare`,
+      ],
+      [
+        "  for comparison: SDK core unbundled",
+        `median ${fmt(quantile(cold.core, 0.5))}`,
+        `${(quantile(cold.core, 0.5) / bareMedian).toFixed(2)}× bare (require ClientBuilder from node_modules)`,
+      ],
       [
         "peak RSS of a cold invocation",
         `median ${quantile(cold.rss, 0.5).toFixed(1)} MB`,

@@ -3,7 +3,7 @@ import { type Delivery, payloadOf } from "./delivery";
 import { httpError } from "./errors";
 import { parseRegistryPayload } from "./formats";
 import type { RegistryEvent } from "./formats/registry-event";
-import { describeTarget, type ScanTarget } from "./hss/batch-scan-request";
+import { describeTarget, type ScanTarget, targetKey } from "./hss/batch-scan-request";
 import type { BatchScanSubmitter } from "./hss/client";
 import type { Logger } from "./log";
 import type { RecentSubmissions } from "./recent-submissions";
@@ -77,7 +77,7 @@ export async function scanOnPush(
   });
   for (const outcome of outcomes) {
     if ("error" in outcome || !("image_info_list" in outcome.batch)) continue;
-    for (const target of outcome.batch.image_info_list) deps.recent.remember(submissionKey(target));
+    for (const target of outcome.batch.image_info_list) deps.recent.remember(targetKey(target));
   }
 
   const report = scanReport(event, plan.imageType, plan.skipped, outcomes, deps.requestId);
@@ -96,21 +96,12 @@ function imageCount(event: Exclude<RegistryEvent, { kind: "ignored" }>): number 
   return event.request.image_info_list?.length ?? 0;
 }
 
-function submissionKey(target: ScanTarget): string {
-  return JSON.stringify([
-    target.instance_id ?? "",
-    target.namespace,
-    target.image_name,
-    target.image_version,
-  ]);
-}
-
 function withoutRecentSubmissions(plan: ScanPlan, recent: RecentSubmissions): ScanPlan {
   const targets: ScanTarget[] = [];
   const skipped = [...plan.skipped];
   const now = Date.now();
   for (const target of plan.targets) {
-    const at = recent.submittedWithinWindow(submissionKey(target));
+    const at = recent.submittedWithinWindow(targetKey(target));
     if (at === undefined) {
       targets.push(target);
       continue;

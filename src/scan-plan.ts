@@ -5,10 +5,12 @@ import type { PushedImage } from "./formats/registry-event";
 import {
   describeTarget,
   type ImageType,
+  isScanTarget,
   type OperateAllFilters,
   type ScanBatch,
   type ScanTarget,
   scanTargetSchema,
+  targetKey,
 } from "./hss/batch-scan-request";
 
 /**
@@ -132,25 +134,26 @@ class PlanBuilder {
 
   /** Adds a target after checking it against HSS's field rules; skips invalid ones and duplicates. */
   add(label: string, candidate: Record<string, unknown>): void {
-    const target = scanTargetSchema.safeParse(candidate);
-    if (!target.success) {
-      const issue = target.error.issues[0];
+    if (!isScanTarget(candidate)) {
+      const issue = scanTargetSchema.safeParse(candidate).error?.issues[0];
       const field = issue?.path.join(".") || "image";
       this.skip(label, `${field} is not acceptable to HSS: ${issue?.message ?? "invalid"}`);
       return;
     }
-    const key = JSON.stringify([
-      target.data.instance_id ?? "",
-      target.data.namespace,
-      target.data.image_name,
-      target.data.image_version,
-    ]);
+    const target: ScanTarget = {
+      namespace: candidate.namespace,
+      image_name: candidate.image_name,
+      image_version: candidate.image_version,
+    };
+    if (candidate.instance_id !== undefined) target.instance_id = candidate.instance_id;
+    if (candidate.instance_url !== undefined) target.instance_url = candidate.instance_url;
+    const key = targetKey(target);
     if (this.seen.has(key)) {
-      this.skip(label, `duplicate of ${describeTarget(target.data)} earlier in this delivery`);
+      this.skip(label, `duplicate of ${describeTarget(target)} earlier in this delivery`);
       return;
     }
     this.seen.add(key);
-    this.targets.push(target.data);
+    this.targets.push(target);
   }
 
   build(): ScanPlan {
@@ -172,9 +175,9 @@ function resolveInstance(host: string | undefined, sources: InstanceSources) {
  * when it contains "." or ":" or is "localhost".
  */
 export function registryHostOf(reference: string | undefined): string | undefined {
-  const first = reference?.split("/")[0];
-  if (!first || !reference?.includes("/")) return undefined;
-  if (first.length > 253) return undefined;
+  const slash = reference?.indexOf("/") ?? -1;
+  if (!reference || slash <= 0 || slash > 253) return undefined;
+  const first = reference.slice(0, slash);
   return /[.:]/.test(first) || first === "localhost" ? first.toLowerCase() : undefined;
 }
 
