@@ -71,16 +71,10 @@ export const REPLACED_MODULES: Replacement[] = [
     why: "HTTP proxies (never configured)",
   },
   {
-    request: /^http2$/,
-    importer: /axios[\\/]lib/,
-    file: join(stubs, "node-http2.ts"),
-    why: "HTTP/2 requests (HSS is called over HTTP/1.1)",
-  },
-  {
-    request: /^follow-redirects$/,
-    importer: /axios[\\/]lib/,
-    file: join(stubs, "follow-redirects.ts"),
-    why: "redirects (every request is sent with maxRedirects: 0)",
+    request: /^\.\/http\.js$/,
+    importer: /axios[\\/]lib[\\/]adapters$/,
+    file: join(stubs, "axios-http-adapter.ts"),
+    why: "axios's http adapter: requests go through src/hss/http-transport.ts",
   },
   {
     request: /^\.\/fetch\.js$/,

@@ -34,7 +34,6 @@ describe("the bundle", () => {
       "@middy/core",
       "@middy/util",
       "axios",
-      "proxy-from-env",
       "zod",
     ]);
     expect(REPLACED_MODULES.every((replacement) => replacement.why.length > 0)).toBe(true);

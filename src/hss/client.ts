@@ -6,6 +6,7 @@ import type { AxiosRequestConfig } from "axios";
 import type { Credentials } from "../config";
 import { secretScrubber } from "../log";
 import type { ScanBatch } from "./batch-scan-request";
+import { nodeHttpTransport } from "./http-transport";
 
 /**
  * The only module that talks to HSS. It builds requests on the Huawei SDK core the way the
@@ -110,6 +111,7 @@ export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
           timeout: timeoutMs,
           signal,
           maxRedirects: 0,
+          adapter: nodeHttpTransport,
           transformResponse: [parseJsonBody],
         },
       };
