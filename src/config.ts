@@ -1,5 +1,12 @@
 import "./zod-setup";
 import * as z from "zod/mini";
+import {
+  compilePolicy,
+  type PolicyDefinition,
+  policySchema,
+  type ScanPolicy,
+  splitPatterns,
+} from "./scan-policy";
 
 /**
  * The function's configuration, read from environment variables once and validated here.
@@ -65,6 +72,56 @@ const webhookSecrets = z.pipe(
   ),
 );
 
+const flag = (fallback: boolean) =>
+  z.pipe(
+    withDefault(z.enum(["true", "false", "1", "0", "yes", "no"]), fallback ? "true" : "false"),
+    z.transform((value) => value === "true" || value === "1" || value === "yes"),
+  );
+
+const patterns = z.pipe(
+  optional(z.string()),
+  z.transform((raw, payload) => {
+    if (raw === undefined) return undefined;
+    try {
+      return splitPatterns(raw);
+    } catch (error) {
+      payload.issues.push({ code: "custom", input: raw, message: (error as Error).message });
+      return z.NEVER;
+    }
+  }),
+);
+
+const policyJson = z.pipe(
+  z.pipe(
+    z.string(),
+    z.transform((raw, payload) => {
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        payload.issues.push({
+          code: "custom",
+          input: raw,
+          message:
+            'must be a JSON object such as {"include":{"repositories":["backend/**"]},"exclude":{"tags":["*-dev"]}}',
+        });
+        return z.NEVER;
+      }
+    }),
+  ),
+  policySchema,
+);
+
+/** The SCAN_* variables, one per rule list. */
+const POLICY_VARIABLES = {
+  SCAN_INCLUDE_NAMESPACES: ["include", "namespaces"],
+  SCAN_INCLUDE_REPOSITORIES: ["include", "repositories"],
+  SCAN_INCLUDE_TAGS: ["include", "tags"],
+  SCAN_EXCLUDE_NAMESPACES: ["exclude", "namespaces"],
+  SCAN_EXCLUDE_REPOSITORIES: ["exclude", "repositories"],
+  SCAN_EXCLUDE_TAGS: ["exclude", "tags"],
+} as const;
+type PolicyVariable = keyof typeof POLICY_VARIABLES;
+
 /** Every variable the function reads, with its rules; serverless.yml and the README list these. */
 const environmentShape = {
   HSS_REGION: optional(
@@ -103,6 +160,15 @@ const environmentShape = {
   SWR_INSTANCE_ID: optional(text(z.maxLength(256))),
   SWR_INSTANCE_URL: optional(text(z.maxLength(256))),
   SWR_INSTANCES: optional(instanceMap),
+  SCAN_POLICY: optional(policyJson),
+  SCAN_INCLUDE_NAMESPACES: patterns,
+  SCAN_INCLUDE_REPOSITORIES: patterns,
+  SCAN_INCLUDE_TAGS: patterns,
+  SCAN_EXCLUDE_NAMESPACES: patterns,
+  SCAN_EXCLUDE_REPOSITORIES: patterns,
+  SCAN_EXCLUDE_TAGS: patterns,
+  SCAN_SKIP_SIGNATURES: flag(true),
+  DRY_RUN: flag(false),
   LOG_LEVEL: withDefault(z.enum(["debug", "info", "warn", "error"]), "info"),
 };
 
@@ -116,6 +182,15 @@ function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environm
   }
   if (env.WEBHOOK_SECRET.some((secret) => secret.length < 16)) {
     problem("WEBHOOK_SECRET", "each secret must be at least 16 characters long");
+  }
+  const policyVariables = (Object.keys(POLICY_VARIABLES) as PolicyVariable[]).filter(
+    (name) => env[name] !== undefined,
+  );
+  if (env.SCAN_POLICY && policyVariables.length > 0) {
+    problem(
+      "SCAN_POLICY",
+      `use either SCAN_POLICY or the SCAN_INCLUDE_*/SCAN_EXCLUDE_* variables, not both (also set: ${policyVariables.join(", ")})`,
+    );
   }
   if (env.CLOUD_SDK_AK && !env.CLOUD_SDK_SK) {
     problem("CLOUD_SDK_SK", "is required when CLOUD_SDK_AK is set");
@@ -159,9 +234,29 @@ export const environmentSchema = z.pipe(
         : undefined,
       instancesByHost: env.SWR_INSTANCES ?? {},
     },
+    policy: policyOf(env),
+    dryRun: env.DRY_RUN,
     logLevel: env.LOG_LEVEL,
   })),
 );
+
+/** The scan policy from SCAN_POLICY, or from the SCAN_* variables, compiled once. */
+function policyOf(env: Environment): ScanPolicy {
+  if (env.SCAN_POLICY) {
+    return compilePolicy(
+      { skipSignatures: env.SCAN_SKIP_SIGNATURES, ...env.SCAN_POLICY },
+      (kind, dimension) => `SCAN_POLICY ${kind}.${dimension}`,
+    );
+  }
+  const definition: PolicyDefinition = { skipSignatures: env.SCAN_SKIP_SIGNATURES };
+  const names = new Map<string, string>();
+  for (const [variable, [kind, dimension]] of Object.entries(POLICY_VARIABLES)) {
+    const list = env[variable as PolicyVariable];
+    names.set(`${kind}.${dimension}`, variable);
+    if (list) definition[kind] = { ...definition[kind], [dimension]: list };
+  }
+  return compilePolicy(definition, (kind, dimension) => names.get(`${kind}.${dimension}`) ?? kind);
+}
 
 export type Config = z.output<typeof environmentSchema>;
 export type Credentials = NonNullable<Config["credentials"]>;

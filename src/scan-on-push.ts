@@ -59,12 +59,13 @@ export async function scanOnPush(
       ? planPushScans(event.images, {
           queryInstanceId: delivery.kind === "http" ? delivery.query.instance_id : undefined,
           swr: config.swr,
+          policy: config.policy,
         })
       : planManualScans(event.request, config.swr);
   // Only registry deliveries are retried by their sender; a manual request is always sent.
   const plan = event.kind === "push" ? withoutRecentSubmissions(planned, deps.recent) : planned;
   for (const skipped of plan.skipped) {
-    log.info("skipped", { image: skipped.image, reason: skipped.reason });
+    log.info("skipped", { image: skipped.image, rule: skipped.rule, reason: skipped.reason });
   }
 
   const outcomes = await submitBatches(splitIntoBatches(plan, config.hss.batchSize), {
@@ -108,6 +109,7 @@ function withoutRecentSubmissions(plan: ScanPlan, recent: RecentSubmissions): Sc
     }
     skipped.push({
       image: describeTarget(target),
+      rule: "recently-submitted",
       reason: `already submitted to HSS ${Math.round((now - at) / 1000)} s ago by this instance (a retried delivery); not sent again`,
     });
   }

@@ -12,6 +12,7 @@ import {
   scanTargetSchema,
   targetKey,
 } from "./hss/batch-scan-request";
+import type { ScanPolicy } from "./scan-policy";
 
 /**
  * Pure mapping from what a delivery asks for to what HSS will be asked to scan. No I/O here:
@@ -21,6 +22,8 @@ import {
 export interface SkippedImage {
   /** The image as the sender named it (pull reference or namespace/name:tag). */
   image: string;
+  /** Stable id of the rule that skipped it, e.g. `digest`, `duplicate`, `exclude.tags`. */
+  rule: string;
   reason: string;
 }
 
@@ -32,28 +35,42 @@ export interface ScanPlan {
   operateAll?: OperateAllFilters;
 }
 
-/** Where an SWR Enterprise instance id can come from, in order of precedence. */
-export interface InstanceSources {
+/** What decides a push's targets: the scan policy, and where instance ids come from. */
+export interface PushPlanContext {
   /** `instance_id` query parameter of the webhook URL (one webhook URL per instance). */
   queryInstanceId?: string;
   swr: Config["swr"];
+  policy?: ScanPolicy;
 }
 
-export function planPushScans(images: PushedImage[], sources: InstanceSources): ScanPlan {
+export function planPushScans(images: PushedImage[], sources: PushPlanContext): ScanPlan {
   const plan = new PlanBuilder("instance_image");
   const unresolvedHosts = new Set<string>();
   for (const image of images) {
     const label = imageLabel(image);
     if (!image.tag) {
-      plan.skip(label, "the push has no tag; HSS scans images by tag");
+      plan.skip(label, "no-tag", "the push has no tag; HSS scans images by tag");
       continue;
     }
     // Docker tags cannot contain ":"; a tag that does is a digest (digest push, robot accounts).
     if (image.tag.includes(":")) {
       plan.skip(
         label,
+        "digest",
         `pushed by digest (${image.tag.slice(0, 19)}…), not by tag; HSS scans images by tag`,
       );
+      continue;
+    }
+    const imageName = image.repository.startsWith(`${image.namespace}/`)
+      ? image.repository.slice(image.namespace.length + 1)
+      : image.repository;
+    const excluded = sources.policy?.check({
+      namespace: image.namespace,
+      repository: imageName,
+      tag: image.tag,
+    });
+    if (excluded) {
+      plan.skip(label, excluded.rule, excluded.reason);
       continue;
     }
     const host = registryHostOf(image.resourceUrl);
@@ -62,9 +79,6 @@ export function planPushScans(images: PushedImage[], sources: InstanceSources): 
       unresolvedHosts.add(host ?? "(unknown registry)");
       continue;
     }
-    const imageName = image.repository.startsWith(`${image.namespace}/`)
-      ? image.repository.slice(image.namespace.length + 1)
-      : image.repository;
     plan.add(label, {
       namespace: image.namespace,
       image_name: imageName,
@@ -95,7 +109,11 @@ export function planManualScans(request: ManualScanRequest, swr: Config["swr"]):
     const instanceId =
       fields.instance_id ?? (image_type === "instance_image" ? swr.defaultInstance?.id : undefined);
     if (image_type === "instance_image" && instanceId === undefined) {
-      plan.skip(label, "instance_image entries need an instance_id (or set SWR_INSTANCE_ID)");
+      plan.skip(
+        label,
+        "instance-id-missing",
+        "instance_image entries need an instance_id (or set SWR_INSTANCE_ID)",
+      );
       continue;
     }
     plan.add(label, {
@@ -128,8 +146,8 @@ class PlanBuilder {
 
   constructor(private readonly imageType: ImageType) {}
 
-  skip(image: string, reason: string): void {
-    this.skipped.push({ image, reason });
+  skip(image: string, rule: string, reason: string): void {
+    this.skipped.push({ image, rule, reason });
   }
 
   /** Adds a target after checking it against HSS's field rules; skips invalid ones and duplicates. */
@@ -137,7 +155,11 @@ class PlanBuilder {
     if (!isScanTarget(candidate)) {
       const issue = scanTargetSchema.safeParse(candidate).error?.issues[0];
       const field = issue?.path.join(".") || "image";
-      this.skip(label, `${field} is not acceptable to HSS: ${issue?.message ?? "invalid"}`);
+      this.skip(
+        label,
+        "hss-field-limits",
+        `${field} is not acceptable to HSS: ${issue?.message ?? "invalid"}`,
+      );
       return;
     }
     const target: ScanTarget = {
@@ -149,7 +171,11 @@ class PlanBuilder {
     if (candidate.instance_url !== undefined) target.instance_url = candidate.instance_url;
     const key = targetKey(target);
     if (this.seen.has(key)) {
-      this.skip(label, `duplicate of ${describeTarget(target)} earlier in this delivery`);
+      this.skip(
+        label,
+        "duplicate",
+        `duplicate of ${describeTarget(target)} earlier in this delivery`,
+      );
       return;
     }
     this.seen.add(key);
@@ -161,7 +187,7 @@ class PlanBuilder {
   }
 }
 
-function resolveInstance(host: string | undefined, sources: InstanceSources) {
+function resolveInstance(host: string | undefined, sources: PushPlanContext) {
   const configured = (host && sources.swr.instancesByHost[host]) || sources.swr.defaultInstance;
   if (sources.queryInstanceId) {
     const url = configured?.id === sources.queryInstanceId ? configured.url : undefined;

@@ -34,6 +34,7 @@ describe("the bundle", () => {
       "@middy/core",
       "@middy/util",
       "axios",
+      "picomatch",
       "zod",
     ]);
     expect(REPLACED_MODULES.every((replacement) => replacement.why.length > 0)).toBe(true);

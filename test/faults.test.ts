@@ -243,6 +243,7 @@ describe("retried deliveries", () => {
       expect(retried.body.skipped).toEqual([
         {
           image: "team/backend/api:1.0 (instance inst-1)",
+          rule: "recently-submitted",
           reason: expect.stringMatching(/already submitted to HSS .* by this instance/),
         },
       ]);

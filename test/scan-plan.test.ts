@@ -44,6 +44,7 @@ describe("planPushScans", () => {
     expect(plan.skipped).toEqual([
       {
         image: `registry.example.com/team/backend/api@${DIGEST}`,
+        rule: "digest",
         reason: expect.stringMatching(/pushed by digest .*HSS scans images by tag/),
       },
     ]);
@@ -55,7 +56,11 @@ describe("planPushScans", () => {
       sources("i"),
     );
     expect(plan.skipped).toEqual([
-      { image: `team/backend/api@${DIGEST}`, reason: expect.stringMatching(/no tag/) },
+      {
+        image: `team/backend/api@${DIGEST}`,
+        rule: "no-tag",
+        reason: expect.stringMatching(/no tag/),
+      },
     ]);
   });
 
@@ -65,6 +70,7 @@ describe("planPushScans", () => {
     expect(plan.skipped).toEqual([
       {
         image: "registry.example.com/team/backend/api:1.4.2",
+        rule: "duplicate",
         reason: expect.stringMatching(/duplicate/),
       },
     ]);

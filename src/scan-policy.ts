@@ -1,0 +1,141 @@
+import "./zod-setup";
+import picomatch from "picomatch";
+import * as z from "zod/mini";
+
+/**
+ * Which pushed images are scanned: include and exclude rules on namespace, repository and tag,
+ * as glob patterns with the syntax SWR Enterprise Edition uses for its trigger scope (`*` within
+ * one path segment, `**` across segments, `?` one character, `{a,b}` alternatives). An image is
+ * scanned when, for each of the three, there is no include rule or one matches, and no exclude
+ * rule matches: exclusion wins. Signature, attestation and SBOM artifacts are skipped by default.
+ * Every skip names the rule that decided it.
+ */
+
+export const DIMENSIONS = ["namespaces", "repositories", "tags"] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+/** What a pattern is matched against, per dimension. */
+export interface PolicySubject {
+  namespace: string;
+  /** The repository name within its namespace (HSS's image_name), e.g. `backend/api`. */
+  repository: string;
+  tag: string;
+}
+
+export interface PolicySkip {
+  /** Stable id of the rule: `exclude.tags`, `include.repositories`, `signature-artifact`. */
+  rule: string;
+  reason: string;
+}
+
+export interface ScanPolicy {
+  check(subject: PolicySubject): PolicySkip | undefined;
+}
+
+/** cosign-style tags of signatures, attestations and SBOMs attached to `sha256:<digest>`. */
+const SIGNATURE_TAG = /^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/i;
+
+const patternList = z.array(z.string().check(z.trim(), z.minLength(1), z.maxLength(256)));
+const ruleSet = z.strictObject({
+  namespaces: z.optional(patternList),
+  repositories: z.optional(patternList),
+  tags: z.optional(patternList),
+});
+
+/** The JSON form of a policy (SCAN_POLICY), also what the SCAN_* variables are turned into. */
+export const policySchema = z.strictObject({
+  include: z.optional(ruleSet),
+  exclude: z.optional(ruleSet),
+  skipSignatures: z.optional(z.boolean()),
+});
+export type PolicyDefinition = z.infer<typeof policySchema>;
+
+const SUBJECT_FIELD: Record<Dimension, keyof PolicySubject> = {
+  namespaces: "namespace",
+  repositories: "repository",
+  tags: "tag",
+};
+
+interface CompiledRule {
+  pattern: string;
+  matches: (value: string) => boolean;
+}
+
+/**
+ * Compiles a policy once. `nameOf` says how a rule is named in reasons: the SCAN_* variable, or
+ * the path inside SCAN_POLICY.
+ */
+export function compilePolicy(
+  definition: PolicyDefinition,
+  nameOf: (kind: "include" | "exclude", dimension: Dimension) => string,
+): ScanPolicy {
+  const compile = (patterns: readonly string[] = []): CompiledRule[] =>
+    patterns.map((pattern) => ({ pattern, matches: picomatch(pattern, { dot: true }) }));
+  const rules = DIMENSIONS.map((dimension) => ({
+    dimension,
+    include: compile(definition.include?.[dimension]),
+    exclude: compile(definition.exclude?.[dimension]),
+  }));
+  const skipSignatures = definition.skipSignatures ?? true;
+
+  return {
+    check(subject) {
+      if (skipSignatures && SIGNATURE_TAG.test(subject.tag)) {
+        return {
+          rule: "signature-artifact",
+          reason: `tag ${subject.tag.slice(0, 20)}… is a signature, attestation or SBOM artifact, not an image to scan (SCAN_SKIP_SIGNATURES)`,
+        };
+      }
+      for (const { dimension, exclude } of rules) {
+        const value = subject[SUBJECT_FIELD[dimension]];
+        const hit = exclude.find((rule) => rule.matches(value));
+        if (hit) {
+          return {
+            rule: `exclude.${dimension}`,
+            reason: `${SUBJECT_FIELD[dimension]} "${value.slice(0, 100)}" is excluded by ${nameOf("exclude", dimension)} pattern "${hit.pattern}"`,
+          };
+        }
+      }
+      for (const { dimension, include } of rules) {
+        const value = subject[SUBJECT_FIELD[dimension]];
+        if (include.length > 0 && !include.some((rule) => rule.matches(value))) {
+          return {
+            rule: `include.${dimension}`,
+            reason: `${SUBJECT_FIELD[dimension]} "${value.slice(0, 100)}" matches none of ${nameOf("include", dimension)} (${include.map((rule) => rule.pattern).join(", ")})`,
+          };
+        }
+      }
+      return undefined;
+    },
+  };
+}
+
+/**
+ * Splits a list of patterns written in one variable: separated by commas (or new lines) outside
+ * braces, so that `{a,b}` stays one pattern; a JSON array is accepted too.
+ */
+export function splitPatterns(raw: string): string[] {
+  const text = raw.trim();
+  if (text.startsWith("[")) {
+    const parsed = JSON.parse(text) as unknown;
+    if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === "string")) {
+      throw new Error("must be a JSON array of strings");
+    }
+    return parsed.map((item) => item.trim()).filter((item) => item.length > 0);
+  }
+  const patterns: string[] = [];
+  let depth = 0;
+  let current = "";
+  for (const character of text) {
+    if (character === "{") depth += 1;
+    if (character === "}") depth = Math.max(0, depth - 1);
+    if ((character === "," || character === "\n") && depth === 0) {
+      patterns.push(current);
+      current = "";
+      continue;
+    }
+    current += character;
+  }
+  patterns.push(current);
+  return patterns.map((pattern) => pattern.trim()).filter((pattern) => pattern.length > 0);
+}
