@@ -2,7 +2,12 @@ import middy from "@middy/core";
 import type { Context as LambdaContext } from "aws-lambda";
 import { type Config, ConfigError, type Credentials, loadConfig } from "./config";
 import type { Delivery } from "./delivery";
-import { type BatchScanSubmitter, createHssClient, type HssClientOptions } from "./hss/client";
+import {
+  type BatchScanSubmitter,
+  createDryRunSubmitter,
+  createHssClient,
+  type HssClientOptions,
+} from "./hss/client";
 import { createLogger, type Logger } from "./log";
 import { httpDelivery } from "./middleware/http-delivery";
 import {
@@ -39,6 +44,15 @@ export function createHandler(options: HandlerOptions = {}) {
     credentials: Credentials | undefined,
     context: PlatformContext,
   ) => {
+    // A dry run needs no credentials: nothing is signed or sent.
+    if (current.dryRun) {
+      return createDryRunSubmitter({
+        endpoint: current.hss.endpoint,
+        region: current.hss.region,
+        projectId: current.hss.projectId ?? projectIdOf(context) ?? "{project_id}",
+        enterpriseProjectId: current.hss.enterpriseProjectId,
+      });
+    }
     if (!credentials) {
       throw new ConfigError(
         "no credentials for HSS: give the function an agency with HSS permissions, or set CLOUD_SDK_AK and CLOUD_SDK_SK",

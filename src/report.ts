@@ -7,7 +7,7 @@ import {
   type ScanBatch,
   type ScanTarget,
 } from "./hss/batch-scan-request";
-import type { HssCallError } from "./hss/client";
+import type { HssCallError, HssRequestPreview } from "./hss/client";
 import type { SkippedImage } from "./scan-plan";
 
 /**
@@ -33,7 +33,7 @@ export type FailedScan = (ScanTarget | ({ operate_all: true } & OperateAllFilter
   error: HssFailure;
 };
 
-export type ReportStatus = "submitted" | "nothing_to_scan" | "ignored" | "failed";
+export type ReportStatus = "submitted" | "nothing_to_scan" | "ignored" | "failed" | "dry_run";
 
 export interface ScanReport {
   status: ReportStatus;
@@ -46,16 +46,20 @@ export interface ScanReport {
   failed: FailedScan[];
   /** How many requests were sent to HSS. */
   hss_requests: number;
+  /** Dry run only: the images that would have been submitted, and the exact requests. */
+  would_submit?: SubmittedScan[];
+  would_send?: HssRequestPreview[];
 }
 
 export type BatchOutcome =
-  | { batch: ScanBatch; requestId?: string }
+  | { batch: ScanBatch; requestId?: string; preview?: undefined }
+  | { batch: ScanBatch; preview: HssRequestPreview }
   | { batch: ScanBatch; error: HssCallError; attempts: number };
 
 export function ignoredReport(event: RegistryEvent, requestId?: string): ScanReport {
   return {
     status: "ignored",
-    message: `${event.eventType} events are acknowledged and ignored; only pushes are scanned`,
+    message: `${event.eventType} ${event.kind === "ignored" && event.reason ? `ignored: ${event.reason}` : "events are acknowledged and ignored; only pushes are scanned"}`,
     request_id: requestId,
     event: { format: event.format, type: event.eventType },
     submitted: [],
@@ -74,12 +78,34 @@ export function scanReport(
 ): ScanReport {
   const submitted: SubmittedScan[] = [];
   const failed: FailedScan[] = [];
+  const wouldSubmit: SubmittedScan[] = [];
+  const wouldSend: HssRequestPreview[] = [];
   for (const outcome of outcomes) {
+    if ("preview" in outcome && outcome.preview) {
+      wouldSubmit.push(...scansOf(outcome.batch));
+      wouldSend.push(outcome.preview);
+      continue;
+    }
     for (const scan of scansOf(outcome.batch)) {
       if ("error" in outcome) {
         failed.push({ ...scan, error: hssFailureOf(outcome.error, outcome.attempts) });
       } else submitted.push({ ...scan, hss_request_id: outcome.requestId });
     }
+  }
+  if (wouldSend.length > 0) {
+    return {
+      status: "dry_run",
+      message: `dry run: ${wouldSubmit.some((scan) => "operate_all" in scan) ? "a scan of all matching images" : `${wouldSubmit.length} image${wouldSubmit.length === 1 ? "" : "s"}`} would be submitted in ${wouldSend.length} HSS request${wouldSend.length === 1 ? "" : "s"}${skipped.length > 0 ? `, ${skipped.length} skipped` : ""}; nothing was sent`,
+      request_id: requestId,
+      event: { format: event.format, type: event.eventType },
+      image_type: imageType,
+      submitted,
+      skipped,
+      failed,
+      hss_requests: 0,
+      would_submit: wouldSubmit,
+      would_send: wouldSend,
+    };
   }
   const status: ReportStatus =
     failed.length > 0 ? "failed" : submitted.length > 0 ? "submitted" : "nothing_to_scan";
@@ -111,7 +137,7 @@ export function scanFailedError(report: ScanReport) {
 }
 
 export function httpStatusOf(report: ScanReport): number {
-  if (report.status === "ignored") return 200;
+  if (report.status === "ignored" || report.status === "dry_run") return 200;
   if (report.status === "failed") return 502;
   return 202;
 }

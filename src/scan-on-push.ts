@@ -42,8 +42,14 @@ export async function scanOnPush(
   });
 
   if (event.kind === "ignored") {
-    log.info("ignored", { event_type: event.eventType, reason: "not a push event" });
+    log.info("ignored", {
+      event_type: event.eventType,
+      reason: event.reason ?? "not a push event",
+    });
     return ignoredReport(event, deps.requestId);
+  }
+  for (const passedOver of event.kind === "push" ? (event.ignored ?? []) : []) {
+    log.info("ignored", { event_type: passedOver.eventType, reason: passedOver.reason });
   }
 
   const count = imageCount(event);
@@ -77,7 +83,7 @@ export async function scanOnPush(
     log,
   });
   for (const outcome of outcomes) {
-    if ("error" in outcome || !("image_info_list" in outcome.batch)) continue;
+    if ("error" in outcome || outcome.preview || !("image_info_list" in outcome.batch)) continue;
     for (const target of outcome.batch.image_info_list) deps.recent.remember(targetKey(target));
   }
 

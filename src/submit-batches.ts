@@ -74,6 +74,14 @@ async function submitWithRetries(
       const result = await submitter.submitBatchScan(batch, {
         timeoutMs: Math.min(options.timeoutMs, left),
       });
+      if (result.preview) {
+        log.info("dry_run", {
+          image_type: batch.image_type,
+          images,
+          would_send: result.preview.url,
+        });
+        return { batch, preview: result.preview };
+      }
       log.info("submitted", {
         image_type: batch.image_type,
         images,

@@ -92,7 +92,8 @@ describe("limits", () => {
     const big = await startHarness({ MAX_BODY_BYTES: String(4 * 1024 * 1024) });
     try {
       const answer = await big.http(apigEvent(nested));
-      expect(answer.statusCode).toBe(400);
+      expect(answer.statusCode).toBe(422);
+      expect(answer.body.message).toMatch(/events\[0\] is not a CloudEvent/);
       const deepObject = JSON.parse(`${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`);
       await expect(
         big.invoke({ image_type: "private_image", image_info_list: [deepObject] }),

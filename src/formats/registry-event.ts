@@ -12,10 +12,23 @@ export interface PushedImage {
   resourceUrl?: string;
 }
 
+/** An event of a batch that is not a push, and why it was passed over. */
+export interface IgnoredEvent {
+  eventType: string;
+  reason: string;
+}
+
 /** What a payload turned out to be once a format recognised it. */
 export type RegistryEvent =
-  | { kind: "push"; format: string; eventType: string; images: PushedImage[] }
-  | { kind: "ignored"; format: string; eventType: string }
+  | {
+      kind: "push";
+      format: string;
+      eventType: string;
+      images: PushedImage[];
+      /** Events of a batch that were not pushes. */
+      ignored?: IgnoredEvent[];
+    }
+  | { kind: "ignored"; format: string; eventType: string; reason?: string }
   | { kind: "scan-request"; format: string; eventType: string; request: ManualScanRequest };
 
 /**

@@ -39,6 +39,49 @@ export interface SubmitOptions {
 
 export interface BatchScanResult {
   requestId?: string;
+  /** Set by a dry run instead of sending: the request that would have been sent. */
+  preview?: HssRequestPreview;
+}
+
+/** A batch-scan request as it goes on the wire, less the signature headers. */
+export interface HssRequestPreview {
+  method: "POST";
+  url: string;
+  headers: Record<string, string>;
+  body: ScanBatch;
+}
+
+export const BATCH_SCAN_PATH = "/v5/{project_id}/image/batch-scan";
+
+/** The request `createHssClient` sends for a batch (the SDK core adds the signature headers). */
+export function previewBatchScan(
+  options: Omit<HssClientOptions, "credentials">,
+  batch: ScanBatch,
+): HssRequestPreview {
+  const path = BATCH_SCAN_PATH.replace("{project_id}", encodeURIComponent(options.projectId));
+  const query = options.enterpriseProjectId
+    ? `?enterprise_project_id=${encodeURIComponent(options.enterpriseProjectId)}`
+    : "";
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "x-project-id": options.projectId,
+  };
+  if (options.region) headers.region = options.region;
+  return {
+    method: "POST",
+    url: `${options.endpoint.replace(/\/$/, "")}${path}${query}`,
+    headers,
+    body: batch,
+  };
+}
+
+/** Does everything but send: each batch comes back with the request that would have been sent. */
+export function createDryRunSubmitter(
+  options: Omit<HssClientOptions, "credentials">,
+): BatchScanSubmitter {
+  return {
+    submitBatchScan: async (batch) => ({ preview: previewBatchScan(options, batch) }),
+  };
 }
 
 /** Anything that can ask HSS to scan a batch: the real client, or a dry run. */
@@ -96,7 +139,7 @@ export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
         axiosRequestConfig: AxiosRequestConfig;
       } = {
         method: "POST",
-        url: "/v5/{project_id}/image/batch-scan",
+        url: BATCH_SCAN_PATH,
         contentType: "application/json",
         pathParams: {},
         queryParams: options.enterpriseProjectId

@@ -1,20 +1,23 @@
 import { readFileSync } from "node:fs";
 import { createLocalContext } from "./context";
 import { prepareLocalEnvironment } from "./local-setup";
+import { summariseOutcome } from "./summary";
 
 /**
  * Runs the handler once, in this process, with an event file:
- *   npm run --silent invoke -- events/harbor-push.apig.json
+ *   npm run --silent invoke -- [--dry-run] events/apig-swr-ee-push.json
  * Stdout carries exactly one JSON value: the handler's return value, or the error it rejected
- * with. Logs go to stderr. Exit 0 when the handler returned, 1 when it rejected, 2 for usage errors.
+ * with. Logs, then a short human summary, go to stderr. Exit 0 when the handler returned, 1 when
+ * it rejected, 2 for usage errors. `--dry-run` does everything but call HSS (DRY_RUN=true).
  */
-const USAGE = "usage: npm run --silent invoke -- <event.json>";
+const USAGE = "usage: npm run --silent invoke -- [--dry-run] <event.json>";
+const FLAGS = new Set(["--dry-run"]);
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 function readEvent(args: string[]): unknown {
   const files = args.filter((arg) => !arg.startsWith("--"));
-  const unknownFlags = args.filter((arg) => arg.startsWith("--"));
+  const unknownFlags = args.filter((arg) => arg.startsWith("--") && !FLAGS.has(arg));
   if (unknownFlags.length > 0 || files.length !== 1) {
     say(unknownFlags.length > 0 ? `unknown option ${unknownFlags[0]}\n${USAGE}` : USAGE);
     process.exit(2);
@@ -36,19 +39,23 @@ function readEvent(args: string[]): unknown {
 }
 
 async function main(): Promise<number> {
-  const event = readEvent(process.argv.slice(2));
+  const args = process.argv.slice(2);
+  const event = readEvent(args);
+  if (args.includes("--dry-run")) process.env.DRY_RUN = "true";
   const emulator = await prepareLocalEnvironment(process.env, say);
   // Loaded after the environment is final: the handler reads its configuration on first use.
   const { handler } = await import("../handler");
   try {
     const result = await handler(event, createLocalContext({ env: process.env }) as never);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    say(summariseOutcome({ result }));
     return 0;
   } catch (error) {
     const { name, message, report } = error as Error & { report?: unknown };
     process.stdout.write(
       `${JSON.stringify({ errorType: name, errorMessage: message, report }, null, 2)}\n`,
     );
+    say(summariseOutcome({ error: error as Error }));
     return 1;
   } finally {
     await emulator?.close();

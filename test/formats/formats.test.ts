@@ -68,7 +68,7 @@ describe("Harbor Default format", () => {
   });
 });
 
-describe("Harbor CloudEvents format", () => {
+describe("CloudEvents format", () => {
   const cloudEvent = (type: string, data: unknown) => ({
     specversion: "1.0",
     id: "4f6c3b9a-2d1e-4c7b-9a8f-0e1d2c3b4a59",
@@ -81,7 +81,7 @@ describe("Harbor CloudEvents format", () => {
     const data = harborPush("payments/gateway", [{ tag: "v2" }]).event_data;
     expect(parseRegistryPayload(cloudEvent("harbor.artifact.pushed", data))).toMatchObject({
       kind: "push",
-      format: "harbor-cloudevents",
+      format: "cloudevents",
       images: [{ namespace: "payments", repository: "payments/gateway", tag: "v2" }],
     });
   });
@@ -92,10 +92,99 @@ describe("Harbor CloudEvents format", () => {
     });
   });
 
-  it("answers 400 for a CloudEvent that is not a registry event", () => {
-    const error = errorOf(() => parseRegistryPayload(cloudEvent("com.example.order.created", {})));
-    expect(error.statusCode).toBe(400);
-    expect(error.message).toMatch(/expected harbor.artifact.pushed/);
+  it("acknowledges a CloudEvent that is not a registry push, saying why", () => {
+    expect(parseRegistryPayload(cloudEvent("com.example.order.created", { order: 1 }))).toEqual({
+      kind: "ignored",
+      format: "cloudevents",
+      eventType: "com.example.order.created",
+      reason: "the CloudEvent's data is not a registry push",
+    });
+  });
+
+  it("reads a CloudEvent whose data is a Harbor Default payload, as an event router delivers it", () => {
+    const event = cloudEvent(
+      "com.huaweicloud.swr.artifact",
+      harborPush("team/api", [{ tag: "1" }]),
+    );
+    expect(parseRegistryPayload(event)).toMatchObject({
+      kind: "push",
+      eventType: "com.huaweicloud.swr.artifact/PUSH_ARTIFACT",
+      images: [{ namespace: "team", repository: "team/api", tag: "1" }],
+    });
+  });
+
+  it("reads push-typed event_data under another source's type", () => {
+    const event = cloudEvent(
+      "SWR:Artifact:Push",
+      harborPush("team/api", [{ tag: "2" }]).event_data,
+    );
+    expect(parseRegistryPayload(event)).toMatchObject({ kind: "push", images: [{ tag: "2" }] });
+  });
+
+  it("answers 422 for a harbor.artifact.pushed event without data", () => {
+    expect(
+      errorOf(() => parseRegistryPayload(cloudEvent("harbor.artifact.pushed", undefined)))
+        .statusCode,
+    ).toBe(422);
+  });
+});
+
+describe("CloudEvents batches", () => {
+  const cloudEvent = (type: string, data: unknown) => ({
+    specversion: "1.0",
+    id: "x",
+    source: "/s",
+    type,
+    data,
+  });
+
+  it("combines the pushes of an EventGrid batch and lists the other events", () => {
+    const batch = {
+      events: [
+        cloudEvent("harbor.artifact.pushed", harborPush("team/api", [{ tag: "1" }]).event_data),
+        cloudEvent("harbor.artifact.pulled", {}),
+        cloudEvent("com.example", harborPush("ops/tool", [{ tag: "2" }])),
+      ],
+    };
+    expect(parseRegistryPayload(batch)).toMatchObject({
+      kind: "push",
+      format: "cloudevents-batch",
+      eventType: "batch of 3 events",
+      images: [{ repository: "team/api" }, { repository: "ops/tool" }],
+      ignored: [{ eventType: "harbor.artifact.pulled", reason: "not a push event" }],
+    });
+  });
+
+  it("reads a bare JSON array as a batch (CloudEvents batch mode)", () => {
+    const batch = [
+      cloudEvent("harbor.artifact.pushed", harborPush("team/api", [{ tag: "1" }]).event_data),
+    ];
+    expect(parseRegistryPayload(batch)).toMatchObject({ kind: "push", images: [{ tag: "1" }] });
+  });
+
+  it("is ignored when none of its events is a push", () => {
+    expect(
+      parseRegistryPayload({ events: [cloudEvent("harbor.scan.completed", {})] }),
+    ).toMatchObject({
+      kind: "ignored",
+      reason: "no push in the batch",
+    });
+  });
+
+  it("answers 422 naming the element that is not a CloudEvent", () => {
+    const error = errorOf(() =>
+      parseRegistryPayload({ events: [cloudEvent("harbor.artifact.pulled", {}), { type: 1 }] }),
+    );
+    expect(error.statusCode).toBe(422);
+    expect(error.message).toBe("events[1] is not a CloudEvent (it needs specversion and type)");
+  });
+
+  it("answers 422 naming the element whose data is malformed", () => {
+    const error = errorOf(() =>
+      parseRegistryPayload({ events: [cloudEvent("harbor.artifact.pushed", { resources: [] })] }),
+    );
+    expect(error.statusCode).toBe(422);
+    expect(error.message).toMatch(/^events\[0\]: invalid harbor.artifact.pushed data/);
   });
 });
 
@@ -132,7 +221,6 @@ describe("HSS batch-scan request format", () => {
 
 describe("unrecognised payloads", () => {
   it.each([
-    ["an array", [1, 2]],
     ["a string", "hello"],
     ["null", null],
     ["a foreign object", { action: "opened", pull_request: {} }],
