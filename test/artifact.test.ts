@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { CONFIG_VARIABLES } from "../src/config";
 import { EMULATOR_KEY, type HssEmulator, startHssEmulator } from "../src/local/hss-emulator";
-import { EVENT_EXPECTATIONS } from "./support/event-expectations";
-import { EVENTS_DIR, eventFiles, SAMPLE_WEBHOOK_SECRET } from "./support/fixtures";
+import { EVENT_ENV, EVENT_EXPECTATIONS } from "./support/event-expectations";
+import { EVENTS_DIR, eventFiles } from "./support/fixtures";
 
 const ROOT = join(__dirname, "..");
 const PACKAGE = join(ROOT, "dist", "swr-scan-on-push.zip");
@@ -59,8 +59,7 @@ describe("the packaged function", () => {
       HSS_PROJECT_ID: emulator.projectId,
       CLOUD_SDK_AK: EMULATOR_KEY.ak,
       CLOUD_SDK_SK: EMULATOR_KEY.sk,
-      SWR_INSTANCE_ID: "configured-instance",
-      WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET,
+      ...EVENT_ENV,
     };
 
     // Act: cwd is the unzipped folder, so nothing outside it can be resolved

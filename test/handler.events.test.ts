@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
+  EVENT_ENV,
   EVENT_EXPECTATIONS as EXPECTED,
   type EventExpectation as Expectation,
 } from "./support/event-expectations";
@@ -9,7 +10,7 @@ import { type Harness, startHarness } from "./support/harness";
 describe("every sample in events/", () => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await startHarness({ SWR_INSTANCE_ID: "configured-instance" });
+    harness = await startHarness(EVENT_ENV);
   });
   afterAll(() => harness.close());
   beforeEach(() => harness.emulator.reset());

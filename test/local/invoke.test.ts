@@ -41,6 +41,19 @@ describe("npm run invoke", () => {
       expect(run.stderr).toMatch(/"signature":"valid","answered":200/);
   });
 
+  it("with --dry-run prints the requests it would send and a summary, and sends nothing", async () => {
+    const run = await invoke("--dry-run", join(EVENTS_DIR, "direct-image-list.json"));
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      status: "dry_run",
+      would_send: [{ method: "POST", body: { image_type: "private_image" } }],
+    });
+    expect(run.stderr).not.toMatch(/"source":"hss-emulator"/);
+    expect(run.stderr.trim().split("\n").at(-1)).toBe(
+      "dry run: 2 images would be submitted in 1 HSS request; nothing was sent",
+    );
+  });
+
   it("exits 1 with the error as JSON when the handler rejects", async () => {
     const file = join(mkdtempSync(join(tmpdir(), "invoke-")), "bad.json");
     writeFileSync(file, JSON.stringify({ image_type: "private_image", image_list: [] }));

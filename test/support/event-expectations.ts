@@ -8,9 +8,22 @@ export interface EventExpectation {
   skipped: number;
 }
 
+/** The configuration the samples are run with (plus the emulator's endpoint and keys). */
+export const EVENT_ENV = {
+  SWR_INSTANCE_ID: "configured-instance",
+  SWR_INSTANCES: JSON.stringify({
+    "swr-ee-prod.cn-north-4.myhuaweicloud.com": "prod-instance",
+    "swr-ee-staging.cn-north-4.myhuaweicloud.com": {
+      id: "staging-instance",
+      url: "swr-ee-staging.cn-north-4.myhuaweicloud.com",
+    },
+  }),
+  WEBHOOK_SECRET: "sample-webhook-secret-change-me",
+};
+
 /**
- * What each sample in events/ must produce, with SWR_INSTANCE_ID=configured-instance and the
- * sample webhook secret configured: the answer, the skipped count, and the exact HSS requests.
+ * What each sample in events/ must produce with EVENT_ENV: the answer, the skipped count, and the
+ * exact HSS requests.
  */
 export const EVENT_EXPECTATIONS: Record<string, EventExpectation> = {
   "apig-cloudevents-push.json": {
@@ -99,6 +112,67 @@ export const EVENT_EXPECTATIONS: Record<string, EventExpectation> = {
             image_version: "2026.11",
             instance_id: "9f8e7d6c-5b4a-4321-8fed-cba987654321",
             instance_url: "registry.example.com/platform/tools/kubectl:2026.11",
+          },
+        ],
+      },
+    ],
+  },
+  "apig-swr-ee-push-with-signatures.json": {
+    answer: 202,
+    skipped: 2,
+    batches: [
+      {
+        image_type: "instance_image",
+        image_info_list: [
+          {
+            namespace: "team",
+            image_name: "backend/api",
+            image_version: "1.5.0",
+            instance_id: "6b7cc0f2-35b4-4f2e-9d1e-8a4d3c2b1a00",
+            instance_url: "swr-ee-prod.cn-north-4.myhuaweicloud.com/team/backend/api:1.5.0",
+          },
+        ],
+      },
+    ],
+  },
+  "eventgrid-batch.json": {
+    answer: "direct",
+    skipped: 1,
+    batches: [
+      {
+        image_type: "instance_image",
+        image_info_list: [
+          {
+            namespace: "payments",
+            image_name: "gateway",
+            image_version: "v2.2.0",
+            instance_id: "prod-instance",
+            instance_url: "swr-ee-prod.cn-north-4.myhuaweicloud.com/payments/gateway:v2.2.0",
+          },
+          {
+            namespace: "platform",
+            image_name: "tools/kubectl",
+            image_version: "2026.11.2",
+            instance_id: "staging-instance",
+            instance_url: "swr-ee-staging.cn-north-4.myhuaweicloud.com",
+          },
+        ],
+      },
+    ],
+  },
+  "eventgrid-cloudevent.json": {
+    answer: "direct",
+    skipped: 0,
+    batches: [
+      {
+        image_type: "instance_image",
+        image_info_list: [
+          {
+            namespace: "payments",
+            image_name: "ledger",
+            image_version: "1.8.0",
+            instance_id: "prod-instance",
+            instance_url: "swr-ee-prod.cn-north-4.myhuaweicloud.com/payments/ledger:1.8.0",
           },
         ],
       },
