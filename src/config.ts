@@ -43,7 +43,8 @@ const swrInstance = z.union([
   z.strictObject({ id: text(), url: z.optional(text()) }),
 ]);
 
-const instanceMap = z.pipe(
+/** A variable holding a JSON document; `example` shows in the error when it is not JSON. */
+const json = (example: string) =>
   z.pipe(
     z.string(),
     z.transform((raw, payload) => {
@@ -53,12 +54,15 @@ const instanceMap = z.pipe(
         payload.issues.push({
           code: "custom",
           input: raw,
-          message: 'must be a JSON object such as {"registry.example.com":"instance-id"}',
+          message: `must be a JSON object such as ${example}`,
         });
         return z.NEVER;
       }
     }),
-  ),
+  );
+
+const instanceMap = z.pipe(
+  json('{"registry.example.com":"instance-id"}'),
   z.record(z.string().check(z.trim(), z.toLowerCase(), z.minLength(1)), swrInstance),
 );
 
@@ -92,22 +96,7 @@ const patterns = z.pipe(
 );
 
 const policyJson = z.pipe(
-  z.pipe(
-    z.string(),
-    z.transform((raw, payload) => {
-      try {
-        return JSON.parse(raw) as unknown;
-      } catch {
-        payload.issues.push({
-          code: "custom",
-          input: raw,
-          message:
-            'must be a JSON object such as {"include":{"repositories":["backend/**"]},"exclude":{"tags":["*-dev"]}}',
-        });
-        return z.NEVER;
-      }
-    }),
-  ),
+  json('{"include":{"repositories":["backend/**"]},"exclude":{"tags":["*-dev"]}}'),
   policySchema,
 );
 

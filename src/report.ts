@@ -92,33 +92,27 @@ export function scanReport(
       } else submitted.push({ ...scan, hss_request_id: outcome.requestId });
     }
   }
-  if (wouldSend.length > 0) {
-    return {
-      status: "dry_run",
-      message: `dry run: ${wouldSubmit.some((scan) => "operate_all" in scan) ? "a scan of all matching images" : `${wouldSubmit.length} image${wouldSubmit.length === 1 ? "" : "s"}`} would be submitted in ${wouldSend.length} HSS request${wouldSend.length === 1 ? "" : "s"}${skipped.length > 0 ? `, ${skipped.length} skipped` : ""}; nothing was sent`,
-      request_id: requestId,
-      event: { format: event.format, type: event.eventType },
-      image_type: imageType,
-      submitted,
-      skipped,
-      failed,
-      hss_requests: 0,
-      would_submit: wouldSubmit,
-      would_send: wouldSend,
-    };
-  }
-  const status: ReportStatus =
-    failed.length > 0 ? "failed" : submitted.length > 0 ? "submitted" : "nothing_to_scan";
+  const dryRun = wouldSend.length > 0;
+  const status: ReportStatus = dryRun
+    ? "dry_run"
+    : failed.length > 0
+      ? "failed"
+      : submitted.length > 0
+        ? "submitted"
+        : "nothing_to_scan";
   return {
     status,
-    message: summarise(submitted, skipped, failed),
+    message: dryRun
+      ? `dry run: ${describeScans(wouldSubmit)} would be submitted in ${count(wouldSend.length, "HSS request")}${skipped.length > 0 ? `, ${skipped.length} skipped` : ""}; nothing was sent`
+      : `${describeScans(submitted)} submitted to HSS${skipped.length > 0 ? `, ${skipped.length} skipped` : ""}${failed.length > 0 ? `, ${failed.length} failed` : ""}`,
     request_id: requestId,
     event: { format: event.format, type: event.eventType },
     image_type: imageType,
     submitted,
     skipped,
     failed,
-    hss_requests: outcomes.length,
+    hss_requests: dryRun ? 0 : outcomes.length,
+    ...(dryRun ? { would_submit: wouldSubmit, would_send: wouldSend } : {}),
   };
 }
 
@@ -164,19 +158,10 @@ function describeScan(scan: ScanTarget | { operate_all: true }): string {
   return "operate_all" in scan ? "operate_all request" : describeTarget(scan);
 }
 
-function summarise(
-  submitted: SubmittedScan[],
-  skipped: SkippedImage[],
-  failed: FailedScan[],
-): string {
-  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
-  const operateAll = submitted.some((scan) => "operate_all" in scan);
-  const parts = [
-    operateAll
-      ? "scan of all matching images submitted to HSS"
-      : `${count(submitted.length, "image")} submitted to HSS`,
-  ];
-  if (skipped.length > 0) parts.push(`${skipped.length} skipped`);
-  if (failed.length > 0) parts.push(`${failed.length} failed`);
-  return parts.join(", ");
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+
+function describeScans(scans: SubmittedScan[]): string {
+  return scans.some((scan) => "operate_all" in scan)
+    ? "a scan of all matching images"
+    : count(scans.length, "image");
 }
