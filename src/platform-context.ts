@@ -37,6 +37,23 @@ export function agencyCredentialsOf(context: PlatformContext | undefined): Crede
   return { ak, sk, securityToken: callSafely(context, "getSecurityToken") || undefined };
 }
 
+/** When the platform does not tell the remaining time, an invocation gets this much. */
+const DEFAULT_BUDGET_MS = 60_000;
+
+/**
+ * The time by which every HSS call must have ended: the platform's remaining time less a safety
+ * margin (so that the answer is written before the platform ends the invocation) and, for HTTP
+ * deliveries, no later than the sender waits (Harbor gives up after 3 s by default).
+ */
+export function deadlineOf(
+  context: PlatformContext | undefined,
+  limits: { marginMs: number; httpMs?: number },
+): number {
+  const remaining = remainingTimeOf(context);
+  const platformBudget = remaining === undefined ? DEFAULT_BUDGET_MS : remaining - limits.marginMs;
+  return Date.now() + Math.min(platformBudget, limits.httpMs ?? Number.POSITIVE_INFINITY);
+}
+
 export function projectIdOf(context: PlatformContext | undefined): string | undefined {
   return callSafely(context, "getProjectID") || undefined;
 }
