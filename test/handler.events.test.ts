@@ -4,7 +4,7 @@ import {
   EVENT_EXPECTATIONS as EXPECTED,
   type EventExpectation as Expectation,
 } from "./support/event-expectations";
-import { eventFiles, loadEvent } from "./support/fixtures";
+import { apigEvent, eventFiles, loadEvent } from "./support/fixtures";
 import { type Harness, startHarness } from "./support/harness";
 
 describe("every sample in events/", () => {
@@ -64,6 +64,31 @@ describe("a large manual list", () => {
       );
       expect(new Set(sent.map((image) => image.image_name)).size).toBe(1100);
       expect(report.submitted).toHaveLength(1100);
+    } finally {
+      await harness.close();
+    }
+  });
+});
+
+describe("CloudEvents batches over HTTP", () => {
+  it("combine the pushes of a batch-mode array into one HSS request", async () => {
+    // Prepare: batch mode sends the events as a bare JSON array
+    const harness = await startHarness(EVENT_ENV);
+    const { events } = loadEvent<{ events: unknown[] }>("eventgrid-batch.json");
+    const event = apigEvent(events, {
+      headers: { "content-type": "application/cloudevents-batch+json" },
+    });
+
+    try {
+      // Act
+      const answer = await harness.http(event);
+
+      // Assess
+      expect(answer.statusCode).toBe(202);
+      expect(harness.emulator.acceptedBatches()).toEqual(EXPECTED["eventgrid-batch.json"]?.batches);
+      expect(harness.logEvents()).toContainEqual(
+        expect.objectContaining({ event: "ignored", event_type: "harbor.artifact.pulled" }),
+      );
     } finally {
       await harness.close();
     }
