@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { parseRegistryPayload } from "../src/formats";
 import type { ScanBatch } from "../src/hss/batch-scan-request";
-import { EMULATOR_KEY, startHssEmulator } from "../src/local/hss-emulator";
+import { emulatorEnvironment, startHssEmulator } from "../src/local/hss-emulator";
 import { planPushScans, splitIntoBatches } from "../src/scan-plan";
 
 /**
@@ -150,11 +150,7 @@ async function main() {
   const emulator = await startHssEmulator();
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
-    HSS_ENDPOINT: emulator.url,
-    HSS_REGION: "cn-north-4",
-    HSS_PROJECT_ID: emulator.projectId,
-    CLOUD_SDK_AK: EMULATOR_KEY.ak,
-    CLOUD_SDK_SK: EMULATOR_KEY.sk,
+    ...emulatorEnvironment(emulator),
     WEBHOOK_SECRET: SECRET,
     LOG_LEVEL: "error",
   };

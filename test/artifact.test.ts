@@ -6,7 +6,7 @@ import { unzipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { CONFIG_VARIABLES } from "../src/config";
-import { EMULATOR_KEY, type HssEmulator, startHssEmulator } from "../src/local/hss-emulator";
+import { emulatorEnvironment, type HssEmulator, startHssEmulator } from "../src/local/hss-emulator";
 import { EVENT_ENV, EVENT_EXPECTATIONS } from "./support/event-expectations";
 import { EVENTS_DIR, eventFiles } from "./support/fixtures";
 
@@ -54,11 +54,7 @@ describe("the packaged function", () => {
     );
     const env = {
       PATH: process.env.PATH,
-      HSS_ENDPOINT: emulator.url,
-      HSS_REGION: "cn-north-4",
-      HSS_PROJECT_ID: emulator.projectId,
-      CLOUD_SDK_AK: EMULATOR_KEY.ak,
-      CLOUD_SDK_SK: EMULATOR_KEY.sk,
+      ...emulatorEnvironment(emulator),
       ...EVENT_ENV,
     };
 

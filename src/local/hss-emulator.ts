@@ -68,6 +68,19 @@ export interface HssEmulator {
   close(): Promise<void>;
 }
 
+/** The configuration that points the function at an emulator, signing with its first key. */
+export function emulatorEnvironment(emulator: HssEmulator): Record<string, string> {
+  const key = emulator.keys[0] ?? EMULATOR_KEY;
+  return {
+    HSS_ENDPOINT: emulator.url,
+    HSS_REGION: "cn-north-4",
+    HSS_PROJECT_ID: emulator.projectId,
+    CLOUD_SDK_AK: key.ak,
+    CLOUD_SDK_SK: key.sk,
+    CLOUD_SDK_SECURITY_TOKEN: key.securityToken ?? "",
+  };
+}
+
 const SENSITIVE_HEADERS = new Set(["authorization", "x-security-token"]);
 const MAX_BODY_BYTES = 1024 * 1024;
 

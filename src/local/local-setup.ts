@@ -1,4 +1,4 @@
-import { EMULATOR_KEY, type HssEmulator, startHssEmulator } from "./hss-emulator";
+import { emulatorEnvironment, type HssEmulator, startHssEmulator } from "./hss-emulator";
 
 /** The SWR Enterprise instance id the embedded backend assumes when none is configured. */
 export const LOCAL_INSTANCE_ID = "local-swr-ee-instance";
@@ -50,12 +50,9 @@ async function startEmbeddedBackendIfUnconfigured(
   });
   if (env.CLOUD_SDK_AK)
     say("note: CLOUD_SDK_AK is ignored while the embedded HSS emulator is in use");
-  Object.assign(env, {
-    HSS_ENDPOINT: emulator.url,
+  const { HSS_REGION: _region, ...target } = emulatorEnvironment(emulator);
+  Object.assign(env, target, {
     HSS_PROJECT_ID: env.HSS_PROJECT_ID || emulator.projectId,
-    CLOUD_SDK_AK: EMULATOR_KEY.ak,
-    CLOUD_SDK_SK: EMULATOR_KEY.sk,
-    CLOUD_SDK_SECURITY_TOKEN: "",
     SWR_INSTANCE_ID: env.SWR_INSTANCE_ID || LOCAL_INSTANCE_ID,
   });
   say(

@@ -1,6 +1,10 @@
 import { createHandler, type HandlerOptions } from "../../src/handler";
 import { createLocalContext } from "../../src/local/context";
-import { EMULATOR_KEY, type HssEmulator, startHssEmulator } from "../../src/local/hss-emulator";
+import {
+  emulatorEnvironment,
+  type HssEmulator,
+  startHssEmulator,
+} from "../../src/local/hss-emulator";
 import type { SigningKey } from "../../src/local/signature";
 import type { ScanReport } from "../../src/report";
 import { SAMPLE_WEBHOOK_SECRET } from "./fixtures";
@@ -31,11 +35,7 @@ export async function startHarness(
   const emulator = await startHssEmulator({ keys: options.keys });
   const logs: string[] = [];
   const fullEnv = {
-    HSS_ENDPOINT: emulator.url,
-    HSS_REGION: "cn-north-4",
-    HSS_PROJECT_ID: emulator.projectId,
-    CLOUD_SDK_AK: EMULATOR_KEY.ak,
-    CLOUD_SDK_SK: EMULATOR_KEY.sk,
+    ...emulatorEnvironment(emulator),
     WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET,
     ...env,
   };
