@@ -54,7 +54,7 @@ export interface ScanReport {
 export type BatchOutcome =
   | { batch: ScanBatch; requestId?: string; preview?: undefined }
   | { batch: ScanBatch; preview: HssRequestPreview }
-  | { batch: ScanBatch; error: HssCallError; attempts: number };
+  | { batch: ScanBatch; error: HssCallError; attempts: number; preview?: undefined };
 
 export function ignoredReport(event: RegistryEvent, requestId?: string): ScanReport {
   return {
@@ -74,14 +74,15 @@ export function scanReport(
   imageType: ImageType,
   skipped: SkippedImage[],
   outcomes: BatchOutcome[],
-  requestId?: string,
+  run: { requestId?: string; dryRun: boolean },
 ): ScanReport {
+  const { requestId, dryRun } = run;
   const submitted: SubmittedScan[] = [];
   const failed: FailedScan[] = [];
   const wouldSubmit: SubmittedScan[] = [];
   const wouldSend: HssRequestPreview[] = [];
   for (const outcome of outcomes) {
-    if ("preview" in outcome && outcome.preview) {
+    if (outcome.preview) {
       wouldSubmit.push(...scansOf(outcome.batch));
       wouldSend.push(outcome.preview);
       continue;
@@ -92,7 +93,6 @@ export function scanReport(
       } else submitted.push({ ...scan, hss_request_id: outcome.requestId });
     }
   }
-  const dryRun = wouldSend.length > 0;
   const status: ReportStatus = dryRun
     ? "dry_run"
     : failed.length > 0

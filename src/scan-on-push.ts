@@ -83,11 +83,14 @@ export async function scanOnPush(
     log,
   });
   for (const outcome of outcomes) {
-    if ("error" in outcome || outcome.preview || !("image_info_list" in outcome.batch)) continue;
+    if (config.dryRun || "error" in outcome || !("image_info_list" in outcome.batch)) continue;
     for (const target of outcome.batch.image_info_list) deps.recent.remember(targetKey(target));
   }
 
-  const report = scanReport(event, plan.imageType, plan.skipped, outcomes, deps.requestId);
+  const report = scanReport(event, plan.imageType, plan.skipped, outcomes, {
+    requestId: deps.requestId,
+    dryRun: config.dryRun,
+  });
   log.info("answered", {
     status: report.status,
     submitted: report.submitted.length,

@@ -88,3 +88,30 @@ describe("dry run", () => {
     }
   });
 });
+
+describe("dry run with nothing to send", () => {
+  it("still says it is a dry run", async () => {
+    const harness = await startHarness({ ...EVENT_ENV, DRY_RUN: "true" });
+    try {
+      const answer = (await harness.invoke(loadEvent("apig-ignored-pull.json"))) as {
+        statusCode: number;
+      };
+      expect(answer.statusCode).toBe(200);
+      const digestOnly = {
+        type: "PUSH_ARTIFACT",
+        event_data: {
+          resources: [{ tag: `sha256:${"a".repeat(64)}` }],
+          repository: { repo_full_name: "team/api", namespace: "team" },
+        },
+      };
+      expect(await harness.invoke(digestOnly)).toMatchObject({
+        status: "dry_run",
+        would_submit: [],
+        would_send: [],
+        skipped: [{ rule: "digest" }],
+      });
+    } finally {
+      await harness.close();
+    }
+  });
+});

@@ -34,7 +34,6 @@ export interface HssClientOptions {
 
 export interface SubmitOptions {
   timeoutMs: number;
-  signal?: AbortSignal;
 }
 
 export interface BatchScanResult {
@@ -132,7 +131,7 @@ export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
     .build();
 
   return {
-    async submitBatchScan(batch, { timeoutMs, signal }) {
+    async submitBatchScan(batch, { timeoutMs }) {
       // responseHeaders and axiosRequestConfig are read by the core but missing from its types.
       const request: HttpRequestOptions & {
         responseHeaders: string[];
@@ -152,7 +151,6 @@ export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
         responseHeaders: ["X-Request-Id"],
         axiosRequestConfig: {
           timeout: timeoutMs,
-          signal,
           maxRedirects: 0,
           adapter: nodeHttpTransport,
           transformResponse: [parseJsonBody],
