@@ -43,7 +43,7 @@ export interface PushPlanContext {
   policy?: ScanPolicy;
 }
 
-export function planPushScans(images: PushedImage[], sources: PushPlanContext): ScanPlan {
+export function planPushScans(images: PushedImage[], context: PushPlanContext): ScanPlan {
   const plan = new PlanBuilder("instance_image");
   const unresolvedHosts = new Set<string>();
   for (const image of images) {
@@ -64,7 +64,7 @@ export function planPushScans(images: PushedImage[], sources: PushPlanContext): 
     const imageName = image.repository.startsWith(`${image.namespace}/`)
       ? image.repository.slice(image.namespace.length + 1)
       : image.repository;
-    const excluded = sources.policy?.check({
+    const excluded = context.policy?.check({
       namespace: image.namespace,
       repository: imageName,
       tag: image.tag,
@@ -74,7 +74,7 @@ export function planPushScans(images: PushedImage[], sources: PushPlanContext): 
       continue;
     }
     const host = registryHostOf(image.resourceUrl);
-    const instance = resolveInstance(host, sources);
+    const instance = resolveInstance(host, context);
     if (!instance) {
       unresolvedHosts.add(host ?? "(unknown registry)");
       continue;
@@ -187,11 +187,11 @@ class PlanBuilder {
   }
 }
 
-function resolveInstance(host: string | undefined, sources: PushPlanContext) {
-  const configured = (host && sources.swr.instancesByHost[host]) || sources.swr.defaultInstance;
-  if (sources.queryInstanceId) {
-    const url = configured?.id === sources.queryInstanceId ? configured.url : undefined;
-    return { id: sources.queryInstanceId, url };
+function resolveInstance(host: string | undefined, context: PushPlanContext) {
+  const configured = (host && context.swr.instancesByHost[host]) || context.swr.defaultInstance;
+  if (context.queryInstanceId) {
+    const url = configured?.id === context.queryInstanceId ? configured.url : undefined;
+    return { id: context.queryInstanceId, url };
   }
   return configured;
 }
