@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { zipSync } from "fflate";
-import { NOTICES_FILE } from "./build";
+import { NOTICES_FILE, REDIS_BACKEND_FILE } from "./build";
 
 /**
  * `npm run package`: writes dist/swr-scan-on-push.zip with the bundle at its root, ready to
@@ -21,6 +21,10 @@ const FIXED_DATE = new Date(1980, 0, 1);
 export function packageBundle(): { file: string; bytes: number; entries: string[] } {
   const entries: Record<string, [Uint8Array, { mtime: Date; level: 9 }]> = {
     "index.js": [readFileSync(join(dist, "index.js")), { mtime: FIXED_DATE, level: 9 }],
+    [REDIS_BACKEND_FILE]: [
+      readFileSync(join(dist, REDIS_BACKEND_FILE)),
+      { mtime: FIXED_DATE, level: 9 },
+    ],
     [NOTICES_FILE]: [readFileSync(join(dist, NOTICES_FILE)), { mtime: FIXED_DATE, level: 9 }],
   };
   const zip = zipSync(entries);

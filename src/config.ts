@@ -1,5 +1,6 @@
 import "./zod-setup";
 import * as z from "zod/mini";
+import { MAX_IMAGES_PER_BATCH } from "./hss/batch-scan-request";
 import {
   compilePolicy,
   type PolicyDefinition,
@@ -14,9 +15,8 @@ import {
  * operators (README, serverless.yml); an error always names the variable, never a secret value.
  */
 
-/** HSS rejects `image_info_list` above 1024 entries (API reference). */
-export const MAX_BATCH_SIZE = 1024;
-export const DEFAULT_BATCH_SIZE = 100;
+/** Calls, not images, are scarce (5 a minute): by default one call carries as many as HSS takes. */
+export const DEFAULT_BATCH_SIZE = MAX_IMAGES_PER_BATCH;
 
 // An empty variable (common in console forms and serverless.yml) means "not set".
 const unsetWhenEmpty = z.transform((value: unknown) =>
@@ -76,6 +76,33 @@ const webhookSecrets = z.pipe(
   ),
 );
 
+/** SCAN_QUEUE: `none` (direct mode, as when unset), `memory`, or the URL of a Redis 6+ server. */
+const scanQueue = z.pipe(
+  z.string().check(z.trim()),
+  z.transform((raw, payload) => {
+    if (raw === "none") return { backend: "none" as const, url: "", secrets: [] as string[] };
+    if (raw === "memory") return { backend: "memory" as const, url: "", secrets: [] as string[] };
+    let url: URL | undefined;
+    try {
+      url = new URL(raw);
+    } catch {
+      url = undefined;
+    }
+    const db = url?.pathname.replace(/^\//, "") ?? "";
+    if (!url || !/^rediss?:$/.test(url.protocol) || !url.hostname || !/^\d*$/.test(db)) {
+      payload.issues.push({
+        code: "custom",
+        input: raw,
+        message:
+          "must be none, memory, or redis://[user:password@]host:port[/db] (rediss:// for TLS)",
+      });
+      return z.NEVER;
+    }
+    const secrets = [raw, decodeURIComponent(url.password), url.password].filter(Boolean);
+    return { backend: "redis" as const, url: raw, secrets };
+  }),
+);
+
 const flag = (fallback: boolean) =>
   z.pipe(
     withDefault(z.enum(["true", "false", "1", "0", "yes", "no"]), fallback ? "true" : "false"),
@@ -126,7 +153,8 @@ const environmentShape = {
     text(z.regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a project id (letters, digits, - and _)")),
   ),
   HSS_ENTERPRISE_PROJECT_ID: optional(text(z.maxLength(256))),
-  HSS_BATCH_SIZE: integer(1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE),
+  HSS_BATCH_SIZE: integer(1, MAX_IMAGES_PER_BATCH, DEFAULT_BATCH_SIZE),
+  HSS_CALLS_PER_MINUTE: integer(1, 10_000, 4),
   HSS_TIMEOUT_MS: integer(100, 60_000, 2000),
   HSS_CONCURRENCY: integer(1, 16, 2),
   HSS_RETRY_ATTEMPTS: integer(1, 10, 4),
@@ -135,6 +163,11 @@ const environmentShape = {
   DEADLINE_MARGIN_MS: integer(0, 60_000, 500),
   DEDUPE_WINDOW_SECONDS: integer(0, 86_400, 600),
   DEDUPE_MAX_IMAGES: integer(1, 1_000_000, 10_000),
+  SCAN_QUEUE: optional(scanQueue),
+  QUEUE_LEASE_SECONDS: integer(5, 900, 60),
+  QUEUE_MAX_ATTEMPTS: integer(1, 1000, 20),
+  QUEUE_RETRY_MAX_SECONDS: integer(1, 3600, 300),
+  QUEUE_TIMEOUT_MS: integer(50, 10_000, 1000),
   MAX_BODY_BYTES: integer(1024, 6 * 1024 * 1024, 1024 * 1024),
   MAX_IMAGES_PER_DELIVERY: integer(1, 100_000, 10_000),
   WEBHOOK_AUTH: withDefault(z.enum(["secret", "none"]), "secret"),
@@ -181,6 +214,12 @@ function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environm
       `use either SCAN_POLICY or the SCAN_INCLUDE_*/SCAN_EXCLUDE_* variables, not both (also set: ${policyVariables.join(", ")})`,
     );
   }
+  if (env.QUEUE_LEASE_SECONDS * 1000 < env.HSS_TIMEOUT_MS + 5000) {
+    problem(
+      "QUEUE_LEASE_SECONDS",
+      `must be at least 5 s longer than one HSS attempt (HSS_TIMEOUT_MS=${env.HSS_TIMEOUT_MS}), or a claim could expire while its call is still running`,
+    );
+  }
   if (env.CLOUD_SDK_AK && !env.CLOUD_SDK_SK) {
     problem("CLOUD_SDK_SK", "is required when CLOUD_SDK_AK is set");
   }
@@ -198,12 +237,20 @@ export const environmentSchema = z.pipe(
       projectId: env.HSS_PROJECT_ID,
       enterpriseProjectId: env.HSS_ENTERPRISE_PROJECT_ID,
       batchSize: env.HSS_BATCH_SIZE,
+      callsPerMinute: env.HSS_CALLS_PER_MINUTE,
       timeoutMs: env.HSS_TIMEOUT_MS,
       concurrency: env.HSS_CONCURRENCY,
       retry: { attempts: env.HSS_RETRY_ATTEMPTS, baseDelayMs: env.HSS_RETRY_BASE_MS },
     },
     deadline: { httpMs: env.HTTP_DEADLINE_MS, marginMs: env.DEADLINE_MARGIN_MS },
     dedupe: { windowMs: env.DEDUPE_WINDOW_SECONDS * 1000, maxImages: env.DEDUPE_MAX_IMAGES },
+    queue: {
+      ...(env.SCAN_QUEUE ?? { backend: "none" as const, url: "", secrets: [] as string[] }),
+      leaseMs: env.QUEUE_LEASE_SECONDS * 1000,
+      maxAttempts: env.QUEUE_MAX_ATTEMPTS,
+      retryMaxMs: env.QUEUE_RETRY_MAX_SECONDS * 1000,
+      timeoutMs: env.QUEUE_TIMEOUT_MS,
+    },
     limits: { bodyBytes: env.MAX_BODY_BYTES, imagesPerDelivery: env.MAX_IMAGES_PER_DELIVERY },
     webhook: {
       auth: env.WEBHOOK_AUTH,
@@ -259,6 +306,7 @@ const SECRET_VARIABLES = new Set([
   "CLOUD_SDK_SK",
   "CLOUD_SDK_SECURITY_TOKEN",
   "WEBHOOK_SECRET",
+  "SCAN_QUEUE",
 ]);
 
 export class ConfigError extends Error {

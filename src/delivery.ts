@@ -20,7 +20,16 @@ export interface DirectDelivery {
   payload: unknown;
 }
 
-export type Delivery = HttpDelivery | DirectDelivery;
+/** A scheduled invocation: the time to flush the scan queue. */
+export interface ScheduleDelivery {
+  kind: "schedule";
+  /** Which scheduler: a FunctionGraph TIMER trigger or an AWS EventBridge schedule. */
+  source: "timer" | "eventbridge";
+  /** The trigger's or rule's name, for the log. */
+  name?: string;
+}
+
+export type Delivery = HttpDelivery | DirectDelivery | ScheduleDelivery;
 
 type Fields = Record<string, unknown>;
 
@@ -53,6 +62,23 @@ export function recogniseDelivery(event: unknown): Delivery {
       body: decodeBody(event),
     };
   }
+  // FunctionGraph TIMER trigger: {"version": "v1.0", "time": …, "trigger_type": "TIMER", "trigger_name": …}.
+  if (event.trigger_type === "TIMER" && typeof event.time === "string") {
+    return {
+      kind: "schedule",
+      source: "timer",
+      name: stringOr(event.trigger_name, "") || undefined,
+    };
+  }
+  // AWS EventBridge (CloudWatch Events) schedule.
+  if (event.source === "aws.events" && event["detail-type"] === "Scheduled Event") {
+    const [rule] = Array.isArray(event.resources) ? event.resources : [];
+    return {
+      kind: "schedule",
+      source: "eventbridge",
+      name: typeof rule === "string" ? rule : undefined,
+    };
+  }
   return { kind: "direct", payload: event };
 }
 
@@ -61,6 +87,7 @@ const JSON_MEDIA_TYPE = /^application\/([a-z0-9.+-]+\+)?json$/;
 /** The registry payload a delivery carries: the parsed JSON body, or the direct event. */
 export function payloadOf(delivery: Delivery, maxBodyBytes: number): unknown {
   if (delivery.kind === "direct") return delivery.payload;
+  if (delivery.kind === "schedule") return undefined;
   if (delivery.method !== "POST") {
     throw httpError(405, `send registry events with POST, not ${delivery.method.slice(0, 10)}`, {
       headers: { allow: "POST" },

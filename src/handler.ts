@@ -1,8 +1,12 @@
 import middy from "@middy/core";
 import type { Context as LambdaContext } from "aws-lambda";
-import { type Config, type Credentials, loadConfig } from "./config";
+import { type Config, ConfigError, type Credentials, loadConfig } from "./config";
 import type { Delivery } from "./delivery";
+import { HttpError } from "./errors";
+import { scheduledFlush } from "./flush";
+import { MemoryCallBudget } from "./hss/call-budget";
 import { type SubmitterFactory, submitterSource } from "./hss/submitters";
+import { scanOnPush } from "./intake";
 import { createLogger, type Logger } from "./log";
 import { httpDelivery } from "./middleware/http-delivery";
 import {
@@ -11,8 +15,9 @@ import {
   type PlatformContext,
   requestIdOf,
 } from "./platform-context";
-import { RecentSubmissions } from "./recent-submissions";
-import { scanOnPush } from "./scan-on-push";
+import { openQueue } from "./queue/open-queue";
+import type { ScanQueue } from "./queue/scan-queue";
+import { SubmittedImages } from "./submitted-images";
 
 export interface HandlerOptions {
   /** Where configuration is read from; `process.env` by default. */
@@ -23,52 +28,100 @@ export interface HandlerOptions {
   createSubmitter?: SubmitterFactory;
 }
 
+/** What a warm instance keeps between invocations. */
+interface InstanceState {
+  config: Config;
+  queue?: ScanQueue;
+  instance: { budget: MemoryCallBudget; submitted: SubmittedImages };
+}
+
 /**
- * Builds the function's handler: glue between the platform (middleware, context) and the job
- * (`scanOnPush`). Configuration is read and validated on the first invocation (an error then
- * names the variable); the HSS client and the memory of recent submissions live as long as the
- * warm instance.
+ * Builds the function's handler: glue between the platform (middleware, context) and the job.
+ * Registry deliveries go to intake (`scanOnPush`), scheduled invocations to the flusher.
+ * Configuration is read and validated on the first invocation (an error then names the
+ * variable); the HSS client, the queue connection, this instance's call budget and its memory
+ * of submitted images live as long as the warm instance.
  */
 export function createHandler(options: HandlerOptions = {}) {
   const submitterFor = submitterSource(options.createSubmitter);
-  let config: Config | undefined;
-  let recent: RecentSubmissions | undefined;
+  let state: InstanceState | undefined;
+
+  const prepare = (): InstanceState => {
+    if (state) return state;
+    const config = loadConfig(options.env ?? process.env);
+    const budget = new MemoryCallBudget(config.hss.callsPerMinute);
+    state = {
+      config,
+      queue: openQueue(config, budget),
+      instance: {
+        budget,
+        submitted: new SubmittedImages(config.dedupe.windowMs, config.dedupe.maxImages),
+      },
+    };
+    return state;
+  };
 
   // middy types the context as Lambda's; FunctionGraph's differs, so it is read as PlatformContext.
-  return middy<unknown, unknown, Error, LambdaContext>()
+  const handler = middy<unknown, unknown, Error, LambdaContext>()
     .use(httpDelivery())
     .handler(async (event, lambdaContext) => {
       const context = lambdaContext as unknown as PlatformContext;
       const requestId = requestIdOf(context);
       let log: Logger = createLogger({ level: "info", requestId, write: options.writeLog });
       try {
-        config ??= loadConfig(options.env ?? process.env);
-        recent ??= new RecentSubmissions(config.dedupe.windowMs, config.dedupe.maxImages);
-        const current = config;
-        const credentials = agencyCredentialsOf(context) ?? current.credentials;
+        const { config, queue, instance } = prepare();
+        const credentials = agencyCredentialsOf(context) ?? config.credentials;
         log = createLogger({
-          level: current.logLevel,
+          level: config.logLevel,
           requestId,
-          secrets: [...secretsOf(credentials, current.credentials), ...current.webhook.secrets],
+          secrets: [
+            ...secretsOf(credentials, config.credentials),
+            ...config.webhook.secrets,
+            ...config.queue.secrets,
+          ],
           write: options.writeLog,
         });
         const delivery = event as Delivery;
+        const submitter = () => submitterFor(config, credentials, context);
+        if (delivery.kind === "schedule") {
+          return await scheduledFlush(queue, {
+            submitter,
+            batchSize: config.hss.batchSize,
+            leaseMs: config.queue.leaseMs,
+            timeoutMs: config.hss.timeoutMs,
+            maxAttempts: config.queue.maxAttempts,
+            retryMaxMs: config.queue.retryMaxMs,
+            dedupeWindowMs: config.dedupe.windowMs,
+            deadline: deadlineOf(context, { marginMs: config.deadline.marginMs }),
+            log,
+            dryRun: config.dryRun,
+            requestId,
+            trigger: `${delivery.source}${delivery.name ? ` ${delivery.name}` : ""}`,
+          });
+        }
         return await scanOnPush(delivery, {
-          config: current,
+          config,
           log,
           requestId,
-          recent,
+          queue,
+          instance,
           deadline: deadlineOf(context, {
-            marginMs: current.deadline.marginMs,
-            httpMs: delivery.kind === "http" ? current.deadline.httpMs : undefined,
+            marginMs: config.deadline.marginMs,
+            httpMs: delivery.kind === "http" ? config.deadline.httpMs : undefined,
           }),
-          submitter: () => submitterFor(current, credentials, context),
+          submitter,
         });
       } catch (error) {
         logRejection(log, error);
         throw error;
       }
     });
+  return Object.assign(handler, {
+    /** Closes the queue's connection (tests and local tools; a function instance just ends). */
+    async close(): Promise<void> {
+      await state?.queue?.close();
+    },
+  });
 }
 
 function secretsOf(...credentials: Array<Credentials | undefined>): string[] {
@@ -76,17 +129,18 @@ function secretsOf(...credentials: Array<Credentials | undefined>): string[] {
 }
 
 function logRejection(log: Logger, error: unknown): void {
-  const { statusCode, message, name } = error as {
-    statusCode?: number;
-    message?: string;
-    name?: string;
-  };
-  if (statusCode === 502) return; // each failed batch was logged where it failed
-  if (typeof statusCode === "number" && statusCode < 500) {
-    log.warn("rejected", { status: statusCode, reason: message });
-  } else {
-    log.error("error", { error: name, reason: message });
+  if (error instanceof HttpError) {
+    // A report's failures were each logged where they happened.
+    if (error.report) return;
+    log.warn("rejected", { status: error.statusCode, reason: error.message });
+    return;
   }
+  const { name, message } = error instanceof Error ? error : new Error(String(error));
+  log.error("error", {
+    error: name,
+    reason: message,
+    ...(error instanceof ConfigError ? { misconfigured: true } : {}),
+  });
 }
 
 export const handler = createHandler();

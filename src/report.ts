@@ -1,4 +1,5 @@
-import { httpError } from "./errors";
+import { HttpError } from "./errors";
+import type { FlushResult } from "./flush";
 import type { RegistryEvent } from "./formats/registry-event";
 import {
   describeTarget,
@@ -9,6 +10,7 @@ import {
 } from "./hss/batch-scan-request";
 import type { HssCallError, HssRequestPreview } from "./hss/client";
 import type { SkippedImage } from "./scan-plan";
+import type { SubmitOutcome } from "./submit";
 
 /**
  * What the function tells the sender: what was submitted to HSS, what was skipped and why, and
@@ -33,7 +35,26 @@ export type FailedScan = (ScanTarget | ({ operate_all: true } & OperateAllFilter
   error: HssFailure;
 };
 
-export type ReportStatus = "submitted" | "nothing_to_scan" | "ignored" | "failed" | "dry_run";
+export type ReportStatus =
+  | "submitted"
+  | "queued"
+  | "nothing_to_scan"
+  | "ignored"
+  | "failed"
+  | "rate_limited"
+  | "dry_run";
+
+/** An image this delivery put on the scan queue (or found there already). */
+export type QueuedImage = ScanTarget & { digest?: string };
+
+/** What the flush run right after intake did (queue mode). */
+export interface FlushSummary {
+  hss_calls: number;
+  images_submitted: number;
+  dead_lettered: number;
+  stopped: FlushResult["stopped"];
+  retry_after_seconds?: number;
+}
 
 export interface ScanReport {
   status: ReportStatus;
@@ -41,20 +62,21 @@ export interface ScanReport {
   request_id?: string;
   event: { format: string; type: string };
   image_type?: ImageType;
+  /** Queue mode: the images of this delivery that are on the scan queue. */
+  queued?: QueuedImage[];
   submitted: SubmittedScan[];
   skipped: SkippedImage[];
   failed: FailedScan[];
-  /** How many requests were sent to HSS. */
+  /** How many requests this invocation sent to HSS. */
   hss_requests: number;
+  /** Queue mode: the flush that ran right after intake. */
+  flush?: FlushSummary;
+  /** Set with status rate_limited: when the sender should try again. */
+  retry_after_seconds?: number;
   /** Dry run only: the images that would have been submitted, and the exact requests. */
   would_submit?: SubmittedScan[];
   would_send?: HssRequestPreview[];
 }
-
-export type BatchOutcome =
-  | { batch: ScanBatch; requestId?: string; preview?: undefined }
-  | { batch: ScanBatch; preview: HssRequestPreview }
-  | { batch: ScanBatch; error: HssCallError; attempts: number; preview?: undefined };
 
 export function ignoredReport(event: RegistryEvent, requestId?: string): ScanReport {
   return {
@@ -73,7 +95,7 @@ export function scanReport(
   event: RegistryEvent,
   imageType: ImageType,
   skipped: SkippedImage[],
-  outcomes: BatchOutcome[],
+  outcomes: SubmitOutcome[],
   run: { requestId?: string; dryRun: boolean },
 ): ScanReport {
   const { requestId, dryRun } = run;
@@ -81,43 +103,100 @@ export function scanReport(
   const failed: FailedScan[] = [];
   const wouldSubmit: SubmittedScan[] = [];
   const wouldSend: HssRequestPreview[] = [];
+  let calls = 0;
+  let retryAfterMs = 0;
+  let onlyDeferred = true;
   for (const outcome of outcomes) {
-    if (outcome.preview) {
+    if (outcome.kind === "previewed") {
       wouldSubmit.push(...scansOf(outcome.batch));
       wouldSend.push(outcome.preview);
       continue;
     }
+    calls += outcome.calls;
+    if (outcome.kind === "sent") {
+      for (const scan of scansOf(outcome.batch)) {
+        submitted.push({ ...scan, hss_request_id: outcome.requestId });
+      }
+      continue;
+    }
+    if (outcome.retryAfterMs === undefined) onlyDeferred = false;
+    else retryAfterMs = Math.max(retryAfterMs, outcome.retryAfterMs);
     for (const scan of scansOf(outcome.batch)) {
-      if ("error" in outcome) {
-        failed.push({ ...scan, error: hssFailureOf(outcome.error, outcome.attempts) });
-      } else submitted.push({ ...scan, hss_request_id: outcome.requestId });
+      failed.push({ ...scan, error: hssFailureOf(outcome.error, outcome.attempts) });
     }
   }
   const status: ReportStatus = dryRun
     ? "dry_run"
     : failed.length > 0
-      ? "failed"
+      ? onlyDeferred
+        ? "rate_limited"
+        : "failed"
       : submitted.length > 0
         ? "submitted"
         : "nothing_to_scan";
+  const retryAfter = status === "rate_limited" ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : 0;
   return {
     status,
     message: dryRun
       ? `dry run: ${describeScans(wouldSubmit)} would be submitted in ${count(wouldSend.length, "HSS request")}${skipped.length > 0 ? `, ${skipped.length} skipped` : ""}; nothing was sent`
-      : `${describeScans(submitted)} submitted to HSS${skipped.length > 0 ? `, ${skipped.length} skipped` : ""}${failed.length > 0 ? `, ${failed.length} failed` : ""}`,
+      : `${describeScans(submitted)} submitted to HSS${skipped.length > 0 ? `, ${skipped.length} skipped` : ""}${failed.length > 0 ? `, ${failed.length} ${status === "rate_limited" ? `not sent within HSS's rate limit; try again in ${retryAfter} s` : "failed"}` : ""}`,
     request_id: requestId,
     event: { format: event.format, type: event.eventType },
     image_type: imageType,
     submitted,
     skipped,
     failed,
-    hss_requests: dryRun ? 0 : outcomes.length,
+    hss_requests: dryRun ? 0 : calls,
+    ...(retryAfter > 0 ? { retry_after_seconds: retryAfter } : {}),
     ...(dryRun ? { would_submit: wouldSubmit, would_send: wouldSend } : {}),
   };
 }
 
-/** The error a report with failures becomes: 502 over HTTP, a rejection when invoked directly. */
-export function scanFailedError(report: ScanReport) {
+/** Queue mode: what intake put on the queue, and what the flush right after it did. */
+export function queuedReport(
+  event: RegistryEvent,
+  imageType: ImageType,
+  skipped: SkippedImage[],
+  queued: QueuedImage[],
+  flush: FlushResult | undefined,
+  requestId?: string,
+): ScanReport {
+  const summary: FlushSummary | undefined = flush && {
+    hss_calls: flush.hss_calls,
+    images_submitted: flush.images_submitted,
+    dead_lettered: flush.dead_lettered,
+    stopped: flush.stopped,
+    ...(flush.retry_after_ms !== undefined
+      ? { retry_after_seconds: Math.ceil(flush.retry_after_ms / 1000) }
+      : {}),
+  };
+  const next = !flush
+    ? ""
+    : flush.stopped === "empty"
+      ? `; ${count(flush.images_submitted, "queued image")} submitted to HSS in ${count(flush.hss_calls, "call")} just now`
+      : flush.stopped === "budget" || flush.stopped === "throttled"
+        ? `; HSS's rate limit is reached for now, the queue sends them within ${Math.ceil((flush.retry_after_ms ?? 60_000) / 1000)} s`
+        : "; the queue sends them on its next flush";
+  return {
+    status: queued.length > 0 ? "queued" : "nothing_to_scan",
+    message: `${count(queued.length, "image")} queued for HSS${skipped.length > 0 ? `, ${skipped.length} skipped` : ""}${queued.length > 0 ? next : ""}`,
+    request_id: requestId,
+    event: { format: event.format, type: event.eventType },
+    image_type: imageType,
+    queued,
+    submitted: [],
+    skipped,
+    failed: [],
+    hss_requests: flush?.hss_calls ?? 0,
+    ...(summary ? { flush: summary } : {}),
+  };
+}
+
+/**
+ * The error a report with failures becomes: 503 with Retry-After when HSS's rate limit alone held
+ * images back, 502 otherwise; a rejection when invoked directly. Either way the sender retries.
+ */
+export function scanFailedError(report: ScanReport): HttpError {
   const names = report.failed
     .slice(0, 5)
     .map((scan) => {
@@ -127,12 +206,20 @@ export function scanFailedError(report: ScanReport) {
     })
     .join("; ");
   const more = report.failed.length > 5 ? ` and ${report.failed.length - 5} more` : "";
-  return httpError(502, `${report.message}. Not submitted: ${names}${more}`, { report });
+  const message = `${report.message}. Not submitted: ${names}${more}`;
+  if (report.status === "rate_limited") {
+    return new HttpError(503, message, {
+      report,
+      headers: { "retry-after": String(report.retry_after_seconds ?? 60) },
+    });
+  }
+  return new HttpError(502, message, { report });
 }
 
 export function httpStatusOf(report: ScanReport): number {
   if (report.status === "ignored" || report.status === "dry_run") return 200;
   if (report.status === "failed") return 502;
+  if (report.status === "rate_limited") return 503;
   return 202;
 }
 

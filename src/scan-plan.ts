@@ -33,6 +33,8 @@ export interface ScanPlan {
   skipped: SkippedImage[];
   /** Set for `operate_all` requests: HSS selects the images itself with these filters. */
   operateAll?: OperateAllFilters;
+  /** The pushed digest of each target, by `targetKey`, where the registry said it. */
+  digests?: ReadonlyMap<string, string>;
 }
 
 /** What decides a push's targets: the scan policy, and where instance ids come from. */
@@ -79,13 +81,17 @@ export function planPushScans(images: PushedImage[], context: PushPlanContext): 
       unresolvedHosts.add(host ?? "(unknown registry)");
       continue;
     }
-    plan.add(label, {
-      namespace: image.namespace,
-      image_name: imageName,
-      image_version: image.tag,
-      instance_id: instance.id,
-      instance_url: instance.url ?? image.resourceUrl,
-    });
+    plan.add(
+      label,
+      {
+        namespace: image.namespace,
+        image_name: imageName,
+        image_version: image.tag,
+        instance_id: instance.id,
+        instance_url: instance.url ?? image.resourceUrl,
+      },
+      image.digest,
+    );
   }
   if (unresolvedHosts.size > 0) {
     throw httpError(
@@ -143,6 +149,7 @@ class PlanBuilder {
   private readonly targets: ScanTarget[] = [];
   private readonly skipped: SkippedImage[] = [];
   private readonly seen = new Set<string>();
+  private readonly digests = new Map<string, string>();
 
   constructor(private readonly imageType: ImageType) {}
 
@@ -151,7 +158,7 @@ class PlanBuilder {
   }
 
   /** Adds a target after checking it against HSS's field rules; skips invalid ones and duplicates. */
-  add(label: string, candidate: Record<string, unknown>): void {
+  add(label: string, candidate: Record<string, unknown>, digest?: string): void {
     if (!isScanTarget(candidate)) {
       const issue = scanTargetSchema.safeParse(candidate).error?.issues[0];
       const field = issue?.path.join(".") || "image";
@@ -180,10 +187,17 @@ class PlanBuilder {
     }
     this.seen.add(key);
     this.targets.push(target);
+    if (digest) this.digests.set(key, digest);
   }
 
   build(): ScanPlan {
-    return { imageType: this.imageType, targets: this.targets, skipped: this.skipped };
+    const plan: ScanPlan = {
+      imageType: this.imageType,
+      targets: this.targets,
+      skipped: this.skipped,
+    };
+    if (this.digests.size > 0) plan.digests = this.digests;
+    return plan;
   }
 }
 

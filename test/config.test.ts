@@ -22,7 +22,19 @@ describe("configuration", () => {
 
   it("applies documented defaults", () => {
     const config = loadConfig({ HSS_REGION: "cn-north-4" });
-    expect(config.hss).toMatchObject({ batchSize: 100, timeoutMs: 2000, concurrency: 2 });
+    expect(config.hss).toMatchObject({
+      batchSize: 1024,
+      callsPerMinute: 4,
+      timeoutMs: 2000,
+      concurrency: 2,
+    });
+    expect(config.queue).toMatchObject({
+      backend: "none",
+      leaseMs: 60_000,
+      maxAttempts: 20,
+      retryMaxMs: 300_000,
+      timeoutMs: 1000,
+    });
     expect(config.credentials).toBeUndefined();
     expect(config.logLevel).toBe("info");
   });

@@ -45,11 +45,6 @@ describe("HSS failures", () => {
 
   const transient: Array<[string, EmulatorFault, Record<string, unknown>]> = [
     [
-      "429 throttling",
-      { kind: "http", status: 429, errorCode: "APIGW.0308", errorMsg: "throttled" },
-      { http_status: 429, error_code: "APIGW.0308" },
-    ],
-    [
       "500",
       { kind: "http", status: 500, errorCode: "HSS.1000", errorMsg: "internal" },
       { http_status: 500 },
@@ -222,6 +217,48 @@ describe("bounded concurrency", () => {
   });
 });
 
+describe("HSS's rate limit in direct mode", () => {
+  it("does not retry a 429 within the window and answers 503 with Retry-After", async () => {
+    // Prepare
+    const harness = await startHarness({ HSS_RETRY_ATTEMPTS: "4", HSS_RETRY_BASE_MS: "10" });
+    harness.emulator.failNext({ kind: "http", status: 429, errorCode: "APIGW.0308" });
+    try {
+      // Act: a delivery that is throttled, then another one within the same minute
+      const throttled = await harness.http(push("1.0"));
+      const next = await harness.http(push("2.0"));
+
+      // Assess: one call only; both told to come back after the window
+      expect(harness.emulator.received).toHaveLength(1);
+      expect(throttled.statusCode).toBe(503);
+      expect(Number(throttled.headers["retry-after"])).toBeGreaterThanOrEqual(60);
+      expect(throttled.body).toMatchObject({
+        status: "rate_limited",
+        failed: [{ image_version: "1.0", error: { error_code: "APIGW.0308", http_status: 429 } }],
+      });
+      expect(next.statusCode).toBe(503);
+      expect(next.body.failed[0]?.error.error_code).toBe("RATE_LIMITED");
+      expect(Number(next.headers["retry-after"])).toBeGreaterThan(50);
+      expect(logged(harness, "retried")).toEqual([]);
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it("sends at most HSS_CALLS_PER_MINUTE calls a minute, then answers 503 without calling", async () => {
+    const harness = await startHarness({ HSS_CALLS_PER_MINUTE: "2" }, { rateLimited: true });
+    try {
+      const answers = [];
+      for (const tag of ["1", "2", "3"]) answers.push(await harness.http(push(tag)));
+      expect(answers.map((answer) => answer.statusCode)).toEqual([202, 202, 503]);
+      expect(acceptedTags(harness)).toEqual(["1", "2"]);
+      expect(harness.emulator.received).toHaveLength(2);
+      expect(answers[2]?.body.retry_after_seconds).toBeGreaterThan(0);
+    } finally {
+      await harness.close();
+    }
+  });
+});
+
 describe("retried deliveries", () => {
   it("do not scan again what this instance already submitted", async () => {
     // Prepare: the first delivery half fails
@@ -244,7 +281,7 @@ describe("retried deliveries", () => {
         {
           image: "team/backend/api:1.0 (instance inst-1)",
           rule: "recently-submitted",
-          reason: expect.stringMatching(/already submitted to HSS .* by this instance/),
+          reason: expect.stringMatching(/accepted by HSS .* as this instance remembers/),
         },
       ]);
     } finally {

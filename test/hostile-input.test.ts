@@ -16,6 +16,8 @@ const TEST_ENV = {
   WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET,
   DEDUPE_WINDOW_SECONDS: "0",
   SWR_INSTANCE_ID: "generated-instance",
+  // Thousands of generated deliveries: HSS's rate limit is not what this test is about.
+  HSS_CALLS_PER_MINUTE: "10000",
 };
 
 /** How many images a generated event lists, read independently of the function's parsers. */

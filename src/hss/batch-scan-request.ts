@@ -8,6 +8,9 @@ import * as z from "zod/mini";
  * types, and the local emulator checks what it receives against them.
  */
 
+/** HSS rejects `image_info_list` above 1024 entries (API reference); one call carries at most this. */
+export const MAX_IMAGES_PER_BATCH = 1024;
+
 /** HSS accepts strings of 1 to 256 characters in every field of an image. */
 export const HSS_FIELD_MAX = 256;
 
@@ -50,6 +53,25 @@ export function isScanTarget(candidate: Record<string, unknown>): candidate is S
   return true;
 }
 
+/**
+ * What makes two pushes the same scan: the image as HSS names it plus the pushed digest, so that a
+ * tag re-pushed with new content is a new scan while a retried delivery of the same push is not.
+ */
+export function scanKey(
+  imageType: ImageType,
+  target: ScanTarget,
+  digest: string | undefined,
+): string {
+  return JSON.stringify([
+    imageType,
+    target.instance_id ?? "",
+    target.namespace,
+    target.image_name,
+    target.image_version,
+    digest ?? "",
+  ]);
+}
+
 /** What makes two targets the same image for HSS. */
 export function targetKey(target: ScanTarget): string {
   return JSON.stringify([
@@ -84,7 +106,9 @@ export type OperateAllFilters = z.infer<typeof operateAllFiltersSchema>;
 export const scanBatchSchema = z.union([
   z.strictObject({
     image_type: imageTypeSchema,
-    image_info_list: z.array(scanTargetSchema).check(z.minLength(1), z.maxLength(1024)),
+    image_info_list: z
+      .array(scanTargetSchema)
+      .check(z.minLength(1), z.maxLength(MAX_IMAGES_PER_BATCH)),
   }),
   z.extend(operateAllFiltersSchema, {
     image_type: imageTypeSchema,

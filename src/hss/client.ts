@@ -52,25 +52,51 @@ export interface HssRequestPreview {
 
 export const BATCH_SCAN_PATH = "/v5/{project_id}/image/batch-scan";
 
+/**
+ * One HSS call as this project describes it before sending: the SDK core sends exactly this (and
+ * signs it), and a dry run shows it. Kept in one place so that the two cannot drift apart.
+ */
+export interface HssCall {
+  method: "POST";
+  /** The path with `{project_id}`, which the core fills from the credential's project id. */
+  pathTemplate: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  body: ScanBatch;
+}
+
+export function describeBatchScan(
+  options: Pick<HssClientOptions, "region" | "enterpriseProjectId">,
+  batch: ScanBatch,
+): HssCall {
+  return {
+    method: "POST",
+    pathTemplate: BATCH_SCAN_PATH,
+    query: options.enterpriseProjectId
+      ? { enterprise_project_id: options.enterpriseProjectId }
+      : {},
+    headers: options.region ? { region: options.region } : {},
+    body: batch,
+  };
+}
+
 /** The request `createHssClient` sends for a batch (the SDK core adds the signature headers). */
 export function previewBatchScan(
   options: Omit<HssClientOptions, "credentials">,
   batch: ScanBatch,
 ): HssRequestPreview {
-  const path = BATCH_SCAN_PATH.replace("{project_id}", encodeURIComponent(options.projectId));
-  const query = options.enterpriseProjectId
-    ? `?enterprise_project_id=${encodeURIComponent(options.enterpriseProjectId)}`
-    : "";
-  const headers: Record<string, string> = {
-    "content-type": "application/json",
-    "x-project-id": options.projectId,
-  };
-  if (options.region) headers.region = options.region;
+  const call = describeBatchScan(options, batch);
+  const path = call.pathTemplate.replace("{project_id}", encodeURIComponent(options.projectId));
+  const query = new URLSearchParams(call.query).toString();
   return {
-    method: "POST",
-    url: `${options.endpoint.replace(/\/$/, "")}${path}${query}`,
-    headers,
-    body: batch,
+    method: call.method,
+    url: `${options.endpoint.replace(/\/$/, "")}${path}${query ? `?${query}` : ""}`,
+    headers: {
+      "content-type": "application/json",
+      "x-project-id": options.projectId,
+      ...call.headers,
+    },
+    body: call.body,
   };
 }
 
@@ -133,19 +159,18 @@ export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
   return {
     async submitBatchScan(batch, { timeoutMs }) {
       // responseHeaders and axiosRequestConfig are read by the core but missing from its types.
+      const call = describeBatchScan(options, batch);
       const request: HttpRequestOptions & {
         responseHeaders: string[];
         axiosRequestConfig: AxiosRequestConfig;
       } = {
-        method: "POST",
-        url: BATCH_SCAN_PATH,
+        method: call.method,
+        url: call.pathTemplate,
         contentType: "application/json",
         pathParams: {},
-        queryParams: options.enterpriseProjectId
-          ? { enterprise_project_id: options.enterpriseProjectId }
-          : {},
-        headers: options.region ? { region: options.region } : {},
-        data: batch,
+        queryParams: call.query,
+        headers: call.headers,
+        data: call.body,
         // The core copies listed response headers into the result, but only into an object
         // body; HSS answers 200 with an empty body, so the body is parsed to {} first.
         responseHeaders: ["X-Request-Id"],
@@ -207,4 +232,31 @@ export function toHssCallError(error: unknown): HssCallError {
     else code = "CONNECTION_ERROR";
   }
   return new HssCallError(message, status, code, requestId);
+}
+
+/**
+ * What a failed call means for the images it carried:
+ * - `throttled`: the API gateway's rate limit (429); the window is spent, do not call again in it;
+ * - `transient`: no answer, or a 5xx; the same call may succeed later;
+ * - `refused`: HSS refused the caller (signature, permissions, project), not the images; the same
+ *   images will go through once the configuration is fixed;
+ * - `rejected`: HSS refused what the request asked (an invalid image); sending it again fails again.
+ */
+export type FailureKind = "throttled" | "transient" | "refused" | "rejected";
+
+/** HSS's own codes for a caller that may not do this (all answered with HTTP 400). */
+const CALLER_REFUSED_CODES = new Set(["HSS.0010", "HSS.0013"]);
+
+export function classifyFailure(error: HssCallError): FailureKind {
+  const status = error.httpStatus;
+  if (status === 429 || error.errorCode === "APIGW.0308") return "throttled";
+  if (status === undefined) {
+    return error.errorCode === "CREDENTIALS_MISSING" ? "refused" : "transient";
+  }
+  if (status >= 500) return "transient";
+  if (status === 401 || status === 403 || CALLER_REFUSED_CODES.has(error.errorCode)) {
+    return "refused";
+  }
+  if (error.errorCode.startsWith("APIGW.")) return "refused";
+  return "rejected";
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { type ScanBatch, scanBatchSchema } from "../hss/batch-scan-request";
+import { type ScanBatch, type ScanTarget, scanBatchSchema } from "../hss/batch-scan-request";
 import { type SigningKey, verifySignature } from "./signature";
 
 /**
@@ -43,8 +43,21 @@ export interface ReceivedRequest {
   requestId: string;
 }
 
+/** HSS's documented limit: 5 calls of one API per user, and per source IP, in a rolling minute. */
+export const HSS_RATE_LIMIT = { calls: 5, windowMs: 60_000 };
+
 export interface HssEmulatorOptions {
   port?: number;
+  /**
+   * The API gateway's rate limit, on by default as HSS documents it: beyond it a call is answered
+   * 429 APIGW.0308 and not counted. `false` turns it off (tests about other things).
+   */
+  rateLimit?: { calls: number; windowMs: number } | false;
+  /**
+   * Images HSS refuses: a batch holding one is answered 400 HSS.0001 naming it, as HSS refuses
+   * a request with an invalid image as a whole.
+   */
+  rejectImage?: (image: ScanTarget) => boolean;
   projectId?: string;
   keys?: readonly SigningKey[];
   /** Called after each request with what was received and answered. */
@@ -60,6 +73,8 @@ export interface HssEmulator {
   received: ReceivedRequest[];
   /** The batches HSS accepted (answered 200), in order. */
   acceptedBatches(): ScanBatch[];
+  /** How many calls the rate limit answered with 429. */
+  throttledCount(): number;
   /** The largest number of requests that were being handled at the same time. */
   maxInFlight(): number;
   /** Queue faults to play, one per incoming request, before normal answers resume. */
@@ -93,6 +108,23 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
   const sockets = new Set<Socket>();
   let inFlight = 0;
   let maxInFlight = 0;
+  let throttled = 0;
+  const rateLimit = options.rateLimit === undefined ? HSS_RATE_LIMIT : options.rateLimit;
+  /** Per caller (`user:<ak>`, `ip:<address>`) and API: when its counted calls arrived. */
+  const callLog = new Map<string, number[]>();
+  const overLimit = (callers: string[], api: string): boolean => {
+    if (!rateLimit) return false;
+    const now = Date.now();
+    const recent = callers.map((caller) => {
+      const key = `${caller} ${api}`;
+      const calls = (callLog.get(key) ?? []).filter((at) => at > now - rateLimit.windowMs);
+      callLog.set(key, calls);
+      return calls;
+    });
+    if (recent.some((calls) => calls.length >= rateLimit.calls)) return true;
+    for (const calls of recent) calls.push(now);
+    return false;
+  };
   const routePattern = /^\/v5\/([^/]+)\/image\/batch-scan$/;
 
   const record = (request: Omit<ReceivedRequest, "requestId">, requestId: string) => {
@@ -108,7 +140,14 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
       inFlight -= 1;
     });
     const requestId = randomUUID().replaceAll("-", "");
-    const body = await readBody(req);
+    let body: Buffer;
+    try {
+      body = await readBody(req);
+    } catch {
+      // The client went away mid-body; there is no one to answer.
+      req.socket.destroy();
+      return;
+    }
     const url = new URL(req.url ?? "/", "http://emulator");
     const headers = flattenHeaders(req);
     const base = {
@@ -135,6 +174,17 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
         .writeHead(status, { "content-type": "application/json" })
         .end(JSON.stringify({ error_code: errorCode, error_msg: errorMsg ?? errorCode }));
     };
+
+    const caller = base.signature.valid ? `user:${base.signature.ak}` : "user:anonymous";
+    const api = `${req.method} ${url.pathname.replace(/^\/v5\/[^/]+/, "")}`;
+    if (overLimit([caller, `ip:${req.socket.remoteAddress ?? "?"}`], api)) {
+      throttled += 1;
+      return answer(
+        429,
+        "APIGW.0308",
+        `The throttling threshold has been reached: policy user over ratelimit,limit:${rateLimit ? rateLimit.calls : 0},time:1 minute`,
+      );
+    }
 
     const fault = faults.shift();
     if (fault?.kind === "reset") {
@@ -176,6 +226,17 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
         `invalid parameter: ${issue?.path.join(".")} ${issue?.message}`,
       );
     }
+    const rejected =
+      "image_info_list" in batch.data && options.rejectImage
+        ? batch.data.image_info_list.findIndex((image) => options.rejectImage?.(image))
+        : -1;
+    if (rejected >= 0) {
+      return answer(
+        400,
+        "HSS.0001",
+        `invalid parameter: image_info_list[${rejected}] cannot be scanned`,
+      );
+    }
     accepted.push(batch.data);
     return answer(200);
   });
@@ -197,6 +258,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     received,
     acceptedBatches: () => [...accepted],
     maxInFlight: () => maxInFlight,
+    throttledCount: () => throttled,
     failNext: (...more) => {
       faults.push(...more);
     },
@@ -205,6 +267,8 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
       accepted.length = 0;
       faults.length = 0;
       maxInFlight = 0;
+      throttled = 0;
+      callLog.clear();
     },
     close: () =>
       new Promise<void>((resolve) => {

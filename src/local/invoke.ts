@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createLocalContext } from "./context";
 import { prepareLocalEnvironment } from "./local-setup";
+import { timerEvent } from "./server";
 import { summariseOutcome } from "./summary";
 
 /**
@@ -38,6 +39,40 @@ function readEvent(args: string[]): unknown {
   }
 }
 
+type Handler = (event: unknown, context: never) => Promise<unknown>;
+
+/** The in-process queue dies with this process: flush it until empty, waiting out HSS's budget. */
+const DRAIN_LIMIT_MS = 3 * 60_000;
+
+async function drainMemoryQueue(handler: Handler): Promise<string> {
+  const until = Date.now() + DRAIN_LIMIT_MS;
+  let submitted = 0;
+  let calls = 0;
+  for (;;) {
+    const report = (await handler(
+      timerEvent("invoke-drain"),
+      createLocalContext({ env: process.env }) as never,
+    )) as {
+      flush?: { images_submitted: number; hss_calls: number; retry_after_ms?: number };
+      queue?: { pending: number; claimed: number; dead_lettered: number };
+    };
+    submitted += report.flush?.images_submitted ?? 0;
+    calls += report.flush?.hss_calls ?? 0;
+    const left = (report.queue?.pending ?? 0) + (report.queue?.claimed ?? 0);
+    const dead = report.queue?.dead_lettered ?? 0;
+    const done = `${submitted} more image${submitted === 1 ? "" : "s"} in ${calls} HSS call${calls === 1 ? "" : "s"}`;
+    if (left === 0) {
+      return `queue drained: ${done}${dead > 0 ? `; ${dead} dead-lettered` : ""}`;
+    }
+    const wait = Math.min(report.flush?.retry_after_ms ?? 1000, 61_000) + 100;
+    if (Date.now() + wait > until) return `queue not drained: ${left} still queued after ${done}`;
+    say(
+      `waiting ${Math.ceil(wait / 1000)} s for HSS's rate limit before sending ${left} queued image${left === 1 ? "" : "s"}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const event = readEvent(args);
@@ -49,6 +84,9 @@ async function main(): Promise<number> {
     const result = await handler(event, createLocalContext({ env: process.env }) as never);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     say(summariseOutcome({ result }));
+    if (process.env.SCAN_QUEUE === "memory" && !args.includes("--dry-run")) {
+      say(await drainMemoryQueue(handler as unknown as Handler));
+    }
     return 0;
   } catch (error) {
     const { name, message, report } = error as Error & { report?: unknown };

@@ -50,14 +50,20 @@ export async function startLocalServer(options: {
   const server = createServer(async (request, response) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of request) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_REQUEST_BYTES) {
-        response.writeHead(413, { "content-type": "application/json" });
-        response.end(JSON.stringify({ status: "rejected", message: "request body too large" }));
-        return;
+    try {
+      for await (const chunk of request) {
+        size += (chunk as Buffer).length;
+        if (size > MAX_REQUEST_BYTES) {
+          response.writeHead(413, { "content-type": "application/json" });
+          response.end(JSON.stringify({ status: "rejected", message: "request body too large" }));
+          return;
+        }
+        chunks.push(chunk as Buffer);
       }
-      chunks.push(chunk as Buffer);
+    } catch {
+      // The client went away mid-body (or sent a broken one): nothing to answer, nothing to do.
+      request.socket.destroy();
+      return;
     }
     const event = apigEventOf(request, Buffer.concat(chunks));
     try {
@@ -81,6 +87,53 @@ export async function startLocalServer(options: {
   return { server, url: `http://127.0.0.1:${port}` };
 }
 
+/** A FunctionGraph TIMER trigger's event, as `npm start`'s flush interval sends it. */
+export function timerEvent(name = "local-flush") {
+  return {
+    version: "v1.0",
+    time: new Date().toISOString(),
+    trigger_type: "TIMER",
+    trigger_name: name,
+    user_event: "",
+  };
+}
+
+/**
+ * Flushes the scan queue on a schedule, as the TIMER trigger does in FunctionGraph: every
+ * `intervalMs`, or sooner when the last flush said when HSS's budget frees a call. Returns a
+ * function that stops it.
+ */
+export function startFlushSchedule(options: {
+  handler: Handler;
+  intervalMs: number;
+  env?: NodeJS.ProcessEnv;
+  onError?: (error: Error) => void;
+}): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const run = async () => {
+    let delay = options.intervalMs;
+    try {
+      const report = (await options.handler(
+        timerEvent(),
+        createLocalContext({ env: options.env }) as never,
+      )) as { flush?: { retry_after_ms?: number }; queue?: { pending: number } };
+      const retryAfter = report.flush?.retry_after_ms;
+      if ((report.queue?.pending ?? 0) > 0 && retryAfter !== undefined) {
+        delay = Math.min(options.intervalMs, Math.max(200, retryAfter + 100));
+      }
+    } catch (error) {
+      options.onError?.(error as Error);
+    }
+    if (!stopped) timer = setTimeout(run, delay);
+  };
+  timer = setTimeout(run, options.intervalMs);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
 async function main(): Promise<void> {
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const port = Number(process.env.PORT ?? 8080);
@@ -92,6 +145,22 @@ async function main(): Promise<void> {
   const { handler } = await import("../handler");
   const { url } = await startLocalServer({ port, handler: handler as Handler, env: process.env });
   say(`swr-scan-on-push listening on ${url}`);
+  const interval = Number(process.env.FLUSH_INTERVAL_SECONDS ?? 5);
+  if (!Number.isFinite(interval) || interval < 1 || interval > 60) {
+    say(
+      `FLUSH_INTERVAL_SECONDS must be 1–60, got ${JSON.stringify(process.env.FLUSH_INTERVAL_SECONDS)}`,
+    );
+    process.exit(2);
+  }
+  startFlushSchedule({
+    handler: handler as Handler,
+    intervalMs: interval * 1000,
+    env: process.env,
+    onError: (error) => say(`scheduled flush failed: ${error.message}`),
+  });
+  say(
+    `the scan queue is flushed every ${interval} s (FLUSH_INTERVAL_SECONDS), as FunctionGraph's timer trigger does every minute`,
+  );
   say(
     `try: curl -s -X POST '${url}/?instance_id=my-instance' -H 'content-type: application/json' --data @events/harbor-push.json`,
   );

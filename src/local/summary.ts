@@ -20,6 +20,14 @@ export function summariseOutcome(outcome: { result?: unknown; error?: Error }): 
     const detail = body.submitted ? summariseReport(body as ScanReport) : (body.message ?? "");
     return `HTTP ${result.statusCode}: ${detail}`;
   }
+  const status = result?.status as string | undefined;
+  if (
+    status === "flushed" ||
+    status === "no_queue" ||
+    (status === "dry_run" && !("submitted" in result))
+  ) {
+    return String(result.message);
+  }
   return result?.status ? summariseReport(result as ScanReport) : "no report";
 }
 
@@ -27,9 +35,11 @@ function summariseReport(report: ScanReport): string {
   if (report.status === "ignored") return `ignored: ${report.message}`;
   const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
   const lines = [
-    report.status === "dry_run"
-      ? `dry run: ${count(report.would_submit?.length ?? 0, "image")} would be submitted in ${count(report.would_send?.length ?? 0, "HSS request")}; nothing was sent`
-      : `submitted ${count(report.submitted.length, "image")} in ${count(report.hss_requests, "HSS request")}, skipped ${report.skipped.length}, failed ${report.failed.length}`,
+    report.status === "queued"
+      ? `queued ${count(report.queued?.length ?? 0, "image")}; the flush right after sent ${count(report.flush?.images_submitted ?? 0, "image")} in ${count(report.hss_requests, "HSS request")}, skipped ${report.skipped.length}`
+      : report.status === "dry_run"
+        ? `dry run: ${count(report.would_submit?.length ?? 0, "image")} would be submitted in ${count(report.would_send?.length ?? 0, "HSS request")}; nothing was sent`
+        : `submitted ${count(report.submitted.length, "image")} in ${count(report.hss_requests, "HSS request")}, skipped ${report.skipped.length}, failed ${report.failed.length}`,
   ];
   const byRule = tally(report.skipped.map((skip) => skip.rule));
   if (byRule.length > 0) lines.push(`  skipped by rule: ${byRule.join(", ")}`);

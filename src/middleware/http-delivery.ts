@@ -1,6 +1,7 @@
 import type { MiddlewareObj } from "@middy/core";
 import { ConfigError } from "../config";
 import { type Delivery, recogniseDelivery } from "../delivery";
+import { HttpError } from "../errors";
 import { httpStatusOf, type ScanReport } from "../report";
 
 export interface HttpResponse {
@@ -48,17 +49,12 @@ export function jsonResponse(
 }
 
 function errorResponse(error: Error): HttpResponse {
-  const fields = error as Error & {
-    statusCode?: number;
-    expose?: boolean;
-    report?: ScanReport;
-    headers?: Record<string, string>;
-  };
-  if (typeof fields.statusCode === "number" && fields.expose) {
-    const body = fields.report
-      ? { ...fields.report, message: error.message }
+  if (error instanceof HttpError) {
+    const report = error.report as ScanReport | undefined;
+    const body = report
+      ? { ...report, message: error.message }
       : { status: "rejected", message: error.message };
-    return jsonResponse(fields.statusCode, body, fields.headers);
+    return jsonResponse(error.statusCode, body, error.headers);
   }
   if (error instanceof ConfigError) {
     return jsonResponse(500, { status: "misconfigured", message: error.message });

@@ -3,6 +3,7 @@ import { createLocalContext } from "../../src/local/context";
 import {
   emulatorEnvironment,
   type HssEmulator,
+  type HssEmulatorOptions,
   startHssEmulator,
 } from "../../src/local/hss-emulator";
 import type { SigningKey } from "../../src/local/signature";
@@ -28,18 +29,36 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/**
+ * Most tests are about mapping, failures and answers, not HSS's rate limit: unless a test asks
+ * for `rateLimited`, the emulator's limit is off and the function's call budget raised.
+ */
 export async function startHarness(
   env: NodeJS.ProcessEnv = {},
-  options: Omit<HandlerOptions, "env" | "writeLog"> & { keys?: SigningKey[] } = {},
+  options: Omit<HandlerOptions, "env" | "writeLog"> & {
+    keys?: SigningKey[];
+    rateLimited?: boolean;
+    emulator?: Omit<HssEmulatorOptions, "keys">;
+  } = {},
 ): Promise<Harness> {
-  const emulator = await startHssEmulator({ keys: options.keys });
+  const { keys, rateLimited, emulator: emulatorOptions, ...handlerOptions } = options;
+  const emulator = await startHssEmulator({
+    keys,
+    ...(rateLimited ? {} : { rateLimit: false }),
+    ...emulatorOptions,
+  });
   const logs: string[] = [];
   const fullEnv = {
     ...emulatorEnvironment(emulator),
     WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET,
+    ...(rateLimited ? {} : { HSS_CALLS_PER_MINUTE: "10000" }),
     ...env,
   };
-  const handler = createHandler({ ...options, env: fullEnv, writeLog: (line) => logs.push(line) });
+  const handler = createHandler({
+    ...handlerOptions,
+    env: fullEnv,
+    writeLog: (line) => logs.push(line),
+  });
   const invoke = (event: unknown, context: object = createLocalContext()) =>
     handler(event, context as never);
   return {
@@ -56,6 +75,9 @@ export async function startHarness(
       return { ...answer, body: JSON.parse(answer.body) };
     },
     logEvents: () => logs.map((line) => JSON.parse(line) as Record<string, unknown>),
-    close: () => emulator.close(),
+    close: async () => {
+      await handler.close();
+      await emulator.close();
+    },
   };
 }

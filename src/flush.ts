@@ -1,0 +1,289 @@
+import type { ScanBatch } from "./hss/batch-scan-request";
+import { BATCH_SCAN_API, RATE_WINDOW_MS } from "./hss/call-budget";
+import { type BatchScanSubmitter, classifyFailure, toHssCallError } from "./hss/client";
+import type { Logger } from "./log";
+import {
+  type Claim,
+  type FailureRecord,
+  type QueueCounts,
+  type QueuedScan,
+  QueueUnavailableError,
+  type ScanQueue,
+} from "./queue/scan-queue";
+import { MIN_ATTEMPT_MS } from "./submit";
+
+/**
+ * The flusher: takes queued images off the queue in batches of up to HSS_BATCH_SIZE and submits
+ * each batch with one batch-scan call, as long as the call budget has a slot, the queue has
+ * images and the deadline is not near. It runs right after intake and on a schedule; any
+ * instance may run it at any time, since claims, leases and the budget live in the queue.
+ *
+ * What HSS answered decides what becomes of a claim:
+ * - accepted → removed, and remembered for the dedupe window;
+ * - 429 → back to the queue untouched, the window counted as spent, flushing stops;
+ * - no answer or 5xx → back to the queue after a backoff, an attempt counted;
+ * - the caller refused (signature, permissions) → likewise, and flushing stops: every batch
+ *   would be refused alike;
+ * - the images rejected (400) → a batch of several is split in two halves that are retried
+ *   separately, so the good images go through and the rejected one ends alone and is
+ *   dead-lettered with HSS's code and message.
+ */
+
+export interface FlushOptions {
+  queue: ScanQueue;
+  submitter: () => BatchScanSubmitter;
+  batchSize: number;
+  leaseMs: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  retryMaxMs: number;
+  dedupeWindowMs: number;
+  /** Epoch milliseconds by which the last call must have ended. */
+  deadline: number;
+  log: Logger;
+  random?: () => number;
+}
+
+export type FlushStop =
+  | "empty"
+  | "budget"
+  | "throttled"
+  | "refused"
+  | "deadline"
+  | "queue_unavailable";
+
+export interface FlushResult {
+  /** Batch-scan calls made. */
+  hss_calls: number;
+  images_submitted: number;
+  dead_lettered: number;
+  /** Images put back for a later flush after a failed call. */
+  returned: number;
+  stopped: FlushStop;
+  /** When stopped for the budget or a 429: how long until a call may be made. */
+  retry_after_ms?: number;
+  /** Ids of the images HSS accepted in this flush. */
+  submitted_ids: string[];
+}
+
+const FIRST_RETRY_DELAY_MS = 5000;
+/** For releases that do not count an attempt. */
+const NO_ATTEMPT_LIMIT = 1_000_000_000;
+
+export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
+  const { queue, log } = options;
+  const result: FlushResult = {
+    hss_calls: 0,
+    images_submitted: 0,
+    dead_lettered: 0,
+    returned: 0,
+    stopped: "empty",
+    submitted_ids: [],
+  };
+  let submitter: BatchScanSubmitter | undefined;
+  try {
+    for (;;) {
+      const left = options.deadline - Date.now();
+      if (left < MIN_ATTEMPT_MS) return stop(result, "deadline");
+      const budget = await queue.budget.check(BATCH_SCAN_API);
+      if (budget.remaining <= 0) return stop(result, "budget", budget.retryAfterMs);
+      const claim = await queue.claim(options.batchSize, options.leaseMs);
+      if (!claim) return stop(result, "empty");
+      const slot = await queue.budget.take(BATCH_SCAN_API);
+      if (!slot.granted) {
+        // Another flusher took the last slot between the look and the claim.
+        await queue.release(claim, {
+          delayMs: 0,
+          countAttempt: false,
+          maxAttempts: NO_ATTEMPT_LIMIT,
+        });
+        return stop(result, "budget", slot.retryAfterMs);
+      }
+      submitter ??= options.submitter();
+      const next = await sendClaim(claim, submitter, options, result);
+      if (next !== "continue")
+        return next === "throttled" ? stop(result, next, RATE_WINDOW_MS) : stop(result, next);
+    }
+  } catch (error) {
+    if (!(error instanceof QueueUnavailableError)) throw error;
+    log.warn("queue_unavailable", { during: "flush", reason: error.message });
+    return stop(result, "queue_unavailable");
+  }
+}
+
+function stop(result: FlushResult, stopped: FlushStop, retryAfterMs?: number): FlushResult {
+  result.stopped = stopped;
+  if (retryAfterMs !== undefined) result.retry_after_ms = Math.max(0, Math.round(retryAfterMs));
+  return result;
+}
+
+async function sendClaim(
+  claim: Claim,
+  submitter: BatchScanSubmitter,
+  options: FlushOptions,
+  result: FlushResult,
+): Promise<"continue" | "throttled" | "refused"> {
+  const { queue, log } = options;
+  const [first] = claim.scans;
+  if (!first) return "continue";
+  const batch: ScanBatch = {
+    image_type: first.image_type,
+    image_info_list: claim.scans.map((scan) => scan.target),
+  };
+  const images = claim.scans.length;
+  const waitMs = Date.now() - Math.min(...claim.scans.map((scan) => scan.queued_at));
+  result.hss_calls += 1;
+  try {
+    const answer = await submitter.submitBatchScan(batch, {
+      timeoutMs: Math.min(
+        options.timeoutMs,
+        Math.max(MIN_ATTEMPT_MS, options.deadline - Date.now()),
+      ),
+    });
+    await queue.accepted(claim, options.dedupeWindowMs);
+    result.images_submitted += images;
+    result.submitted_ids.push(...claim.scans.map((scan) => scan.id));
+    log.info("flushed", {
+      image_type: batch.image_type,
+      images,
+      hss_calls: 1,
+      wait_ms: waitMs,
+      hss_request_id: answer.requestId,
+    });
+    return "continue";
+  } catch (thrown) {
+    if (thrown instanceof QueueUnavailableError) throw thrown;
+    const error = toHssCallError(thrown);
+    const failure: FailureRecord = {
+      http_status: error.httpStatus,
+      error_code: error.errorCode,
+      error_msg: error.message,
+      hss_request_id: error.requestId,
+    };
+    const fields = {
+      image_type: batch.image_type,
+      images,
+      http_status: error.httpStatus,
+      error_code: error.errorCode,
+      error_msg: error.message,
+      hss_request_id: error.requestId,
+    };
+    const kind = classifyFailure(error);
+    if (kind === "throttled") {
+      await queue.budget.spendWindow(BATCH_SCAN_API);
+      await queue.release(claim, {
+        delayMs: 0,
+        countAttempt: false,
+        maxAttempts: NO_ATTEMPT_LIMIT,
+      });
+      result.returned += images;
+      log.warn("throttled", { ...fields, retry_after_s: Math.ceil(RATE_WINDOW_MS / 1000) });
+      return "throttled";
+    }
+    if (kind === "rejected") {
+      if (images > 1) {
+        await queue.release(claim, {
+          delayMs: 0,
+          countAttempt: false,
+          maxAttempts: NO_ATTEMPT_LIMIT,
+          error: failure,
+          split: true,
+        });
+        result.returned += images;
+        log.warn("split", { ...fields, into: [Math.ceil(images / 2), Math.floor(images / 2)] });
+        return "continue";
+      }
+      await queue.deadLetter(claim, failure);
+      result.dead_lettered += 1;
+      logDeadLetter(log, first, failure, 1);
+      return "continue";
+    }
+    const attempts = Math.max(...claim.scans.map((scan) => scan.attempts)) + 1;
+    const delayMs = retryDelay(attempts, options.retryMaxMs, options.random ?? Math.random);
+    const exhausted = await queue.release(claim, {
+      delayMs,
+      countAttempt: true,
+      maxAttempts: options.maxAttempts,
+      error: failure,
+    });
+    result.returned += images - exhausted.length;
+    result.dead_lettered += exhausted.length;
+    for (const scan of exhausted) logDeadLetter(log, scan, failure, attempts);
+    const event = kind === "refused" ? "refused" : "retry_later";
+    const level = kind === "refused" ? "error" : "warn";
+    log[level](event, { ...fields, attempt: attempts, retry_in_s: Math.ceil(delayMs / 1000) });
+    return kind === "refused" ? "refused" : "continue";
+  }
+}
+
+/** Exponential from 5 s, capped at QUEUE_RETRY_MAX_SECONDS, with jitter in its upper half. */
+function retryDelay(attempt: number, maxMs: number, random: () => number): number {
+  const ceiling = Math.min(maxMs, FIRST_RETRY_DELAY_MS * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+function logDeadLetter(log: Logger, scan: QueuedScan, failure: FailureRecord, attempts: number) {
+  log.error("dead_lettered", {
+    image_type: scan.image_type,
+    image: `${scan.target.namespace}/${scan.target.image_name}:${scan.target.image_version}`,
+    instance_id: scan.target.instance_id,
+    digest: scan.digest,
+    attempts,
+    http_status: failure.http_status,
+    error_code: failure.error_code,
+    error_msg: failure.error_msg,
+    hss_request_id: failure.hss_request_id,
+  });
+}
+
+/** What a scheduled flush answers (FunctionGraph TIMER, EventBridge, `npm start`'s interval). */
+export interface ScheduledFlushReport {
+  status: "flushed" | "no_queue" | "dry_run";
+  message: string;
+  request_id?: string;
+  trigger?: string;
+  flush?: Omit<FlushResult, "submitted_ids">;
+  queue?: QueueCounts;
+}
+
+export async function scheduledFlush(
+  queue: ScanQueue | undefined,
+  options: Omit<FlushOptions, "queue"> & { dryRun: boolean; requestId?: string; trigger?: string },
+): Promise<ScheduledFlushReport> {
+  const { log, requestId, trigger } = options;
+  if (!queue) {
+    return {
+      status: "no_queue",
+      message:
+        "no SCAN_QUEUE is configured (direct mode): every delivery is submitted as it arrives, nothing to flush",
+      request_id: requestId,
+      trigger,
+    };
+  }
+  if (options.dryRun) {
+    return {
+      status: "dry_run",
+      message: "DRY_RUN is on: the queue is not flushed",
+      request_id: requestId,
+      trigger,
+    };
+  }
+  const { submitted_ids: _ids, ...result } = await flushQueue({ ...options, queue });
+  const counts = await queue.counts().catch((error: Error) => {
+    log.warn("queue_unavailable", { during: "counts", reason: error.message });
+    return undefined;
+  });
+  log.info("flush_done", { trigger, ...result, ...(counts ? { queue: counts } : {}) });
+  const waiting =
+    result.retry_after_ms !== undefined
+      ? `; next call possible in ${Math.ceil(result.retry_after_ms / 1000)} s`
+      : "";
+  return {
+    status: "flushed",
+    message: `${result.images_submitted} image${result.images_submitted === 1 ? "" : "s"} submitted in ${result.hss_calls} HSS call${result.hss_calls === 1 ? "" : "s"}; stopped: ${result.stopped}${waiting}${counts ? `; ${counts.pending} pending, ${counts.claimed} claimed, ${counts.dead_lettered} dead-lettered` : ""}`,
+    request_id: requestId,
+    trigger,
+    flush: result,
+    ...(counts ? { queue: counts } : {}),
+  };
+}

@@ -1,0 +1,303 @@
+import type { Config } from "./config";
+import { type Delivery, payloadOf } from "./delivery";
+import { httpError } from "./errors";
+import { flushQueue } from "./flush";
+import { parseRegistryPayload } from "./formats";
+import type { RegistryEvent } from "./formats/registry-event";
+import { describeTarget, type ScanTarget, scanKey, targetKey } from "./hss/batch-scan-request";
+import type { CallBudget } from "./hss/call-budget";
+import type { BatchScanSubmitter } from "./hss/client";
+import type { Logger } from "./log";
+import { type NewScan, QueueUnavailableError, type ScanQueue } from "./queue/scan-queue";
+import {
+  ignoredReport,
+  type QueuedImage,
+  queuedReport,
+  type ScanReport,
+  scanFailedError,
+  scanReport,
+} from "./report";
+import {
+  planManualScans,
+  planPushScans,
+  type ScanPlan,
+  type SkippedImage,
+  splitIntoBatches,
+} from "./scan-plan";
+import { submitBatches } from "./submit";
+import type { SubmittedImages } from "./submitted-images";
+import { authenticateDelivery } from "./webhook-auth";
+
+export interface IntakeDependencies {
+  config: Config;
+  /** Called only when there is something to send, so ignored events need no credentials. */
+  submitter: () => BatchScanSubmitter;
+  log: Logger;
+  /** Epoch milliseconds by which all HSS calls must have ended. */
+  deadline: number;
+  requestId?: string;
+  /** The scan queue (SCAN_QUEUE); undefined in direct mode. */
+  queue?: ScanQueue;
+  /**
+   * This instance's own call budget and memory of submitted images: direct mode's, and the
+   * fallback when the queue cannot be reached.
+   */
+  instance: { budget: CallBudget; submitted: SubmittedImages };
+}
+
+/**
+ * The whole job for one delivery: authenticate, recognise the payload, plan the scans, then
+ * either put the images on the scan queue and flush what the HSS budget allows (queue mode), or
+ * submit them within this invocation (direct mode, manual HSS requests, dry runs, and whenever
+ * the queue cannot be reached). Resolves with the report when every image was queued, submitted
+ * or skipped; throws an error carrying the report when any image could not be (502, or 503 with
+ * Retry-After when HSS's rate limit held it back), so that the sender retries.
+ */
+export async function scanOnPush(
+  delivery: Delivery,
+  deps: IntakeDependencies,
+): Promise<ScanReport> {
+  const { config, log } = deps;
+  if (delivery.kind === "http") authenticateDelivery(delivery, config.webhook, log);
+  const event = parseRegistryPayload(payloadOf(delivery, config.limits.bodyBytes));
+  log.info("received", {
+    delivery: delivery.kind,
+    format: event.format,
+    event_type: event.eventType,
+  });
+
+  if (event.kind === "ignored") {
+    log.info("ignored", {
+      event_type: event.eventType,
+      reason: event.reason ?? "not a push event",
+    });
+    return ignoredReport(event, deps.requestId);
+  }
+  for (const passedOver of event.kind === "push" ? (event.ignored ?? []) : []) {
+    log.info("ignored", { event_type: passedOver.eventType, reason: passedOver.reason });
+  }
+
+  const count = imageCount(event);
+  if (count > config.limits.imagesPerDelivery) {
+    throw httpError(
+      413,
+      `${count} images in one delivery; the limit is ${config.limits.imagesPerDelivery} (MAX_IMAGES_PER_DELIVERY): split the list`,
+    );
+  }
+
+  const plan =
+    event.kind === "push"
+      ? planPushScans(event.images, {
+          queryInstanceId: delivery.kind === "http" ? delivery.query.instance_id : undefined,
+          swr: config.swr,
+          policy: config.policy,
+        })
+      : planManualScans(event.request, config.swr);
+  for (const skipped of plan.skipped) {
+    log.info("skipped", { image: skipped.image, rule: skipped.rule, reason: skipped.reason });
+  }
+
+  // A manual request is sent as asked (no dedupe), through the same budget as the queue.
+  if (event.kind === "scan-request") {
+    return answered(
+      log,
+      await sendNow(event, plan, deps, { dedupe: false, budget: sharedBudget(deps) }),
+    );
+  }
+  if (!deps.queue || config.dryRun) {
+    return answered(
+      log,
+      await sendNow(event, plan, deps, { dedupe: true, budget: deps.instance.budget }),
+    );
+  }
+  // Credentials are checked before anything is queued, so a misconfiguration answers 500 at once.
+  deps.submitter();
+  try {
+    return answered(log, await enqueueAndFlush(event, plan, deps.queue, deps));
+  } catch (error) {
+    if (!(error instanceof QueueUnavailableError)) throw error;
+    // Never 202 for an image that is neither queued nor submitted: send it now if this instance's
+    // budget allows, otherwise the sender is told to come back (503, Retry-After).
+    log.warn("queue_unavailable", { during: "intake", reason: error.message, fallback: "direct" });
+    return answered(
+      log,
+      await sendNow(event, plan, deps, { dedupe: true, budget: deps.instance.budget }),
+    );
+  }
+}
+
+function answered(log: Logger, report: ScanReport): ScanReport {
+  log.info("answered", {
+    status: report.status,
+    queued: report.queued?.length,
+    submitted: report.submitted.length,
+    skipped: report.skipped.length,
+    failed: report.failed.length,
+  });
+  if (report.status === "failed" || report.status === "rate_limited") throw scanFailedError(report);
+  return report;
+}
+
+/** Queue mode: every planned image onto the queue, then a flush within the budget. */
+async function enqueueAndFlush(
+  event: RegistryEvent,
+  plan: ScanPlan,
+  queue: ScanQueue,
+  deps: IntakeDependencies,
+): Promise<ScanReport> {
+  const { config, log } = deps;
+  const scans: NewScan[] = plan.targets.map((target) => {
+    const digest = plan.digests?.get(targetKey(target));
+    return {
+      id: scanKey(plan.imageType, target, digest),
+      image_type: plan.imageType,
+      target,
+      ...(digest ? { digest } : {}),
+    };
+  });
+  const outcomes = await queue.enqueue(scans, config.dedupe.windowMs);
+  const queued: QueuedImage[] = [];
+  const skipped = [...plan.skipped];
+  let alreadyQueued = 0;
+  const now = Date.now();
+  outcomes.forEach((outcome, index) => {
+    const scan = scans[index] as NewScan;
+    if (outcome.status === "queued" || outcome.status === "already_queued") {
+      if (outcome.status === "already_queued") alreadyQueued += 1;
+      queued.push(scan.digest ? { ...scan.target, digest: scan.digest } : scan.target);
+      return;
+    }
+    const image = describeTarget(scan.target);
+    const skip =
+      outcome.status === "submitted_recently"
+        ? recentlySubmitted(image, now - outcome.submittedAt, "the queue")
+        : {
+            image,
+            rule: "dead-lettered",
+            reason:
+              "HSS rejected this image earlier and it is on the dead-letter list; `npm run queue -- retry-dead` sends it again",
+          };
+    log.info("skipped", { ...skip });
+    skipped.push(skip);
+  });
+  if (queued.length > 0) {
+    log.info("queued", {
+      backend: queue.backend,
+      images: queued.length - alreadyQueued,
+      already_queued: alreadyQueued,
+    });
+  }
+  const flush = await flushQueue({
+    queue,
+    submitter: deps.submitter,
+    batchSize: config.hss.batchSize,
+    leaseMs: config.queue.leaseMs,
+    timeoutMs: config.hss.timeoutMs,
+    maxAttempts: config.queue.maxAttempts,
+    retryMaxMs: config.queue.retryMaxMs,
+    dedupeWindowMs: config.dedupe.windowMs,
+    deadline: deps.deadline,
+    log,
+  });
+  return queuedReport(event, plan.imageType, skipped, queued, flush, deps.requestId);
+}
+
+/** Submits within this invocation; pushes are checked against this instance's memory first. */
+async function sendNow(
+  event: RegistryEvent,
+  plan: ScanPlan,
+  deps: IntakeDependencies,
+  options: { dedupe: boolean; budget: CallBudget },
+): Promise<ScanReport> {
+  const { config, log } = deps;
+  const memory = deps.instance.submitted;
+  const keyOf = new Map<ScanTarget, string>();
+  const skipped = [...plan.skipped];
+  let targets = plan.targets;
+  if (options.dedupe) {
+    targets = [];
+    const now = Date.now();
+    for (const target of plan.targets) {
+      keyOf.set(target, scanKey(plan.imageType, target, plan.digests?.get(targetKey(target))));
+    }
+    const reservations = memory.reserve([...keyOf.values()]);
+    plan.targets.forEach((target, index) => {
+      const reservation = reservations[index];
+      if (reservation?.status === "reserved") {
+        targets.push(target);
+        return;
+      }
+      const image = describeTarget(target);
+      const skip =
+        reservation?.status === "submitted_recently"
+          ? recentlySubmitted(image, now - reservation.submittedAt, "this instance")
+          : {
+              image,
+              rule: "in-flight",
+              reason: "a concurrent delivery of the same push is submitting it right now",
+            };
+      log.info("skipped", { ...skip });
+      skipped.push(skip);
+    });
+  }
+  const outcomes = await submitBatches(
+    splitIntoBatches({ ...plan, targets }, config.hss.batchSize),
+    {
+      submitter: deps.submitter,
+      budget: config.dryRun ? undefined : options.budget,
+      concurrency: config.hss.concurrency,
+      timeoutMs: config.hss.timeoutMs,
+      retry: config.hss.retry,
+      deadline: deps.deadline,
+      log,
+    },
+  );
+  for (const outcome of outcomes) {
+    if (!("image_info_list" in outcome.batch)) continue;
+    const keys = outcome.batch.image_info_list.flatMap((target) => keyOf.get(target) ?? []);
+    if (outcome.kind === "sent") memory.confirm(keys);
+    else memory.cancel(keys);
+  }
+  return scanReport(event, plan.imageType, skipped, outcomes, {
+    requestId: deps.requestId,
+    dryRun: config.dryRun,
+  });
+}
+
+function recentlySubmitted(image: string, agoMs: number, by: string): SkippedImage {
+  return {
+    image,
+    rule: "recently-submitted",
+    reason: `the same push (image and digest) was accepted by HSS ${Math.round(agoMs / 1000)} s ago, as ${by} remembers (a retried delivery); not sent again`,
+  };
+}
+
+/** The queue's budget when there is a queue, falling back to this instance's when it is down. */
+function sharedBudget(deps: IntakeDependencies): CallBudget {
+  const { queue, instance, log } = deps;
+  if (!queue) return instance.budget;
+  const fallback = async <T>(use: (budget: CallBudget) => Promise<T>): Promise<T> => {
+    try {
+      return await use(queue.budget);
+    } catch (error) {
+      if (!(error instanceof QueueUnavailableError)) throw error;
+      log.warn("queue_unavailable", {
+        during: "budget",
+        reason: error.message,
+        fallback: "instance budget",
+      });
+      return use(instance.budget);
+    }
+  };
+  return {
+    scope: queue.budget.scope,
+    check: (api) => fallback((budget) => budget.check(api)),
+    take: (api) => fallback((budget) => budget.take(api)),
+    spendWindow: (api) => fallback((budget) => budget.spendWindow(api)),
+  };
+}
+
+function imageCount(event: Exclude<RegistryEvent, { kind: "ignored" }>): number {
+  if (event.kind === "push") return event.images.length;
+  return event.request.image_info_list?.length ?? 0;
+}

@@ -1,0 +1,182 @@
+import { randomUUID } from "node:crypto";
+import { type CallBudget, MemoryCallBudget } from "../hss/call-budget";
+import type {
+  Claim,
+  DeadLetter,
+  EnqueueOutcome,
+  FailureRecord,
+  NewScan,
+  QueueCounts,
+  QueuedScan,
+  ReleaseOptions,
+  ScanQueue,
+} from "./scan-queue";
+
+/**
+ * The scan queue in this process's memory: the same semantics as the Redis queue, for `npm start`,
+ * `invoke` and tests. Not durable: what is queued is lost with the process, and it is not shared
+ * with other instances. Each method runs to completion without awaiting, so each is atomic here.
+ */
+export class MemoryScanQueue implements ScanQueue {
+  readonly backend = "memory" as const;
+  readonly budget: CallBudget;
+  private readonly scans = new Map<string, QueuedScan>();
+  /** Pending image id → epoch ms from which it may be claimed. */
+  private readonly pending = new Map<string, number>();
+  private readonly claims = new Map<string, { token: string; expiresAt: number }>();
+  /** Accepted image id → when; Map order is insertion order, so the first is the oldest. */
+  private readonly submitted = new Map<string, number>();
+  private readonly dead = new Map<string, DeadLetter>();
+
+  constructor(
+    options: { callsPerMinute: number; maxRemembered: number; budget?: CallBudget },
+    private readonly now: () => number = Date.now,
+  ) {
+    this.budget = options.budget ?? new MemoryCallBudget(options.callsPerMinute);
+    this.maxRemembered = options.maxRemembered;
+  }
+
+  private readonly maxRemembered: number;
+
+  async enqueue(scans: NewScan[], dedupeWindowMs: number): Promise<EnqueueOutcome[]> {
+    const now = this.now();
+    this.forgetSubmitted(now, dedupeWindowMs);
+    return scans.map((scan): EnqueueOutcome => {
+      if (this.scans.has(scan.id)) return { status: "already_queued" };
+      if (this.dead.has(scan.id)) return { status: "dead_lettered" };
+      const submittedAt = this.submitted.get(scan.id);
+      if (submittedAt !== undefined) return { status: "submitted_recently", submittedAt };
+      this.scans.set(scan.id, { ...scan, queued_at: now, attempts: 0 });
+      this.pending.set(scan.id, now);
+      return { status: "queued" };
+    });
+  }
+
+  async claim(max: number, leaseMs: number): Promise<Claim | undefined> {
+    const now = this.now();
+    this.reclaimExpired(now);
+    const eligible = [...this.pending]
+      .filter(([, from]) => from <= now)
+      .sort((a, b) => a[1] - b[1])
+      .map(([id]) => this.scans.get(id) as QueuedScan);
+    const first = eligible[0];
+    if (!first) return undefined;
+    const chosen = eligible
+      .filter((scan) => scan.group === first.group && scan.image_type === first.image_type)
+      .slice(0, max);
+    const token = randomUUID();
+    for (const scan of chosen) {
+      this.pending.delete(scan.id);
+      this.claims.set(scan.id, { token, expiresAt: now + leaseMs });
+    }
+    return { token, scans: chosen.map((scan) => ({ ...scan })) };
+  }
+
+  async accepted(claim: Claim, dedupeWindowMs: number): Promise<void> {
+    const now = this.now();
+    for (const { id } of claim.scans) {
+      const holder = this.claims.get(id)?.token;
+      if (holder === claim.token || (holder === undefined && this.pending.has(id))) {
+        this.remove(id);
+      }
+      if (dedupeWindowMs > 0) {
+        this.submitted.delete(id);
+        this.submitted.set(id, now);
+      }
+    }
+    this.forgetSubmitted(now, dedupeWindowMs);
+  }
+
+  async release(claim: Claim, options: ReleaseOptions): Promise<QueuedScan[]> {
+    const now = this.now();
+    const held = this.held(claim);
+    const half = Math.ceil(held.length / 2);
+    const exhausted: QueuedScan[] = [];
+    held.forEach((scan, index) => {
+      this.claims.delete(scan.id);
+      if (options.countAttempt) scan.attempts += 1;
+      if (options.error) scan.last_error = options.error;
+      if (options.split) scan.group = `${claim.token}:${index < half ? "a" : "b"}`;
+      if (options.countAttempt && scan.attempts >= options.maxAttempts) {
+        this.moveToDead(scan, scan.last_error, now);
+        exhausted.push({ ...scan });
+      } else {
+        this.pending.set(scan.id, now + options.delayMs);
+      }
+    });
+    return exhausted;
+  }
+
+  async deadLetter(claim: Claim, error: FailureRecord): Promise<void> {
+    const now = this.now();
+    for (const scan of this.held(claim)) {
+      scan.last_error = error;
+      this.moveToDead(scan, error, now);
+    }
+  }
+
+  async counts(): Promise<QueueCounts> {
+    const now = this.now();
+    this.reclaimExpired(now);
+    let oldest: number | undefined;
+    for (const scan of this.scans.values()) {
+      if (oldest === undefined || scan.queued_at < oldest) oldest = scan.queued_at;
+    }
+    return {
+      pending: this.pending.size,
+      claimed: this.claims.size,
+      dead_lettered: this.dead.size,
+      oldest_age_ms: oldest === undefined ? undefined : now - oldest,
+    };
+  }
+
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    return [...this.dead.values()].slice(0, limit);
+  }
+
+  async retryDead(): Promise<number> {
+    const now = this.now();
+    const count = this.dead.size;
+    for (const [id, letter] of this.dead) {
+      const { group: _group, ...scan } = letter.scan;
+      this.scans.set(id, { ...scan, attempts: 0 });
+      this.pending.set(id, now);
+    }
+    this.dead.clear();
+    return count;
+  }
+
+  async close(): Promise<void> {}
+
+  private held(claim: Claim): QueuedScan[] {
+    return claim.scans
+      .filter(({ id }) => this.claims.get(id)?.token === claim.token)
+      .map(({ id }) => this.scans.get(id) as QueuedScan);
+  }
+
+  private moveToDead(scan: QueuedScan, error: FailureRecord | undefined, now: number): void {
+    this.remove(scan.id);
+    this.dead.set(scan.id, { scan: { ...scan }, error, dead_at: now });
+  }
+
+  private remove(id: string): void {
+    this.scans.delete(id);
+    this.pending.delete(id);
+    this.claims.delete(id);
+  }
+
+  private reclaimExpired(now: number): void {
+    for (const [id, claim] of this.claims) {
+      if (claim.expiresAt > now) continue;
+      this.claims.delete(id);
+      this.pending.set(id, now);
+    }
+  }
+
+  private forgetSubmitted(now: number, windowMs: number): void {
+    for (const [id, at] of this.submitted) {
+      if (this.submitted.size <= this.maxRemembered && at > now - windowMs) break;
+      this.submitted.delete(id);
+    }
+  }
+}

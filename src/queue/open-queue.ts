@@ -1,0 +1,30 @@
+import type { Config } from "../config";
+import type { CallBudget } from "../hss/call-budget";
+import { MemoryScanQueue } from "./memory-queue";
+import { QueueUnavailableError, type ScanQueue } from "./scan-queue";
+
+/**
+ * The queue SCAN_QUEUE names, or undefined in direct mode. The Redis backend (and ioredis) is
+ * required only here and only for a redis:// URL, so the direct mode's cold start does not pay
+ * for it.
+ */
+export function openQueue(config: Config, instanceBudget: CallBudget): ScanQueue | undefined {
+  const { queue } = config;
+  if (queue.backend === "none") return undefined;
+  if (queue.backend === "memory") {
+    return new MemoryScanQueue({
+      callsPerMinute: config.hss.callsPerMinute,
+      maxRemembered: config.dedupe.maxImages,
+      // In one process the queue's budget and the instance's are the same five calls.
+      budget: instanceBudget,
+    });
+  }
+  // In the package this is a separate file, redis-queue.js (scripts/build.ts).
+  const { RedisScanQueue } = require("./redis-queue") as typeof import("./redis-queue");
+  return new RedisScanQueue({
+    url: queue.url,
+    callsPerMinute: config.hss.callsPerMinute,
+    timeoutMs: queue.timeoutMs,
+    unavailable: (message) => new QueueUnavailableError(message),
+  });
+}

@@ -1,0 +1,274 @@
+import { randomUUID } from "node:crypto";
+import Redis from "ioredis";
+import { type BudgetState, type CallBudget, type HssApi, RATE_WINDOW_MS } from "../hss/call-budget";
+import {
+  ACCEPTED,
+  BUDGET,
+  CLAIM,
+  COUNTS,
+  DEAD_LETTER,
+  ENQUEUE,
+  RELEASE,
+  RETRY_DEAD,
+  SPEND_WINDOW,
+} from "./redis-scripts";
+import type {
+  Claim,
+  DeadLetter,
+  EnqueueOutcome,
+  FailureRecord,
+  NewScan,
+  QueueCounts,
+  QueuedScan,
+  ReleaseOptions,
+  ScanQueue,
+} from "./scan-queue";
+
+/**
+ * The scan queue and the HSS call budget in Redis 6+ (on Huawei Cloud: DCS for Redis in the
+ * function's VPC): durable and shared by every instance, which is what lets the function scale
+ * past one instance without going over HSS's limit. This module, and ioredis with it, is loaded
+ * only when SCAN_QUEUE is a redis:// or rediss:// URL.
+ *
+ * Every key shares the hash tag `{swr-scan-on-push}`, so that the scripts, which touch several
+ * keys, also run on a Redis cluster.
+ *
+ * In the deployed package this module is its own file (redis-queue.js beside index.js), so that
+ * direct mode never even parses it; errors therefore reach the caller through the error factory
+ * it is given, and `instanceof` checks see the caller's own class.
+ */
+
+const PREFIX = "{swr-scan-on-push}:";
+const QUEUE_KEYS = ["scans", "queued", "pending", "claimed", "claims", "submitted", "dead"].map(
+  (name) => `${PREFIX}${name}`,
+);
+const budgetKeys = (api: HssApi) => [`${PREFIX}calls:${api}`, `${PREFIX}blocked:${api}`];
+
+/** How many pending entries one claim looks at beyond the batch it takes. */
+const CLAIM_SCAN_EXTRA = 1024;
+
+export interface RedisQueueOptions {
+  url: string;
+  callsPerMinute: number;
+  /** Bound on connecting and on each command; past it the queue counts as unavailable. */
+  timeoutMs: number;
+  /** Builds the error for a queue that did not answer (the caller's QueueUnavailableError). */
+  unavailable: (message: string) => Error;
+}
+
+type Script = (...args: Array<string | number>) => Promise<unknown>;
+const SCRIPTS = {
+  scanQueueEnqueue: [ENQUEUE, QUEUE_KEYS.length],
+  scanQueueClaim: [CLAIM, QUEUE_KEYS.length],
+  scanQueueAccepted: [ACCEPTED, QUEUE_KEYS.length],
+  scanQueueRelease: [RELEASE, QUEUE_KEYS.length],
+  scanQueueDeadLetter: [DEAD_LETTER, QUEUE_KEYS.length],
+  scanQueueRetryDead: [RETRY_DEAD, QUEUE_KEYS.length],
+  scanQueueCounts: [COUNTS, QUEUE_KEYS.length],
+  scanQueueBudget: [BUDGET, 2],
+  scanQueueSpendWindow: [SPEND_WINDOW, 2],
+} as const;
+type ScriptName = keyof typeof SCRIPTS;
+
+export class RedisScanQueue implements ScanQueue {
+  readonly backend = "redis" as const;
+  readonly budget: CallBudget;
+  private readonly client: Redis;
+  private lastError = "";
+
+  constructor(private readonly options: RedisQueueOptions) {
+    this.client = new Redis(options.url, {
+      lazyConnect: true,
+      // Commands fail at once while disconnected instead of waiting in a queue: intake must be
+      // able to fall back to a direct submission within the sender's timeout.
+      enableOfflineQueue: false,
+      connectTimeout: options.timeoutMs,
+      commandTimeout: options.timeoutMs,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(times * 200, 2000),
+      // Never print the URL (it may hold a password) through ioredis's own diagnostics.
+      showFriendlyErrorStack: false,
+    });
+    // Without a listener an 'error' event would end the process; the reason is kept for the
+    // next command's error instead.
+    this.client.on("error", (error: Error) => {
+      this.lastError = error.message;
+    });
+    for (const [name, [lua, numberOfKeys]] of Object.entries(SCRIPTS)) {
+      this.client.defineCommand(name, { lua, numberOfKeys });
+    }
+    const budget: CallBudget = {
+      scope: "shared",
+      check: async (api) => {
+        const [remaining = 0, used = 0, retryAfterMs = 0] = await this.budgetCall(api, "check");
+        return { remaining, used, retryAfterMs } satisfies BudgetState;
+      },
+      take: async (api) => {
+        const [granted, , retryAfterMs = 0] = await this.budgetCall(api, "take");
+        return { granted: granted === 1, retryAfterMs };
+      },
+      spendWindow: async (api) => {
+        await this.run("scanQueueSpendWindow", [...budgetKeys(api), RATE_WINDOW_MS]);
+      },
+    };
+    this.budget = budget;
+  }
+
+  async enqueue(scans: NewScan[], dedupeWindowMs: number): Promise<EnqueueOutcome[]> {
+    if (scans.length === 0) return [];
+    const args = scans.flatMap((scan) => [scan.id, JSON.stringify(scan)]);
+    const answers = (await this.run("scanQueueEnqueue", [
+      ...QUEUE_KEYS,
+      dedupeWindowMs,
+      ...args,
+    ])) as string[];
+    return answers.map((answer): EnqueueOutcome => {
+      if (answer === "queued" || answer === "already_queued" || answer === "dead_lettered") {
+        return { status: answer };
+      }
+      return { status: "submitted_recently", submittedAt: Number(answer.split(":")[1]) };
+    });
+  }
+
+  async claim(max: number, leaseMs: number): Promise<Claim | undefined> {
+    const token = randomUUID();
+    const bodies = (await this.run("scanQueueClaim", [
+      ...QUEUE_KEYS,
+      max,
+      leaseMs,
+      token,
+      max + CLAIM_SCAN_EXTRA,
+    ])) as string[];
+    if (bodies.length === 0) return undefined;
+    return { token, scans: bodies.map((body) => fromLua<QueuedScan>(body)) };
+  }
+
+  async accepted(claim: Claim, dedupeWindowMs: number): Promise<void> {
+    await this.run("scanQueueAccepted", [
+      ...QUEUE_KEYS,
+      claim.token,
+      dedupeWindowMs,
+      ...claim.scans.map((scan) => scan.id),
+    ]);
+  }
+
+  async release(claim: Claim, options: ReleaseOptions): Promise<QueuedScan[]> {
+    const dead = (await this.run("scanQueueRelease", [
+      ...QUEUE_KEYS,
+      claim.token,
+      Math.max(0, Math.round(options.delayMs)),
+      options.countAttempt ? 1 : 0,
+      options.maxAttempts,
+      options.error ? JSON.stringify(options.error) : "",
+      options.split ? 1 : 0,
+      ...claim.scans.map((scan) => scan.id),
+    ])) as string[];
+    const deadIds = new Set(dead);
+    return claim.scans.filter((scan) => deadIds.has(scan.id));
+  }
+
+  async deadLetter(claim: Claim, error: FailureRecord): Promise<void> {
+    await this.run("scanQueueDeadLetter", [
+      ...QUEUE_KEYS,
+      claim.token,
+      JSON.stringify(error),
+      ...claim.scans.map((scan) => scan.id),
+    ]);
+  }
+
+  async counts(): Promise<QueueCounts> {
+    const [pending, claimed, dead, oldest, now] = (await this.run(
+      "scanQueueCounts",
+      QUEUE_KEYS,
+    )) as number[];
+    return {
+      pending: pending ?? 0,
+      claimed: claimed ?? 0,
+      dead_lettered: dead ?? 0,
+      oldest_age_ms:
+        oldest === undefined || oldest < 0 || now === undefined ? undefined : now - oldest,
+    };
+  }
+
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    await this.ready();
+    const found: DeadLetter[] = [];
+    let cursor = "0";
+    do {
+      const [next, fields] = await this.guard(
+        this.client.hscan(QUEUE_KEYS[6] as string, cursor, "COUNT", 100),
+      );
+      cursor = next;
+      for (let i = 1; i < fields.length; i += 2) {
+        found.push(fromLua<DeadLetter>(fields[i] as string));
+      }
+    } while (cursor !== "0" && found.length < limit);
+    return found.slice(0, limit);
+  }
+
+  async retryDead(): Promise<number> {
+    return (await this.run("scanQueueRetryDead", QUEUE_KEYS)) as number;
+  }
+
+  async close(): Promise<void> {
+    if (this.client.status === "ready") {
+      await this.client.quit().catch(() => this.client.disconnect());
+    } else {
+      this.client.disconnect();
+    }
+  }
+
+  private async budgetCall(api: HssApi, mode: "take" | "check"): Promise<number[]> {
+    return (await this.run("scanQueueBudget", [
+      ...budgetKeys(api),
+      this.options.callsPerMinute,
+      RATE_WINDOW_MS,
+      randomUUID(),
+      mode,
+    ])) as number[];
+  }
+
+  private async run(name: ScriptName, args: Array<string | number>): Promise<unknown> {
+    await this.ready();
+    const script = (this.client as unknown as Record<ScriptName, Script>)[name];
+    return this.guard(script.apply(this.client, args));
+  }
+
+  /** Waits, at most the configured timeout, for a usable connection. */
+  private async ready(): Promise<void> {
+    const { client } = this;
+    if (client.status === "ready") return;
+    if (client.status === "wait" || client.status === "end") client.connect().catch(() => {});
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off("ready", onReady);
+        reject(this.unavailable("no connection"));
+      }, this.options.timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once("ready", onReady);
+    });
+  }
+
+  private async guard<T>(pending: Promise<T>): Promise<T> {
+    try {
+      return await pending;
+    } catch (error) {
+      throw this.unavailable(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  private unavailable(reason: string): Error {
+    const last =
+      this.lastError && this.lastError !== reason ? ` (last error: ${this.lastError})` : "";
+    const message = `the Redis scan queue is unavailable (timeout ${this.options.timeoutMs} ms, QUEUE_TIMEOUT_MS): ${reason}${last}`;
+    return this.options.unavailable(message.slice(0, 400));
+  }
+}
+
+// cjson writes an empty Lua table as {} and escapes "/" as "\/"; JSON.parse reads both.
+function fromLua<T>(body: string): T {
+  return JSON.parse(body) as T;
+}

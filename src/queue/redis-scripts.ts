@@ -1,0 +1,224 @@
+/**
+ * The Redis queue's state changes, each one Lua script so that each is atomic: no instance can
+ * observe or change the queue between a check and the change it decides. Every script reads the
+ * time from Redis itself (TIME), so that every instance counts leases, retry delays, the dedupe
+ * window and the call budget on one clock.
+ *
+ * Queue keys, in this order in every queue script:
+ *   1 scans      hash  id → JSON of the queued image
+ *   2 queued     zset  id → queued_at (every image not yet accepted: pending or claimed)
+ *   3 pending    zset  id → epoch µs from which it may be claimed
+ *   4 claimed    zset  id → lease expiry
+ *   5 claims     hash  id → claim token
+ *   6 submitted  zset  id → when HSS accepted it (the dedupe window)
+ *   7 dead       hash  id → JSON {scan, error, dead_at}
+ * Budget keys: 1 calls zset (call token → epoch ms), 2 blocked-until string.
+ */
+
+// \`now\` in ms; \`nowUs\` in µs orders the pending set: images queued in one call get consecutive
+// scores, so that they are claimed in the order they came (equal scores would sort by id).
+const NOW = `
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local nowUs = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+`;
+
+// Claims whose lease ran out are pending again, for whichever instance claims next.
+const RECLAIM = `
+local function reclaim()
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
+  for _, id in ipairs(expired) do
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('HDEL', KEYS[5], id)
+    if redis.call('HEXISTS', KEYS[1], id) == 1 then redis.call('ZADD', KEYS[3], nowUs, id) end
+  end
+end
+`;
+
+const REMOVE = `
+local function remove(id)
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('HDEL', KEYS[5], id)
+end
+local function isSet(value) return value ~= nil and value ~= cjson.null end
+`;
+
+/** ARGV: dedupe window ms, then id and JSON pairs. Returns one status per image. */
+export const ENQUEUE = `${NOW}
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - window)
+local out = {}
+for i = 2, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('ZSCORE', KEYS[2], id) then
+    out[#out + 1] = 'already_queued'
+  elseif redis.call('HEXISTS', KEYS[7], id) == 1 then
+    out[#out + 1] = 'dead_lettered'
+  else
+    local at = redis.call('ZSCORE', KEYS[6], id)
+    if at then
+      out[#out + 1] = 'submitted_recently:' .. at
+    else
+      local scan = cjson.decode(ARGV[i + 1])
+      scan.queued_at = now
+      scan.attempts = 0
+      redis.call('HSET', KEYS[1], id, cjson.encode(scan))
+      redis.call('ZADD', KEYS[2], now, id)
+      redis.call('ZADD', KEYS[3], nowUs + i, id)
+      out[#out + 1] = 'queued'
+    end
+  end
+end
+return out
+`;
+
+/**
+ * ARGV: max images, lease ms, claim token, how many pending entries to look at. Takes the oldest
+ * claimable image and, with it, the next ones of the same image type and group.
+ */
+export const CLAIM = `${NOW}${RECLAIM}${REMOVE}
+local max, lease, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+reclaim()
+local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', nowUs, 'LIMIT', 0, tonumber(ARGV[4]))
+local chosen, bodies = {}, {}
+local group, imageType = nil, nil
+for _, id in ipairs(ids) do
+  if #chosen >= max then break end
+  local body = redis.call('HGET', KEYS[1], id)
+  if not body then
+    redis.call('ZREM', KEYS[3], id)
+  else
+    local scan = cjson.decode(body)
+    local g = isSet(scan.group) and scan.group or ''
+    if #chosen == 0 then group, imageType = g, scan.image_type end
+    if g == group and scan.image_type == imageType then
+      chosen[#chosen + 1] = id
+      bodies[#bodies + 1] = body
+    end
+  end
+end
+for _, id in ipairs(chosen) do
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZADD', KEYS[4], now + lease, id)
+  redis.call('HSET', KEYS[5], id, token)
+end
+return bodies
+`;
+
+/** ARGV: claim token, dedupe window ms, ids. */
+export const ACCEPTED = `${NOW}${REMOVE}
+local token, window = ARGV[1], tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local holder = redis.call('HGET', KEYS[5], id)
+  if holder == token or (not holder and redis.call('ZSCORE', KEYS[3], id)) then remove(id) end
+  if window > 0 then redis.call('ZADD', KEYS[6], now, id) end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - window)
+return 1
+`;
+
+/**
+ * ARGV: claim token, delay ms, count attempt (1/0), max attempts, error JSON or '', split (1/0),
+ * ids. Returns the ids dead-lettered because their attempts ran out.
+ */
+export const RELEASE = `${NOW}${REMOVE}
+local token, delay, count, max = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4])
+local err, split = ARGV[5], ARGV[6] == '1'
+local held = {}
+for i = 7, #ARGV do
+  if redis.call('HGET', KEYS[5], ARGV[i]) == token then held[#held + 1] = ARGV[i] end
+end
+local half = math.ceil(#held / 2)
+local dead = {}
+for index, id in ipairs(held) do
+  local scan = cjson.decode(redis.call('HGET', KEYS[1], id))
+  if count then scan.attempts = (tonumber(scan.attempts) or 0) + 1 end
+  if err ~= '' then scan.last_error = cjson.decode(err) end
+  if split then scan.group = token .. (index <= half and ':a' or ':b') end
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('HDEL', KEYS[5], id)
+  if count and scan.attempts >= max then
+    local letter = { scan = scan, dead_at = now }
+    if isSet(scan.last_error) then letter.error = scan.last_error end
+    remove(id)
+    redis.call('HSET', KEYS[7], id, cjson.encode(letter))
+    dead[#dead + 1] = id
+  else
+    redis.call('HSET', KEYS[1], id, cjson.encode(scan))
+    redis.call('ZADD', KEYS[3], nowUs + delay * 1000 + index, id)
+  end
+end
+return dead
+`;
+
+/** ARGV: claim token, error JSON, ids. */
+export const DEAD_LETTER = `${NOW}${REMOVE}
+local token, err = ARGV[1], ARGV[2]
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', KEYS[5], id) == token then
+    local scan = cjson.decode(redis.call('HGET', KEYS[1], id))
+    scan.last_error = cjson.decode(err)
+    remove(id)
+    redis.call('HSET', KEYS[7], id, cjson.encode({ scan = scan, error = scan.last_error, dead_at = now }))
+  end
+end
+return 1
+`;
+
+/** Moves every dead-lettered image back to pending, attempts and group reset. */
+export const RETRY_DEAD = `${NOW}
+local letters = redis.call('HGETALL', KEYS[7])
+for i = 1, #letters, 2 do
+  local id = letters[i]
+  local scan = cjson.decode(letters[i + 1]).scan
+  scan.attempts = 0
+  scan.group = nil
+  redis.call('HSET', KEYS[1], id, cjson.encode(scan))
+  redis.call('ZADD', KEYS[2], tonumber(scan.queued_at) or now, id)
+  redis.call('ZADD', KEYS[3], nowUs + i, id)
+end
+redis.call('DEL', KEYS[7])
+return #letters / 2
+`;
+
+/** Returns pending, claimed, dead-lettered, the oldest queued_at (or -1) and now. */
+export const COUNTS = `${NOW}${RECLAIM}
+reclaim()
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+return { redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]), redis.call('HLEN', KEYS[7]),
+  oldest[2] and tonumber(oldest[2]) or -1, now }
+`;
+
+/**
+ * ARGV: calls per window, window ms, call token, 'take' or 'check'.
+ * Returns {granted or remaining, used, retry after ms}.
+ */
+export const BUDGET = `${NOW}
+local limit, window, token, mode = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local used = redis.call('ZCARD', KEYS[1])
+local blocked = tonumber(redis.call('GET', KEYS[2]) or '0')
+if blocked > now then return { 0, used, blocked - now } end
+if used >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return { 0, used, math.max(1, tonumber(oldest[2]) + window - now) }
+end
+if mode == 'take' then
+  redis.call('ZADD', KEYS[1], now, token)
+  redis.call('PEXPIRE', KEYS[1], window)
+  return { 1, used + 1, 0 }
+end
+return { limit - used, used, 0 }
+`;
+
+/** ARGV: window ms. A 429: nothing goes to this API until a whole window has passed. */
+export const SPEND_WINDOW = `${NOW}
+redis.call('SET', KEYS[2], now + tonumber(ARGV[1]), 'PX', tonumber(ARGV[1]))
+return 1
+`;

@@ -1,0 +1,109 @@
+import type { ImageType, ScanTarget } from "../hss/batch-scan-request";
+import type { CallBudget } from "../hss/call-budget";
+
+/**
+ * The scan queue between intake and HSS. Intake puts each pushed image on it; the flusher takes
+ * images off in batches under a lease, sends them, and settles the claim with what HSS answered.
+ * An image is identified by what HSS scans plus the pushed digest (`scanKey`): the same push
+ * queued twice is one entry, and a push already accepted by HSS within the dedupe window is not
+ * queued again. Every operation is atomic in each backend (one Lua script in Redis, one
+ * synchronous step in memory), so no two instances can claim the same image at once.
+ *
+ * Lifecycle: queued (pending) → claimed under a lease → accepted (removed, remembered for the
+ * dedupe window) | released (pending again, possibly after a delay, possibly split into smaller
+ * groups) | dead-lettered (kept with HSS's error until an operator retries it). A claim whose
+ * lease expires is pending again for any instance.
+ */
+
+export interface NewScan {
+  /** `scanKey(image_type, target, digest)`. */
+  id: string;
+  image_type: ImageType;
+  target: ScanTarget;
+  digest?: string;
+}
+
+/** What HSS (or the network) said when a call failed, as kept on an image. */
+export interface FailureRecord {
+  http_status?: number;
+  error_code: string;
+  error_msg: string;
+  hss_request_id?: string;
+}
+
+export interface QueuedScan extends NewScan {
+  /** Epoch ms when it was queued. */
+  queued_at: number;
+  /** Failed calls that carried it, throttled calls excepted. */
+  attempts: number;
+  /**
+   * Set once a batch it was in was rejected by HSS: images of one group are sent only together,
+   * so that a rejected batch is split in halves until the rejected image is alone.
+   */
+  group?: string;
+  last_error?: FailureRecord;
+}
+
+export type EnqueueOutcome =
+  | { status: "queued" }
+  | { status: "already_queued" }
+  | { status: "submitted_recently"; submittedAt: number }
+  | { status: "dead_lettered" };
+
+export interface Claim {
+  /** Proves the claim: settling a claim that another instance has since taken over does nothing. */
+  token: string;
+  scans: QueuedScan[];
+}
+
+export interface DeadLetter {
+  scan: QueuedScan;
+  error?: FailureRecord;
+  dead_at: number;
+}
+
+export interface QueueCounts {
+  /** Waiting to be sent (including those waiting out a retry delay). */
+  pending: number;
+  /** Claimed by a flusher right now. */
+  claimed: number;
+  dead_lettered: number;
+  /** Age of the oldest image not yet accepted by HSS, pending or claimed. */
+  oldest_age_ms?: number;
+}
+
+export interface ReleaseOptions {
+  /** Not claimable before this many ms from now. */
+  delayMs: number;
+  /** Count this as a failed attempt (throttled calls are not the images' fault). */
+  countAttempt: boolean;
+  /** After this many failed attempts an image is dead-lettered instead. */
+  maxAttempts: number;
+  error?: FailureRecord;
+  /** Split the claim in two groups that are retried separately (a rejected batch). */
+  split?: boolean;
+}
+
+export interface ScanQueue {
+  readonly backend: "memory" | "redis";
+  /** The HSS call budget shared by everyone using this queue. */
+  readonly budget: CallBudget;
+  enqueue(scans: NewScan[], dedupeWindowMs: number): Promise<EnqueueOutcome[]>;
+  /** Up to `max` images of one image type (or one group), oldest first; undefined when none. */
+  claim(max: number, leaseMs: number): Promise<Claim | undefined>;
+  /** HSS accepted the claim: remove its images and remember them for the dedupe window. */
+  accepted(claim: Claim, dedupeWindowMs: number): Promise<void>;
+  /** Back to pending; returns the images dead-lettered because their attempts ran out. */
+  release(claim: Claim, options: ReleaseOptions): Promise<QueuedScan[]>;
+  deadLetter(claim: Claim, error: FailureRecord): Promise<void>;
+  counts(): Promise<QueueCounts>;
+  deadLetters(limit: number): Promise<DeadLetter[]>;
+  /** Moves every dead-lettered image back to pending; returns how many. */
+  retryDead(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A queue that could not be reached or answered in time; the message is safe to show. */
+export class QueueUnavailableError extends Error {
+  override readonly name = "QueueUnavailableError";
+}
