@@ -1,5 +1,5 @@
 import type { ScanBatch } from "./hss/batch-scan-request";
-import { BATCH_SCAN_API, RATE_WINDOW_MS } from "./hss/call-budget";
+import { BATCH_SCAN_API } from "./hss/call-budget";
 import { type BatchScanSubmitter, classifyFailure, toHssCallError } from "./hss/client";
 import type { Logger } from "./log";
 import {
@@ -62,8 +62,8 @@ export interface FlushResult {
   stopped: FlushStop;
   /** When stopped for the budget or a 429: how long until a call may be made. */
   retry_after_ms?: number;
-  /** Ids of the images HSS accepted in this flush. */
-  submitted_ids: string[];
+  /** The images HSS accepted in this flush, by id, with the request id of their call. */
+  accepted: Map<string, string | undefined>;
 }
 
 const FIRST_RETRY_DELAY_MS = 5000;
@@ -78,7 +78,7 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
     dead_lettered: 0,
     returned: 0,
     stopped: "empty",
-    submitted_ids: [],
+    accepted: new Map(),
   };
   let submitter: BatchScanSubmitter | undefined;
   try {
@@ -102,7 +102,9 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
       submitter ??= options.submitter();
       const next = await sendClaim(claim, submitter, options, result);
       if (next !== "continue")
-        return next === "throttled" ? stop(result, next, RATE_WINDOW_MS) : stop(result, next);
+        return next === "throttled"
+          ? stop(result, next, queue.budget.windowMs)
+          : stop(result, next);
     }
   } catch (error) {
     if (!(error instanceof QueueUnavailableError)) throw error;
@@ -142,7 +144,7 @@ async function sendClaim(
     });
     await queue.accepted(claim, options.dedupeWindowMs);
     result.images_submitted += images;
-    result.submitted_ids.push(...claim.scans.map((scan) => scan.id));
+    for (const scan of claim.scans) result.accepted.set(scan.id, answer.requestId);
     log.info("flushed", {
       image_type: batch.image_type,
       images,
@@ -177,7 +179,10 @@ async function sendClaim(
         maxAttempts: NO_ATTEMPT_LIMIT,
       });
       result.returned += images;
-      log.warn("throttled", { ...fields, retry_after_s: Math.ceil(RATE_WINDOW_MS / 1000) });
+      log.warn("throttled", {
+        ...fields,
+        retry_after_s: Math.ceil(queue.budget.windowMs / 1000),
+      });
       return "throttled";
     }
     if (kind === "rejected") {
@@ -242,7 +247,7 @@ export interface ScheduledFlushReport {
   message: string;
   request_id?: string;
   trigger?: string;
-  flush?: Omit<FlushResult, "submitted_ids">;
+  flush?: Omit<FlushResult, "accepted">;
   queue?: QueueCounts;
 }
 
@@ -268,12 +273,18 @@ export async function scheduledFlush(
       trigger,
     };
   }
-  const { submitted_ids: _ids, ...result } = await flushQueue({ ...options, queue });
+  const { accepted: _accepted, ...result } = await flushQueue({ ...options, queue });
   const counts = await queue.counts().catch((error: Error) => {
     log.warn("queue_unavailable", { during: "counts", reason: error.message });
     return undefined;
   });
-  log.info("flush_done", { trigger, ...result, ...(counts ? { queue: counts } : {}) });
+  // An idle flush (nothing sent, nothing waiting) is routine: logged at debug level only.
+  const idle = result.hss_calls === 0 && (counts?.pending ?? 0) + (counts?.claimed ?? 0) === 0;
+  log[idle ? "debug" : "info"]("flush_done", {
+    trigger,
+    ...result,
+    ...(counts ? { queue: counts } : {}),
+  });
   const waiting =
     result.retry_after_ms !== undefined
       ? `; next call possible in ${Math.ceil(result.retry_after_ms / 1000)} s`

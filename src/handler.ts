@@ -44,20 +44,26 @@ interface InstanceState {
  */
 export function createHandler(options: HandlerOptions = {}) {
   const submitterFor = submitterSource(options.createSubmitter);
-  let state: InstanceState | undefined;
+  let state: Promise<InstanceState> | undefined;
 
-  const prepare = (): InstanceState => {
-    if (state) return state;
+  const initialise = async (): Promise<InstanceState> => {
     const config = loadConfig(options.env ?? process.env);
-    const budget = new MemoryCallBudget(config.hss.callsPerMinute);
-    state = {
+    const budget = new MemoryCallBudget(config.hss.callsPerMinute, config.hss.rateWindowMs);
+    return {
       config,
-      queue: openQueue(config, budget),
+      queue: await openQueue(config, budget),
       instance: {
         budget,
         submitted: new SubmittedImages(config.dedupe.windowMs, config.dedupe.maxImages),
       },
     };
+  };
+  // One state per instance, also when the first invocations arrive together.
+  const prepare = (): Promise<InstanceState> => {
+    state ??= initialise().catch((error: unknown) => {
+      state = undefined;
+      throw error;
+    });
     return state;
   };
 
@@ -69,7 +75,7 @@ export function createHandler(options: HandlerOptions = {}) {
       const requestId = requestIdOf(context);
       let log: Logger = createLogger({ level: "info", requestId, write: options.writeLog });
       try {
-        const { config, queue, instance } = prepare();
+        const { config, queue, instance } = await prepare();
         const credentials = agencyCredentialsOf(context) ?? config.credentials;
         log = createLogger({
           level: config.logLevel,
@@ -119,7 +125,8 @@ export function createHandler(options: HandlerOptions = {}) {
   return Object.assign(handler, {
     /** Closes the queue's connection (tests and local tools; a function instance just ends). */
     async close(): Promise<void> {
-      await state?.queue?.close();
+      const current = await state?.catch(() => undefined);
+      await current?.queue?.close();
     },
   });
 }

@@ -156,7 +156,7 @@ async function enqueueAndFlush(
     };
   });
   const outcomes = await queue.enqueue(scans, config.dedupe.windowMs);
-  const queued: QueuedImage[] = [];
+  const onQueue: Array<{ id: string; image: QueuedImage }> = [];
   const skipped = [...plan.skipped];
   let alreadyQueued = 0;
   const now = Date.now();
@@ -164,7 +164,10 @@ async function enqueueAndFlush(
     const scan = scans[index] as NewScan;
     if (outcome.status === "queued" || outcome.status === "already_queued") {
       if (outcome.status === "already_queued") alreadyQueued += 1;
-      queued.push(scan.digest ? { ...scan.target, digest: scan.digest } : scan.target);
+      onQueue.push({
+        id: scan.id,
+        image: scan.digest ? { ...scan.target, digest: scan.digest } : scan.target,
+      });
       return;
     }
     const image = describeTarget(scan.target);
@@ -180,10 +183,10 @@ async function enqueueAndFlush(
     log.info("skipped", { ...skip });
     skipped.push(skip);
   });
-  if (queued.length > 0) {
+  if (onQueue.length > 0) {
     log.info("queued", {
       backend: queue.backend,
-      images: queued.length - alreadyQueued,
+      images: onQueue.length - alreadyQueued,
       already_queued: alreadyQueued,
     });
   }
@@ -199,7 +202,7 @@ async function enqueueAndFlush(
     deadline: deps.deadline,
     log,
   });
-  return queuedReport(event, plan.imageType, skipped, queued, flush, deps.requestId);
+  return queuedReport(event, plan.imageType, skipped, onQueue, flush, deps.requestId);
 }
 
 /** Submits within this invocation; pushes are checked against this instance's memory first. */
@@ -291,6 +294,7 @@ function sharedBudget(deps: IntakeDependencies): CallBudget {
   };
   return {
     scope: queue.budget.scope,
+    windowMs: queue.budget.windowMs,
     check: (api) => fallback((budget) => budget.check(api)),
     take: (api) => fallback((budget) => budget.take(api)),
     spendWindow: (api) => fallback((budget) => budget.spendWindow(api)),

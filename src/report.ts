@@ -157,10 +157,19 @@ export function queuedReport(
   event: RegistryEvent,
   imageType: ImageType,
   skipped: SkippedImage[],
-  queued: QueuedImage[],
+  onQueue: Array<{ id: string; image: QueuedImage }>,
   flush: FlushResult | undefined,
   requestId?: string,
 ): ScanReport {
+  // Those the flush right after intake sent are reported submitted; the rest wait on the queue.
+  const submitted: SubmittedScan[] = [];
+  const queued: QueuedImage[] = [];
+  for (const { id, image } of onQueue) {
+    if (flush?.accepted.has(id)) {
+      const { digest: _digest, ...target } = image;
+      submitted.push({ ...target, hss_request_id: flush.accepted.get(id) });
+    } else queued.push(image);
+  }
   const summary: FlushSummary | undefined = flush && {
     hss_calls: flush.hss_calls,
     images_submitted: flush.images_submitted,
@@ -170,21 +179,25 @@ export function queuedReport(
       ? { retry_after_seconds: Math.ceil(flush.retry_after_ms / 1000) }
       : {}),
   };
-  const next = !flush
-    ? ""
-    : flush.stopped === "empty"
-      ? `; ${count(flush.images_submitted, "queued image")} submitted to HSS in ${count(flush.hss_calls, "call")} just now`
-      : flush.stopped === "budget" || flush.stopped === "throttled"
-        ? `; HSS's rate limit is reached for now, the queue sends them within ${Math.ceil((flush.retry_after_ms ?? 60_000) / 1000)} s`
-        : "; the queue sends them on its next flush";
+  const next =
+    flush && (flush.stopped === "budget" || flush.stopped === "throttled")
+      ? ` (HSS's rate limit is reached for now: they go out within ${Math.ceil((flush.retry_after_ms ?? 60_000) / 1000)} s)`
+      : " (sent on the next flush)";
+  const parts = [
+    ...(submitted.length > 0 ? [`${count(submitted.length, "image")} submitted to HSS`] : []),
+    ...(queued.length > 0 || submitted.length === 0
+      ? [`${count(queued.length, "image")} queued${queued.length > 0 ? next : ""}`]
+      : []),
+    ...(skipped.length > 0 ? [`${skipped.length} skipped`] : []),
+  ];
   return {
-    status: queued.length > 0 ? "queued" : "nothing_to_scan",
-    message: `${count(queued.length, "image")} queued for HSS${skipped.length > 0 ? `, ${skipped.length} skipped` : ""}${queued.length > 0 ? next : ""}`,
+    status: queued.length > 0 ? "queued" : submitted.length > 0 ? "submitted" : "nothing_to_scan",
+    message: parts.join(", "),
     request_id: requestId,
     event: { format: event.format, type: event.eventType },
     image_type: imageType,
     queued,
-    submitted: [],
+    submitted,
     skipped,
     failed: [],
     hss_requests: flush?.hss_calls ?? 0,

@@ -139,7 +139,7 @@ async function submitWithRetries(
       if (kind === "throttled") {
         // The window is spent: another call in it would only be throttled again.
         await budget?.spendWindow(BATCH_SCAN_API);
-        return fail(error, RATE_WINDOW_MS);
+        return fail(error, budget?.windowMs ?? RATE_WINDOW_MS);
       }
       if (kind !== "transient" || attempts >= retry.attempts) return fail(error);
       const ceiling = Math.min(MAX_DELAY_MS, retry.baseDelayMs * 2 ** (attempts - 1));

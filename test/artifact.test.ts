@@ -9,6 +9,7 @@ import { CONFIG_VARIABLES } from "../src/config";
 import { emulatorEnvironment, type HssEmulator, startHssEmulator } from "../src/local/hss-emulator";
 import { EVENT_ENV, EVENT_EXPECTATIONS } from "./support/event-expectations";
 import { EVENTS_DIR, eventFiles } from "./support/fixtures";
+import { type RedisServer, startRedis } from "./support/redis-server";
 
 const ROOT = join(__dirname, "..");
 const PACKAGE = join(ROOT, "dist", "swr-scan-on-push.zip");
@@ -26,7 +27,8 @@ describe("the packaged function", () => {
     for (const [name, content] of Object.entries(unzipSync(readFileSync(PACKAGE)))) {
       writeFileSync(join(folder, name), content);
     }
-    emulator = await startHssEmulator();
+    // Every sample in one process: HSS's rate limit is not what this test is about.
+    emulator = await startHssEmulator({ rateLimit: false });
   });
   afterAll(() => emulator.close());
 
@@ -56,6 +58,7 @@ describe("the packaged function", () => {
       PATH: process.env.PATH,
       ...emulatorEnvironment(emulator),
       ...EVENT_ENV,
+      HSS_CALLS_PER_MINUTE: "100",
     };
 
     // Act: cwd is the unzipped folder, so nothing outside it can be resolved
@@ -80,6 +83,60 @@ describe("the packaged function", () => {
     const expectedBatches = eventFiles().flatMap((file) => EVENT_EXPECTATIONS[file]?.batches ?? []);
     expect(emulator.acceptedBatches()).toEqual(expectedBatches);
     expect(emulator.received.every((request) => request.signature.valid)).toBe(true);
+  });
+});
+
+describe("the packaged function with a Redis queue", () => {
+  let redis: RedisServer;
+  let emulator: HssEmulator;
+  beforeAll(async () => {
+    redis = await startRedis();
+    emulator = await startHssEmulator();
+  });
+  afterAll(async () => {
+    await emulator.close();
+    await redis.close();
+  });
+
+  it("loads its Redis backend from the file beside index.js and queues, flushes and answers", async () => {
+    // Prepare: the artifact alone in an empty folder
+    const folder = mkdtempSync(join(tmpdir(), "artifact-redis-"));
+    for (const [name, content] of Object.entries(unzipSync(readFileSync(PACKAGE)))) {
+      writeFileSync(join(folder, name), content);
+    }
+    const push = readFileSync(join(EVENTS_DIR, "apig-swr-ee-push.json"), "utf8");
+    const runner = join(folder, "run.js");
+    writeFileSync(
+      runner,
+      `const { handler } = require("./index.js");
+       const context = { getRequestID: () => "r", getRemainingTimeInMilliSeconds: () => 30000 };
+       (async () => {
+         const pushed = await handler(${push}, context);
+         const timer = await handler({ version: "v1.0", time: new Date().toISOString(), trigger_type: "TIMER", trigger_name: "flush" }, context);
+         process.stdout.write(JSON.stringify({ pushed: JSON.parse(pushed.body), timer }));
+         process.exit(0);
+       })();`,
+    );
+    const env = {
+      PATH: process.env.PATH,
+      ...emulatorEnvironment(emulator),
+      ...EVENT_ENV,
+      SCAN_QUEUE: redis.url,
+      LOG_LEVEL: "error",
+    };
+
+    // Act
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [runner], { cwd: folder, env }, (error, out, err) =>
+        error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out),
+      ),
+    );
+
+    // Assess
+    const { pushed, timer } = JSON.parse(stdout);
+    expect(pushed).toMatchObject({ status: "submitted", flush: { images_submitted: 1 } });
+    expect(timer).toMatchObject({ status: "flushed", queue: { pending: 0, claimed: 0 } });
+    expect(emulator.acceptedBatches()).toHaveLength(1);
   });
 });
 
@@ -118,6 +175,23 @@ describe("serverless.yml", () => {
     expect(Object.keys(manifest.provider.environment.variables).sort()).toEqual(
       [...CONFIG_VARIABLES].sort(),
     );
+  });
+
+  it("flushes the scan queue with a TIMER trigger every minute", () => {
+    const events = functions[0]?.events as Array<Record<string, unknown>>;
+    expect(events).toContainEqual({
+      triggerTypeCode: "TIMER",
+      status: "ACTIVE",
+      eventData: expect.objectContaining({ scheduleType: "Rate", schedule: "1m" }),
+    });
+  });
+
+  it("attaches the function to the Redis VPC only when both ids are given", () => {
+    expect(functions[0]).toMatchObject({
+      vpcId: "${param:vpcId, ''}",
+      subnetId: "${param:subnetId, ''}",
+    });
+    expect(manifest.provider.environment.variables.SCAN_QUEUE).toBe("${param:scanQueue, ''}");
   });
 
   it("gives the function an agency and an APIG trigger for POST webhooks", () => {

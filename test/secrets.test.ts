@@ -56,13 +56,14 @@ describe("no credential appears in any output", () => {
       "a permanent 400",
       { kind: "http", status: 400, errorCode: "HSS.0001", errorMsg: "invalid parameter" },
     ],
-    ["throttling", { kind: "http", status: 429, errorCode: "APIGW.0308", errorMsg: "throttled" }],
     [
       "a server error",
       { kind: "http", status: 503, errorCode: "HSS.1000", errorMsg: "unavailable" },
     ],
     ["a connection reset", { kind: "reset" }],
     ["a hang past the timeout", { kind: "hang" }],
+    // Last: a 429 spends this instance's window, after which nothing is sent at all.
+    ["throttling", { kind: "http", status: 429, errorCode: "APIGW.0308", errorMsg: "throttled" }],
   ];
 
   it.each(faults)("when HSS fails with %s", async (_, fault) => {
@@ -87,7 +88,7 @@ describe("no credential appears in any output", () => {
     outputs.push(JSON.stringify(rejection), String(rejection), (rejection as Error).stack ?? "");
 
     // Assess
-    expect((answer as { statusCode: number }).statusCode).toBe(502);
+    expect([502, 503]).toContain((answer as { statusCode: number }).statusCode);
     expect(rejection).toBeInstanceOf(Error);
     const everything = [...outputs, ...harness.logs, ...written].join("\n");
     expect(everything.length).toBeGreaterThan(0);

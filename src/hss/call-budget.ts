@@ -14,8 +14,9 @@ export type HssApi = "batch-scan";
 export const BATCH_SCAN_API: HssApi = "batch-scan";
 
 /**
- * How long a call counts against the budget. HSS counts a rolling minute; a call is counted here
- * from just before it is sent, so a second more keeps a late-arriving call inside our own window.
+ * How long a call counts against the budget by default (HSS_RATE_WINDOW_SECONDS). HSS counts a
+ * rolling minute; a call is counted here from just before it is sent, so a second more keeps a
+ * late-arriving call inside our own window.
  */
 export const RATE_WINDOW_MS = 61_000;
 
@@ -30,6 +31,8 @@ export interface BudgetState {
 
 export interface CallBudget {
   readonly scope: "instance" | "shared";
+  /** How long a call counts against the budget, and how long a 429 blocks. */
+  readonly windowMs: number;
   /** Looks without taking. */
   check(api: HssApi): Promise<BudgetState>;
   /** Takes a slot if one is free; the only way to be allowed a call. */
@@ -45,7 +48,7 @@ export class MemoryCallBudget implements CallBudget {
 
   constructor(
     private readonly callsPerWindow: number,
-    private readonly windowMs: number = RATE_WINDOW_MS,
+    readonly windowMs: number = RATE_WINDOW_MS,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -62,7 +62,9 @@ async function drainMemoryQueue(handler: Handler): Promise<string> {
     const dead = report.queue?.dead_lettered ?? 0;
     const done = `${submitted} more image${submitted === 1 ? "" : "s"} in ${calls} HSS call${calls === 1 ? "" : "s"}`;
     if (left === 0) {
-      return `queue drained: ${done}${dead > 0 ? `; ${dead} dead-lettered` : ""}`;
+      const sent =
+        submitted > 0 ? `queue drained: ${done}` : "nothing left on the in-process queue";
+      return `${sent}${dead > 0 ? `; ${dead} dead-lettered (HSS rejected them)` : ""}`;
     }
     const wait = Math.min(report.flush?.retry_after_ms ?? 1000, 61_000) + 100;
     if (Date.now() + wait > until) return `queue not drained: ${left} still queued after ${done}`;

@@ -35,8 +35,8 @@ function summariseReport(report: ScanReport): string {
   if (report.status === "ignored") return `ignored: ${report.message}`;
   const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
   const lines = [
-    report.status === "queued"
-      ? `queued ${count(report.queued?.length ?? 0, "image")}; the flush right after sent ${count(report.flush?.images_submitted ?? 0, "image")} in ${count(report.hss_requests, "HSS request")}, skipped ${report.skipped.length}`
+    report.queued !== undefined
+      ? `submitted ${count(report.submitted.length, "image")} in ${count(report.hss_requests, "HSS request")}, ${report.queued.length} still queued, skipped ${report.skipped.length}`
       : report.status === "dry_run"
         ? `dry run: ${count(report.would_submit?.length ?? 0, "image")} would be submitted in ${count(report.would_send?.length ?? 0, "HSS request")}; nothing was sent`
         : `submitted ${count(report.submitted.length, "image")} in ${count(report.hss_requests, "HSS request")}, skipped ${report.skipped.length}, failed ${report.failed.length}`,

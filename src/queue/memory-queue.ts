@@ -29,10 +29,16 @@ export class MemoryScanQueue implements ScanQueue {
   private readonly dead = new Map<string, DeadLetter>();
 
   constructor(
-    options: { callsPerMinute: number; maxRemembered: number; budget?: CallBudget },
+    options: {
+      callsPerMinute: number;
+      maxRemembered: number;
+      windowMs?: number;
+      budget?: CallBudget;
+    },
     private readonly now: () => number = Date.now,
   ) {
-    this.budget = options.budget ?? new MemoryCallBudget(options.callsPerMinute);
+    this.budget =
+      options.budget ?? new MemoryCallBudget(options.callsPerMinute, options.windowMs, now);
     this.maxRemembered = options.maxRemembered;
   }
 

@@ -8,22 +8,27 @@ import { QueueUnavailableError, type ScanQueue } from "./scan-queue";
  * required only here and only for a redis:// URL, so the direct mode's cold start does not pay
  * for it.
  */
-export function openQueue(config: Config, instanceBudget: CallBudget): ScanQueue | undefined {
+export async function openQueue(
+  config: Config,
+  instanceBudget: CallBudget,
+): Promise<ScanQueue | undefined> {
   const { queue } = config;
   if (queue.backend === "none") return undefined;
   if (queue.backend === "memory") {
     return new MemoryScanQueue({
       callsPerMinute: config.hss.callsPerMinute,
+      windowMs: config.hss.rateWindowMs,
       maxRemembered: config.dedupe.maxImages,
       // In one process the queue's budget and the instance's are the same five calls.
       budget: instanceBudget,
     });
   }
   // In the package this is a separate file, redis-queue.js (scripts/build.ts).
-  const { RedisScanQueue } = require("./redis-queue") as typeof import("./redis-queue");
+  const { RedisScanQueue } = await import("./redis-queue");
   return new RedisScanQueue({
     url: queue.url,
     callsPerMinute: config.hss.callsPerMinute,
+    windowMs: config.hss.rateWindowMs,
     timeoutMs: queue.timeoutMs,
     unavailable: (message) => new QueueUnavailableError(message),
   });

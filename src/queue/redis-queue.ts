@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import Redis from "ioredis";
-import { type BudgetState, type CallBudget, type HssApi, RATE_WINDOW_MS } from "../hss/call-budget";
+import type { BudgetState, CallBudget, HssApi } from "../hss/call-budget";
 import {
   ACCEPTED,
   BUDGET,
@@ -50,6 +50,8 @@ const CLAIM_SCAN_EXTRA = 1024;
 export interface RedisQueueOptions {
   url: string;
   callsPerMinute: number;
+  /** How long a call counts against the shared budget (HSS_RATE_WINDOW_SECONDS). */
+  windowMs: number;
   /** Bound on connecting and on each command; past it the queue counts as unavailable. */
   timeoutMs: number;
   /** Builds the error for a queue that did not answer (the caller's QueueUnavailableError). */
@@ -99,6 +101,7 @@ export class RedisScanQueue implements ScanQueue {
     }
     const budget: CallBudget = {
       scope: "shared",
+      windowMs: options.windowMs,
       check: async (api) => {
         const [remaining = 0, used = 0, retryAfterMs = 0] = await this.budgetCall(api, "check");
         return { remaining, used, retryAfterMs } satisfies BudgetState;
@@ -108,7 +111,7 @@ export class RedisScanQueue implements ScanQueue {
         return { granted: granted === 1, retryAfterMs };
       },
       spendWindow: async (api) => {
-        await this.run("scanQueueSpendWindow", [...budgetKeys(api), RATE_WINDOW_MS]);
+        await this.run("scanQueueSpendWindow", [...budgetKeys(api), options.windowMs]);
       },
     };
     this.budget = budget;
@@ -222,7 +225,7 @@ export class RedisScanQueue implements ScanQueue {
     return (await this.run("scanQueueBudget", [
       ...budgetKeys(api),
       this.options.callsPerMinute,
-      RATE_WINDOW_MS,
+      this.options.windowMs,
       randomUUID(),
       mode,
     ])) as number[];

@@ -15,14 +15,24 @@ interface Run {
 }
 
 /** Runs the invoke command as a user would, with no cloud configuration in the environment. */
-function invoke(...args: string[]): Promise<Run> {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !/^(HSS_|CLOUD_SDK_|SWR_)/.test(name)),
-  );
+function invoke(...args: Array<string | Record<string, string>>): Promise<Run> {
+  const extra = args.find((arg): arg is Record<string, string> => typeof arg === "object") ?? {};
+  const env = {
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !/^(HSS_|CLOUD_SDK_|SWR_|SCAN_)/.test(name)),
+    ),
+    ...extra,
+  };
   return new Promise((resolve) => {
-    execFile(TSX, ["src/local/invoke.ts", ...args], { cwd: ROOT, env }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-    });
+    const files = args.filter((arg): arg is string => typeof arg === "string");
+    execFile(
+      TSX,
+      ["src/local/invoke.ts", ...files],
+      { cwd: ROOT, env },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -37,6 +47,7 @@ describe("npm run invoke", () => {
     const report = "statusCode" in result ? JSON.parse(result.body as string) : result;
     expect(["submitted", "ignored"]).toContain(report.status);
     expect(run.stderr).toMatch(/embedded HSS emulator/);
+    expect(run.stderr).toMatch(/no SCAN_QUEUE set: using the in-process scan queue/);
     if (report.status === "submitted")
       expect(run.stderr).toMatch(/"signature":"valid","answered":200/);
   });
@@ -52,6 +63,39 @@ describe("npm run invoke", () => {
     expect(run.stderr.trim().split("\n").at(-1)).toBe(
       "dry run: 2 images would be submitted in 1 HSS request; nothing was sent",
     );
+  });
+
+  it("drains the in-process queue before it exits, waiting out HSS's rate limit", async () => {
+    // Prepare: six images, one call a window
+    const file = join(mkdtempSync(join(tmpdir(), "invoke-")), "six.json");
+    const resources = ["1", "2", "3", "4", "5", "6"].map((tag) => ({
+      tag,
+      digest: `sha256:${tag}`,
+      resource_url: `hub.example.com/team/app:${tag}`,
+    }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        type: "PUSH_ARTIFACT",
+        event_data: {
+          resources,
+          repository: { name: "app", namespace: "team", repo_full_name: "team/app" },
+        },
+      }),
+    );
+
+    // Act
+    const run = await invoke(file, {
+      HSS_BATCH_SIZE: "4",
+      HSS_CALLS_PER_MINUTE: "1",
+      HSS_RATE_WINDOW_SECONDS: "2",
+    });
+
+    // Assess: 4 went out at once, 2 after the window, before the process ended
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ status: "queued", submitted: [{}, {}, {}, {}] });
+    expect(run.stderr).toMatch(/waiting \d+ s for HSS's rate limit before sending 2 queued images/);
+    expect(run.stderr.trim().split("\n").at(-1)).toBe("queue drained: 2 more images in 1 HSS call");
   });
 
   it("exits 1 with the error as JSON when the handler rejects", async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { scanKey, type ScanTarget } from "../../src/hss/batch-scan-request";
+import { type ScanTarget, scanKey } from "../../src/hss/batch-scan-request";
 import { BATCH_SCAN_API } from "../../src/hss/call-budget";
 import { MemoryScanQueue } from "../../src/queue/memory-queue";
 import { RedisScanQueue } from "../../src/queue/redis-queue";
@@ -38,6 +38,7 @@ describe.each([
       new RedisScanQueue({
         url: redis.url,
         callsPerMinute: 3,
+        windowMs: 61_000,
         timeoutMs: 1000,
         unavailable: (message) => new QueueUnavailableError(message),
       }),
@@ -146,7 +147,10 @@ describe.each([
   });
 
   it("splits a rejected batch into two groups that are claimed apart from other images", async () => {
-    await queue.enqueue(["1", "2", "3", "4", "5"].map((tag) => scan(tag)), WINDOW);
+    await queue.enqueue(
+      ["1", "2", "3", "4", "5"].map((tag) => scan(tag)),
+      WINDOW,
+    );
     const claim = await queue.claim(4, 10_000);
     if (!claim) throw new Error("expected a claim");
     await queue.release(claim, { delayMs: 0, countAttempt: false, maxAttempts: 1, split: true });
@@ -163,7 +167,10 @@ describe.each([
     const error = { http_status: 400, error_code: "HSS.0001", error_msg: "invalid parameter" };
     await queue.deadLetter(claim, error);
     expect(await queue.counts()).toMatchObject({ pending: 0, claimed: 0, dead_lettered: 1 });
-    expect((await queue.deadLetters(5))[0]).toMatchObject({ error, scan: { digest: "sha256:bad" } });
+    expect((await queue.deadLetters(5))[0]).toMatchObject({
+      error,
+      scan: { digest: "sha256:bad" },
+    });
   });
 
   it("reports the age of the oldest image not yet accepted", async () => {
@@ -199,6 +206,7 @@ describe("the Redis scan queue when Redis is away", () => {
     const queue = new RedisScanQueue({
       url: "redis://user:hunter2-secret@127.0.0.1:1",
       callsPerMinute: 4,
+      windowMs: 61_000,
       timeoutMs: 300,
       unavailable: (message) => new QueueUnavailableError(message),
     });
@@ -214,6 +222,7 @@ describe("the Redis scan queue when Redis is away", () => {
     const queue = new RedisScanQueue({
       url: redis.url,
       callsPerMinute: 4,
+      windowMs: 61_000,
       timeoutMs: 2000,
       unavailable: (message) => new QueueUnavailableError(message),
     });

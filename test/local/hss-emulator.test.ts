@@ -1,0 +1,42 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHssClient } from "../../src/hss/client";
+import { type HssEmulator, startHssEmulator } from "../../src/local/hss-emulator";
+
+describe("the HSS emulator", () => {
+  let emulator: HssEmulator;
+  beforeAll(async () => {
+    emulator = await startHssEmulator();
+  });
+  afterAll(() => emulator.close());
+
+  it("enforces HSS's limit by default: the sixth call in a minute gets APIG's 429", async () => {
+    const [key] = emulator.keys;
+    if (!key) throw new Error("the emulator has a key");
+    const client = createHssClient({
+      endpoint: emulator.url,
+      projectId: emulator.projectId,
+      credentials: { ak: key.ak, sk: key.sk, securityToken: undefined },
+    });
+    const batch = {
+      image_type: "private_image" as const,
+      image_info_list: [{ namespace: "team", image_name: "app", image_version: "1" }],
+    };
+    const results = [];
+    for (let i = 0; i < 6; i++) {
+      results.push(
+        await client.submitBatchScan(batch, { timeoutMs: 2000 }).then(
+          () => "accepted",
+          (error: { httpStatus?: number; errorCode?: string; message: string }) => error,
+        ),
+      );
+    }
+    expect(results.slice(0, 5)).toEqual(Array(5).fill("accepted"));
+    expect(results[5]).toMatchObject({
+      httpStatus: 429,
+      errorCode: "APIGW.0308",
+      message: expect.stringMatching(/policy user over ratelimit,limit:5,time:1 minute/),
+    });
+    expect(emulator.throttledCount()).toBe(1);
+    expect(emulator.acceptedBatches()).toHaveLength(5);
+  });
+});
