@@ -1,0 +1,137 @@
+import { ConfigError, loadConfig } from "../config";
+import { flushQueue } from "../flush";
+import { BATCH_SCAN_API, MemoryCallBudget } from "../hss/call-budget";
+import { submitterSource } from "../hss/submitters";
+import { createLogger } from "../log";
+import { openQueue } from "../queue/open-queue";
+import type { ScanQueue } from "../queue/scan-queue";
+
+/**
+ * `npm run queue -- <command>`: what operators need to see and do with the shared scan queue,
+ * with the function's own configuration (the same variables, from the environment):
+ *   status      pending, claimed, dead-lettered, HSS calls in the current window, oldest wait,
+ *               and the dead letters with HSS's error
+ *   flush       send what the HSS budget allows now, as the timer trigger does
+ *   retry-dead  put every dead-lettered image back on the queue
+ * `--json` prints one JSON value instead of text. Exit 0 on success, 1 when the queue or HSS
+ * failed, 2 for usage and configuration errors.
+ */
+const USAGE = "usage: npm run --silent queue -- status|flush|retry-dead [--json]";
+const DEAD_LETTERS_SHOWN = 20;
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const complain = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(args: string[]): Promise<number> {
+  const json = args.includes("--json");
+  const commands = args.filter((arg) => !arg.startsWith("--"));
+  const command = commands[0];
+  if (commands.length !== 1 || !["status", "flush", "retry-dead"].includes(command ?? "")) {
+    complain(USAGE);
+    return 2;
+  }
+  let queue: ScanQueue | undefined;
+  try {
+    const config = loadConfig(process.env);
+    if (config.queue.backend !== "redis") {
+      complain(
+        config.queue.backend === "memory"
+          ? "SCAN_QUEUE=memory lives inside one process (npm start, invoke) and cannot be reached from here; set SCAN_QUEUE to the Redis URL the function uses"
+          : "no SCAN_QUEUE is set: the function runs in direct mode and keeps no queue; set SCAN_QUEUE to the Redis URL the function uses",
+      );
+      return 2;
+    }
+    queue = await openQueue(config, new MemoryCallBudget(config.hss.callsPerMinute));
+    if (!queue) return 2;
+    const log = createLogger({
+      level: json ? "error" : config.logLevel,
+      secrets: [
+        ...config.queue.secrets,
+        config.credentials?.sk ?? "",
+        config.credentials?.securityToken ?? "",
+      ],
+    });
+
+    if (command === "status") {
+      const [counts, budget, dead] = await Promise.all([
+        queue.counts(),
+        queue.budget.check(BATCH_SCAN_API),
+        queue.deadLetters(DEAD_LETTERS_SHOWN),
+      ]);
+      const status = {
+        ...counts,
+        calls_in_window: budget.used,
+        calls_per_minute: config.hss.callsPerMinute,
+        next_call_in_ms: budget.retryAfterMs,
+        dead_letters: dead.map((letter) => ({
+          image: `${letter.scan.target.namespace}/${letter.scan.target.image_name}:${letter.scan.target.image_version}`,
+          instance_id: letter.scan.target.instance_id,
+          digest: letter.scan.digest,
+          error: letter.error,
+          dead_at: new Date(letter.dead_at).toISOString(),
+        })),
+      };
+      if (json) {
+        say(JSON.stringify(status, null, 2));
+        return 0;
+      }
+      say(
+        `pending ${counts.pending}, claimed ${counts.claimed}, dead-lettered ${counts.dead_lettered}`,
+      );
+      say(
+        `HSS batch-scan calls in the current window: ${budget.used} of ${config.hss.callsPerMinute}${budget.retryAfterMs > 0 ? ` (next call possible in ${Math.ceil(budget.retryAfterMs / 1000)} s)` : ""}`,
+      );
+      say(
+        counts.oldest_age_ms === undefined
+          ? "nothing is waiting"
+          : `oldest image waiting: ${Math.round(counts.oldest_age_ms / 1000)} s`,
+      );
+      for (const letter of status.dead_letters) {
+        say(
+          `dead: ${letter.image}${letter.instance_id ? ` (instance ${letter.instance_id})` : ""} — ${letter.error?.error_code ?? "?"}: ${letter.error?.error_msg ?? ""}${letter.error?.hss_request_id ? ` (request id ${letter.error.hss_request_id})` : ""}`,
+        );
+      }
+      if (counts.dead_lettered > status.dead_letters.length) {
+        say(`… and ${counts.dead_lettered - status.dead_letters.length} more dead letters`);
+      }
+      return 0;
+    }
+
+    if (command === "retry-dead") {
+      const count = await queue.retryDead();
+      say(
+        json ? JSON.stringify({ requeued: count }) : `${count} dead-lettered image(s) queued again`,
+      );
+      return 0;
+    }
+
+    const submitter = submitterSource();
+    const { accepted: _accepted, ...result } = await flushQueue({
+      queue,
+      submitter: () => submitter(config, config.credentials, {}),
+      batchSize: config.hss.batchSize,
+      leaseMs: config.queue.leaseMs,
+      timeoutMs: config.hss.timeoutMs,
+      maxAttempts: config.queue.maxAttempts,
+      retryMaxMs: config.queue.retryMaxMs,
+      dedupeWindowMs: config.dedupe.windowMs,
+      deadline: Date.now() + 60_000,
+      log,
+    });
+    say(
+      json
+        ? JSON.stringify(result, null, 2)
+        : `${result.images_submitted} image(s) submitted in ${result.hss_calls} HSS call(s), ${result.dead_lettered} dead-lettered; stopped: ${result.stopped}${result.retry_after_ms !== undefined ? ` (next call possible in ${Math.ceil(result.retry_after_ms / 1000)} s)` : ""}`,
+    );
+    return result.stopped === "queue_unavailable" || result.stopped === "refused" ? 1 : 0;
+  } catch (error) {
+    complain(error instanceof Error ? error.message : String(error));
+    return error instanceof ConfigError ? 2 : 1;
+  } finally {
+    await queue?.close();
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
