@@ -4,14 +4,18 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { parseRegistryPayload } from "../src/formats";
 import type { ScanBatch } from "../src/hss/batch-scan-request";
-import { emulatorEnvironment, startHssEmulator } from "../src/local/hss-emulator";
+import { emulatorEnvironment, type HssEmulator, startHssEmulator } from "../src/local/hss-emulator";
+import { timerEvent } from "../src/local/server";
 import { planPushScans, splitIntoBatches } from "../src/scan-plan";
 
 /**
  * `npm run bench`: measures, on this machine and in one run, what serverless users feel: the cold
  * start of the bundle against bare Node.js, the warm per-event overhead, the mapping throughput
- * of a 10,000-image delivery, peak memory of a cold invocation, and the bundle's size.
- * Run `npm run build` first (npm run bench does).
+ * of a 10,000-image delivery, peak memory of a cold invocation, and the bundle's size; then, against
+ * the emulator with HSS's rate limit on (5 calls a minute, real time), the scan queue: latency from
+ * push to HSS call for a lone push and across a burst of 1,000 single-image pushes, HSS calls per 100
+ * images, and sustained throughput over two whole windows (BENCH_QUEUE=0 skips this part, which
+ * takes about three minutes). Run `npm run build` first (npm run bench does).
  */
 
 const root = join(__dirname, "..");
@@ -50,11 +54,17 @@ function timeProcess(args: string[], env: NodeJS.ProcessEnv): Promise<ProcessRun
 }
 
 // Loads the bundle and handles one push event, then reports its status and peak RSS.
-const coldScript = `
-const { handler } = require(${JSON.stringify(bundle)});
+const coldScriptOf = (file: string) => `
+const { handler } = require(${JSON.stringify(file)});
 handler(${pushEvent.trim()}, { getRequestID: () => "bench", getRemainingTimeInMilliSeconds: () => 30000 })
   .then((answer) => process.stdout.write(JSON.stringify({ status: answer.statusCode, maxRssKb: process.resourceUsage().maxRSS })));
 `;
+const coldScript = coldScriptOf(bundle);
+/**
+ * BENCH_BASELINE=<another build's dist/index.js>: its cold start is measured too, interleaved with
+ * this one's, so that a change can be compared on the same machine at the same time.
+ */
+const baseline = process.env.BENCH_BASELINE;
 
 // What the SDK core costs by itself, loaded from node_modules as an unbundled project would.
 const coreScript = `require(${JSON.stringify(require.resolve("@huaweicloud/huaweicloud-sdk-core/ClientBuilder"))});`;
@@ -66,12 +76,16 @@ async function coldStart(env: NodeJS.ProcessEnv) {
   const loadOnly: number[] = [];
   const core: number[] = [];
   const rss: number[] = [];
+  const baselineCold: number[] = [];
   // Interleaved, so that drift in the machine's load affects both series alike.
   for (let i = 0; i < COLD_RUNS + 2; i++) {
     const bareRun = await timeProcess(["-e", ""], env);
     const coldRun = await timeProcess(["-e", coldScript], env);
     const loadRun = await timeProcess(["-e", loadOnlyScript], env);
     const coreRun = await timeProcess(["-e", coreScript], env);
+    const baselineRun = baseline
+      ? await timeProcess(["-e", coldScriptOf(baseline)], env)
+      : undefined;
     const result = JSON.parse(coldRun.output) as { status: number; maxRssKb: number };
     if (result.status !== 202) throw new Error(`cold invocation answered ${result.status}`);
     if (i < 2) continue; // warm the file cache first
@@ -80,8 +94,9 @@ async function coldStart(env: NodeJS.ProcessEnv) {
     loadOnly.push(loadRun.ms);
     core.push(coreRun.ms);
     rss.push(result.maxRssKb / 1024);
+    if (baselineRun) baselineCold.push(baselineRun.ms);
   }
-  return { bare, cold, loadOnly, core, rss };
+  return { bare, cold, loadOnly, core, rss, baselineCold };
 }
 
 async function warmOverhead(env: NodeJS.ProcessEnv, emulatorUrl: string) {
@@ -146,6 +161,134 @@ function mappingThroughput() {
   return { times: times.slice(5), batches: batches.length };
 }
 
+/** Per image (its name, or its tag in the `many` repository): when HSS accepted it. */
+function acceptanceRecorder() {
+  const acceptedAt = new Map<string, number>();
+  let calls = 0;
+  return {
+    acceptedAt,
+    calls: () => calls,
+    onRequest: (request: { status: number | string; body: unknown }) => {
+      if (request.status !== 200) return;
+      calls += 1;
+      const body = request.body as {
+        image_info_list?: Array<{ image_name: string; image_version: string }>;
+      };
+      for (const image of body.image_info_list ?? []) {
+        acceptedAt.set(
+          image.image_name === "many" ? image.image_version : image.image_name,
+          Date.now(),
+        );
+      }
+    },
+  };
+}
+
+function queueHandler(emulator: HssEmulator) {
+  const { createHandler } = require(bundle) as typeof import("../src/handler");
+  const handler = createHandler({
+    env: {
+      ...emulatorEnvironment(emulator),
+      WEBHOOK_SECRET: SECRET,
+      SCAN_QUEUE: "memory",
+      LOG_LEVEL: "error",
+    },
+    writeLog: () => undefined,
+  });
+  const context = { getRequestID: () => "bench", getRemainingTimeInMilliSeconds: () => 30000 };
+  return {
+    /** One delivery; one image per name, or one repository with a tag per name. */
+    push: (names: string[]) => {
+      const event = JSON.parse(pushEvent);
+      const body = JSON.parse(Buffer.from(event.body, "base64").toString("utf8"));
+      const repository = names.length === 1 ? (names[0] as string) : "many";
+      body.event_data.repository = {
+        namespace: "bench",
+        name: repository,
+        repo_full_name: `bench/${repository}`,
+      };
+      body.event_data.resources = names.map((name) => {
+        const tag = names.length === 1 ? "1.0" : name;
+        return {
+          tag,
+          digest: `sha256:${name}`,
+          resource_url: `swr-ee.example.com/bench/${repository}:${tag}`,
+        };
+      });
+      event.body = Buffer.from(JSON.stringify(body)).toString("base64");
+      return handler(event, context as never) as Promise<{ statusCode: number }>;
+    },
+    flush: () => handler(timerEvent(), context as never),
+  };
+}
+
+async function flushUntil(flush: () => Promise<unknown>, done: () => boolean, untilMs: number) {
+  while (!done() && Date.now() < untilMs) {
+    await flush();
+    if (!done()) await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function queueBench() {
+  // A lone push, three times, each on a fresh instance and emulator: push → HSS call.
+  const lone: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const record = acceptanceRecorder();
+    const emulator = await startHssEmulator({ onRequest: record.onRequest });
+    const { push } = queueHandler(emulator);
+    const started = Date.now();
+    await push([`lone-${i}`]);
+    lone.push((record.acceptedAt.get(`lone-${i}`) ?? Number.NaN) - started);
+    await emulator.close();
+  }
+
+  // A burst of 1,000 single-image pushes, as fast as they come, flushed every 250 ms.
+  const record = acceptanceRecorder();
+  const emulator = await startHssEmulator({ onRequest: record.onRequest });
+  const { push, flush } = queueHandler(emulator);
+  const pushedAt = new Map<string, number>();
+  const burstStart = Date.now();
+  for (let i = 0; i < 1000; i++) {
+    const name = `image-${i}`;
+    pushedAt.set(name, Date.now());
+    const answer = await push([name]);
+    if (answer.statusCode !== 202) throw new Error(`burst push answered ${answer.statusCode}`);
+  }
+  const burstPushed = Date.now() - burstStart;
+  await flushUntil(flush, () => record.acceptedAt.size >= 1000, Date.now() + 150_000);
+  const waits = [...pushedAt].map(([name, at]) => (record.acceptedAt.get(name) ?? Number.NaN) - at);
+  const burstDone = Math.max(...record.acceptedAt.values()) - burstStart;
+  const burstCalls = record.calls();
+  const throttled = emulator.throttledCount();
+  await emulator.close();
+
+  // Sustained: 12,288 images queued at once; images accepted in calls made within two windows.
+  const sustainedRecord = acceptanceRecorder();
+  const sustainedEmulator = await startHssEmulator({ onRequest: sustainedRecord.onRequest });
+  const sustained = queueHandler(sustainedEmulator);
+  const t0 = Date.now();
+  for (let batch = 0; batch < 12; batch++) {
+    await sustained.push(Array.from({ length: 1024 }, (_, i) => `s${batch}-${i}`));
+  }
+  const span = 2 * 61_000;
+  await flushUntil(sustained.flush, () => false, t0 + span - 500);
+  const inSpan = sustainedRecord.acceptedAt.size;
+  const sustainedThrottled = sustainedEmulator.throttledCount();
+  await sustainedEmulator.close();
+
+  return {
+    lone,
+    burstPushed,
+    waits,
+    burstDone,
+    burstCalls,
+    throttled: throttled + sustainedThrottled,
+    perMinute: (inSpan / span) * 60_000,
+    inSpan,
+    sustainedCalls: sustainedRecord.calls(),
+  };
+}
+
 async function main() {
   const emulator = await startHssEmulator();
   const env: NodeJS.ProcessEnv = {
@@ -175,6 +318,15 @@ async function main() {
         `p10–p90 ${fmt(quantile(cold.cold, 0.1))}–${fmt(quantile(cold.cold, 0.9))}`,
       ],
       ["cold start ÷ bare Node.js", `${(coldMedian / bareMedian).toFixed(2)}×`, "target ≤ 1.5×"],
+      ...(baseline
+        ? ([
+            [
+              "  baseline (BENCH_BASELINE) cold start",
+              `median ${fmt(quantile(cold.baselineCold, 0.5))}`,
+              `this build ÷ baseline ${(coldMedian / quantile(cold.baselineCold, 0.5)).toFixed(3)}×`,
+            ],
+          ] as Array<[string, string, string]>)
+        : []),
       [
         "  of which: load the bundle only",
         `median ${fmt(quantile(cold.loadOnly, 0.5))}`,
@@ -217,6 +369,44 @@ async function main() {
     );
     for (const [what, value, spread] of rows) {
       process.stdout.write(`${what.padEnd(width)}  ${value.padEnd(18)}  ${spread}\n`);
+    }
+    if (process.env.BENCH_QUEUE !== "0") {
+      process.stdout.write(
+        "\nscan queue (SCAN_QUEUE=memory) against the emulator with HSS's limit, 5 calls/min:\n",
+      );
+      const queue = await queueBench();
+      const queueRows: Array<[string, string, string]> = [
+        [
+          "lone push → HSS call",
+          `median ${fmt(quantile(queue.lone, 0.5))}`,
+          `of ${queue.lone.map((ms) => fmt(ms)).join(", ")}`,
+        ],
+        [
+          "burst of 1,000 single-image pushes",
+          `pushed in ${(queue.burstPushed / 1000).toFixed(1)} s`,
+          `all accepted ${(queue.burstDone / 1000).toFixed(1)} s after the first push`,
+        ],
+        [
+          "  push → HSS call",
+          `p50 ${(quantile(queue.waits, 0.5) / 1000).toFixed(1)} s`,
+          `p99 ${(quantile(queue.waits, 0.99) / 1000).toFixed(1)} s, max ${(Math.max(...queue.waits) / 1000).toFixed(1)} s (the tail waits one window)`,
+        ],
+        [
+          "  HSS calls per 100 images",
+          (queue.burstCalls / 10).toFixed(2),
+          `${queue.burstCalls} calls for 1,000 images`,
+        ],
+        [
+          "sustained throughput",
+          `${Math.round(queue.perMinute)} images/min`,
+          `${queue.inSpan} images in ${queue.sustainedCalls} calls over two 61 s windows (target ≥ 4,000)`,
+        ],
+        ["throttled calls", String(queue.throttled), "target 0"],
+      ];
+      const queueWidth = Math.max(...queueRows.map((row) => row[0].length));
+      for (const [what, value, spread] of queueRows) {
+        process.stdout.write(`${what.padEnd(queueWidth)}  ${value.padEnd(18)}  ${spread}\n`);
+      }
     }
   } finally {
     await emulator.close();

@@ -45,7 +45,7 @@ const QUEUE_KEYS = ["scans", "queued", "pending", "claimed", "claims", "submitte
 const budgetKeys = (api: HssApi) => [`${PREFIX}calls:${api}`, `${PREFIX}blocked:${api}`];
 
 /** How many pending entries one claim looks at beyond the batch it takes. */
-const CLAIM_SCAN_EXTRA = 1024;
+const CLAIM_SCAN_EXTRA = 1000;
 
 export interface RedisQueueOptions {
   url: string;
