@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { DEFAULT_BATCH_SIZE } from "../src/config";
 import { parseRegistryPayload } from "../src/formats";
 import type { ScanBatch } from "../src/hss/batch-scan-request";
 import { emulatorEnvironment, type HssEmulator, startHssEmulator } from "../src/local/hss-emulator";
@@ -155,7 +156,7 @@ function mappingThroughput() {
     const started = process.hrtime.bigint();
     const event = parseRegistryPayload(payload);
     if (event.kind !== "push") throw new Error("expected a push");
-    batches = splitIntoBatches(planPushScans(event.images, { swr }), 100);
+    batches = splitIntoBatches(planPushScans(event.images, { swr }), DEFAULT_BATCH_SIZE);
     times.push(Number(process.hrtime.bigint() - started) / 1e6);
   }
   return { times: times.slice(5), batches: batches.length };
@@ -290,12 +291,15 @@ async function queueBench() {
 }
 
 async function main() {
-  const emulator = await startHssEmulator();
+  // Cold and warm runs measure the function, not the rate limit: the emulator's limit is off here.
+  const emulator = await startHssEmulator({ rateLimit: false });
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     ...emulatorEnvironment(emulator),
     WEBHOOK_SECRET: SECRET,
     LOG_LEVEL: "error",
+    // 2,000 warm events from one instance: the function's own budget is raised to match.
+    HSS_CALLS_PER_MINUTE: "10000",
   };
   try {
     const cold = await coldStart(env);
@@ -355,7 +359,7 @@ async function main() {
       [
         "map + batch a 10,000-image push",
         `median ${fmt(quantile(mapping.times, 0.5))}`,
-        `${mapping.batches} batches of 100 (target < 50 ms)`,
+        `${mapping.batches} batches of up to ${DEFAULT_BATCH_SIZE} (target < 50 ms)`,
       ],
       [
         "bundle dist/index.js",

@@ -80,7 +80,8 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
     stopped: "empty",
     accepted: new Map(),
   };
-  let submitter: BatchScanSubmitter | undefined;
+  // Built first: a missing credential fails the flush before any image is claimed.
+  const submitter = options.submitter();
   try {
     for (;;) {
       const left = options.deadline - Date.now();
@@ -99,7 +100,6 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
         });
         return stop(result, "budget", slot.retryAfterMs);
       }
-      submitter ??= options.submitter();
       const next = await sendClaim(claim, submitter, options, result);
       if (next !== "continue")
         return next === "throttled"

@@ -140,6 +140,9 @@ describe("the packaged function with a Redis queue", () => {
   });
 });
 
+/** serverless.yml's `${param:…}` with an empty default, as written there. */
+const deployParameter = (name: string) => `\${param:${name}, ''}`;
+
 describe("serverless.yml", () => {
   const manifest = parse(readFileSync(join(ROOT, "serverless.yml"), "utf8"));
   const functions = Object.values(manifest.functions) as Array<Record<string, unknown>>;
@@ -188,10 +191,10 @@ describe("serverless.yml", () => {
 
   it("attaches the function to the Redis VPC only when both ids are given", () => {
     expect(functions[0]).toMatchObject({
-      vpcId: "${param:vpcId, ''}",
-      subnetId: "${param:subnetId, ''}",
+      vpcId: deployParameter("vpcId"),
+      subnetId: deployParameter("subnetId"),
     });
-    expect(manifest.provider.environment.variables.SCAN_QUEUE).toBe("${param:scanQueue, ''}");
+    expect(manifest.provider.environment.variables.SCAN_QUEUE).toBe(deployParameter("scanQueue"));
   });
 
   it("gives the function an agency and an APIG trigger for POST webhooks", () => {

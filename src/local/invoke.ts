@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { HttpError } from "../errors";
 import { createLocalContext } from "./context";
 import { prepareLocalEnvironment } from "./local-setup";
 import { timerEvent } from "./server";
@@ -91,7 +92,8 @@ async function main(): Promise<number> {
     }
     return 0;
   } catch (error) {
-    const { name, message, report } = error as Error & { report?: unknown };
+    const { name, message } = error instanceof Error ? error : new Error(String(error));
+    const report = error instanceof HttpError ? error.report : undefined;
     process.stdout.write(
       `${JSON.stringify({ errorType: name, errorMessage: message, report }, null, 2)}\n`,
     );

@@ -1,3 +1,4 @@
+import { HttpError } from "../errors";
 import type { ScanReport } from "../report";
 
 /**
@@ -6,7 +7,10 @@ import type { ScanReport } from "../report";
  */
 export function summariseOutcome(outcome: { result?: unknown; error?: Error }): string {
   if (outcome.error) {
-    const report = (outcome.error as Error & { report?: ScanReport }).report;
+    const report =
+      outcome.error instanceof HttpError
+        ? (outcome.error.report as ScanReport | undefined)
+        : undefined;
     return report ? summariseReport(report) : `rejected: ${outcome.error.message}`;
   }
   const result = outcome.result as { statusCode?: number; body?: string } & Partial<ScanReport>;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { HttpError } from "../../src/errors";
 import { summariseOutcome } from "../../src/local/summary";
 import type { ScanReport } from "../../src/report";
 
@@ -41,11 +42,21 @@ describe("the invoke summary", () => {
 
   it("groups failures by HSS error code", () => {
     const failed = [{ ...image, error: { error_code: "HSS.0001", error_msg: "x", attempts: 1 } }];
-    const error = Object.assign(new Error("failed"), {
-      report: report({ status: "failed", failed }),
-    });
+    const error = new HttpError(502, "failed", { report: report({ status: "failed", failed }) });
     expect(summariseOutcome({ error })).toBe(
       "submitted 0 images in 0 HSS requests, skipped 0, failed 1\n  failed by HSS error: HSS.0001 ×1",
+    );
+  });
+
+  it("says what was submitted at once and what waits on the queue", () => {
+    const result = report({
+      status: "queued",
+      queued: [image, image],
+      submitted: [image],
+      hss_requests: 1,
+    });
+    expect(summariseOutcome({ result })).toBe(
+      "submitted 1 image in 1 HSS request, 2 still queued, skipped 0",
     );
   });
 
