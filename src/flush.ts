@@ -278,8 +278,8 @@ export async function scheduledFlush(
     log.warn("queue_unavailable", { during: "counts", reason: error.message });
     return undefined;
   });
-  // An idle flush (nothing sent, nothing waiting) is routine: logged at debug level only.
-  const idle = result.hss_calls === 0 && (counts?.pending ?? 0) + (counts?.claimed ?? 0) === 0;
+  // A flush that made no call changed nothing: routine, logged at debug level only.
+  const idle = result.hss_calls === 0 && result.dead_lettered === 0;
   log[idle ? "debug" : "info"]("flush_done", {
     trigger,
     ...result,
