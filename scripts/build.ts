@@ -5,10 +5,12 @@ import { build, type Metafile, type Plugin } from "esbuild";
 /**
  * Bundles the handler into dist/index.js: one CommonJS file for Node.js 20 exporting `handler`
  * (FunctionGraph handler string `index.handler`), with a source map. Modules that are loaded but
- * never executed on this function's path are replaced by small stand-ins (see bundle-stubs/).
+ * never executed on this function's path are replaced by small stand-ins (scripts/bundle-stubs/).
+ * Every replacement and edit must apply, or the build fails; the packages whose internals they
+ * touch (the SDK core, axios, middy's core) are pinned to exact versions in package.json.
  */
 const root = join(__dirname, "..");
-const stubs = join(root, "src", "bundle-stubs");
+const stubs = join(root, "scripts", "bundle-stubs");
 
 /**
  * Modules replaced by small stand-ins: what the importer asks for, whose imports are affected, the
@@ -102,6 +104,12 @@ const redisBackendApart: Plugin = {
   },
 };
 
+/**
+ * Replacements and edits that applied during the current build. A dependency upgrade that moves or
+ * renames what they match must fail the build, not silently ship the original module.
+ */
+const fired = new Set<string>();
+
 const replaceUnusedModules: Plugin = {
   name: "replace-unused-modules",
   setup(builder) {
@@ -115,7 +123,9 @@ const replaceUnusedModules: Plugin = {
         (candidate) =>
           candidate.request.test(args.path) && candidate.importer.test(args.resolveDir),
       );
-      return replacement ? { path: replacement.file } : undefined;
+      if (!replacement) return undefined;
+      fired.add(`replacement ${replacement.request}`);
+      return { path: replacement.file };
     });
   },
 };
@@ -149,6 +159,7 @@ const editSources: Plugin = {
         if (!source.includes(edit.find)) {
           throw new Error(`${args.path} no longer contains the text to edit (${edit.why})`);
         }
+        fired.add(`edit ${edit.file}`);
         return { contents: source.replace(edit.find, edit.replace), loader: "js" };
       });
     }
@@ -157,6 +168,7 @@ const editSources: Plugin = {
 
 export async function buildBundle(outdir = join(root, "dist")) {
   await rm(outdir, { recursive: true, force: true });
+  fired.clear();
   const result = await build({
     entryPoints: {
       index: join(root, "src", "handler.ts"),
@@ -177,6 +189,15 @@ export async function buildBundle(outdir = join(root, "dist")) {
     plugins: [redisBackendApart, replaceUnusedModules, editSources],
     logLevel: "warning",
   });
+  const missed = [
+    ...REPLACED_MODULES.map((r) => ({ key: `replacement ${r.request}`, why: r.why })),
+    ...SOURCE_EDITS.map((e) => ({ key: `edit ${e.file}`, why: e.why })),
+  ].filter(({ key }) => !fired.has(key));
+  if (missed.length > 0) {
+    throw new Error(
+      `these replacements or edits no longer apply (a dependency changed; review and update scripts/build.ts): ${missed.map(({ key, why }) => `${key} (${why})`).join("; ")}`,
+    );
+  }
   await writeFile(join(outdir, NOTICES_FILE), await thirdPartyNotices(result.metafile));
   return result;
 }

@@ -3,10 +3,28 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildBundle, REPLACED_MODULES } from "../scripts/build";
-import { sortBy } from "../src/bundle-stubs/lodash";
-import moment from "../src/bundle-stubs/moment";
+import { sortBy } from "../scripts/bundle-stubs/lodash";
+import moment from "../scripts/bundle-stubs/moment";
 
 describe("the bundle", () => {
+  it("fails to build when a replacement no longer matches anything", async () => {
+    // Prepare: a replacement whose module a dependency upgrade would have renamed
+    REPLACED_MODULES.push({
+      request: /^renamed-internal-module$/,
+      importer: /./,
+      file: REPLACED_MODULES[0]?.file ?? "",
+      why: "a stand-in for a module that is gone",
+    });
+    try {
+      // Act and assess
+      await expect(buildBundle(mkdtempSync(join(tmpdir(), "bundle-")))).rejects.toThrow(
+        /no longer apply.*renamed-internal-module.*a stand-in for a module that is gone/,
+      );
+    } finally {
+      REPLACED_MODULES.pop();
+    }
+  });
+
   it("leaves out what the function never runs", async () => {
     // Act
     const result = await buildBundle(mkdtempSync(join(tmpdir(), "bundle-")));
