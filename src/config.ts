@@ -173,6 +173,7 @@ const environmentShape = {
   MAX_IMAGES_PER_DELIVERY: integer(1, 100_000, 10_000),
   WEBHOOK_AUTH: withDefault(z.enum(["secret", "none"]), "secret"),
   WEBHOOK_SECRET: webhookSecrets,
+  HTTP_MANUAL_REQUESTS: flag(false),
   WEBHOOK_SECRET_HEADER: withDefault(
     text(z.toLowerCase(), z.regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, "must be an HTTP header name")),
     "authorization",
@@ -258,6 +259,7 @@ export const environmentSchema = z.pipe(
       auth: env.WEBHOOK_AUTH,
       secrets: env.WEBHOOK_SECRET,
       header: env.WEBHOOK_SECRET_HEADER,
+      manualRequests: env.HTTP_MANUAL_REQUESTS,
     },
     credentials: env.CLOUD_SDK_AK
       ? {

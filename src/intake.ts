@@ -66,6 +66,14 @@ export async function scanOnPush(
     event_type: event.eventType,
   });
 
+  if (event.kind === "scan-request" && delivery.kind === "http" && !config.webhook.manualRequests) {
+    // The registry's secret lets the registry push; an image list or operate_all is an operator's
+    // request, made by invoking the function (IAM decides who may).
+    throw httpError(
+      403,
+      "manual HSS requests (image lists, operate_all) are not accepted over HTTP: invoke the function directly, or set HTTP_MANUAL_REQUESTS=true",
+    );
+  }
   if (event.kind === "ignored") {
     log.info("ignored", {
       event_type: event.eventType,

@@ -42,7 +42,39 @@ function loadGlobMatcher(): typeof import("picomatch") {
 /** cosign-style tags of signatures, attestations and SBOMs attached to `sha256:<digest>`. */
 const SIGNATURE_TAG = /^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/i;
 
-const patternList = z.array(z.string().check(z.trim(), z.minLength(1), z.maxLength(256)));
+/**
+ * Why a glob pattern cannot be what its author meant, or undefined. Unbalanced braces or brackets
+ * compile into patterns that match nothing, so a typo would silently scan nothing.
+ */
+export function patternProblem(pattern: string): string | undefined {
+  const open: string[] = [];
+  for (let i = 0; i < pattern.length; i++) {
+    const character = pattern[i];
+    if (character === "\\") {
+      i += 1;
+      continue;
+    }
+    if (character === "{" || character === "[") open.push(character);
+    if (character === "}" || character === "]") {
+      const expected = character === "}" ? "{" : "[";
+      if (open.pop() !== expected) return `pattern "${pattern}" has an unmatched "${character}"`;
+    }
+  }
+  const unclosed = open.pop();
+  return unclosed ? `pattern "${pattern}" has an unclosed "${unclosed}"` : undefined;
+}
+
+const patternList = z.array(
+  z.string().check(
+    z.trim(),
+    z.minLength(1),
+    z.maxLength(256),
+    z.superRefine((pattern, ctx) => {
+      const problem = patternProblem(pattern);
+      if (problem) ctx.addIssue({ code: "custom", input: pattern, message: problem });
+    }),
+  ),
+);
 const ruleSet = z.strictObject({
   namespaces: z.optional(patternList),
   repositories: z.optional(patternList),
@@ -123,13 +155,34 @@ export function compilePolicy(
  */
 export function splitPatterns(raw: string): string[] {
   const text = raw.trim();
-  if (text.startsWith("[")) {
-    const parsed = JSON.parse(text) as unknown;
-    if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === "string")) {
-      throw new Error("must be a JSON array of strings");
-    }
-    return parsed.map((item) => item.trim()).filter((item) => item.length > 0);
+  const asJson = jsonArrayOfStrings(text);
+  const patterns = (asJson ?? splitOutsideBraces(text))
+    .map((pattern) => pattern.trim())
+    .filter((pattern) => pattern.length > 0);
+  for (const pattern of patterns) {
+    const problem = patternProblem(pattern);
+    if (problem) throw new Error(problem);
   }
+  return patterns;
+}
+
+/** The list when the text is a JSON array; a pattern such as `[0-9]*` is not JSON at all. */
+function jsonArrayOfStrings(text: string): string[] | undefined {
+  if (!text.startsWith("[")) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed)) return undefined;
+  if (!parsed.every((item) => typeof item === "string")) {
+    throw new Error("must be a JSON array of strings");
+  }
+  return parsed;
+}
+
+function splitOutsideBraces(text: string): string[] {
   const patterns: string[] = [];
   let depth = 0;
   let current = "";
@@ -144,5 +197,5 @@ export function splitPatterns(raw: string): string[] {
     current += character;
   }
   patterns.push(current);
-  return patterns.map((pattern) => pattern.trim()).filter((pattern) => pattern.length > 0);
+  return patterns;
 }

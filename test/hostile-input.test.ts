@@ -99,8 +99,9 @@ describe("limits", () => {
       const deepObject = JSON.parse(`${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`);
       await expect(
         big.invoke({ image_type: "private_image", image_info_list: [deepObject] }),
-      ).resolves.toMatchObject({
-        status: "nothing_to_scan",
+      ).rejects.toMatchObject({
+        statusCode: 422,
+        message: expect.stringMatching(/unknown field "a"/),
       });
     } finally {
       await big.close();
@@ -119,10 +120,11 @@ describe("limits", () => {
     const answer = await harness.http(
       apigEvent(payload, { query: JSON.parse('{"__proto__":"x","instance_id":"i"}') }),
     );
-    const report = await harness.invoke(manual);
+    const refusal = await harness.invoke(manual).catch((error: unknown) => error);
     expect(answer.statusCode).toBe(202);
-    expect(report).toMatchObject({
-      skipped: [{ reason: expect.stringMatching(/not acceptable to HSS/) }],
+    expect(refusal).toMatchObject({
+      statusCode: 422,
+      message: expect.stringMatching(/unknown field "__proto__"/),
     });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.prototype).not.toHaveProperty("polluted");

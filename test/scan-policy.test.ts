@@ -106,6 +106,12 @@ describe("scan policy", () => {
     });
   });
 
+  it("reads a pattern that starts with a bracket as a pattern, not as JSON", () => {
+    expect(
+      pick({ SCAN_INCLUDE_TAGS: "[0-9]*" }, ["t/api:1.0", "t/api:latest", "t/api:20"]).scanned,
+    ).toEqual(["t/api:1.0", "t/api:20"]);
+  });
+
   it("accepts a JSON array in a pattern variable", () => {
     expect(
       pick({ SCAN_EXCLUDE_TAGS: '["*,*", "a{b,c}"]' }, ["t/api:x,y", "t/api:ab", "t/api:ok"])
@@ -121,6 +127,13 @@ describe("scan policy", () => {
       /use either SCAN_POLICY or the SCAN_INCLUDE_\*\/SCAN_EXCLUDE_\* variables.*SCAN_EXCLUDE_TAGS/,
     ],
     [{ SCAN_EXCLUDE_TAGS: "[1]" }, /SCAN_EXCLUDE_TAGS: must be a JSON array of strings/],
+    [{ SCAN_INCLUDE_TAGS: "v{1,2" }, /SCAN_INCLUDE_TAGS: pattern "v\{1,2" has an unclosed "\{"/],
+    [
+      { SCAN_EXCLUDE_REPOSITORIES: "a},b" },
+      /SCAN_EXCLUDE_REPOSITORIES: pattern "a}" has an unmatched/,
+    ],
+    [{ SCAN_INCLUDE_TAGS: "v[1-" }, /SCAN_INCLUDE_TAGS: pattern "v\[1-" has an unclosed "\["/],
+    [{ SCAN_POLICY: '{"include":{"tags":["v{1"]}}' }, /SCAN_POLICY at include.tags.0: .*unclosed/],
     [{ SCAN_SKIP_SIGNATURES: "maybe" }, /SCAN_SKIP_SIGNATURES/],
   ])("refuses an invalid policy at start: %j", (env, message) => {
     expect(() => loadConfig({ HSS_REGION: "cn-north-4", ...env })).toThrow(message);

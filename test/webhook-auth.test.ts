@@ -113,3 +113,32 @@ describe("webhook authentication settings", () => {
     }
   });
 });
+
+describe("manual HSS requests over HTTP", () => {
+  const manual = { image_type: "private_image", operate_all: true };
+
+  it("are refused with 403 by default, even with the right secret, and nothing is sent", async () => {
+    const harness = await startHarness();
+    try {
+      const answer = await harness.http(apigEvent(manual));
+      expect(answer.statusCode).toBe(403);
+      expect(answer.body.message).toMatch(/not accepted over HTTP.*HTTP_MANUAL_REQUESTS=true/);
+      expect(harness.emulator.received).toHaveLength(0);
+      // A direct invocation is authorised by the platform, and still works.
+      await expect(harness.invoke(manual)).resolves.toMatchObject({ status: "submitted" });
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it("are accepted when HTTP_MANUAL_REQUESTS allows them", async () => {
+    const harness = await startHarness({ HTTP_MANUAL_REQUESTS: "true" });
+    try {
+      const answer = await harness.http(apigEvent(manual));
+      expect(answer.statusCode).toBe(202);
+      expect(harness.emulator.acceptedBatches()).toEqual([manual]);
+    } finally {
+      await harness.close();
+    }
+  });
+});

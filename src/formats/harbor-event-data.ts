@@ -44,9 +44,14 @@ const harborRepository = z.pipe(
 );
 
 export const harborEventDataSchema = z.object({
-  resources: z
-    .array(harborResource)
-    .check(z.minLength(1, "a push event lists at least one resource")),
+  // Harbor 1.x sends `"resources": null` for a push whose resources all lacked tags: nothing to
+  // scan, not a malformed event (which Harbor 1.x would redeliver ten times).
+  resources: z.pipe(
+    z.nullable(
+      z.array(harborResource).check(z.minLength(1, "a push event lists at least one resource")),
+    ),
+    z.transform((resources) => resources ?? []),
+  ),
   repository: harborRepository,
 });
 

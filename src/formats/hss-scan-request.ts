@@ -12,6 +12,9 @@ import type { RegistryFormat } from "./registry-event";
  * image is checked later, one by one, so that one bad entry is skipped with a reason instead of
  * failing the others.
  */
+/** BatchScanSwrImageInfo's fields: a misspelt one would otherwise silently drop the image. */
+const IMAGE_FIELDS = ["namespace", "image_name", "image_version", "instance_id", "instance_url"];
+
 export const manualScanRequestSchema = z
   .extend(operateAllFiltersSchema, {
     image_type: imageTypeSchema,
@@ -37,6 +40,17 @@ export const manualScanRequestSchema = z
           path: ["image_info_list"],
           message: "list at least one image, or set operate_all: true",
         });
+      }
+      for (const [index, entry] of image_info_list?.entries() ?? []) {
+        if (typeof entry !== "object" || entry === null) continue;
+        const unknown = Object.keys(entry).find((field) => !IMAGE_FIELDS.includes(field));
+        if (unknown !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["image_info_list", index, unknown],
+            message: `unknown field "${unknown.slice(0, 40)}"; an image has ${IMAGE_FIELDS.join(", ")}`,
+          });
+        }
       }
       const filterNames = Object.keys(filters);
       if (filterNames.length > 0) {

@@ -179,6 +179,14 @@ describe("CloudEvents batches", () => {
     expect(error.message).toBe("events[1] is not a CloudEvent (it needs specversion and type)");
   });
 
+  it("reads Harbor 1.x's push with resources null as a push of nothing", () => {
+    const event = parseRegistryPayload({
+      type: "pushImage",
+      event_data: { resources: null, repository: { namespace: "team", name: "app" } },
+    });
+    expect(event).toMatchObject({ kind: "push", images: [] });
+  });
+
   it("answers 422 naming the element whose data is malformed", () => {
     const error = errorOf(() =>
       parseRegistryPayload({ events: [cloudEvent("harbor.artifact.pushed", { resources: [] })] }),
@@ -189,6 +197,17 @@ describe("CloudEvents batches", () => {
 });
 
 describe("HSS batch-scan request format", () => {
+  it("refuses an image entry with a misspelt field, naming it", () => {
+    const error = errorOf(() =>
+      parseRegistryPayload({
+        image_type: "private_image",
+        image_info_list: [{ namespace: "a", imagename: "b", image_version: "1" }],
+      }),
+    );
+    expect(error.statusCode).toBe(422);
+    expect(error.message).toMatch(/image_info_list.0.imagename: unknown field "imagename"/);
+  });
+
   it("accepts the API reference's image list example", () => {
     const payload = {
       image_type: "private_image",
