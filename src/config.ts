@@ -18,6 +18,39 @@ import {
 /** Calls, not images, are scarce (5 a minute): by default one call carries as many as HSS takes. */
 export const DEFAULT_BATCH_SIZE = MAX_IMAGES_PER_BATCH;
 
+/**
+ * The regions where Huawei's generated SDKs know an HSS endpoint (HssRegion, 2026). A region
+ * missing here can still be used by giving HSS_ENDPOINT.
+ */
+export const HSS_REGIONS = [
+  "af-south-1",
+  "ae-ad-1",
+  "ap-southeast-1",
+  "ap-southeast-2",
+  "ap-southeast-3",
+  "ap-southeast-4",
+  "cn-east-2",
+  "cn-east-3",
+  "cn-east-5",
+  "cn-north-1",
+  "cn-north-2",
+  "cn-north-4",
+  "cn-north-9",
+  "cn-south-1",
+  "cn-south-2",
+  "cn-south-4",
+  "cn-southwest-2",
+  "eu-west-101",
+  "la-north-2",
+  "la-south-2",
+  "me-east-1",
+  "my-kualalumpur-1",
+  "na-mexico-1",
+  "ru-moscow-1",
+  "sa-brazil-1",
+  "tr-west-1",
+];
+
 // An empty variable (common in console forms and serverless.yml) means "not set".
 const unsetWhenEmpty = z.transform((value: unknown) =>
   typeof value === "string" && value.trim() === "" ? undefined : value,
@@ -203,6 +236,15 @@ function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environm
     ctx.addIssue({ code: "custom", input: env, path: [variable], message });
   if (!env.HSS_REGION && !env.HSS_ENDPOINT) {
     problem("HSS_REGION", "set HSS_REGION (for example cn-north-4) or HSS_ENDPOINT");
+  }
+  if (env.HSS_REGION && !env.HSS_ENDPOINT && !HSS_REGIONS.includes(env.HSS_REGION)) {
+    const near = HSS_REGIONS.filter(
+      (region) => region.split("-")[0] === env.HSS_REGION?.split("-")[0],
+    );
+    problem(
+      "HSS_REGION",
+      `is not a region with HSS${near.length > 0 ? ` (did you mean one of ${near.join(", ")}?)` : ""}; for a region not listed here, set HSS_ENDPOINT too`,
+    );
   }
   if (env.WEBHOOK_SECRET.some((secret) => secret.length < 16)) {
     problem("WEBHOOK_SECRET", "each secret must be at least 16 characters long");

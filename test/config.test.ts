@@ -45,6 +45,15 @@ describe("configuration", () => {
     expect(config.credentials).toBeUndefined();
   });
 
+  it("refuses a region without HSS unless an endpoint is given", () => {
+    expect(() => loadConfig({ HSS_REGION: "cn-nort-4" })).toThrow(
+      /HSS_REGION: is not a region with HSS \(did you mean one of .*cn-north-4.*\?\); for a region not listed here, set HSS_ENDPOINT too/,
+    );
+    expect(
+      loadConfig({ HSS_REGION: "xx-new-1", HSS_ENDPOINT: "https://hss.example.com" }).hss,
+    ).toMatchObject({ region: "xx-new-1", endpoint: "https://hss.example.com" });
+  });
+
   it("names the variable when neither region nor endpoint is set", () => {
     expect(() => loadConfig({})).toThrow(/HSS_REGION: set HSS_REGION .* or HSS_ENDPOINT/);
   });

@@ -62,6 +62,11 @@ export interface HssEmulatorOptions {
   keys?: readonly SigningKey[];
   /** Called after each request with what was received and answered. */
   onRequest?: (request: ReceivedRequest) => void;
+  /**
+   * How many received requests and accepted batches it keeps (the oldest are dropped), so that a
+   * long-running `npm start` does not grow without bound.
+   */
+  historyLimit?: number;
 }
 
 export interface HssEmulator {
@@ -127,9 +132,14 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
   };
   const routePattern = /^\/v5\/([^/]+)\/image\/batch-scan$/;
 
+  const historyLimit = options.historyLimit ?? 10_000;
+  const keep = <T>(list: T[], item: T) => {
+    list.push(item);
+    if (list.length > historyLimit) list.splice(0, list.length - historyLimit);
+  };
   const record = (request: Omit<ReceivedRequest, "requestId">, requestId: string) => {
     const entry = { ...request, requestId };
-    received.push(entry);
+    keep(received, entry);
     options.onRequest?.(entry);
   };
 
@@ -237,7 +247,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
         `invalid parameter: image_info_list[${rejected}] cannot be scanned`,
       );
     }
-    accepted.push(batch.data);
+    keep(accepted, batch.data);
     return answer(200);
   });
   server.on("connection", (socket) => {

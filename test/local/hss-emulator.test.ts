@@ -40,3 +40,37 @@ describe("the HSS emulator", () => {
     expect(emulator.acceptedBatches()).toHaveLength(5);
   });
 });
+
+describe("the HSS emulator's history", () => {
+  it("keeps only the newest historyLimit requests and batches", async () => {
+    const emulator = await startHssEmulator({ rateLimit: false, historyLimit: 3 });
+    try {
+      const [key] = emulator.keys;
+      if (!key) throw new Error("the emulator has a key");
+      const client = createHssClient({
+        endpoint: emulator.url,
+        projectId: emulator.projectId,
+        credentials: { ak: key.ak, sk: key.sk, securityToken: undefined },
+      });
+      for (const tag of ["1", "2", "3", "4", "5"]) {
+        await client.submitBatchScan(
+          {
+            image_type: "private_image",
+            image_info_list: [{ namespace: "n", image_name: "i", image_version: tag }],
+          },
+          { timeoutMs: 2000 },
+        );
+      }
+      expect(emulator.received).toHaveLength(3);
+      expect(
+        emulator
+          .acceptedBatches()
+          .map((batch) =>
+            "image_info_list" in batch ? batch.image_info_list[0]?.image_version : "",
+          ),
+      ).toEqual(["3", "4", "5"]);
+    } finally {
+      await emulator.close();
+    }
+  });
+});
