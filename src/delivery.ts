@@ -108,15 +108,38 @@ export function payloadOf(delivery: Delivery, maxBodyBytes: number): unknown {
       `the request body has ${size} bytes; the limit is ${maxBodyBytes} (MAX_BODY_BYTES)`,
     );
   }
-  if (delivery.body.trim() === "") {
+  const encoding = delivery.headers["content-encoding"]?.trim().toLowerCase();
+  // gzip's magic bytes, 1f 8b: the second is not valid UTF-8 and arrives as U+FFFD.
+  const gzipMagic =
+    delivery.body.charCodeAt(0) === 0x1f && [0x8b, 0xfffd].includes(delivery.body.charCodeAt(1));
+  if ((encoding && encoding !== "identity") || gzipMagic) {
+    throw httpError(
+      415,
+      `the request body is ${encoding && encoding !== "identity" ? `${encoding.slice(0, 20)}-encoded` : "gzip-compressed"}; send it uncompressed`,
+    );
+  }
+  // A UTF-8 byte order mark is not JSON, but some tools write one.
+  const body = delivery.body.startsWith("\ufeff") ? delivery.body.slice(1) : delivery.body;
+  if (body.trim() === "") {
     throw httpError(400, "the request body is empty; expected a JSON registry event");
   }
   try {
-    return JSON.parse(delivery.body);
+    return JSON.parse(body);
   } catch (error) {
-    const reason = error instanceof Error ? error.message.slice(0, 120) : "parse error";
+    const reason = error instanceof Error ? printable(error.message.slice(0, 120)) : "parse error";
     throw httpError(400, `the request body is not JSON (${reason})`);
   }
+}
+
+/** Control and replacement characters escaped, so that binary input shows as text. */
+function printable(text: string): string {
+  let shown = "";
+  for (const character of text) {
+    const code = character.charCodeAt(0);
+    const control = code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0xfffd;
+    shown += control ? `\\u${code.toString(16).padStart(4, "0")}` : character;
+  }
+  return shown;
 }
 
 function decodeBody(event: Fields): string {

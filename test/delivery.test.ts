@@ -1,3 +1,4 @@
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { payloadOf, recogniseDelivery } from "../src/delivery";
 import { apigEvent, loadEvent } from "./support/fixtures";
@@ -60,5 +61,45 @@ describe("payloadOf", () => {
 
   it("answers 405 for methods other than POST", () => {
     expect(() => payloadOf(http("{}", "GET"), MAX)).toThrow(/POST, not GET/);
+  });
+});
+
+describe("payloadOf, for bodies that are not plain JSON", () => {
+  const raw = (body: Buffer, headers: Record<string, string> = {}) =>
+    recogniseDelivery({
+      ...apigEvent(""),
+      headers: { "content-type": "application/json", ...headers },
+      body: body.toString("base64"),
+      isBase64Encoded: true,
+    });
+  const errorOf = (run: () => unknown) => {
+    try {
+      run();
+    } catch (error) {
+      return error as Error & { statusCode?: number };
+    }
+    throw new Error("expected an error");
+  };
+
+  it("reads JSON behind a UTF-8 byte order mark", () => {
+    expect(payloadOf(raw(Buffer.from('\ufeff{"type":"x"}')), 1e6)).toEqual({ type: "x" });
+  });
+
+  it("names gzip instead of calling the body 'not JSON'", () => {
+    const zipped = gzipSync(Buffer.from('{"type":"x"}'));
+    expect(errorOf(() => payloadOf(raw(zipped), 1e6))).toMatchObject({
+      statusCode: 415,
+      message: "the request body is gzip-compressed; send it uncompressed",
+    });
+    expect(errorOf(() => payloadOf(raw(zipped, { "content-encoding": "gzip" }), 1e6)).message).toBe(
+      "the request body is gzip-encoded; send it uncompressed",
+    );
+  });
+
+  it("shows binary bytes in a parse error as escapes", () => {
+    const error = errorOf(() => payloadOf(raw(Buffer.from([0, 1, 0x7b])), 1e6));
+    expect(error.statusCode).toBe(400);
+    expect(error.message).toMatch(/^the request body is not JSON \(.*\\u0000/);
+    expect([...error.message].every((character) => character.charCodeAt(0) >= 0x20)).toBe(true);
   });
 });

@@ -76,6 +76,19 @@ async function drainMemoryQueue(handler: Handler): Promise<string> {
   }
 }
 
+/** How many images the answer (a report, or an HTTP answer holding one) left on the queue. */
+function queuedCount(result: unknown): number {
+  const answer = result as { body?: unknown; queued?: unknown[] } | undefined;
+  if (typeof answer?.body === "string") {
+    try {
+      return queuedCount(JSON.parse(answer.body));
+    } catch {
+      return 0;
+    }
+  }
+  return Array.isArray(answer?.queued) ? answer.queued.length : 0;
+}
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const event = readEvent(args);
@@ -87,7 +100,7 @@ async function main(): Promise<number> {
     const result = await handler(event, createLocalContext({ env: process.env }) as never);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     say(summariseOutcome({ result }));
-    if (process.env.SCAN_QUEUE === "memory" && !args.includes("--dry-run")) {
+    if (process.env.SCAN_QUEUE === "memory" && queuedCount(result) > 0) {
       say(await drainMemoryQueue(handler as unknown as Handler));
     }
     return 0;

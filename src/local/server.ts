@@ -161,8 +161,10 @@ async function main(): Promise<void> {
   say(
     `the scan queue is flushed every ${interval} s (FLUSH_INTERVAL_SECONDS), as FunctionGraph's timer trigger does every minute`,
   );
+  // The secret itself is never printed: the hint refers to the variable.
+  const auth = process.env.WEBHOOK_AUTH === "none" ? "" : ` -H "authorization: $WEBHOOK_SECRET"`;
   say(
-    `try: curl -s -X POST '${url}/?instance_id=my-instance' -H 'content-type: application/json' --data @events/harbor-push.json`,
+    `try: curl -s -X POST '${url}/?instance_id=my-instance' -H 'content-type: application/json'${auth} --data @events/harbor-push.json`,
   );
 }
 
