@@ -68,12 +68,13 @@ const text = (...checks: Array<z.core.$ZodCheck<string>>) =>
 const integer = (min: number, max: number, fallback: number) =>
   withDefault(z.pipe(z.coerce.number(), z.int().check(z.gte(min), z.lte(max))), fallback);
 
+// HSS takes instance ids and URLs of at most 256 characters: a longer configured one fails here.
 const swrInstance = z.union([
   z.pipe(
-    text(),
+    text(z.maxLength(256)),
     z.transform((id) => ({ id, url: undefined as string | undefined })),
   ),
-  z.strictObject({ id: text(), url: z.optional(text()) }),
+  z.strictObject({ id: text(z.maxLength(256)), url: z.optional(text(z.maxLength(256))) }),
 ]);
 
 /** A variable holding a JSON document; `example` shows in the error when it is not JSON. */

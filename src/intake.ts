@@ -1,10 +1,16 @@
 import type { Config } from "./config";
 import { type Delivery, payloadOf } from "./delivery";
-import { httpError } from "./errors";
+import { HttpError, httpError } from "./errors";
 import { flushQueue } from "./flush";
 import { parseRegistryPayload } from "./formats";
 import type { RegistryEvent } from "./formats/registry-event";
-import { describeTarget, type ScanTarget, scanKey, targetKey } from "./hss/batch-scan-request";
+import {
+  describeTarget,
+  HSS_FIELD_MAX,
+  type ScanTarget,
+  scanKey,
+  targetKey,
+} from "./hss/batch-scan-request";
 import type { CallBudget } from "./hss/call-budget";
 import type { BatchScanSubmitter } from "./hss/client";
 import type { Logger } from "./log";
@@ -93,10 +99,21 @@ export async function scanOnPush(
     );
   }
 
+  const queryInstanceId = delivery.kind === "http" ? delivery.query.instance_id : undefined;
+  if (
+    queryInstanceId !== undefined &&
+    (queryInstanceId.trim() === "" || queryInstanceId.length > HSS_FIELD_MAX)
+  ) {
+    // A value the operator configured in the webhook URL: wrong, it fails loudly for every image.
+    throw httpError(
+      400,
+      `the instance_id query parameter must be 1–${HSS_FIELD_MAX} characters (it has ${queryInstanceId.length}): check the webhook URL`,
+    );
+  }
   const plan =
     event.kind === "push"
       ? planPushScans(event.images, {
-          queryInstanceId: delivery.kind === "http" ? delivery.query.instance_id : undefined,
+          queryInstanceId,
           swr: config.swr,
           policy: config.policy,
         })
@@ -109,19 +126,21 @@ export async function scanOnPush(
   if (event.kind === "scan-request") {
     return answered(
       log,
+      plan,
       await sendNow(event, plan, deps, { dedupe: false, budget: sharedBudget(deps) }),
     );
   }
   if (!deps.queue || config.dryRun) {
     return answered(
       log,
+      plan,
       await sendNow(event, plan, deps, { dedupe: true, budget: deps.instance.budget }),
     );
   }
   // Credentials are checked before anything is queued, so a misconfiguration answers 500 at once.
   deps.submitter();
   try {
-    return answered(log, await enqueueAndFlush(event, plan, deps.queue, deps));
+    return answered(log, plan, await enqueueAndFlush(event, plan, deps.queue, deps));
   } catch (error) {
     if (!(error instanceof QueueUnavailableError)) throw error;
     // Never 202 for an image that is neither queued nor submitted: send it now if this instance's
@@ -129,12 +148,38 @@ export async function scanOnPush(
     log.warn("queue_unavailable", { during: "intake", reason: error.message, fallback: "direct" });
     return answered(
       log,
+      plan,
       await sendNow(event, plan, deps, { dedupe: true, budget: deps.instance.budget }),
     );
   }
 }
 
-function answered(log: Logger, report: ScanReport): ScanReport {
+/**
+ * The answer, with what the plan had to say besides: values adjusted to keep images scannable,
+ * and images whose registry maps to no instance. Those are named in a 422 (after the rest was
+ * queued or sent), so that the sender redelivers them once the configuration knows their registry.
+ */
+function answered(log: Logger, plan: ScanPlan, result: ScanReport): ScanReport {
+  const report: ScanReport = {
+    ...result,
+    ...(plan.adjusted ? { adjusted: plan.adjusted } : {}),
+    ...(plan.unmapped ? { unmapped: plan.unmapped } : {}),
+  };
+  for (const adjusted of plan.adjusted ?? []) log.info("adjusted", { ...adjusted });
+  if (plan.unmapped) {
+    const registries = [...new Set(plan.unmapped.map((image) => image.registry))];
+    const handled = report.queued?.length ?? 0;
+    const rest =
+      report.submitted.length + handled > 0
+        ? `; the other images were ${handled > 0 ? "queued" : "submitted"}`
+        : "; nothing was sent to HSS";
+    const message =
+      `no SWR Enterprise instance id for registry ${registries.join(", ")} (${plan.unmapped.length} image${plan.unmapped.length === 1 ? "" : "s"} not sent): ` +
+      "add ?instance_id=<instance id> to the webhook URL, or set SWR_INSTANCE_ID (one instance) " +
+      `or SWR_INSTANCES ({"<registry host>": "<instance id>"})${rest}`;
+    log.warn("unmapped", { registries, images: plan.unmapped.length });
+    throw new HttpError(422, message, { report: { ...report, message } });
+  }
   log.info("answered", {
     status: report.status,
     queued: report.queued?.length,

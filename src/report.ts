@@ -9,7 +9,7 @@ import {
   type ScanTarget,
 } from "./hss/batch-scan-request";
 import type { HssCallError, HssRequestPreview } from "./hss/client";
-import type { SkippedImage } from "./scan-plan";
+import type { AdjustedValue, SkippedImage, UnmappedImage } from "./scan-plan";
 import type { SubmitOutcome } from "./submit";
 
 /**
@@ -22,7 +22,15 @@ export type SubmittedScan = (ScanTarget | ({ operate_all: true } & OperateAllFil
   hss_request_id?: string;
 };
 
+/**
+ * What happened to a request that failed: never sent (budget, deadline, credentials, no
+ * connection), sent without an answer (timeout, connection lost: HSS may have received it), or
+ * refused (HSS or its gateway answered with an error).
+ */
+export type FailureOutcome = "not_sent" | "sent_unanswered" | "refused";
+
 export interface HssFailure {
+  outcome: FailureOutcome;
   http_status?: number;
   /** How many times the request was tried. */
   attempts: number;
@@ -71,6 +79,10 @@ export interface ScanReport {
   hss_requests: number;
   /** Queue mode: the flush that ran right after intake. */
   flush?: FlushSummary;
+  /** Values the function derived and changed so that an image stays scannable. */
+  adjusted?: AdjustedValue[];
+  /** Images not sent because their registry maps to no SWR Enterprise instance (answered 422). */
+  unmapped?: UnmappedImage[];
   /** Set with status rate_limited: when the sender should try again. */
   retry_after_seconds?: number;
   /** Dry run only: the images that would have been submitted, and the exact requests. */
@@ -215,7 +227,7 @@ export function scanFailedError(report: ScanReport): HttpError {
     .map((scan) => {
       const { error } = scan;
       const id = error.hss_request_id ? `, request id ${error.hss_request_id}` : "";
-      return `${describeScan(scan)} (${error.error_code}: ${error.error_msg}${id})`;
+      return `${describeScan(scan)} (${OUTCOME_WORDS[error.outcome]}: ${error.error_code}: ${error.error_msg}${id})`;
     })
     .join("; ");
   const more = report.failed.length > 5 ? ` and ${report.failed.length - 5} more` : "";
@@ -244,8 +256,27 @@ function scansOf(
   return [operateAll];
 }
 
+const NOT_SENT_CODES = new Set(["DEADLINE_EXCEEDED", "RATE_LIMITED", "CREDENTIALS_MISSING"]);
+
+export function failureOutcomeOf(error: HssCallError): FailureOutcome {
+  if (error.httpStatus !== undefined) return "refused";
+  if (NOT_SENT_CODES.has(error.errorCode)) return "not_sent";
+  // No connection was made, so nothing reached HSS.
+  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/.test(error.message)) {
+    return "not_sent";
+  }
+  return "sent_unanswered";
+}
+
+const OUTCOME_WORDS: Record<FailureOutcome, string> = {
+  not_sent: "not sent",
+  sent_unanswered: "sent, no answer",
+  refused: "refused",
+};
+
 function hssFailureOf(error: HssCallError, attempts: number): HssFailure {
   return {
+    outcome: failureOutcomeOf(error),
     http_status: error.httpStatus,
     attempts,
     error_code: error.errorCode,

@@ -1,9 +1,9 @@
 import type { Config } from "./config";
-import { httpError } from "./errors";
 import type { ManualScanRequest } from "./formats/hss-scan-request";
 import type { PushedImage } from "./formats/registry-event";
 import {
   describeTarget,
+  HSS_FIELD_MAX,
   type ImageType,
   isScanTarget,
   type OperateAllFilters,
@@ -35,6 +35,10 @@ export interface ScanPlan {
   operateAll?: OperateAllFilters;
   /** The pushed digest of each target, by `targetKey`, where the registry said it. */
   digests?: ReadonlyMap<string, string>;
+  /** Images whose registry maps to no instance: the delivery is answered 422 so they come again. */
+  unmapped?: UnmappedImage[];
+  /** Derived values changed so that an image stays scannable. */
+  adjusted?: AdjustedValue[];
 }
 
 /** What decides a push's targets: the scan policy, and where instance ids come from. */
@@ -45,31 +49,71 @@ export interface PushPlanContext {
   policy?: ScanPolicy;
 }
 
+/** An image whose registry host maps to no SWR Enterprise instance: not sent, to be redelivered. */
+export interface UnmappedImage {
+  image: string;
+  registry: string;
+}
+
+/** A value the function derived and had to change so that the image stays scannable. */
+export interface AdjustedValue {
+  image: string;
+  field: "instance_url";
+  reason: string;
+}
+
+// The distribution reference grammar (github.com/distribution/reference): lower-case path
+// components separated by "/", and tags of word characters, "." and "-".
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+const REPOSITORY_MAX = 255;
+
+/** Why a pushed namespace, repository and tag cannot be a registry reference, or undefined. */
+export function referenceProblem(image: PushedImage & { tag: string }): string | undefined {
+  if (!TAG.test(image.tag)) {
+    return `tag ${JSON.stringify(image.tag.slice(0, 60))} is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})`;
+  }
+  if (image.repository.length > REPOSITORY_MAX) {
+    return `repository name has ${image.repository.length} characters (at most ${REPOSITORY_MAX})`;
+  }
+  const bad = image.repository.split("/").find((component) => !PATH_COMPONENT.test(component));
+  if (bad !== undefined) {
+    return `repository ${JSON.stringify(image.repository.slice(0, 80))} has an invalid path component ${JSON.stringify(bad.slice(0, 40))}`;
+  }
+  if (!image.repository.startsWith(`${image.namespace}/`)) {
+    return `repository ${JSON.stringify(image.repository.slice(0, 80))} is not inside namespace ${JSON.stringify(image.namespace.slice(0, 40))}`;
+  }
+  return undefined;
+}
+
 export function planPushScans(images: PushedImage[], context: PushPlanContext): ScanPlan {
   const plan = new PlanBuilder("instance_image");
-  const unresolvedHosts = new Set<string>();
   for (const image of images) {
     const label = imageLabel(image);
-    if (!image.tag) {
+    const tag = image.tag;
+    if (!tag) {
       plan.skip(label, "no-tag", "the push has no tag; HSS scans images by tag");
       continue;
     }
     // Docker tags cannot contain ":"; a tag that does is a digest (digest push, robot accounts).
-    if (image.tag.includes(":")) {
+    if (tag.includes(":")) {
       plan.skip(
         label,
         "digest",
-        `pushed by digest (${image.tag.slice(0, 19)}…), not by tag; HSS scans images by tag`,
+        `pushed by digest (${tag.slice(0, 19)}…), not by tag; HSS scans images by tag`,
       );
       continue;
     }
-    const imageName = image.repository.startsWith(`${image.namespace}/`)
-      ? image.repository.slice(image.namespace.length + 1)
-      : image.repository;
+    const problem = referenceProblem({ ...image, tag });
+    if (problem) {
+      plan.skip(label, "invalid-reference", `not a registry reference: ${problem}`);
+      continue;
+    }
+    const imageName = image.repository.slice(image.namespace.length + 1);
     const excluded = context.policy?.check({
       namespace: image.namespace,
       repository: imageName,
-      tag: image.tag,
+      tag,
     });
     if (excluded) {
       plan.skip(label, excluded.rule, excluded.reason);
@@ -78,7 +122,7 @@ export function planPushScans(images: PushedImage[], context: PushPlanContext): 
     const host = registryHostOf(image.resourceUrl);
     const instance = resolveInstance(host, context);
     if (!instance) {
-      unresolvedHosts.add(host ?? "(unknown registry)");
+      plan.unmapped(label, host ?? "(unknown registry)");
       continue;
     }
     plan.add(
@@ -86,22 +130,34 @@ export function planPushScans(images: PushedImage[], context: PushPlanContext): 
       {
         namespace: image.namespace,
         image_name: imageName,
-        image_version: image.tag,
+        image_version: tag,
         instance_id: instance.id,
-        instance_url: instance.url ?? image.resourceUrl,
+        instance_url: instance.url ?? derivedInstanceUrl(plan, label, image.resourceUrl, host),
       },
       image.digest,
     );
   }
-  if (unresolvedHosts.size > 0) {
-    throw httpError(
-      422,
-      `no SWR Enterprise instance id for registry ${[...unresolvedHosts].join(", ")}: ` +
-        "add ?instance_id=<instance id> to the webhook URL, or set SWR_INSTANCE_ID (one instance) " +
-        'or SWR_INSTANCES ({"<registry host>": "<instance id>"}); nothing was sent to HSS',
-    );
-  }
   return plan.build();
+}
+
+/**
+ * instance_url from the push itself, when no URL is configured for the instance: the pull
+ * reference. A value derived here must never make an image unscannable: one that HSS would refuse
+ * (over 256 characters) falls back to the registry host, and the change is said in the report.
+ */
+function derivedInstanceUrl(
+  plan: PlanBuilder,
+  label: string,
+  reference: string | undefined,
+  host: string | undefined,
+): string | undefined {
+  if (!reference) return undefined;
+  if (reference.length <= HSS_FIELD_MAX) return reference;
+  plan.adjust(
+    label,
+    `the pull reference has ${reference.length} characters and HSS takes at most ${HSS_FIELD_MAX}; sent the registry host${host ? ` ${host}` : ""} instead`,
+  );
+  return host;
 }
 
 export function planManualScans(request: ManualScanRequest, swr: Config["swr"]): ScanPlan {
@@ -150,11 +206,21 @@ class PlanBuilder {
   private readonly skipped: SkippedImage[] = [];
   private readonly seen = new Set<string>();
   private readonly digests = new Map<string, string>();
+  private readonly unmappedImages: UnmappedImage[] = [];
+  private readonly adjustedValues: AdjustedValue[] = [];
 
   constructor(private readonly imageType: ImageType) {}
 
   skip(image: string, rule: string, reason: string): void {
     this.skipped.push({ image, rule, reason });
+  }
+
+  unmapped(image: string, registry: string): void {
+    this.unmappedImages.push({ image, registry });
+  }
+
+  adjust(image: string, reason: string): void {
+    this.adjustedValues.push({ image, field: "instance_url", reason });
   }
 
   /** Adds a target after checking it against HSS's field rules; skips invalid ones and duplicates. */
@@ -197,12 +263,15 @@ class PlanBuilder {
       skipped: this.skipped,
     };
     if (this.digests.size > 0) plan.digests = this.digests;
+    if (this.unmappedImages.length > 0) plan.unmapped = this.unmappedImages;
+    if (this.adjustedValues.length > 0) plan.adjusted = this.adjustedValues;
     return plan;
   }
 }
 
 function resolveInstance(host: string | undefined, context: PushPlanContext) {
-  const configured = (host && context.swr.instancesByHost[host]) || context.swr.defaultInstance;
+  const mapped = host ? context.swr.instancesByHost[host] : undefined;
+  const configured = mapped || context.swr.defaultInstance;
   if (context.queryInstanceId) {
     const url = configured?.id === context.queryInstanceId ? configured.url : undefined;
     return { id: context.queryInstanceId, url };

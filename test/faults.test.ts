@@ -175,12 +175,17 @@ describe("the invocation's deadline", () => {
       expect(answer.statusCode).toBe(502);
       const failed = JSON.parse(answer.body).failed as Array<{
         image_version: string;
-        error: { error_code: string };
+        error: { error_code: string; outcome: string };
       }>;
-      expect(failed.map((f) => [f.image_version, f.error.error_code])).toEqual([
-        ["1.0", "TIMEOUT"],
-        ["2.0", "DEADLINE_EXCEEDED"],
+      // The first was sent and never answered (HSS may have it); the second was never sent.
+      expect(failed.map((f) => [f.image_version, f.error.error_code, f.error.outcome])).toEqual([
+        ["1.0", "TIMEOUT", "sent_unanswered"],
+        ["2.0", "DEADLINE_EXCEEDED", "not_sent"],
       ]);
+      expect(JSON.parse(answer.body)).toMatchObject({ hss_requests: 1 });
+      expect(JSON.parse(answer.body).message).toMatch(
+        /1.0 .*\(sent, no answer: TIMEOUT.*2.0 .*\(not sent: DEADLINE_EXCEEDED/,
+      );
     } finally {
       await harness.close();
     }

@@ -92,6 +92,46 @@ describe("answers to HTTP deliveries", () => {
     expect(harness.emulator.received).toHaveLength(0);
   });
 
+  it("sends the mapped images and answers 422 naming the registry whose images were not", async () => {
+    const mixed = await startHarness({
+      SWR_INSTANCES: JSON.stringify({ "known.example.com": "known-instance" }),
+      HSS_CONCURRENCY: "1",
+    });
+    try {
+      const body = harborPush("team/api", [
+        { tag: "1", digest: "sha256:1", resource_url: "known.example.com/team/api:1" },
+        { tag: "2", digest: "sha256:2", resource_url: "unknown.example.com/team/api:2" },
+      ]);
+      const first = await mixed.http(apigEvent(body));
+      const redelivered = await mixed.http(apigEvent(body));
+
+      expect(first.statusCode).toBe(422);
+      expect(first.body.message).toMatch(
+        /no SWR Enterprise instance id for registry unknown.example.com \(1 image not sent\).*the other images were submitted/,
+      );
+      expect(first.body.submitted).toEqual([expect.objectContaining({ image_version: "1" })]);
+      expect(first.body.unmapped).toEqual([
+        { image: "unknown.example.com/team/api:2", registry: "unknown.example.com" },
+      ]);
+      // The redelivery sends nothing twice and still names what is missing.
+      expect(redelivered.statusCode).toBe(422);
+      expect(mixed.emulator.acceptedBatches()).toHaveLength(1);
+    } finally {
+      await mixed.close();
+    }
+  });
+
+  it("400 for an instance_id query parameter that HSS cannot take, and nothing sent", async () => {
+    const answer = await harness.http(
+      apigEvent(push(["1.0"]), { query: { instance_id: "i".repeat(300) } }),
+    );
+    expect(answer.statusCode).toBe(400);
+    expect(answer.body.message).toMatch(
+      /instance_id query parameter must be 1–256 characters \(it has 300\)/,
+    );
+    expect(harness.emulator.received).toHaveLength(0);
+  });
+
   it("422 for a push event whose event_data is malformed", async () => {
     const answer = await harness.http(
       apigEvent({ type: "PUSH_ARTIFACT", event_data: { resources: "x" } }),

@@ -18,6 +18,8 @@ const TEST_ENV = {
   SWR_INSTANCE_ID: "generated-instance",
   // Thousands of generated deliveries: HSS's rate limit is not what this test is about.
   HSS_CALLS_PER_MINUTE: "10000",
+  // Manual requests over HTTP are part of what is generated.
+  HTTP_MANUAL_REQUESTS: "true",
 };
 
 /** How many images a generated event lists, read independently of the function's parsers. */
@@ -221,13 +223,14 @@ describe("generated hostile payloads", () => {
       ),
       repository: field(
         mutated(
-          fc.record({
-            name: field(name),
-            namespace: field(name),
-            repo_full_name: field(
-              fc.array(name, { minLength: 1, maxLength: 4 }).map((p) => p.join("/")),
-            ),
-          }),
+          fc
+            .tuple(name, fc.array(name, { minLength: 1, maxLength: 3 }), field(name))
+            .map(([namespace, path, stray]) => ({
+              name: path.join("/"),
+              namespace,
+              // Usually consistent with the namespace, as registries send it; sometimes not.
+              repo_full_name: stray === path[0] ? `${stray}/x` : `${namespace}/${path.join("/")}`,
+            })),
         ),
       ),
     }),

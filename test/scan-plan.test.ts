@@ -76,14 +76,62 @@ describe("planPushScans", () => {
     ]);
   });
 
-  it("skips an image whose name is longer than HSS accepts", () => {
+  it("skips an image whose name is longer than a registry allows", () => {
     const long = `team/${"x".repeat(300)}`;
     const plan = planPushScans(
       [pushed({ repository: long, resourceUrl: undefined })],
       sources("i"),
     );
     expect(plan.targets).toEqual([]);
-    expect(plan.skipped[0]?.reason).toMatch(/image_name is not acceptable to HSS/);
+    expect(plan.skipped[0]).toMatchObject({
+      rule: "invalid-reference",
+      reason: expect.stringMatching(/repository name has 305 characters/),
+    });
+  });
+
+  it.each([
+    ["a tag with a newline", { tag: "1.0\nx" }, /tag "1.0\\nx" is not a valid tag/],
+    ["a tag with a NUL", { tag: "a\u0000" }, /is not a valid tag/],
+    ["a tag with a space", { tag: "a b" }, /is not a valid tag/],
+    ["a tag that is ..", { tag: ".." }, /is not a valid tag/],
+    ["a tag with %2F", { tag: "a%2Fb" }, /is not a valid tag/],
+    ["a repository with U+FFFD", { repository: "team/ap\ufffd" }, /invalid path component/],
+    ["a repository with ..", { repository: "team/../etc" }, /invalid path component/],
+    [
+      "a repository outside its namespace",
+      { repository: "other/api" },
+      /is not inside namespace "team"/,
+    ],
+  ])("skips %s as not a registry reference", (_, overrides, reason) => {
+    const plan = planPushScans([pushed(overrides)], sources("i"));
+    expect(plan.targets).toEqual([]);
+    expect(plan.skipped[0]).toMatchObject({
+      rule: "invalid-reference",
+      reason: expect.stringMatching(reason),
+    });
+  });
+
+  it("carries the pushed digest of each target", () => {
+    const plan = planPushScans([pushed({ digest: DIGEST })], sources("inst-1"));
+    expect([...(plan.digests?.values() ?? [])]).toEqual([DIGEST]);
+  });
+
+  it("falls back to the registry host when the pull reference is too long for instance_url, and says so", () => {
+    const repository = `team/${"a".repeat(120)}/${"b".repeat(120)}`;
+    const plan = planPushScans(
+      [pushed({ repository, resourceUrl: `registry.example.com/${repository}:1.4.2` })],
+      sources("i"),
+    );
+    expect(plan.targets[0]).toMatchObject({ instance_url: "registry.example.com" });
+    expect(plan.adjusted).toEqual([
+      {
+        image: expect.stringContaining("registry.example.com/team/"),
+        field: "instance_url",
+        reason: expect.stringMatching(
+          /has 273 characters and HSS takes at most 256; sent the registry host registry.example.com instead/,
+        ),
+      },
+    ]);
   });
 
   describe("SWR Enterprise instance", () => {
@@ -118,25 +166,19 @@ describe("planPushScans", () => {
       expect(plan.targets[0]).toMatchObject({ instance_id: "default-inst" });
     });
 
-    it("answers 422 naming what to configure when no instance id is known", () => {
-      let error: (Error & { statusCode?: number }) | undefined;
-      try {
-        planPushScans([pushed()], sources());
-      } catch (thrown) {
-        error = thrown as Error;
-      }
-      expect(error?.statusCode).toBe(422);
-      expect(error?.message).toMatch(
-        /registry.example.com.*instance_id=.*SWR_INSTANCE_ID.*SWR_INSTANCES/,
+    it("lists images whose registry maps to no instance, and plans the others", () => {
+      const plan = planPushScans(
+        [pushed(), pushed({ tag: "2", resourceUrl: "other.example.com/team/backend/api:2" })],
+        sources(undefined, {
+          defaultInstance: undefined,
+          instancesByHost: { "registry.example.com": { id: "mapped-inst", url: undefined } },
+        }),
       );
+      expect(plan.targets.map((target) => target.image_version)).toEqual(["1.4.2"]);
+      expect(plan.unmapped).toEqual([
+        { image: "other.example.com/team/backend/api:2", registry: "other.example.com" },
+      ]);
     });
-  });
-
-  it("reads the registry host of a pull reference", () => {
-    expect(registryHostOf("Registry.Example.com:5000/a/b:1")).toBe("registry.example.com:5000");
-    expect(registryHostOf("localhost/a:1")).toBe("localhost");
-    expect(registryHostOf("team/api:1")).toBeUndefined();
-    expect(registryHostOf(undefined)).toBeUndefined();
   });
 });
 

@@ -41,7 +41,12 @@ describe("the invoke summary", () => {
   });
 
   it("groups failures by HSS error code", () => {
-    const failed = [{ ...image, error: { error_code: "HSS.0001", error_msg: "x", attempts: 1 } }];
+    const failed = [
+      {
+        ...image,
+        error: { outcome: "refused" as const, error_code: "HSS.0001", error_msg: "x", attempts: 1 },
+      },
+    ];
     const error = new HttpError(502, "failed", { report: report({ status: "failed", failed }) });
     expect(summariseOutcome({ error })).toBe(
       "submitted 0 images in 0 HSS requests, skipped 0, failed 1\n  failed by HSS error: HSS.0001 ×1",
