@@ -13,10 +13,12 @@ import {
   agencyCredentialsOf,
   deadlineOf,
   type PlatformContext,
+  projectIdOf,
   requestIdOf,
 } from "./platform-context";
 import { openQueue } from "./queue/open-queue";
 import type { ScanQueue } from "./queue/scan-queue";
+import type { SetupSummary } from "./report";
 import { SubmittedImages } from "./submitted-images";
 
 export interface HandlerOptions {
@@ -116,6 +118,8 @@ export function createHandler(options: HandlerOptions = {}) {
             httpMs: delivery.kind === "http" ? config.deadline.httpMs : undefined,
           }),
           submitter,
+          previewer: () => submitterFor({ ...config, dryRun: true }, credentials, context),
+          describeSetup: () => describeSetup(config, queue, context),
         });
       } catch (error) {
         logRejection(log, error);
@@ -129,6 +133,40 @@ export function createHandler(options: HandlerOptions = {}) {
       await current?.queue?.close();
     },
   });
+}
+
+/** What a dry run tells about the setup: where HSS calls go and what they would sign with. */
+async function describeSetup(
+  config: Config,
+  queue: ScanQueue | undefined,
+  context: PlatformContext,
+): Promise<SetupSummary> {
+  let reachable: { reachable?: boolean; problem?: string } = {};
+  if (queue) {
+    reachable = await queue.counts().then(
+      () => ({ reachable: true }),
+      (error: Error) => ({ reachable: false, problem: error.message }),
+    );
+  }
+  return {
+    hss: {
+      endpoint: config.hss.endpoint,
+      region: config.hss.region,
+      project_id: config.hss.projectId
+        ? "configured"
+        : projectIdOf(context)
+          ? "from the runtime"
+          : "missing",
+      credentials: agencyCredentialsOf(context)
+        ? "agency"
+        : config.credentials
+          ? "access key"
+          : "missing",
+      enterprise_project_id: config.hss.enterpriseProjectId,
+    },
+    queue: { backend: config.queue.backend, ...reachable },
+    calls_per_minute: config.hss.callsPerMinute,
+  };
 }
 
 function secretsOf(...credentials: Array<Credentials | undefined>): string[] {

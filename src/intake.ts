@@ -20,6 +20,7 @@ import {
   type QueuedImage,
   queuedReport,
   type ScanReport,
+  type SetupSummary,
   scanFailedError,
   scanReport,
 } from "./report";
@@ -38,6 +39,10 @@ export interface IntakeDependencies {
   config: Config;
   /** Called only when there is something to send, so ignored events need no credentials. */
   submitter: () => BatchScanSubmitter;
+  /** What previews instead of sending, for a per-delivery dry run (`?dry_run=true`). */
+  previewer: () => BatchScanSubmitter;
+  /** What a dry run says about the HSS and queue settings (never a secret). */
+  describeSetup: () => Promise<SetupSummary>;
   log: Logger;
   /** Epoch milliseconds by which all HSS calls must have ended. */
   deadline: number;
@@ -65,6 +70,11 @@ export async function scanOnPush(
 ): Promise<ScanReport> {
   const { config, log } = deps;
   if (delivery.kind === "http") authenticateDelivery(delivery, config.webhook, log);
+  // A per-delivery dry run, honoured only once the delivery is authenticated: checking a live
+  // trigger (npm run check-deploy) submits nothing.
+  const dryRun =
+    config.dryRun ||
+    (delivery.kind === "http" && /^(1|true|yes)$/i.test(delivery.query.dry_run ?? ""));
   const event = parseRegistryPayload(payloadOf(delivery, config.limits.bodyBytes));
   log.info("received", {
     delivery: delivery.kind,
@@ -123,6 +133,13 @@ export async function scanOnPush(
   }
 
   // A manual request is sent as asked (no dedupe), through the same budget as the queue.
+  if (dryRun) {
+    const report = await sendNow(event, plan, deps, {
+      dedupe: event.kind !== "scan-request",
+      budget: undefined,
+    });
+    return answered(log, plan, { ...report, setup: await deps.describeSetup() });
+  }
   if (event.kind === "scan-request") {
     return answered(
       log,
@@ -130,7 +147,7 @@ export async function scanOnPush(
       await sendNow(event, plan, deps, { dedupe: false, budget: sharedBudget(deps) }),
     );
   }
-  if (!deps.queue || config.dryRun) {
+  if (!deps.queue) {
     return answered(
       log,
       plan,
@@ -263,8 +280,10 @@ async function sendNow(
   event: RegistryEvent,
   plan: ScanPlan,
   deps: IntakeDependencies,
-  options: { dedupe: boolean; budget: CallBudget },
+  /** No budget: a dry run, which sends nothing. */
+  options: { dedupe: boolean; budget: CallBudget | undefined },
 ): Promise<ScanReport> {
+  const dryRun = options.budget === undefined;
   const { config, log } = deps;
   const memory = deps.instance.submitted;
   const keyOf = new Map<ScanTarget, string>();
@@ -299,8 +318,8 @@ async function sendNow(
   const outcomes = await submitBatches(
     splitIntoBatches({ ...plan, targets }, config.hss.batchSize),
     {
-      submitter: deps.submitter,
-      budget: config.dryRun ? undefined : options.budget,
+      submitter: dryRun ? deps.previewer : deps.submitter,
+      budget: options.budget,
       concurrency: config.hss.concurrency,
       timeoutMs: config.hss.timeoutMs,
       retry: config.hss.retry,
@@ -311,12 +330,12 @@ async function sendNow(
   for (const outcome of outcomes) {
     if (!("image_info_list" in outcome.batch)) continue;
     const keys = outcome.batch.image_info_list.flatMap((target) => keyOf.get(target) ?? []);
-    if (outcome.kind === "sent") memory.confirm(keys);
+    if (outcome.kind === "sent" && !dryRun) memory.confirm(keys);
     else memory.cancel(keys);
   }
   return scanReport(event, plan.imageType, skipped, outcomes, {
     requestId: deps.requestId,
-    dryRun: config.dryRun,
+    dryRun,
   });
 }
 

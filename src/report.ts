@@ -43,6 +43,19 @@ export type FailedScan = (ScanTarget | ({ operate_all: true } & OperateAllFilter
   error: HssFailure;
 };
 
+/** What a dry run reports about the HSS and queue settings: enough to check a deployment. */
+export interface SetupSummary {
+  hss: {
+    endpoint: string;
+    region?: string;
+    project_id: "configured" | "from the runtime" | "missing";
+    credentials: "agency" | "access key" | "missing";
+    enterprise_project_id?: string;
+  };
+  queue: { backend: "none" | "memory" | "redis"; reachable?: boolean; problem?: string };
+  calls_per_minute: number;
+}
+
 export type ReportStatus =
   | "submitted"
   | "queued"
@@ -85,6 +98,8 @@ export interface ScanReport {
   unmapped?: UnmappedImage[];
   /** Set with status rate_limited: when the sender should try again. */
   retry_after_seconds?: number;
+  /** Dry run only: what the function is set up to do with HSS and the queue (no secrets). */
+  setup?: SetupSummary;
   /** Dry run only: the images that would have been submitted, and the exact requests. */
   would_submit?: SubmittedScan[];
   would_send?: HssRequestPreview[];

@@ -163,6 +163,7 @@ describe("answers to HTTP deliveries", () => {
       expect.objectContaining({
         image_version: "3",
         error: {
+          outcome: "refused",
           http_status: 400,
           attempts: 1,
           error_code: "HSS.0001",
@@ -233,7 +234,7 @@ describe("direct invocations", () => {
       errorMsg: "insufficient permissions",
     });
     await expect(harness.invoke(manual)).rejects.toThrow(
-      /test\/openjdk:v8.8 \(HSS.0013: insufficient permissions/,
+      /test\/openjdk:v8.8 \(refused: HSS.0013: insufficient permissions/,
     );
   });
 
