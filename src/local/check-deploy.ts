@@ -1,0 +1,209 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * `npm run --silent check-deploy -- <trigger URL> [--header <name>] [--event <file>]`: the
+ * post-deploy check. Sends one authenticated **dry-run** delivery (`?dry_run=true`, honoured only
+ * for authenticated deliveries, so nothing is submitted) to the deployed trigger, exactly as a
+ * registry would (the URL as configured in the SWR EE trigger, the secret in its header), and says
+ * in plain words whether authentication, parsing, mapping, the instance id and the HSS and queue
+ * settings are right. The secret comes from the WEBHOOK_SECRET environment variable, never from
+ * the command line. Exit 0 when every check passed, 1 when one failed, 2 for usage errors.
+ */
+
+const USAGE =
+  "usage: WEBHOOK_SECRET=<secret> npm run --silent check-deploy -- <trigger URL, with ?instance_id=… as in the SWR EE trigger> [--header authorization] [--event events/harbor-push.json]";
+const TIMEOUT_MS = 15_000;
+
+interface Check {
+  ok: boolean;
+  line: string;
+}
+
+interface DryRunAnswer {
+  status?: string;
+  message?: string;
+  event?: { format: string; type: string };
+  would_submit?: Array<Record<string, unknown>>;
+  would_send?: Array<{ url: string }>;
+  skipped?: Array<{ image: string; rule: string; reason: string }>;
+  unmapped?: Array<{ image: string; registry: string }>;
+  adjusted?: Array<{ image: string; reason: string }>;
+  setup?: {
+    hss: { endpoint: string; region?: string; project_id: string; credentials: string };
+    queue: { backend: string; reachable?: boolean; problem?: string };
+    calls_per_minute: number;
+  };
+}
+
+function option(args: string[], name: string): string | undefined {
+  const index = args.indexOf(name);
+  return index >= 0 ? args[index + 1] : undefined;
+}
+
+export async function checkDeployment(options: {
+  url: string;
+  secret: string | undefined;
+  header: string;
+  event: unknown;
+}): Promise<Check[]> {
+  const checks: Check[] = [];
+  const url = new URL(options.url);
+  url.searchParams.set("dry_run", "true");
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (options.secret) headers[options.header] = options.secret;
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(options.event),
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+  } catch (error) {
+    const reason = (
+      error as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } }
+    ).cause;
+    const cause =
+      reason?.code ?? reason?.errors?.[0]?.code ?? reason?.message ?? (error as Error).message;
+    return [{ ok: false, line: `could not reach ${url.origin}${url.pathname}: ${cause}` }];
+  }
+  const text = await response.text();
+  let answer: DryRunAnswer = {};
+  try {
+    answer = JSON.parse(text) as DryRunAnswer;
+  } catch {
+    return [
+      {
+        ok: false,
+        line: `the trigger answered HTTP ${response.status} with something that is not this function's JSON (${text.slice(0, 80)}): check the URL and the gateway`,
+      },
+    ];
+  }
+  checks.push({ ok: true, line: `reached the function (HTTP ${response.status})` });
+
+  if (response.status === 401) {
+    checks.push({
+      ok: false,
+      line: `authentication: the webhook secret in the ${options.header} header was refused (${answer.message})`,
+    });
+    return checks;
+  }
+  checks.push({
+    ok: true,
+    line: options.secret
+      ? `authentication: the webhook secret in the ${options.header} header was accepted`
+      : "authentication: the function accepts deliveries without a secret (WEBHOOK_AUTH=none)",
+  });
+
+  if (response.status >= 400 && response.status !== 422) {
+    checks.push({
+      ok: false,
+      line: `the delivery was refused: HTTP ${response.status}, ${answer.message}`,
+    });
+    return checks;
+  }
+  if (answer.unmapped) {
+    checks.push({
+      ok: false,
+      line: `instance id: ${answer.message}`,
+    });
+  }
+  if (answer.status !== "dry_run" && !answer.unmapped) {
+    checks.push({
+      ok: false,
+      line: `dry run: the function answered "${answer.status}" instead of a dry run; it may be an older version that submitted the sample for real`,
+    });
+    return checks;
+  }
+  checks.push({ ok: true, line: "dry run: nothing was sent to HSS" });
+  if (answer.event) {
+    checks.push({
+      ok: true,
+      line: `parsing: read as ${answer.event.format}, event ${answer.event.type}`,
+    });
+  }
+  for (const image of answer.would_submit ?? []) {
+    const where = image.instance_id
+      ? ` on instance ${image.instance_id}${image.instance_url ? ` (instance_url ${image.instance_url})` : ""}`
+      : "";
+    checks.push({
+      ok: true,
+      line: `mapping: would scan ${image.namespace}/${image.image_name}:${image.image_version}${where}`,
+    });
+  }
+  for (const skip of answer.skipped ?? []) {
+    checks.push({
+      ok: false,
+      line: `mapping: ${skip.image} would be skipped (${skip.rule}): ${skip.reason}`,
+    });
+  }
+  for (const adjusted of answer.adjusted ?? []) {
+    checks.push({ ok: true, line: `mapping: ${adjusted.image}: ${adjusted.reason}` });
+  }
+  if ((answer.would_submit ?? []).length === 0 && !answer.unmapped) {
+    checks.push({ ok: false, line: "mapping: the sample would scan nothing" });
+  }
+  const setup = answer.setup;
+  if (setup) {
+    const hss = setup.hss;
+    checks.push({
+      ok: hss.project_id !== "missing" && hss.credentials !== "missing",
+      line: `HSS: ${hss.endpoint}${hss.region ? ` (region ${hss.region})` : ""}, project id ${hss.project_id}, credentials: ${hss.credentials === "agency" ? "the function's agency" : hss.credentials === "access key" ? "an access key (CLOUD_SDK_AK)" : "MISSING: give the function an agency with HSS permissions"}${hss.project_id === "missing" ? "; set HSS_PROJECT_ID" : ""}`,
+    });
+    for (const send of answer.would_send ?? []) {
+      checks.push({ ok: true, line: `HSS: would call POST ${send.url}` });
+    }
+    const queue = setup.queue;
+    checks.push({
+      ok: queue.reachable !== false,
+      line:
+        queue.backend === "none"
+          ? `queue: none (direct mode: about ${setup.calls_per_minute} pushes a minute; set SCAN_QUEUE to a Redis URL for bursts)`
+          : queue.reachable === false
+            ? `queue: ${queue.backend} is NOT reachable: ${queue.problem} (check the function's VPC and subnet)`
+            : `queue: ${queue.backend}, reachable; HSS calls limited to ${setup.calls_per_minute} a minute`,
+    });
+  }
+  return checks;
+}
+
+async function main(args: string[]): Promise<number> {
+  const [target] = args.filter((arg, i) => !arg.startsWith("--") && !args[i - 1]?.startsWith("--"));
+  if (!target || !/^https?:\/\//.test(target)) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const eventFile =
+    option(args, "--event") ?? join(__dirname, "..", "..", "events", "harbor-push.json");
+  let event: unknown;
+  try {
+    event = JSON.parse(readFileSync(eventFile, "utf8"));
+  } catch (error) {
+    process.stderr.write(
+      `cannot read the event ${eventFile}: ${(error as Error).message}\n${USAGE}\n`,
+    );
+    return 2;
+  }
+  const secret = process.env.WEBHOOK_SECRET?.split(",")[0]?.trim() || undefined;
+  const checks = await checkDeployment({
+    url: target,
+    secret,
+    header: (option(args, "--header") ?? "authorization").toLowerCase(),
+    event,
+  });
+  for (const check of checks) process.stdout.write(`${check.ok ? "ok  " : "FAIL"} ${check.line}\n`);
+  const failed = checks.filter((check) => !check.ok).length;
+  process.stdout.write(
+    failed === 0
+      ? "the deployment is ready: point the SWR EE trigger at this URL with the same header\n"
+      : `${failed} check(s) failed\n`,
+  );
+  return failed === 0 ? 0 : 1;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
