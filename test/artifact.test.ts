@@ -144,6 +144,7 @@ describe("the packaged function with a Redis queue", () => {
 const deployParameter = (name: string) => `\${param:${name}, ''}`;
 
 describe("serverless.yml", () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   const manifest = parse(readFileSync(join(ROOT, "serverless.yml"), "utf8"));
   const functions = Object.values(manifest.functions) as Array<Record<string, unknown>>;
 
@@ -197,17 +198,44 @@ describe("serverless.yml", () => {
     expect(manifest.provider.environment.variables.SCAN_QUEUE).toBe(deployParameter("scanQueue"));
   });
 
-  it("gives the function an agency and an APIG trigger for POST webhooks", () => {
+  it("gives the function an agency and a dedicated-gateway trigger for POST webhooks", () => {
     expect(manifest.provider.agencyName).toBeTruthy();
     const events = functions[0]?.events as Array<{
       triggerTypeCode: string;
       eventData: Record<string, unknown>;
     }>;
+    // The shared gateway (APIG) is closed to new users: the dedicated one is the default.
     expect(events).toContainEqual(
       expect.objectContaining({
-        triggerTypeCode: "APIG",
-        eventData: expect.objectContaining({ reqMethod: "POST" }),
+        triggerTypeCode: `\${param:gatewayType, 'DEDICATEDGATEWAY'}`,
+        eventData: expect.objectContaining({
+          instanceId: deployParameter("apigInstanceId"),
+          groupId: `\${param:apigGroupId}`,
+          reqMethod: "POST",
+          auth: "None",
+          path: "/swr-scan-on-push",
+        }),
       }),
     );
+  });
+
+  it("names the function explicitly, as the README does", () => {
+    // Without `name:` the plugin would create swr-scan-on-push-dev-swr-scan-on-push.
+    expect(functions[0]?.name).toBe("swr-scan-on-push");
+    expect(readme).toMatch(/function\s+`swr-scan-on-push` \(named explicitly in `serverless.yml`/);
+  });
+
+  it("sets every variable of the README's configuration table", () => {
+    const table = readme.slice(
+      readme.indexOf("## Configuration"),
+      readme.indexOf("Local tools only"),
+    );
+    const documented = [...table.matchAll(/^\| `([A-Z_]+)`(?:, `([A-Z_]+)`)?/gm)].flatMap((row) =>
+      [row[1], row[2]].filter((name): name is string => Boolean(name)),
+    );
+    expect(documented.length).toBeGreaterThan(30);
+    for (const variable of documented) {
+      expect(Object.keys(manifest.provider.environment.variables), variable).toContain(variable);
+    }
   });
 });

@@ -180,6 +180,13 @@ describe("planPushScans", () => {
       ]);
     });
   });
+
+  it("reads the registry host of a pull reference", () => {
+    expect(registryHostOf("Registry.Example.com:5000/a/b:1")).toBe("registry.example.com:5000");
+    expect(registryHostOf("localhost/a:1")).toBe("localhost");
+    expect(registryHostOf("team/api:1")).toBeUndefined();
+    expect(registryHostOf(undefined)).toBeUndefined();
+  });
 });
 
 describe("planManualScans", () => {
