@@ -7,7 +7,7 @@ import { build, type Metafile, type Plugin } from "esbuild";
  * (FunctionGraph handler string `index.handler`), with a source map. Modules that are loaded but
  * never executed on this function's path are replaced by small stand-ins (scripts/bundle-stubs/).
  * Every replacement and edit must apply, or the build fails; the packages whose internals they
- * touch (the SDK core, axios, middy's core) are pinned to exact versions in package.json.
+ * touch (the SDK core, middy's core) are pinned to exact versions in package.json.
  */
 const root = join(__dirname, "..");
 const stubs = join(root, "scripts", "bundle-stubs");
@@ -24,12 +24,6 @@ interface Replacement {
 }
 
 export const REPLACED_MODULES: Replacement[] = [
-  {
-    request: /(^|\/)log4jLogger$/,
-    importer: /./,
-    file: join(stubs, "silent-logger.ts"),
-    why: "the SDK core's log4js logger, switched off by this project (and it logs signed headers)",
-  },
   {
     request: /^\.\.\/internal\/services\/iam\.service$/,
     importer: /huaweicloud-sdk-core[\\/]auth$/,
@@ -49,40 +43,10 @@ export const REPLACED_MODULES: Replacement[] = [
     why: "all of moment for one date format in the signer",
   },
   {
-    request: /^uuid$/,
-    importer: /huaweicloud-sdk-core[\\/]http$/,
-    file: join(stubs, "uuid.ts"),
-    why: "uuid, for an application id that is never created (a user agent is always given)",
-  },
-  {
     request: /^node:stream\/(web|promises)$/,
     importer: /@middy[\\/]core$/,
     file: join(stubs, "response-streaming.ts"),
     why: "middy's response streaming (not used)",
-  },
-  {
-    request: /^form-data$/,
-    importer: /./,
-    file: join(stubs, "form-data.ts"),
-    why: "multipart uploads, with the 140 KB mime-db (never sent)",
-  },
-  {
-    request: /^https-proxy-agent$/,
-    importer: /./,
-    file: join(stubs, "https-proxy-agent.ts"),
-    why: "HTTP proxies (never configured)",
-  },
-  {
-    request: /^\.\/http\.js$/,
-    importer: /axios[\\/]lib[\\/]adapters$/,
-    file: join(stubs, "axios-http-adapter.ts"),
-    why: "axios's http adapter: requests go through src/hss/http-transport.ts",
-  },
-  {
-    request: /^\.\/fetch\.js$/,
-    importer: /axios[\\/]lib[\\/]adapters$/,
-    file: join(stubs, "axios-fetch-adapter.ts"),
-    why: "axios's fetch adapter, whose import-time probing loads undici",
   },
 ];
 
@@ -113,11 +77,6 @@ const fired = new Set<string>();
 const replaceUnusedModules: Plugin = {
   name: "replace-unused-modules",
   setup(builder) {
-    // axios's ES module sources instead of its prebuilt CommonJS file, so that single parts of it
-    // can be replaced.
-    builder.onResolve({ filter: /^axios$/ }, () => ({
-      path: require.resolve("axios/package.json").replace(/package\.json$/, "index.js"),
-    }));
     builder.onResolve({ filter: /./ }, (args) => {
       const replacement = REPLACED_MODULES.find(
         (candidate) =>
@@ -135,12 +94,6 @@ const replaceUnusedModules: Plugin = {
  * where that text changed fails here instead of shipping an unreviewed bundle.
  */
 export const SOURCE_EDITS: Array<{ file: RegExp; find: string; replace: string; why: string }> = [
-  {
-    file: /axios[\\/]lib[\\/]utils\.js$/,
-    find: "const FormDataCtor = typeof G.FormData !== 'undefined' ? G.FormData : undefined;",
-    replace: "const FormDataCtor = undefined;",
-    why: "reading globalThis.FormData makes Node.js load undici at import time; no form data is sent",
-  },
   {
     file: /huaweicloud-sdk-core[\\/]auth[\\/]AKSKSigner\.js$/,
     find: "headers.sort((a, b) => a.key.toLocaleLowerCase().localeCompare(b.key.toLocaleLowerCase()));",
@@ -183,7 +136,7 @@ export async function buildBundle(outdir = join(root, "dist")) {
     sourcemap: true,
     metafile: true,
     legalComments: "none",
-    // axios ships a browser and a node build; the function needs the node one.
+    // Packages with a browser and a node build: the function needs the node one.
     mainFields: ["main", "module"],
     conditions: ["node", "require"],
     plugins: [redisBackendApart, replaceUnusedModules, editSources],

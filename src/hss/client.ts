@@ -1,25 +1,23 @@
 import { BasicCredentials } from "@huaweicloud/huaweicloud-sdk-core/auth/BasicCredentials";
-import { ClientBuilder } from "@huaweicloud/huaweicloud-sdk-core/ClientBuilder";
-import type { HcClient, HttpRequestOptions } from "@huaweicloud/huaweicloud-sdk-core/HcClient";
-import { Logger4jInstance } from "@huaweicloud/huaweicloud-sdk-core/logger/log4jLogger";
-import type { AxiosRequestConfig } from "axios";
 import type { Credentials } from "../config";
 import { secretScrubber } from "../log";
 import type { ScanBatch } from "./batch-scan-request";
-import { nodeHttpTransport } from "./http-transport";
+import { sendRequest, TransportError } from "./http-transport";
 
 /**
- * The only module that talks to HSS. It builds requests on the Huawei SDK core the way the
- * generated service clients do (ClientBuilder + HcClient.sendRequest), so that the core signs
- * them, and works around the core's traps:
- * - it logs failed requests, Authorization and X-Security-Token included, through log4js, to
- *   stdout: its logger is switched off;
- * - without a custom user agent, build() writes ~/.huaweicloud/application_id, which fails on a
- *   read-only function file system: a user agent is always given;
- * - withRegion() replaces withEndpoint() and triggers an IAM project lookup: only withEndpoint()
- *   is used, the project id is always set, and the region travels as the `region` header;
- * - there is no default timeout: every request carries one.
- * Errors leave this module as HssCallError, which holds only what is safe to log and report.
+ * The only module that talks to HSS. Requests are signed by the Huawei SDK core itself
+ * (`BasicCredentials.processAuthRequest`, which adds the project and token headers and signs with
+ * its AKSKSigner, exactly as its generated clients do) and sent with Node's http/https. The core's
+ * HcClient and its axios are not used: they cost a large part of the cold start, and they bring
+ * the core's traps along:
+ * - it logs failed requests, Authorization and X-Security-Token included, through log4js;
+ * - without a custom user agent it writes ~/.huaweicloud/application_id, which fails on a
+ *   read-only function file system;
+ * - withRegion() triggers an IAM project lookup;
+ * - there is no default timeout.
+ * Here the project id is always set, the region travels as the `region` header, every request
+ * has a timeout, and nothing is logged by the core. Errors leave this module as HssCallError,
+ * which holds only what is safe to log and report.
  */
 
 export const USER_AGENT = "swr-scan-on-push/0.1";
@@ -128,16 +126,7 @@ export class HssCallError extends Error {
   }
 }
 
-let coreLoggingSilenced = false;
-
-function silenceCoreLogging(): void {
-  if (coreLoggingSilenced) return;
-  Logger4jInstance.level = "off";
-  coreLoggingSilenced = true;
-}
-
 export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
-  silenceCoreLogging();
   const credentials = new BasicCredentials()
     .withAk(options.credentials.ak)
     .withSk(options.credentials.sk)
@@ -150,44 +139,42 @@ export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
     options.credentials.sk,
     options.credentials.securityToken ?? "",
   ]);
-  const hcClient = new ClientBuilder<HcClient>((client) => client)
-    .withCredential(credentials)
-    .withEndpoint(options.endpoint)
-    .withOptions({ customUserAgent: USER_AGENT })
-    .build();
+  const endpoint = options.endpoint.replace(/\/$/, "");
 
   return {
     async submitBatchScan(batch, { timeoutMs }) {
-      // responseHeaders and axiosRequestConfig are read by the core but missing from its types.
       const call = describeBatchScan(options, batch);
-      const request: HttpRequestOptions & {
-        responseHeaders: string[];
-        axiosRequestConfig: AxiosRequestConfig;
-      } = {
-        method: call.method,
-        url: call.pathTemplate,
-        contentType: "application/json",
-        pathParams: {},
-        queryParams: call.query,
-        headers: call.headers,
-        data: call.body,
-        // The core copies listed response headers into the result, but only into an object
-        // body; HSS answers 200 with an empty body, so the body is parsed to {} first.
-        responseHeaders: ["X-Request-Id"],
-        axiosRequestConfig: {
-          timeout: timeoutMs,
-          maxRedirects: 0,
-          adapter: nodeHttpTransport,
-          transformResponse: [parseJsonBody],
-        },
-      };
       try {
-        const response = (await hcClient.sendRequest(request)) as unknown as Record<
-          string,
-          unknown
-        >;
-        const requestId = response["X-Request-Id"];
-        return { requestId: typeof requestId === "string" ? requestId : undefined };
+        // The shape the core's generated clients hand to the signer; `data` is hashed as
+        // JSON.stringify(data), which is exactly the body sent below.
+        const signed = (await credentials.processAuthRequest(
+          undefined as never,
+          {
+            method: call.method,
+            url: call.pathTemplate,
+            endpoint,
+            contentType: "application/json",
+            headers: {
+              "Content-Type": "application/json",
+              "User-Agent": USER_AGENT,
+              ...call.headers,
+            },
+            queryParams: call.query,
+            pathParams: {},
+            data: call.body,
+          } as never,
+        )) as unknown as { endpoint: string; headers: Record<string, string> };
+        const url = new URL(signed.endpoint);
+        for (const [name, value] of Object.entries(call.query)) url.searchParams.set(name, value);
+        const response = await sendRequest(url, {
+          method: call.method,
+          headers: signed.headers,
+          body: JSON.stringify(call.body),
+          timeoutMs,
+        });
+        const requestId = headerValue(response.headers["x-request-id"]);
+        if (response.status >= 200 && response.status < 300) return { requestId };
+        throw callErrorOf(response.status, response.body, requestId);
       } catch (error) {
         const failure = toHssCallError(error);
         // HSS or the gateway may quote the access key back in its message.
@@ -198,13 +185,26 @@ export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
   };
 }
 
-function parseJsonBody(body: unknown): unknown {
-  if (typeof body !== "string" || body.trim() === "") return {};
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** HSS's and the gateway's error bodies: `{"error_code": …, "error_msg": …}`. */
+function callErrorOf(status: number, body: string, requestId: string | undefined): HssCallError {
+  let fields: Record<string, unknown> = {};
   try {
-    return JSON.parse(body);
+    const parsed = JSON.parse(body) as unknown;
+    if (typeof parsed === "object" && parsed !== null) fields = parsed as Record<string, unknown>;
   } catch {
-    return { error_msg: body.slice(0, 200) };
+    fields = { error_msg: body.slice(0, 200) };
   }
+  const code = typeof fields.error_code === "string" ? fields.error_code : `HTTP_${status}`;
+  const message =
+    typeof fields.error_msg === "string" && fields.error_msg
+      ? fields.error_msg
+      : `HSS answered HTTP ${status}`;
+  const id = typeof fields.request_id === "string" ? fields.request_id : requestId;
+  return new HssCallError(message.slice(0, 300), status, code, requestId ?? id);
 }
 
 /**
@@ -213,6 +213,14 @@ function parseJsonBody(body: unknown): unknown {
  */
 export function toHssCallError(error: unknown): HssCallError {
   if (error instanceof HssCallError) return error;
+  if (error instanceof TransportError) {
+    return new HssCallError(
+      error.message,
+      undefined,
+      error.kind === "timeout" ? "TIMEOUT" : "CONNECTION_ERROR",
+      undefined,
+    );
+  }
   const fields = (typeof error === "object" && error !== null ? error : {}) as Record<
     string,
     unknown

@@ -1,122 +1,97 @@
-import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
-import {
-  type AxiosAdapter,
-  AxiosError,
-  type AxiosResponse,
-  type InternalAxiosRequestConfig,
-} from "axios";
+import type { IncomingHttpHeaders } from "node:http";
 
 /**
- * An axios adapter on Node's own http/https, used for the SDK core's requests to HSS instead of
- * axios's general-purpose http adapter (redirects, proxies, decompression, streams, HTTP/2, form
- * data), none of which a signed JSON request to HSS needs, and whose loading and first request
- * are a large part of the function's cold start. It honours what the client sets: the timeout, the
- * abort signal and `validateStatus`. The SDK core still builds and signs every request.
+ * One HTTP request to HSS on Node's own http/https, with a timeout that covers the whole exchange.
+ * HSS answers with an empty body or a small JSON error; nothing else needs an HTTP library, and
+ * loading one (the SDK core's axios) was a large part of the function's cold start. The modules
+ * are required on first use, so that an invocation that sends nothing does not load them.
  */
 
 /** HSS answers with an empty body or a small JSON error; anything bigger is not HSS. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
-export const nodeHttpTransport: AxiosAdapter = (config) =>
-  new Promise((resolve, reject) => {
-    const url = requestUrl(config);
-    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-    const headers = { "accept-encoding": "identity", ...config.headers.toJSON(true) } as Record<
-      string,
-      string
-    >;
-    const body =
-      typeof config.data === "string" || Buffer.isBuffer(config.data) ? config.data : undefined;
-    if (body !== undefined) headers["content-length"] = String(Buffer.byteLength(body));
+export interface TransportResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
 
+/** A request that got no HTTP answer: `timeout`, or the connection failed (`code` from Node). */
+export class TransportError extends Error {
+  override readonly name = "TransportError";
+  constructor(
+    message: string,
+    readonly kind: "timeout" | "connection",
+  ) {
+    super(message);
+  }
+}
+
+export function sendRequest(
+  url: URL,
+  options: { method: string; headers: Record<string, string>; body: string; timeoutMs: number },
+): Promise<TransportResponse> {
+  const { request } =
+    url.protocol === "https:"
+      ? (require("node:https") as typeof import("node:https"))
+      : (require("node:http") as typeof import("node:http"));
+  return new Promise((resolve, reject) => {
     let settled = false;
-    const fail = (error: AxiosError) => {
+    const finish = (settle: () => void) => {
       if (settled) return;
       settled = true;
-      reject(error);
+      clearTimeout(timer);
+      settle();
     };
-    const request: ClientRequest = send(url, { method: config.method?.toUpperCase(), headers });
-    const onAbort = () => {
-      request.destroy();
-      fail(new AxiosError("canceled", AxiosError.ERR_CANCELED, config, request));
-    };
-    config.signal?.addEventListener?.("abort", onAbort, { once: true });
-
-    if (config.timeout) {
-      request.setTimeout(config.timeout, () => {
-        request.destroy();
-        fail(
-          new AxiosError(
-            `timeout of ${config.timeout}ms exceeded`,
-            AxiosError.ECONNABORTED,
-            config,
-            request,
-          ),
-        );
-      });
-    }
-    request.on("error", (error: NodeJS.ErrnoException) => {
-      fail(new AxiosError(error.message, error.code ?? AxiosError.ERR_NETWORK, config, request));
+    const outgoing = request(url, {
+      method: options.method,
+      headers: {
+        ...options.headers,
+        "accept-encoding": "identity",
+        "content-length": String(Buffer.byteLength(options.body)),
+      },
     });
-    request.on("response", (incoming: IncomingMessage) => {
+    const timer = setTimeout(() => {
+      outgoing.destroy();
+      finish(() =>
+        reject(new TransportError(`timeout of ${options.timeoutMs}ms exceeded`, "timeout")),
+      );
+    }, options.timeoutMs);
+    outgoing.on("error", (error: NodeJS.ErrnoException) => {
+      finish(() =>
+        reject(
+          new TransportError(
+            `${error.code ? `${error.code}: ` : ""}${error.message}`.slice(0, 200),
+            "connection",
+          ),
+        ),
+      );
+    });
+    outgoing.on("response", (incoming) => {
       const chunks: Buffer[] = [];
       let size = 0;
       incoming.on("data", (chunk: Buffer) => {
         size += chunk.length;
         if (size > MAX_RESPONSE_BYTES) {
-          request.destroy();
-          fail(new AxiosError("response too large", AxiosError.ERR_BAD_RESPONSE, config, request));
+          outgoing.destroy();
+          finish(() => reject(new TransportError("response too large", "connection")));
           return;
         }
         chunks.push(chunk);
       });
       incoming.on("error", (error) =>
-        fail(new AxiosError(error.message, AxiosError.ERR_NETWORK, config, request)),
+        finish(() => reject(new TransportError(error.message, "connection"))),
       );
-      incoming.on("end", () => {
-        if (settled) return;
-        settled = true;
-        config.signal?.removeEventListener?.("abort", onAbort);
-        const status = incoming.statusCode ?? 0;
-        const response: AxiosResponse = {
-          data: Buffer.concat(chunks).toString("utf8"),
-          status,
-          statusText: incoming.statusMessage ?? "",
-          headers: incoming.headers as AxiosResponse["headers"],
-          config,
-          request,
-        };
-        if (!config.validateStatus || config.validateStatus(status)) {
-          resolve(response);
-          return;
-        }
-        reject(
-          new AxiosError(
-            `Request failed with status code ${status}`,
-            status < 500 ? AxiosError.ERR_BAD_REQUEST : AxiosError.ERR_BAD_RESPONSE,
-            config,
-            request,
-            response,
-          ),
-        );
-      });
+      incoming.on("end", () =>
+        finish(() =>
+          resolve({
+            status: incoming.statusCode ?? 0,
+            headers: incoming.headers,
+            body: Buffer.concat(chunks).toString("utf8"),
+          }),
+        ),
+      );
     });
-    request.end(body);
+    outgoing.end(options.body);
   });
-
-function requestUrl(config: InternalAxiosRequestConfig): URL {
-  const path = config.url ?? "";
-  const url = /^https?:\/\//.test(path) ? new URL(path) : new URL(`${config.baseURL ?? ""}${path}`);
-  const serialize = (
-    config.paramsSerializer as { serialize?: (params: unknown) => string } | undefined
-  )?.serialize;
-  const query =
-    config.params && Object.keys(config.params).length > 0
-      ? serialize
-        ? serialize(config.params)
-        : new URLSearchParams(config.params).toString()
-      : "";
-  if (query) url.search = url.search ? `${url.search}&${query}` : `?${query}`;
-  return url;
 }

@@ -1,3 +1,0 @@
-import { FormData } from "./unsupported";
-
-export default FormData;

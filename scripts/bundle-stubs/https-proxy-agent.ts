@@ -1,3 +1,0 @@
-import { createHttpsProxyAgent } from "./unsupported";
-
-export default createHttpsProxyAgent;
