@@ -81,6 +81,42 @@ describe("local HTTP endpoint", () => {
   });
 });
 
+describe("the local endpoint and the emulator under broken clients", () => {
+  it("both survive a malformed chunked body and go on answering", async () => {
+    const harness = await startHarness();
+    const { server, url } = await startLocalServer({
+      port: 0,
+      handler: (event, context) => harness.invoke(event, context as object),
+    });
+    try {
+      for (const target of [url, harness.emulator.url]) {
+        const { port } = new URL(target);
+        await new Promise<void>((resolve) => {
+          const socket = connect(Number(port), "127.0.0.1", () => {
+            socket.write(
+              "POST /v5/x/image/batch-scan HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nZZZ\r\n{\r\n",
+            );
+          });
+          socket.on("close", () => resolve());
+          socket.on("error", () => resolve());
+          setTimeout(() => socket.destroy(), 200);
+        });
+      }
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: SAMPLE_WEBHOOK_SECRET },
+        body: "hello",
+      });
+      expect(response.status).toBe(400);
+      const emulatorAnswer = await fetch(`${harness.emulator.url}/nothing`, { method: "POST" });
+      expect(emulatorAnswer.status).toBe(404);
+    } finally {
+      server.close();
+      await harness.close();
+    }
+  });
+});
+
 describe("the local flush schedule", () => {
   it("sends the handler a TIMER event every interval until stopped", async () => {
     const events: unknown[] = [];
