@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ScheduledFlushReport } from "../../src/flush";
 import type { HssEmulatorOptions } from "../../src/local/hss-emulator";
 import { timerEvent } from "../../src/local/server";
-import { apigEvent, harborPush } from "../support/fixtures";
+import { apigEvent, harborPush, loadEvent } from "../support/fixtures";
 import { type Harness, startHarness } from "../support/harness";
 import { type RedisServer, startRedis } from "../support/redis-server";
 
@@ -230,21 +230,8 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
 
 describe("scheduled invocations", () => {
   it.each([
-    ["a FunctionGraph TIMER trigger", timerEvent("flush-every-minute")],
-    [
-      "an AWS EventBridge schedule",
-      {
-        version: "0",
-        id: "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-        "detail-type": "Scheduled Event",
-        source: "aws.events",
-        account: "123456789012",
-        time: "2026-11-28T02:00:00Z",
-        region: "eu-west-1",
-        resources: ["arn:aws:events:eu-west-1:123456789012:rule/flush"],
-        detail: {},
-      },
-    ],
+    ["a FunctionGraph TIMER trigger", loadEvent("schedules/functiongraph-timer.json")],
+    ["an AWS EventBridge schedule", loadEvent("schedules/eventbridge-schedule.json")],
   ])("flush the queue when %s fires", async (_, event) => {
     const harness = await startHarness({ SCAN_QUEUE: "memory" });
     try {
