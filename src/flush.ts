@@ -1,3 +1,4 @@
+import type { Config } from "./config";
 import type { ScanBatch } from "./hss/batch-scan-request";
 import { BATCH_SCAN_API } from "./hss/call-budget";
 import { type BatchScanSubmitter, classifyFailure, toHssCallError } from "./hss/client";
@@ -42,6 +43,18 @@ export interface FlushOptions {
   deadline: number;
   log: Logger;
   random?: () => number;
+}
+
+/** The flusher's settings, as the configuration gives them. */
+export function flushSettingsOf(config: Config) {
+  return {
+    batchSize: config.hss.batchSize,
+    leaseMs: config.queue.leaseMs,
+    timeoutMs: config.hss.timeoutMs,
+    maxAttempts: config.queue.maxAttempts,
+    retryMaxMs: config.queue.retryMaxMs,
+    dedupeWindowMs: config.dedupe.windowMs,
+  } satisfies Partial<FlushOptions>;
 }
 
 export type FlushStop =

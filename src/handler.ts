@@ -3,7 +3,7 @@ import type { Context as LambdaContext } from "aws-lambda";
 import { type Config, ConfigError, type Credentials, loadConfig } from "./config";
 import type { Delivery } from "./delivery";
 import { HttpError } from "./errors";
-import { scheduledFlush } from "./flush";
+import { flushSettingsOf, scheduledFlush } from "./flush";
 import { MemoryCallBudget } from "./hss/call-budget";
 import { type SubmitterFactory, submitterSource } from "./hss/submitters";
 import { scanOnPush } from "./intake";
@@ -94,12 +94,7 @@ export function createHandler(options: HandlerOptions = {}) {
         if (delivery.kind === "schedule") {
           return await scheduledFlush(queue, {
             submitter,
-            batchSize: config.hss.batchSize,
-            leaseMs: config.queue.leaseMs,
-            timeoutMs: config.hss.timeoutMs,
-            maxAttempts: config.queue.maxAttempts,
-            retryMaxMs: config.queue.retryMaxMs,
-            dedupeWindowMs: config.dedupe.windowMs,
+            ...flushSettingsOf(config),
             deadline: deadlineOf(context, { marginMs: config.deadline.marginMs }),
             log,
             dryRun: config.dryRun,

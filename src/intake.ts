@@ -1,7 +1,7 @@
 import type { Config } from "./config";
 import { type Delivery, payloadOf } from "./delivery";
 import { HttpError, httpError } from "./errors";
-import { flushQueue } from "./flush";
+import { flushQueue, flushSettingsOf } from "./flush";
 import { parseRegistryPayload } from "./formats";
 import type { RegistryEvent } from "./formats/registry-event";
 import {
@@ -263,12 +263,7 @@ async function enqueueAndFlush(
   const flush = await flushQueue({
     queue,
     submitter: deps.submitter,
-    batchSize: config.hss.batchSize,
-    leaseMs: config.queue.leaseMs,
-    timeoutMs: config.hss.timeoutMs,
-    maxAttempts: config.queue.maxAttempts,
-    retryMaxMs: config.queue.retryMaxMs,
-    dedupeWindowMs: config.dedupe.windowMs,
+    ...flushSettingsOf(config),
     deadline: deps.deadline,
     log,
   });

@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from "../config";
-import { flushQueue } from "../flush";
+import { flushQueue, flushSettingsOf } from "../flush";
 import { BATCH_SCAN_API, MemoryCallBudget } from "../hss/call-budget";
 import { submitterSource } from "../hss/submitters";
 import { createLogger } from "../log";
@@ -109,12 +109,7 @@ async function main(args: string[]): Promise<number> {
     const { accepted: _accepted, ...result } = await flushQueue({
       queue,
       submitter: () => submitter(config, config.credentials, {}),
-      batchSize: config.hss.batchSize,
-      leaseMs: config.queue.leaseMs,
-      timeoutMs: config.hss.timeoutMs,
-      maxAttempts: config.queue.maxAttempts,
-      retryMaxMs: config.queue.retryMaxMs,
-      dedupeWindowMs: config.dedupe.windowMs,
+      ...flushSettingsOf(config),
       deadline: Date.now() + 60_000,
       log,
     });
