@@ -132,7 +132,9 @@ export function planPushScans(images: PushedImage[], context: PushPlanContext): 
         image_name: imageName,
         image_version: tag,
         instance_id: instance.id,
-        instance_url: instance.url ?? derivedInstanceUrl(plan, label, image.resourceUrl, host),
+        instance_url:
+          instance.url ??
+          derivedInstanceUrl(plan, label, image.resourceUrl, host, instance.id, context),
       },
       image.digest,
     );
@@ -143,15 +145,28 @@ export function planPushScans(images: PushedImage[], context: PushPlanContext): 
 /**
  * instance_url from the push itself, when no URL is configured for the instance: the pull
  * reference. A value derived here must never make an image unscannable: one that HSS would refuse
- * (over 256 characters) falls back to the registry host, and the change is said in the report.
+ * (over 256 characters) falls back to the registry host, one on another instance's registry is
+ * left out, and each change is said in the report.
  */
 function derivedInstanceUrl(
   plan: PlanBuilder,
   label: string,
   reference: string | undefined,
   host: string | undefined,
+  instanceId: string,
+  context: PushPlanContext,
 ): string | undefined {
   if (!reference) return undefined;
+  // A pull reference on a registry that SWR_INSTANCES gives to another instance cannot be this
+  // instance's download URL; HSS keeps its own record of the instance's URL.
+  const owner = host ? context.swr.instancesByHost[host] : undefined;
+  if (owner && owner.id !== instanceId) {
+    plan.adjust(
+      label,
+      `the pull reference is on ${host}, which SWR_INSTANCES gives to instance ${owner.id}, not to ${instanceId}; instance_url left out`,
+    );
+    return undefined;
+  }
   if (reference.length <= HSS_FIELD_MAX) return reference;
   plan.adjust(
     label,

@@ -143,11 +143,27 @@ describe("planPushScans", () => {
     };
 
     it("prefers the webhook URL's instance_id", () => {
-      const plan = planPushScans([pushed()], sources("query-inst", configured));
+      const plan = planPushScans(
+        [pushed({ resourceUrl: "other.example.com/team/backend/api:1.4.2" })],
+        sources("query-inst", configured),
+      );
       expect(plan.targets[0]).toMatchObject({
         instance_id: "query-inst",
-        instance_url: "registry.example.com/team/backend/api:1.4.2",
+        instance_url: "other.example.com/team/backend/api:1.4.2",
       });
+    });
+
+    it("leaves out an instance_url on a registry that SWR_INSTANCES gives to another instance", () => {
+      const plan = planPushScans([pushed()], sources("query-inst", configured));
+      expect(plan.targets[0]).toEqual({
+        namespace: "team",
+        image_name: "backend/api",
+        image_version: "1.4.2",
+        instance_id: "query-inst",
+      });
+      expect(plan.adjusted?.[0]?.reason).toMatch(
+        /on registry.example.com, which SWR_INSTANCES gives to instance mapped-inst, not to query-inst; instance_url left out/,
+      );
     });
 
     it("uses the registry-host map, with its URL, before the default", () => {

@@ -12,7 +12,8 @@ export interface EventExpectation {
 export const EVENT_ENV = {
   SWR_INSTANCE_ID: "configured-instance",
   SWR_INSTANCES: JSON.stringify({
-    "swr-ee-prod.cn-north-4.myhuaweicloud.com": "prod-instance",
+    // The production registry is the instance the SWR EE samples name in their webhook URL.
+    "swr-ee-prod.cn-north-4.myhuaweicloud.com": "6b7cc0f2-35b4-4f2e-9d1e-8a4d3c2b1a00",
     "swr-ee-staging.cn-north-4.myhuaweicloud.com": {
       id: "staging-instance",
       url: "swr-ee-staging.cn-north-4.myhuaweicloud.com",
@@ -146,7 +147,7 @@ export const EVENT_EXPECTATIONS: Record<string, EventExpectation> = {
             namespace: "payments",
             image_name: "gateway",
             image_version: "v2.2.0",
-            instance_id: "prod-instance",
+            instance_id: "6b7cc0f2-35b4-4f2e-9d1e-8a4d3c2b1a00",
             instance_url: "swr-ee-prod.cn-north-4.myhuaweicloud.com/payments/gateway:v2.2.0",
           },
           {
@@ -171,7 +172,7 @@ export const EVENT_EXPECTATIONS: Record<string, EventExpectation> = {
             namespace: "payments",
             image_name: "ledger",
             image_version: "1.8.0",
-            instance_id: "prod-instance",
+            instance_id: "6b7cc0f2-35b4-4f2e-9d1e-8a4d3c2b1a00",
             instance_url: "swr-ee-prod.cn-north-4.myhuaweicloud.com/payments/ledger:1.8.0",
           },
         ],
