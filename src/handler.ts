@@ -7,7 +7,7 @@ import { flushSettingsOf, scheduledFlush } from "./flush";
 import { MemoryCallBudget } from "./hss/call-budget";
 import { type SubmitterFactory, submitterSource } from "./hss/submitters";
 import { scanOnPush } from "./intake";
-import { createLogger, type Logger } from "./log";
+import { createLogger, type Logger, secretScrubber } from "./log";
 import { httpDelivery } from "./middleware/http-delivery";
 import {
   agencyCredentialsOf,
@@ -50,15 +50,11 @@ export function createHandler(options: HandlerOptions = {}) {
 
   const initialise = async (): Promise<InstanceState> => {
     const config = loadConfig(options.env ?? process.env);
-    const budget = new MemoryCallBudget(config.hss.callsPerMinute, config.hss.rateWindowMs);
-    return {
-      config,
-      queue: await openQueue(config, budget),
-      instance: {
-        budget,
-        submitted: new SubmittedImages(config.dedupe.windowMs, config.dedupe.maxImages),
-      },
+    const instance = {
+      budget: new MemoryCallBudget(config.hss.callsPerMinute, config.hss.rateWindowMs),
+      submitted: new SubmittedImages(config.dedupe.windowMs, config.dedupe.maxImages),
     };
+    return { config, queue: await openQueue(config, instance), instance };
   };
   // One state per instance, also when the first invocations arrive together.
   const prepare = (): Promise<InstanceState> => {
@@ -138,9 +134,11 @@ async function describeSetup(
 ): Promise<SetupSummary> {
   let reachable: { reachable?: boolean; problem?: string } = {};
   if (queue) {
+    // This goes into an HTTP answer, not through the logger: the Redis password is scrubbed here.
+    const scrub = secretScrubber(config.queue.secrets);
     reachable = await queue.counts().then(
       () => ({ reachable: true }),
-      (error: Error) => ({ reachable: false, problem: error.message }),
+      (error: Error) => ({ reachable: false, problem: scrub(error.message) }),
     );
   }
   return {

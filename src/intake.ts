@@ -4,13 +4,7 @@ import { HttpError, httpError } from "./errors";
 import { flushQueue, flushSettingsOf } from "./flush";
 import { parseRegistryPayload } from "./formats";
 import type { RegistryEvent } from "./formats/registry-event";
-import {
-  describeTarget,
-  HSS_FIELD_MAX,
-  type ScanTarget,
-  scanKey,
-  targetKey,
-} from "./hss/batch-scan-request";
+import { describeTarget, HSS_FIELD_MAX, type ScanTarget } from "./hss/batch-scan-request";
 import type { CallBudget } from "./hss/call-budget";
 import type { BatchScanSubmitter } from "./hss/client";
 import type { Logger } from "./log";
@@ -27,6 +21,7 @@ import {
 import {
   planManualScans,
   planPushScans,
+  pushOf,
   type ScanPlan,
   type SkippedImage,
   splitIntoBatches,
@@ -132,26 +127,34 @@ export async function scanOnPush(
     log.info("skipped", { image: skipped.image, rule: skipped.rule, reason: skipped.reason });
   }
 
-  // A manual request is sent as asked (no dedupe), through the same budget as the queue.
   if (dryRun) {
     const report = await sendNow(event, plan, deps, {
       dedupe: event.kind !== "scan-request",
-      budget: undefined,
+      dryRun: true,
     });
     return answered(log, plan, { ...report, setup: await deps.describeSetup() });
   }
+  // A manual request is sent as asked (no dedupe), through the same budget as the queue.
   if (event.kind === "scan-request") {
     return answered(
       log,
       plan,
-      await sendNow(event, plan, deps, { dedupe: false, budget: sharedBudget(deps) }),
+      await sendNow(event, plan, deps, {
+        dedupe: false,
+        dryRun: false,
+        budget: sharedBudget(deps),
+      }),
     );
   }
   if (!deps.queue) {
     return answered(
       log,
       plan,
-      await sendNow(event, plan, deps, { dedupe: true, budget: deps.instance.budget }),
+      await sendNow(event, plan, deps, {
+        dedupe: true,
+        dryRun: false,
+        budget: deps.instance.budget,
+      }),
     );
   }
   // Credentials are checked before anything is queued, so a misconfiguration answers 500 at once.
@@ -166,7 +169,11 @@ export async function scanOnPush(
     return answered(
       log,
       plan,
-      await sendNow(event, plan, deps, { dedupe: true, budget: deps.instance.budget }),
+      await sendNow(event, plan, deps, {
+        dedupe: true,
+        dryRun: false,
+        budget: deps.instance.budget,
+      }),
     );
   }
 }
@@ -216,15 +223,7 @@ async function enqueueAndFlush(
   deps: IntakeDependencies,
 ): Promise<ScanReport> {
   const { config, log } = deps;
-  const scans: NewScan[] = plan.targets.map((target) => {
-    const digest = plan.digests?.get(targetKey(target));
-    return {
-      id: scanKey(plan.imageType, target, digest),
-      image_type: plan.imageType,
-      target,
-      ...(digest ? { digest } : {}),
-    };
-  });
+  const scans: NewScan[] = plan.targets.map((target) => pushOf(plan, target));
   const outcomes = await queue.enqueue(scans, config.dedupe.windowMs);
   const onQueue: Array<{ id: string; image: QueuedImage }> = [];
   const skipped = [...plan.skipped];
@@ -275,10 +274,10 @@ async function sendNow(
   event: RegistryEvent,
   plan: ScanPlan,
   deps: IntakeDependencies,
-  /** No budget: a dry run, which sends nothing. */
-  options: { dedupe: boolean; budget: CallBudget | undefined },
+  /** A dry run sends nothing, and so spends no budget. */
+  options: { dedupe: boolean } & ({ dryRun: true } | { dryRun: false; budget: CallBudget }),
 ): Promise<ScanReport> {
-  const dryRun = options.budget === undefined;
+  const { dryRun } = options;
   const { config, log } = deps;
   const memory = deps.instance.submitted;
   const keyOf = new Map<ScanTarget, string>();
@@ -288,7 +287,7 @@ async function sendNow(
     targets = [];
     const now = Date.now();
     for (const target of plan.targets) {
-      keyOf.set(target, scanKey(plan.imageType, target, plan.digests?.get(targetKey(target))));
+      keyOf.set(target, pushOf(plan, target).id);
     }
     const reservations = memory.reserve([...keyOf.values()]);
     plan.targets.forEach((target, index) => {
@@ -314,7 +313,7 @@ async function sendNow(
     splitIntoBatches({ ...plan, targets }, config.hss.batchSize),
     {
       submitter: dryRun ? deps.previewer : deps.submitter,
-      budget: options.budget,
+      budget: options.dryRun ? undefined : options.budget,
       concurrency: config.hss.concurrency,
       timeoutMs: config.hss.timeoutMs,
       retry: config.hss.retry,

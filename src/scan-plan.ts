@@ -9,9 +9,11 @@ import {
   type OperateAllFilters,
   type ScanBatch,
   type ScanTarget,
+  scanKey,
   scanTargetSchema,
   targetKey,
 } from "./hss/batch-scan-request";
+import type { NewScan } from "./queue/scan-queue";
 import type { ScanPolicy } from "./scan-policy";
 
 /**
@@ -199,6 +201,20 @@ export function planManualScans(request: ManualScanRequest, swr: Config["swr"]):
     });
   }
   return plan.build();
+}
+
+/**
+ * A planned target as one push: what HSS scans plus the pushed digest, under the id that the queue
+ * and the memory of accepted pushes both know it by.
+ */
+export function pushOf(plan: ScanPlan, target: ScanTarget): NewScan {
+  const digest = plan.digests?.get(targetKey(target));
+  return {
+    id: scanKey(plan.imageType, target, digest),
+    image_type: plan.imageType,
+    target,
+    ...(digest ? { digest } : {}),
+  };
 }
 
 /** Splits a plan into HSS requests of at most `batchSize` images each. */

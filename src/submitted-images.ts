@@ -4,7 +4,8 @@
  * is. An image is reserved before its call and remembered only once HSS accepted it, and a
  * concurrent delivery of the same image sees the reservation: check and record are one step, as
  * nothing awaits in between. It is per instance and bounded (`DEDUPE_MAX_IMAGES`, oldest
- * forgotten first); the queue backends keep the same memory for every instance sharing them.
+ * forgotten first). The in-process queue keeps its memory of accepted pushes here too; the Redis
+ * queue keeps the same memory in Redis, for every instance sharing it.
  */
 
 export type Reservation =
@@ -24,21 +25,27 @@ export class SubmittedImages {
   ) {}
 
   reserve(keys: readonly string[]): Reservation[] {
-    this.evict();
     return keys.map((key): Reservation => {
       if (this.inFlight.has(key)) return { key, status: "in_flight" };
-      const at = this.submittedAt.get(key);
+      const at = this.acceptedAt(key);
       if (at !== undefined) return { key, status: "submitted_recently", submittedAt: at };
       this.inFlight.add(key);
       return { key, status: "reserved" };
     });
   }
 
-  /** HSS accepted these: remember them for the window. */
-  confirm(keys: readonly string[]): void {
+  /** When HSS accepted `key`, if that was within `windowMs`. */
+  acceptedAt(key: string, windowMs = this.windowMs): number | undefined {
+    this.evict();
+    const at = this.submittedAt.get(key);
+    return at !== undefined && this.now() - at < windowMs ? at : undefined;
+  }
+
+  /** HSS accepted these: remember them for the window (not at all when it is 0). */
+  confirm(keys: readonly string[], windowMs = this.windowMs): void {
     for (const key of keys) {
       this.inFlight.delete(key);
-      if (this.windowMs <= 0) continue;
+      if (windowMs <= 0) continue;
       this.submittedAt.delete(key);
       this.submittedAt.set(key, this.now());
     }

@@ -1,7 +1,7 @@
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { payloadOf, recogniseDelivery } from "../src/delivery";
-import { apigEvent, loadEvent } from "./support/fixtures";
+import { apigEvent, errorOf, loadEvent } from "./support/fixtures";
 
 describe("recogniseDelivery", () => {
   it("decodes a FunctionGraph APIG event's base64 body and reads its query", () => {
@@ -72,14 +72,6 @@ describe("payloadOf, for bodies that are not plain JSON", () => {
       body: body.toString("base64"),
       isBase64Encoded: true,
     });
-  const errorOf = (run: () => unknown) => {
-    try {
-      run();
-    } catch (error) {
-      return error as Error & { statusCode?: number };
-    }
-    throw new Error("expected an error");
-  };
 
   it("reads JSON behind a UTF-8 byte order mark", () => {
     expect(payloadOf(raw(Buffer.from('\ufeff{"type":"x"}')), 1e6)).toEqual({ type: "x" });

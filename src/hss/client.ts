@@ -203,8 +203,8 @@ function callErrorOf(status: number, body: string, requestId: string | undefined
     typeof fields.error_msg === "string" && fields.error_msg
       ? fields.error_msg
       : `HSS answered HTTP ${status}`;
-  const id = typeof fields.request_id === "string" ? fields.request_id : requestId;
-  return new HssCallError(message.slice(0, 300), status, code, requestId ?? id);
+  const bodyRequestId = typeof fields.request_id === "string" ? fields.request_id : undefined;
+  return new HssCallError(message.slice(0, 300), status, code, requestId ?? bodyRequestId);
 }
 
 /**

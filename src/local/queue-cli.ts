@@ -5,6 +5,7 @@ import { submitterSource } from "../hss/submitters";
 import { createLogger } from "../log";
 import { openQueue } from "../queue/open-queue";
 import type { ScanQueue } from "../queue/scan-queue";
+import { SubmittedImages } from "../submitted-images";
 
 /**
  * `npm run queue -- <command>`: what operators need to see and do with the shared scan queue,
@@ -41,7 +42,11 @@ async function main(args: string[]): Promise<number> {
       );
       return 2;
     }
-    queue = await openQueue(config, new MemoryCallBudget(config.hss.callsPerMinute));
+    // Only a Redis queue reaches here: it keeps its own budget and memory, shared by all.
+    queue = await openQueue(config, {
+      budget: new MemoryCallBudget(config.hss.callsPerMinute),
+      submitted: new SubmittedImages(config.dedupe.windowMs, config.dedupe.maxImages),
+    });
     if (!queue) return 2;
     const log = createLogger({
       level: json ? "error" : config.logLevel,

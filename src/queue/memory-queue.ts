@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { type CallBudget, MemoryCallBudget } from "../hss/call-budget";
+import type { CallBudget } from "../hss/call-budget";
+import type { SubmittedImages } from "../submitted-images";
 import type {
   Claim,
   DeadLetter,
@@ -24,33 +25,26 @@ export class MemoryScanQueue implements ScanQueue {
   /** Pending image id → epoch ms from which it may be claimed. */
   private readonly pending = new Map<string, number>();
   private readonly claims = new Map<string, { token: string; expiresAt: number }>();
-  /** Accepted image id → when; Map order is insertion order, so the first is the oldest. */
-  private readonly submitted = new Map<string, number>();
   private readonly dead = new Map<string, DeadLetter>();
 
+  /** The instance's memory of pushes HSS accepted (the dedupe window). */
+  private readonly remembered: SubmittedImages;
+
+  /** In one process the queue's budget and memory are the instance's own. */
   constructor(
-    options: {
-      callsPerMinute: number;
-      maxRemembered: number;
-      windowMs?: number;
-      budget?: CallBudget;
-    },
+    instance: { budget: CallBudget; submitted: SubmittedImages },
     private readonly now: () => number = Date.now,
   ) {
-    this.budget =
-      options.budget ?? new MemoryCallBudget(options.callsPerMinute, options.windowMs, now);
-    this.maxRemembered = options.maxRemembered;
+    this.budget = instance.budget;
+    this.remembered = instance.submitted;
   }
-
-  private readonly maxRemembered: number;
 
   async enqueue(scans: NewScan[], dedupeWindowMs: number): Promise<EnqueueOutcome[]> {
     const now = this.now();
-    this.forgetSubmitted(now, dedupeWindowMs);
     return scans.map((scan): EnqueueOutcome => {
       if (this.scans.has(scan.id)) return { status: "already_queued" };
       if (this.dead.has(scan.id)) return { status: "dead_lettered" };
-      const submittedAt = this.submitted.get(scan.id);
+      const submittedAt = this.remembered.acceptedAt(scan.id, dedupeWindowMs);
       if (submittedAt !== undefined) return { status: "submitted_recently", submittedAt };
       this.scans.set(scan.id, { ...scan, queued_at: now, attempts: 0 });
       this.pending.set(scan.id, now);
@@ -79,18 +73,16 @@ export class MemoryScanQueue implements ScanQueue {
   }
 
   async accepted(claim: Claim, dedupeWindowMs: number): Promise<void> {
-    const now = this.now();
     for (const { id } of claim.scans) {
       const holder = this.claims.get(id)?.token;
       if (holder === claim.token || (holder === undefined && this.pending.has(id))) {
         this.remove(id);
       }
-      if (dedupeWindowMs > 0) {
-        this.submitted.delete(id);
-        this.submitted.set(id, now);
-      }
     }
-    this.forgetSubmitted(now, dedupeWindowMs);
+    this.remembered.confirm(
+      claim.scans.map((scan) => scan.id),
+      dedupeWindowMs,
+    );
   }
 
   async release(claim: Claim, options: ReleaseOptions): Promise<QueuedScan[]> {
@@ -176,13 +168,6 @@ export class MemoryScanQueue implements ScanQueue {
       if (claim.expiresAt > now) continue;
       this.claims.delete(id);
       this.pending.set(id, now);
-    }
-  }
-
-  private forgetSubmitted(now: number, windowMs: number): void {
-    for (const [id, at] of this.submitted) {
-      if (this.submitted.size <= this.maxRemembered && at > now - windowMs) break;
-      this.submitted.delete(id);
     }
   }
 }

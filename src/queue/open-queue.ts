@@ -1,5 +1,6 @@
 import type { Config } from "../config";
 import type { CallBudget } from "../hss/call-budget";
+import type { SubmittedImages } from "../submitted-images";
 import { MemoryScanQueue } from "./memory-queue";
 import { QueueUnavailableError, type ScanQueue } from "./scan-queue";
 
@@ -10,19 +11,11 @@ import { QueueUnavailableError, type ScanQueue } from "./scan-queue";
  */
 export async function openQueue(
   config: Config,
-  instanceBudget: CallBudget,
+  instance: { budget: CallBudget; submitted: SubmittedImages },
 ): Promise<ScanQueue | undefined> {
   const { queue } = config;
   if (queue.backend === "none") return undefined;
-  if (queue.backend === "memory") {
-    return new MemoryScanQueue({
-      callsPerMinute: config.hss.callsPerMinute,
-      windowMs: config.hss.rateWindowMs,
-      maxRemembered: config.dedupe.maxImages,
-      // In one process the queue's budget and the instance's are the same five calls.
-      budget: instanceBudget,
-    });
-  }
+  if (queue.backend === "memory") return new MemoryScanQueue(instance);
   // In the package this is a separate file, redis-queue.js (scripts/build.ts).
   const { RedisScanQueue } = await import("./redis-queue");
   return new RedisScanQueue({

@@ -1,15 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseRegistryPayload } from "../../src/formats";
-import { harborPush, harborSample } from "../support/fixtures";
-
-const errorOf = (run: () => unknown) => {
-  try {
-    run();
-  } catch (error) {
-    return error as Error & { statusCode?: number };
-  }
-  throw new Error("expected an error");
-};
+import { errorOf, harborPush, harborSample } from "../support/fixtures";
 
 describe("Harbor Default format", () => {
   it("reads the published Harbor sample as one pushed image", () => {

@@ -1,23 +1,12 @@
-import { execFile } from "node:child_process";
 import { type AddressInfo, createServer } from "node:net";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalServer } from "../../src/local/server";
 import { SAMPLE_WEBHOOK_SECRET } from "../support/fixtures";
 import { type Harness, startHarness } from "../support/harness";
-
-const ROOT = join(__dirname, "..", "..");
-const TSX = join(ROOT, "node_modules", ".bin", "tsx");
+import { runLocalTool } from "../support/local-tool";
 
 function checkDeploy(env: Record<string, string>, ...args: string[]) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      TSX,
-      ["src/local/check-deploy.ts", ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH, ...env } },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
-    );
-  });
+  return runLocalTool("check-deploy.ts", args, { PATH: process.env.PATH, ...env });
 }
 
 /** The post-deploy check against a function served over HTTP, as a deployed trigger would be. */

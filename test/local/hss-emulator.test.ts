@@ -2,6 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHssClient } from "../../src/hss/client";
 import { type HssEmulator, startHssEmulator } from "../../src/local/hss-emulator";
 
+/** The project's own HSS client, signing with the emulator's key. */
+function clientOf(emulator: HssEmulator) {
+  const [key] = emulator.keys;
+  if (!key) throw new Error("the emulator has a key");
+  return createHssClient({
+    endpoint: emulator.url,
+    projectId: emulator.projectId,
+    credentials: { ak: key.ak, sk: key.sk, securityToken: undefined },
+  });
+}
+
 describe("the HSS emulator", () => {
   let emulator: HssEmulator;
   beforeAll(async () => {
@@ -10,13 +21,7 @@ describe("the HSS emulator", () => {
   afterAll(() => emulator.close());
 
   it("enforces HSS's limit by default: the sixth call in a minute gets APIG's 429", async () => {
-    const [key] = emulator.keys;
-    if (!key) throw new Error("the emulator has a key");
-    const client = createHssClient({
-      endpoint: emulator.url,
-      projectId: emulator.projectId,
-      credentials: { ak: key.ak, sk: key.sk, securityToken: undefined },
-    });
+    const client = clientOf(emulator);
     const batch = {
       image_type: "private_image" as const,
       image_info_list: [{ namespace: "team", image_name: "app", image_version: "1" }],
@@ -45,13 +50,7 @@ describe("the HSS emulator's history", () => {
   it("keeps only the newest historyLimit requests and batches", async () => {
     const emulator = await startHssEmulator({ rateLimit: false, historyLimit: 3 });
     try {
-      const [key] = emulator.keys;
-      if (!key) throw new Error("the emulator has a key");
-      const client = createHssClient({
-        endpoint: emulator.url,
-        projectId: emulator.projectId,
-        credentials: { ak: key.ak, sk: key.sk, securityToken: undefined },
-      });
+      const client = clientOf(emulator);
       for (const tag of ["1", "2", "3", "4", "5"]) {
         await client.submitBatchScan(
           {

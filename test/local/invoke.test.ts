@@ -1,21 +1,12 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EVENTS_DIR, eventFiles } from "../support/fixtures";
-
-const ROOT = join(__dirname, "..", "..");
-const TSX = join(ROOT, "node_modules", ".bin", "tsx");
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { runLocalTool, type ToolRun } from "../support/local-tool";
 
 /** Runs the invoke command as a user would, with no cloud configuration in the environment. */
-function invoke(...args: Array<string | Record<string, string>>): Promise<Run> {
+function invoke(...args: Array<string | Record<string, string>>): Promise<ToolRun> {
   const extra = args.find((arg): arg is Record<string, string> => typeof arg === "object") ?? {};
   const env = {
     ...Object.fromEntries(
@@ -23,17 +14,8 @@ function invoke(...args: Array<string | Record<string, string>>): Promise<Run> {
     ),
     ...extra,
   };
-  return new Promise((resolve) => {
-    const files = args.filter((arg): arg is string => typeof arg === "string");
-    execFile(
-      TSX,
-      ["src/local/invoke.ts", ...files],
-      { cwd: ROOT, env },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-      },
-    );
-  });
+  const files = args.filter((arg): arg is string => typeof arg === "string");
+  return runLocalTool("invoke.ts", files, env);
 }
 
 describe("npm run invoke", () => {

@@ -1,5 +1,3 @@
-import { execFile } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { scanKey } from "../../src/hss/batch-scan-request";
 import {
@@ -9,26 +7,11 @@ import {
 } from "../../src/local/hss-emulator";
 import { RedisScanQueue } from "../../src/queue/redis-queue";
 import { QueueUnavailableError } from "../../src/queue/scan-queue";
+import { runLocalTool } from "../support/local-tool";
 import { type RedisServer, startRedis } from "../support/redis-server";
 
-const ROOT = join(__dirname, "..", "..");
-const TSX = join(ROOT, "node_modules", ".bin", "tsx");
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function queueCommand(env: Record<string, string>, ...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      TSX,
-      ["src/local/queue-cli.ts", ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH, ...env } },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
-    );
-  });
+function queueCommand(env: Record<string, string>, ...args: string[]) {
+  return runLocalTool("queue-cli.ts", args, { PATH: process.env.PATH, ...env });
 }
 
 describe("npm run queue", () => {

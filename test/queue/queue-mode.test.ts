@@ -3,7 +3,7 @@ import type { ScheduledFlushReport } from "../../src/flush";
 import type { HssEmulatorOptions } from "../../src/local/hss-emulator";
 import { timerEvent } from "../../src/local/server";
 import { apigEvent, harborPush, loadEvent } from "../support/fixtures";
-import { type Harness, startHarness } from "../support/harness";
+import { flushUntil, type Harness, startHarness } from "../support/harness";
 import { type RedisServer, startRedis } from "../support/redis-server";
 
 /**
@@ -26,17 +26,6 @@ const acceptedTags = (harness: Harness) =>
     .acceptedBatches()
     .flatMap((batch) => ("image_info_list" in batch ? batch.image_info_list : []))
     .map((image) => image.image_version);
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Flushes as the timer trigger would, until `done` or the time is up. */
-async function flushUntil(harness: Harness, done: () => boolean, withinMs: number) {
-  const until = Date.now() + withinMs;
-  while (!done() && Date.now() < until) {
-    await harness.invoke(timerEvent());
-    if (!done()) await sleep(250);
-  }
-}
 
 const SHORT_WINDOW = {
   env: { HSS_RATE_WINDOW_SECONDS: "3" },
@@ -120,7 +109,7 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
         const answer = await harness.http(push(tag));
         answers.push({ status: answer.statusCode, ms: Date.now() - started });
       }
-      await flushUntil(harness, () => acceptedTags(harness).length >= 20, 15_000);
+      await flushUntil([harness], () => acceptedTags(harness).length >= 20, 15_000);
 
       // Assess
       expect(answers.every((answer) => answer.status === 202)).toBe(true);
@@ -157,7 +146,7 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
     const harness = await start({}, false);
     try {
       const answers = await Promise.all(Array.from({ length: 6 }, () => harness.http(push("2.0"))));
-      await flushUntil(harness, () => false, 300);
+      await flushUntil([harness], () => false, 300);
       expect(answers.every((answer) => answer.statusCode === 202)).toBe(true);
       expect(acceptedTags(harness)).toEqual(["2.0"]);
     } finally {
@@ -185,7 +174,7 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
       const answer = await rejecting.http(delivery);
       const dead = () => rejecting.logEvents().filter((line) => line.event === "dead_lettered");
       await flushUntil(
-        rejecting,
+        [rejecting],
         () => dead().length > 0 && acceptedTags(rejecting).length >= 6,
         10_000,
       );
@@ -214,7 +203,7 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
     try {
       const answer = await harness.http(push("3.0"));
       const during = (await harness.invoke(timerEvent())) as ScheduledFlushReport;
-      await flushUntil(harness, () => acceptedTags(harness).length > 0, 8000);
+      await flushUntil([harness], () => acceptedTags(harness).length > 0, 8000);
 
       expect(answer.statusCode).toBe(202);
       expect(answer.body.flush).toMatchObject({ stopped: "throttled", images_submitted: 0 });

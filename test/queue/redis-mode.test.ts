@@ -11,6 +11,7 @@ import {
 } from "../../src/local/hss-emulator";
 import { timerEvent } from "../../src/local/server";
 import { apigEvent, harborPush, SAMPLE_WEBHOOK_SECRET } from "../support/fixtures";
+import { flushUntil } from "../support/harness";
 import { type RedisServer, startRedis } from "../support/redis-server";
 
 /**
@@ -82,18 +83,6 @@ function instance(env: Record<string, string> = {}) {
     },
     close: () => handler.close(),
   };
-}
-
-async function flushUntil(
-  instances: Array<ReturnType<typeof instance>>,
-  done: () => boolean,
-  withinMs: number,
-) {
-  const until = Date.now() + withinMs;
-  while (!done() && Date.now() < until) {
-    for (const one of instances) await one.invoke(timerEvent());
-    if (!done()) await sleep(250);
-  }
 }
 
 describe("the Redis queue shared by several instances", () => {

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type ScanTarget, scanKey } from "../../src/hss/batch-scan-request";
-import { BATCH_SCAN_API } from "../../src/hss/call-budget";
+import { BATCH_SCAN_API, MemoryCallBudget } from "../../src/hss/call-budget";
 import { MemoryScanQueue } from "../../src/queue/memory-queue";
 import { RedisScanQueue } from "../../src/queue/redis-queue";
 import { type NewScan, QueueUnavailableError, type ScanQueue } from "../../src/queue/scan-queue";
+import { SubmittedImages } from "../../src/submitted-images";
 import { type RedisServer, startRedis } from "../support/redis-server";
 
 const target = (tag: string, name = "api"): ScanTarget => ({
@@ -31,7 +32,14 @@ afterAll(() => redis.close());
  * starts from an empty database.
  */
 describe.each([
-  ["memory", () => new MemoryScanQueue({ callsPerMinute: 3, maxRemembered: 1000 })],
+  [
+    "memory",
+    () =>
+      new MemoryScanQueue({
+        budget: new MemoryCallBudget(3),
+        submitted: new SubmittedImages(WINDOW, 1000),
+      }),
+  ],
   [
     "redis",
     () =>

@@ -64,3 +64,13 @@ export function harborPush(
     },
   };
 }
+
+/** The error `run` throws, for assertions on its status and message. */
+export function errorOf(run: () => unknown): Error & { statusCode?: number } {
+  try {
+    run();
+  } catch (error) {
+    return error as Error & { statusCode?: number };
+  }
+  throw new Error("expected an error");
+}

@@ -6,6 +6,7 @@ import {
   type HssEmulatorOptions,
   startHssEmulator,
 } from "../../src/local/hss-emulator";
+import { timerEvent } from "../../src/local/server";
 import type { SigningKey } from "../../src/local/signature";
 import type { ScanReport } from "../../src/report";
 import { SAMPLE_WEBHOOK_SECRET } from "./fixtures";
@@ -80,4 +81,20 @@ export async function startHarness(
       await emulator.close();
     },
   };
+}
+
+/**
+ * Flushes as the timer trigger would, on each of `instances` in turn, every 250 ms until `done`
+ * or the time is up.
+ */
+export async function flushUntil(
+  instances: Array<{ invoke(event: unknown): Promise<unknown> }>,
+  done: () => boolean,
+  withinMs: number,
+): Promise<void> {
+  const until = Date.now() + withinMs;
+  while (!done() && Date.now() < until) {
+    for (const instance of instances) await instance.invoke(timerEvent());
+    if (!done()) await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
