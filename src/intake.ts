@@ -146,8 +146,9 @@ export async function scanOnPush(
       }),
     );
   }
-  if (!deps.queue) {
-    return answered(
+  // Direct mode, and the fallback when the queue cannot be reached: this instance's budget.
+  const sendDirectly = async () =>
+    answered(
       log,
       plan,
       await sendNow(event, plan, deps, {
@@ -156,7 +157,7 @@ export async function scanOnPush(
         budget: deps.instance.budget,
       }),
     );
-  }
+  if (!deps.queue) return sendDirectly();
   // Credentials are checked before anything is queued, so a misconfiguration answers 500 at once.
   deps.submitter();
   try {
@@ -166,15 +167,7 @@ export async function scanOnPush(
     // Never 202 for an image that is neither queued nor submitted: send it now if this instance's
     // budget allows, otherwise the sender is told to come back (503, Retry-After).
     log.warn("queue_unavailable", { during: "intake", reason: error.message, fallback: "direct" });
-    return answered(
-      log,
-      plan,
-      await sendNow(event, plan, deps, {
-        dedupe: true,
-        dryRun: false,
-        budget: deps.instance.budget,
-      }),
-    );
+    return sendDirectly();
   }
 }
 
