@@ -1,10 +1,14 @@
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { build, type Metafile, type Plugin } from "esbuild";
+import { BUNDLE_FILE } from "../src/bundle-files";
+import { writeCodeCache } from "./code-cache";
 
 /**
- * Bundles the handler into dist/index.js: one CommonJS file for Node.js 20 exporting `handler`
- * (FunctionGraph handler string `index.handler`), with a source map. Modules that are loaded but
+ * Bundles the handler into dist/scan-on-push.js: one CommonJS file for Node.js 20, with a source
+ * map, run by the entry file dist/index.js (src/loader.ts; FunctionGraph handler string
+ * `index.handler`) with the V8 code cache written after the build (scripts/code-cache.ts; set
+ * BUNDLE_CODE_CACHE=false to leave it out). Modules that are loaded but
  * never executed on this function's path are replaced by small stand-ins (scripts/bundle-stubs/).
  * Every replacement and edit must apply, or the build fails; the packages whose internals they
  * touch (the SDK core, middy's core) are pinned to exact versions in package.json.
@@ -124,7 +128,8 @@ export async function buildBundle(outdir = join(root, "dist")) {
   fired.clear();
   const result = await build({
     entryPoints: {
-      index: join(root, "src", "handler.ts"),
+      index: join(root, "src", "loader.ts"),
+      [BUNDLE_FILE.replace(/\.js$/, "")]: join(root, "src", "handler.ts"),
       [REDIS_BACKEND_FILE.replace(/\.js$/, "")]: join(root, "src", "queue", "redis-queue.ts"),
     },
     outdir,
@@ -139,6 +144,9 @@ export async function buildBundle(outdir = join(root, "dist")) {
     // Packages with a browser and a node build: the function needs the node one.
     mainFields: ["main", "module"],
     conditions: ["node", "require"],
+    // `import()` of the Redis backend becomes `require()`: the bundle runs as a vm.Script, which
+    // has no loader for dynamic imports.
+    supported: { "dynamic-import": false },
     plugins: [redisBackendApart, replaceUnusedModules, editSources],
     logLevel: "warning",
   });
@@ -152,6 +160,7 @@ export async function buildBundle(outdir = join(root, "dist")) {
     );
   }
   await writeFile(join(outdir, NOTICES_FILE), await thirdPartyNotices(result.metafile));
+  if (process.env.BUNDLE_CODE_CACHE !== "false") await writeCodeCache(outdir);
   return result;
 }
 
@@ -178,7 +187,7 @@ if (require.main === module) {
   buildBundle().then(
     (result) => {
       const output = Object.entries(result.metafile?.outputs ?? {}).find(([file]) =>
-        file.endsWith("index.js"),
+        file.endsWith(BUNDLE_FILE),
       );
       process.stderr.write(`built ${output?.[0]} (${output?.[1].bytes} bytes)\n`);
     },

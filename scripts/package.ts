@@ -1,14 +1,16 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { zipSync } from "fflate";
+import { BUNDLE_FILE, CODE_CACHE_FILE } from "../src/bundle-files";
 import { NOTICES_FILE, REDIS_BACKEND_FILE } from "./build";
 
 /**
- * `npm run package`: writes dist/swr-scan-on-push.zip with the bundle at its root, ready to
+ * `npm run package`: writes dist/swr-scan-on-push.zip with the function's files at its root (entry
+ * file, bundle, its code cache, the Redis backend, licences), ready to
  * upload to FunctionGraph (handler `index.handler`) or AWS Lambda, and the same files unzipped in
  * dist/function/, the folder the serverless-huawei-functions plugin zips itself (`code.codeUri`).
  * The source map stays in dist/ for reading stack traces; it is not needed at run time. Entries
- * carry a fixed date, so the same bundle always gives the same zip.
+ * carry a fixed date (the code cache is V8 output, not guaranteed byte-identical between builds).
  */
 const root = join(__dirname, "..");
 const dist = join(root, "dist");
@@ -19,14 +21,10 @@ export const FUNCTION_FOLDER = join(dist, "function");
 const FIXED_DATE = new Date(1980, 0, 1);
 
 export function packageBundle(): { file: string; bytes: number; entries: string[] } {
-  const entries: Record<string, [Uint8Array, { mtime: Date; level: 9 }]> = {
-    "index.js": [readFileSync(join(dist, "index.js")), { mtime: FIXED_DATE, level: 9 }],
-    [REDIS_BACKEND_FILE]: [
-      readFileSync(join(dist, REDIS_BACKEND_FILE)),
-      { mtime: FIXED_DATE, level: 9 },
-    ],
-    [NOTICES_FILE]: [readFileSync(join(dist, NOTICES_FILE)), { mtime: FIXED_DATE, level: 9 }],
-  };
+  const files = ["index.js", BUNDLE_FILE, CODE_CACHE_FILE, REDIS_BACKEND_FILE, NOTICES_FILE];
+  const entries: Record<string, [Uint8Array, { mtime: Date; level: 9 }]> = Object.fromEntries(
+    files.map((name) => [name, [readFileSync(join(dist, name)), { mtime: FIXED_DATE, level: 9 }]]),
+  );
   const zip = zipSync(entries);
   mkdirSync(FUNCTION_FOLDER, { recursive: true });
   writeFileSync(PACKAGE_FILE, zip);

@@ -1,10 +1,18 @@
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { BUNDLE_FILE, CODE_CACHE_FILE } from "../src/bundle-files";
 import { CONFIG_VARIABLES } from "../src/config";
 import { emulatorEnvironment, type HssEmulator, startHssEmulator } from "../src/local/hss-emulator";
 import { EVENT_ENV, EVENT_EXPECTATIONS } from "./support/event-expectations";
@@ -32,10 +40,52 @@ describe("the packaged function", () => {
   });
   afterAll(() => emulator.close());
 
-  it("has index.js at the root of the zip", () => {
+  it("has index.js, the bundle and its code cache at the root of the zip", () => {
     const entries = Object.keys(unzipSync(readFileSync(PACKAGE)));
-    expect(entries).toContain("index.js");
+    expect(entries).toEqual(expect.arrayContaining(["index.js", BUNDLE_FILE, CODE_CACHE_FILE]));
     expect(entries.every((entry) => !entry.includes("/"))).toBe(true);
+  });
+
+  it("runs the bundle with its code cache, and without one when the cache does not fit", async () => {
+    // Prepare: the unzipped artifact, and copies with a cache for other code and with none
+    const own = await startHssEmulator({ rateLimit: false });
+    const env = { PATH: process.env.PATH, ...emulatorEnvironment(own), ...EVENT_ENV };
+    const stale = mkdtempSync(join(tmpdir(), "stale-cache-"));
+    const absent = mkdtempSync(join(tmpdir(), "no-cache-"));
+    for (const name of readdirSync(folder).filter((entry) => entry.includes("."))) {
+      copyFileSync(join(folder, name), join(stale, name));
+      if (name !== CODE_CACHE_FILE) copyFileSync(join(folder, name), join(absent, name));
+    }
+    // The same length, other code: V8 alone would take this cache for the bundle's.
+    const code = readFileSync(join(stale, BUNDLE_FILE), "utf8");
+    writeFileSync(join(stale, BUNDLE_FILE), code.replace("swr-scan-on-push", "swr-scan-on-pusH"));
+    const push = readFileSync(join(EVENTS_DIR, "apig-swr-ee-push.json"), "utf8");
+    const run = (dir: string, nodeFlags: string[] = []) =>
+      new Promise<{ codeCache: string; status: number }>((resolve, reject) =>
+        execFile(
+          process.execPath,
+          [
+            ...nodeFlags,
+            "-e",
+            `const loaded = require(${JSON.stringify(join(dir, "index.js"))});
+             loaded.handler(${push}, { getRequestID: () => "cache", getRemainingTimeInMilliSeconds: () => 30000 })
+               .then((answer) => process.stdout.write(JSON.stringify({ codeCache: loaded.codeCache, status: answer.statusCode })));`,
+          ],
+          { env },
+          (error, stdout) => (error ? reject(error) : resolve(JSON.parse(stdout))),
+        ),
+      );
+
+    // Act and assess
+    expect(await run(folder)).toEqual({ codeCache: "used", status: 202 });
+    expect(await run(stale)).toEqual({ codeCache: "absent", status: 202 });
+    expect(await run(absent)).toEqual({ codeCache: "absent", status: 202 });
+    // V8 refuses a cache made under other V8 flags (a heap limit is one).
+    expect(await run(folder, ["--max-old-space-size=256"])).toEqual({
+      codeCache: "rejected",
+      status: 202,
+    });
+    await own.close();
   });
 
   it("handles every sample in events/ against the HSS emulator from a fresh process", async () => {

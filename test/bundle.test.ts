@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { buildBundle, REPLACED_MODULES } from "../scripts/build";
 import { sortBy } from "../scripts/bundle-stubs/lodash";
 import moment from "../scripts/bundle-stubs/moment";
+import { BUNDLE_FILE } from "../src/bundle-files";
 
 describe("the bundle", () => {
   it("fails to build when a replacement no longer matches anything", async () => {
@@ -40,7 +41,7 @@ describe("the bundle", () => {
           .filter((name): name is string => name !== undefined),
       );
     };
-    const packages = packagesOf("index.js");
+    const packages = packagesOf(BUNDLE_FILE);
     for (const unused of [
       "log4js",
       "form-data",

@@ -1,0 +1,50 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Script } from "node:vm";
+import { BUNDLE_FILE, CODE_CACHE_FILE } from "./bundle-files";
+
+/**
+ * The function's entry file (`index.js`, handler `index.handler`). It runs the bundle
+ * (`scan-on-push.js`) with the V8 code cache written beside it at build time
+ * (`scan-on-push.js.cache`), so that a cold instance deserialises the compiled functions of a push
+ * instead of compiling them again (about 9 ms of a cold start on the build machine).
+ *
+ * The cache holds V8 bytecode for one exact bundle: it starts with the bundle's SHA-256 and is
+ * ignored when that differs; V8 itself rejects it when its version or flags differ from the
+ * build's. Either way the bundle is compiled as without a cache, and `codeCache` says which
+ * case applied ("used", "rejected", "absent").
+ */
+const DIGEST_BYTES = 32;
+
+const bundlePath = join(__dirname, BUNDLE_FILE);
+const source = readFileSync(bundlePath, "utf8");
+const digest = createHash("sha256").update(source).digest();
+
+function readCache(): Buffer | undefined {
+  try {
+    const file = readFileSync(join(__dirname, CODE_CACHE_FILE));
+    return file.subarray(0, DIGEST_BYTES).equals(digest) ? file.subarray(DIGEST_BYTES) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const cachedData = readCache();
+// The same wrapper Node.js gives a CommonJS module; `require` resolves beside this file.
+const script = new Script(
+  `(function (exports, require, module, __filename, __dirname) {${source}\n})`,
+  { filename: bundlePath, cachedData },
+);
+const bundle: { exports: typeof import("./handler") } = { exports: {} as never };
+script.runInThisContext()(bundle.exports, require, bundle, bundlePath, __dirname);
+
+export const codeCache: "used" | "rejected" | "absent" =
+  cachedData === undefined ? "absent" : script.cachedDataRejected ? "rejected" : "used";
+export const handler = bundle.exports.handler;
+export const createHandler = bundle.exports.createHandler;
+
+/** The code cache for this bundle as the build writes it: its digest, then V8's data. */
+export function createCodeCache(): Buffer {
+  return Buffer.concat([digest, script.createCachedData()]);
+}
