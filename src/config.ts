@@ -161,6 +161,40 @@ const policyJson = z.pipe(
   policySchema,
 );
 
+/** `scan_scope` bits of CreateManualImageScanTask (HSS API reference). */
+export const SCAN_SCOPE_BITS = {
+  vulnerabilities: 0x000f0000,
+  baseline: 0x0000f000,
+  malicious: 0x00000f00,
+  sensitive: 0x000000f0,
+  compliance: 0x0000000f,
+  all: 0x7fffffff,
+} as const;
+
+/** HSS_SCAN_SCOPE: names joined by commas (`vulnerabilities,malicious`), or the bitmask itself. */
+const scanScope = z.pipe(
+  z.string().check(z.trim()),
+  z.transform((raw, payload) => {
+    if (/^(0x[0-9a-f]+|\d+)$/i.test(raw)) {
+      const bits = Number(raw);
+      if (bits > 0 && bits <= SCAN_SCOPE_BITS.all) return bits;
+    } else {
+      let bits = 0;
+      const names = raw.split(",").map((name) => name.trim().toLowerCase());
+      if (names.every((name) => name in SCAN_SCOPE_BITS)) {
+        for (const name of names) bits |= SCAN_SCOPE_BITS[name as keyof typeof SCAN_SCOPE_BITS];
+        return bits;
+      }
+    }
+    payload.issues.push({
+      code: "custom",
+      input: raw,
+      message: `must be names among ${Object.keys(SCAN_SCOPE_BITS).join(", ")} joined by commas, or a bitmask such as 0x000f0000`,
+    });
+    return z.NEVER;
+  }),
+);
+
 /** The SCAN_* variables, one per rule list. */
 const POLICY_VARIABLES = {
   SCAN_INCLUDE_NAMESPACES: ["include", "namespaces"],
@@ -228,6 +262,32 @@ const environmentShape = {
   SCAN_SKIP_SIGNATURES: flag(true),
   DRY_RUN: flag(false),
   LOG_LEVEL: withDefault(z.enum(["debug", "info", "warn", "error"]), "info"),
+  HSS_SCAN_API: withDefault(z.enum(["batch-scan", "scan-task"]), "batch-scan"),
+  HSS_SCAN_SCOPE: withDefault(scanScope, SCAN_SCOPE_BITS.vulnerabilities),
+  HSS_SCAN_RATE_LIMIT: integer(0, 1000, 0),
+  FOLLOW_UP: flag(true),
+  FOLLOW_UP_INTERVAL_SECONDS: integer(1, 3600, 20),
+  FOLLOW_UP_TIMEOUT_SECONDS: integer(60, 7 * 86_400, 3600),
+  FOLLOW_UP_MAX_RESCANS: integer(0, 10, 2),
+  HSS_SYNC_TIMEOUT_SECONDS: integer(10, 86_400, 900),
+  NOTIFY_MIN_SEVERITY: withDefault(z.enum(["high", "medium", "low"]), "high"),
+  NOTIFY_WEBHOOK_URL: optional(
+    z.url({ protocol: /^https?$/, error: "must be an http(s) URL that accepts a JSON POST" }),
+  ),
+  NOTIFY_SMN_TOPIC: optional(
+    text(
+      z.regex(
+        /^urn:smn:[a-z0-9-]+:[A-Za-z0-9]+:[A-Za-z0-9_-]{1,255}$/,
+        "must be an SMN topic URN such as urn:smn:cn-north-4:<project id>:<topic name>",
+      ),
+    ),
+  ),
+  SMN_ENDPOINT: optional(
+    z.url({
+      protocol: /^https?$/,
+      error: "must be an http(s) URL such as https://smn.cn-north-4.myhuaweicloud.com",
+    }),
+  ),
 };
 
 type Environment = z.output<z.ZodMiniObject<typeof environmentShape>>;
@@ -264,6 +324,21 @@ function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environm
       "QUEUE_LEASE_SECONDS",
       `must be at least 5 s longer than one HSS attempt (HSS_TIMEOUT_MS=${env.HSS_TIMEOUT_MS}), or a claim could expire while its call is still running`,
     );
+  }
+  if (env.HSS_SCAN_API === "scan-task" && (env.SCAN_QUEUE?.backend ?? "none") === "none") {
+    problem(
+      "HSS_SCAN_API",
+      "scan-task needs a scan queue (SCAN_QUEUE): each image is looked up in HSS first, and one HSS has not synced yet waits for a sync, which only the queue can wait for",
+    );
+  }
+  if ((env.NOTIFY_WEBHOOK_URL || env.NOTIFY_SMN_TOPIC) && !env.FOLLOW_UP) {
+    problem(
+      "FOLLOW_UP",
+      "must be true for NOTIFY_WEBHOOK_URL or NOTIFY_SMN_TOPIC: notifications come from the follow-up",
+    );
+  }
+  if (env.NOTIFY_SMN_TOPIC && !env.SMN_ENDPOINT && !env.HSS_REGION) {
+    problem("SMN_ENDPOINT", "set it, or HSS_REGION, for NOTIFY_SMN_TOPIC");
   }
   if (env.CLOUD_SDK_AK && !env.CLOUD_SDK_SK) {
     problem("CLOUD_SDK_SK", "is required when CLOUD_SDK_AK is set");
@@ -320,6 +395,28 @@ export const environmentSchema = z.pipe(
     policy: policyOf(env),
     dryRun: env.DRY_RUN,
     logLevel: env.LOG_LEVEL,
+    scan: {
+      api: env.HSS_SCAN_API,
+      scope: env.HSS_SCAN_SCOPE,
+      rateLimit: env.HSS_SCAN_RATE_LIMIT,
+    },
+    followUp: {
+      enabled: env.FOLLOW_UP,
+      intervalMs: env.FOLLOW_UP_INTERVAL_SECONDS * 1000,
+      timeoutMs: env.FOLLOW_UP_TIMEOUT_SECONDS * 1000,
+      maxRescans: env.FOLLOW_UP_MAX_RESCANS,
+      syncTimeoutMs: env.HSS_SYNC_TIMEOUT_SECONDS * 1000,
+    },
+    notify: {
+      minSeverity: env.NOTIFY_MIN_SEVERITY,
+      webhookUrl: env.NOTIFY_WEBHOOK_URL,
+      smnTopic: env.NOTIFY_SMN_TOPIC,
+      smnEndpoint:
+        env.SMN_ENDPOINT ??
+        (env.HSS_REGION
+          ? endpointForRegion(env.HSS_REGION).replace("//hss.", "//smn.")
+          : undefined),
+    },
   })),
 );
 
@@ -354,6 +451,8 @@ const SECRET_VARIABLES = new Set([
   "CLOUD_SDK_SECURITY_TOKEN",
   "WEBHOOK_SECRET",
   "SCAN_QUEUE",
+  "NOTIFY_WEBHOOK_URL",
+  "NOTIFY_SMN_TOPIC",
 ]);
 
 export class ConfigError extends Error {

@@ -1,7 +1,15 @@
 import type { Config } from "./config";
+import type { FollowUpResult } from "./follow-up/follow-up";
 import type { ScanBatch } from "./hss/batch-scan-request";
-import { BATCH_SCAN_API } from "./hss/call-budget";
-import { type BatchScanSubmitter, classifyFailure, toHssCallError } from "./hss/client";
+import { BATCH_SCAN_API, type HssApi } from "./hss/call-budget";
+import {
+  type BatchScanSubmitter,
+  classifyFailure,
+  type HssCallError,
+  isHssCaller,
+  toHssCallError,
+} from "./hss/client";
+import { scanTaskBody, taskImageOf } from "./hss/scan-task-request";
 import type { Logger } from "./log";
 import {
   type Claim,
@@ -10,6 +18,7 @@ import {
   type QueuedScan,
   QueueUnavailableError,
   type ScanQueue,
+  type Watch,
 } from "./queue/scan-queue";
 import { MIN_ATTEMPT_MS } from "./submit";
 
@@ -28,6 +37,11 @@ import { MIN_ATTEMPT_MS } from "./submit";
  * - the images rejected (400) → a batch of several is split in two halves that are retried
  *   separately, so the good images go through and the rejected one ends alone and is
  *   dead-lettered with HSS's code and message.
+ *
+ * With HSS_SCAN_API=scan-task a claim is first looked up in HSS's image list and sent as one
+ * CreateManualImageScanTask (follow-up/scan-task.ts); images HSS does not list yet go to the
+ * follow-up, which has their registry synced. Accepted images are watched by the follow-up
+ * (follow-up/follow-up.ts), which scheduled flushes run after the queue's own work.
  */
 
 export interface FlushOptions {
@@ -43,6 +57,12 @@ export interface FlushOptions {
   deadline: number;
   log: Logger;
   random?: () => number;
+  /** Which scan API, and its settings (HSS_SCAN_API, HSS_SCAN_SCOPE, HSS_SCAN_RATE_LIMIT). */
+  scan?: Config["scan"];
+  /** Watch accepted images for their scan results (FOLLOW_UP). */
+  followUp?: boolean;
+  /** What the calls around the scan need: region and enterprise project. */
+  hss?: Pick<Config["hss"], "region" | "enterpriseProjectId" | "timeoutMs">;
 }
 
 /** The flusher's settings, as the configuration gives them. */
@@ -54,8 +74,14 @@ export function flushSettingsOf(config: Config) {
     maxAttempts: config.queue.maxAttempts,
     retryMaxMs: config.queue.retryMaxMs,
     dedupeWindowMs: config.dedupe.windowMs,
+    scan: config.scan,
+    followUp: config.followUp.enabled,
+    hss: config.hss,
   } satisfies Partial<FlushOptions>;
 }
+
+/** Sends the images of a claim with one call of the scan API. */
+type SendClaim = (scans: QueuedScan[], timeoutMs: number) => Promise<{ requestId?: string }>;
 
 export type FlushStop =
   | "empty"
@@ -77,6 +103,10 @@ export interface FlushResult {
   retry_after_ms?: number;
   /** The images HSS accepted in this flush, by id, with the request id of their call. */
   accepted: Map<string, string | undefined>;
+  /** scan-task: ListRegistryImages calls made to look images up. */
+  list_calls?: number;
+  /** scan-task: images HSS does not list yet, handed to the follow-up to be synced. */
+  not_synced?: number;
 }
 
 const FIRST_RETRY_DELAY_MS = 5000;
@@ -95,15 +125,35 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   };
   // Built first: a missing credential fails the flush before any image is claimed.
   const submitter = options.submitter();
+  const scanApi: HssApi = options.scan?.api === "scan-task" ? "scan-task" : BATCH_SCAN_API;
+  const batchScan: SendClaim = (scans, timeoutMs) => {
+    const [first] = scans;
+    const batch: ScanBatch = {
+      image_type: first?.image_type ?? "private_image",
+      image_info_list: scans.map((scan) => scan.target),
+    };
+    return submitter.submitBatchScan(batch, { timeoutMs });
+  };
   try {
     for (;;) {
       const left = options.deadline - Date.now();
       if (left < MIN_ATTEMPT_MS) return stop(result, "deadline");
-      const budget = await queue.budget.check(BATCH_SCAN_API);
+      const budget = await queue.budget.check(scanApi);
       if (budget.remaining <= 0) return stop(result, "budget", budget.retryAfterMs);
-      const claim = await queue.claim(options.batchSize, options.leaseMs);
-      if (!claim) return stop(result, "empty");
-      const slot = await queue.budget.take(BATCH_SCAN_API);
+      const claimed = await queue.claim(options.batchSize, options.leaseMs);
+      if (!claimed) return stop(result, "empty");
+      let claim = claimed;
+      let send = batchScan;
+      if (scanApi === "scan-task") {
+        const prepared = await prepareScanTask(claimed, submitter, options, result);
+        if ("stop" in prepared) {
+          if (prepared.stop === "continue") continue;
+          return stop(result, prepared.stop, prepared.retryAfterMs);
+        }
+        claim = prepared.claim;
+        send = prepared.send;
+      }
+      const slot = await queue.budget.take(scanApi);
       if (!slot.granted) {
         // Another flusher took the last slot between the look and the claim.
         await queue.release(claim, {
@@ -113,7 +163,7 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
         });
         return stop(result, "budget", slot.retryAfterMs);
       }
-      const next = await sendClaim(claim, submitter, options, result);
+      const next = await sendClaim(claim, send, scanApi, options, result);
       if (next !== "continue")
         return next === "throttled"
           ? stop(result, next, queue.budget.windowMs)
@@ -126,6 +176,135 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   }
 }
 
+/**
+ * scan-task: looks the claim up in HSS's image list. What HSS lists is sent as one task; what it
+ * does not list goes to the follow-up (synced, then queued again); what could not be looked up
+ * goes back to the queue (after a backoff when the lookup failed).
+ */
+async function prepareScanTask(
+  claim: Claim,
+  submitter: BatchScanSubmitter,
+  options: FlushOptions,
+  result: FlushResult,
+): Promise<
+  { claim: Claim; send: SendClaim } | { stop: "continue" | FlushStop; retryAfterMs?: number }
+> {
+  const { queue, log } = options;
+  if (!isHssCaller(submitter)) {
+    throw new Error(
+      "HSS_SCAN_API=scan-task needs the HSS client (a batch-scan-only submitter was given)",
+    );
+  }
+  const [{ hssApiClient }, task, { watchOf }] = await Promise.all([
+    import("./hss/apis"),
+    import("./follow-up/scan-task"),
+    import("./follow-up/follow-up"),
+  ]);
+  const hss = hssApiClient({
+    caller: submitter,
+    region: options.hss?.region,
+    enterpriseProjectId: options.hss?.enterpriseProjectId,
+    timeoutMs: options.timeoutMs,
+  });
+  const looked = await task.lookUpClaim(claim.scans, {
+    hss,
+    budget: queue.budget,
+    deadline: options.deadline,
+  });
+  result.list_calls = (result.list_calls ?? 0) + looked.lookup.calls;
+  const lookupError = looked.lookup.error;
+  if (looked.unchecked.length > 0) {
+    const part = { token: claim.token, scans: looked.unchecked };
+    if (lookupError) {
+      const attempts = Math.max(...part.scans.map((scan) => scan.attempts)) + 1;
+      const kind = classifyFailure(lookupError);
+      const exhausted = await queue.release(part, {
+        delayMs:
+          kind === "throttled"
+            ? 0
+            : retryDelay(attempts, options.retryMaxMs, options.random ?? Math.random),
+        countAttempt: kind !== "throttled",
+        maxAttempts: kind === "throttled" ? NO_ATTEMPT_LIMIT : options.maxAttempts,
+        error: failureRecordOf(lookupError),
+      });
+      result.dead_lettered += exhausted.length;
+      for (const scan of exhausted)
+        logDeadLetter(log, scan, failureRecordOf(lookupError), attempts);
+      log.warn("lookup_failed", {
+        images: part.scans.length,
+        http_status: lookupError.httpStatus,
+        error_code: lookupError.errorCode,
+        error_msg: lookupError.message,
+        hss_request_id: lookupError.requestId,
+      });
+    } else {
+      await queue.release(part, { delayMs: 0, countAttempt: false, maxAttempts: NO_ATTEMPT_LIMIT });
+    }
+    result.returned += part.scans.length;
+  }
+  if (looked.unlisted.length > 0) {
+    const now = Date.now();
+    await queue.accepted({ token: claim.token, scans: looked.unlisted }, options.dedupeWindowMs);
+    await queue.watches.add(
+      looked.unlisted.map((scan) => watchOf(scanOfQueued(scan), "syncing", now)),
+      0,
+    );
+    result.not_synced = (result.not_synced ?? 0) + looked.unlisted.length;
+    for (const scan of looked.unlisted) {
+      log.info("not_synced", {
+        image: `${scan.target.namespace}/${scan.target.image_name}:${scan.target.image_version}`,
+        image_type: scan.image_type,
+        instance_id: scan.target.instance_id,
+        action: "HSS does not list it yet: its registry is synced and it is scanned once listed",
+      });
+    }
+  }
+  if (looked.found.length === 0) {
+    if (lookupError) {
+      const kind = classifyFailure(lookupError);
+      if (kind === "throttled") return { stop: "throttled", retryAfterMs: queue.budget.windowMs };
+      if (kind === "refused") return { stop: "refused" };
+    }
+    if (looked.lookup.stopped === "budget") {
+      return { stop: "budget", retryAfterMs: looked.lookup.retryAfterMs };
+    }
+    if (looked.lookup.stopped === "deadline") return { stop: "deadline" };
+    return { stop: "continue" };
+  }
+  const items = new Map(looked.found.map(({ scan, item }) => [scan.id, item]));
+  return {
+    claim: { token: claim.token, scans: looked.found.map(({ scan }) => scan) },
+    send: (scans, timeoutMs) =>
+      hss.createManualImageScanTask(
+        scanTaskBody(
+          scans.map((scan) => taskImageOf(scan.image_type, scan.target, items.get(scan.id))),
+          options.scan ?? { api: "scan-task", scope: 0x000f0000, rateLimit: 0 },
+        ),
+        { timeoutMs },
+      ),
+  };
+}
+
+function scanOfQueued(scan: QueuedScan) {
+  const {
+    queued_at: _queued,
+    attempts: _attempts,
+    group: _group,
+    last_error: _error,
+    ...rest
+  } = scan;
+  return rest;
+}
+
+function failureRecordOf(error: HssCallError): FailureRecord {
+  return {
+    http_status: error.httpStatus,
+    error_code: error.errorCode,
+    error_msg: error.message,
+    hss_request_id: error.requestId,
+  };
+}
+
 function stop(result: FlushResult, stopped: FlushStop, retryAfterMs?: number): FlushResult {
   result.stopped = stopped;
   if (retryAfterMs !== undefined) result.retry_after_ms = Math.max(0, Math.round(retryAfterMs));
@@ -134,32 +313,44 @@ function stop(result: FlushResult, stopped: FlushStop, retryAfterMs?: number): F
 
 async function sendClaim(
   claim: Claim,
-  submitter: BatchScanSubmitter,
+  send: SendClaim,
+  api: HssApi,
   options: FlushOptions,
   result: FlushResult,
 ): Promise<"continue" | "throttled" | "refused"> {
   const { queue, log } = options;
   const [first] = claim.scans;
   if (!first) return "continue";
-  const batch: ScanBatch = {
-    image_type: first.image_type,
-    image_info_list: claim.scans.map((scan) => scan.target),
-  };
+  const batch = { image_type: first.image_type };
   const images = claim.scans.length;
   const waitMs = Date.now() - Math.min(...claim.scans.map((scan) => scan.queued_at));
   result.hss_calls += 1;
   try {
-    const answer = await submitter.submitBatchScan(batch, {
-      timeoutMs: Math.min(
-        options.timeoutMs,
-        Math.max(MIN_ATTEMPT_MS, options.deadline - Date.now()),
-      ),
-    });
+    const answer = await send(
+      claim.scans,
+      Math.min(options.timeoutMs, Math.max(MIN_ATTEMPT_MS, options.deadline - Date.now())),
+    );
     await queue.accepted(claim, options.dedupeWindowMs);
+    if (options.followUp) {
+      const now = Date.now();
+      await queue.watches.add(
+        claim.scans.map(
+          (scan): Watch => ({
+            ...scanOfQueued(scan),
+            state: "scanning",
+            requested_at: now,
+            since: now,
+            watched_at: now,
+          }),
+        ),
+        0,
+      );
+    }
     result.images_submitted += images;
     for (const scan of claim.scans) result.accepted.set(scan.id, answer.requestId);
     log.info("flushed", {
       image_type: batch.image_type,
+      api,
       images,
       hss_calls: 1,
       wait_ms: waitMs,
@@ -185,7 +376,7 @@ async function sendClaim(
     };
     const kind = classifyFailure(error);
     if (kind === "throttled") {
-      await queue.budget.spendWindow(BATCH_SCAN_API);
+      await queue.budget.spendWindow(api);
       await queue.release(claim, {
         delayMs: 0,
         countAttempt: false,
@@ -261,12 +452,24 @@ export interface ScheduledFlushReport {
   request_id?: string;
   trigger?: string;
   flush?: Omit<FlushResult, "accepted">;
+  follow_up?: FollowUpResult;
   queue?: QueueCounts;
+}
+
+/** What the follow-up needs besides the flusher's options. */
+export interface FollowUpContext {
+  config: Config;
+  notifier?: () => Promise<import("./follow-up/notify").Notifier | undefined>;
 }
 
 export async function scheduledFlush(
   queue: ScanQueue | undefined,
-  options: Omit<FlushOptions, "queue"> & { dryRun: boolean; requestId?: string; trigger?: string },
+  options: Omit<FlushOptions, "queue"> & {
+    dryRun: boolean;
+    requestId?: string;
+    trigger?: string;
+    followUpContext?: FollowUpContext;
+  },
 ): Promise<ScheduledFlushReport> {
   const { log, requestId, trigger } = options;
   if (!queue) {
@@ -287,15 +490,20 @@ export async function scheduledFlush(
     };
   }
   const { accepted: _accepted, ...result } = await flushQueue({ ...options, queue });
+  const followed = await runFollowUp(queue, options);
   const counts = await queue.counts().catch((error: Error) => {
     log.warn("queue_unavailable", { during: "counts", reason: error.message });
     return undefined;
   });
   // A flush that made no call changed nothing: routine, logged at debug level only.
-  const idle = result.hss_calls === 0 && result.dead_lettered === 0;
+  const idle =
+    result.hss_calls === 0 &&
+    result.dead_lettered === 0 &&
+    (followed === undefined || (followed.checked === 0 && followed.list_calls === 0));
   log[idle ? "debug" : "info"]("flush_done", {
     trigger,
     ...result,
+    ...(followed ? { follow_up: followed } : {}),
     ...(counts ? { queue: counts } : {}),
   });
   const waiting =
@@ -304,10 +512,38 @@ export async function scheduledFlush(
       : "";
   return {
     status: "flushed",
-    message: `${result.images_submitted} image${result.images_submitted === 1 ? "" : "s"} submitted in ${result.hss_calls} HSS call${result.hss_calls === 1 ? "" : "s"}; stopped: ${result.stopped}${waiting}${counts ? `; ${counts.pending} pending, ${counts.claimed} claimed, ${counts.dead_lettered} dead-lettered` : ""}`,
+    message: `${result.images_submitted} image${result.images_submitted === 1 ? "" : "s"} submitted in ${result.hss_calls} HSS call${result.hss_calls === 1 ? "" : "s"}; stopped: ${result.stopped}${waiting}${followed ? `; follow-up: ${followed.finished} finished, ${followed.failed} failed, ${followed.requeued} queued again, ${followed.syncing} waiting for a sync` : ""}${counts ? `; ${counts.pending} pending, ${counts.claimed} claimed, ${counts.watched ?? 0} watched, ${counts.dead_lettered} dead-lettered` : ""}`,
     request_id: requestId,
     trigger,
     flush: result,
+    ...(followed ? { follow_up: followed } : {}),
     ...(counts ? { queue: counts } : {}),
   };
+}
+
+/** The follow-up, after the queue's own work, when FOLLOW_UP is on and an HSS client is at hand. */
+async function runFollowUp(
+  queue: ScanQueue,
+  options: Omit<FlushOptions, "queue"> & { followUpContext?: FollowUpContext },
+): Promise<FollowUpResult | undefined> {
+  const context = options.followUpContext;
+  if (!options.followUp || !context) return undefined;
+  if (options.deadline - Date.now() < MIN_ATTEMPT_MS) return undefined;
+  const submitter = options.submitter();
+  if (!isHssCaller(submitter)) return undefined;
+  const { followUp } = await import("./follow-up/follow-up");
+  try {
+    return await followUp({
+      queue,
+      caller: submitter,
+      config: context.config,
+      deadline: options.deadline,
+      log: options.log,
+      notifier: await context.notifier?.(),
+    });
+  } catch (error) {
+    if (!(error instanceof QueueUnavailableError)) throw error;
+    options.log.warn("queue_unavailable", { during: "follow_up", reason: error.message });
+    return undefined;
+  }
 }

@@ -82,6 +82,8 @@ export function createHandler(options: HandlerOptions = {}) {
             ...secretsOf(credentials, config.credentials),
             ...config.webhook.secrets,
             ...config.queue.secrets,
+            config.notify.webhookUrl ?? "",
+            config.notify.smnTopic ?? "",
           ],
           write: options.writeLog,
         });
@@ -96,6 +98,18 @@ export function createHandler(options: HandlerOptions = {}) {
             dryRun: config.dryRun,
             requestId,
             trigger: `${delivery.source}${delivery.name ? ` ${delivery.name}` : ""}`,
+            followUpContext: {
+              config,
+              notifier: async () =>
+                (await import("./follow-up/notify")).createNotifier({
+                  notify: config.notify,
+                  credentials,
+                  projectId: config.hss.projectId ?? projectIdOf(context),
+                  region: config.hss.region,
+                  timeoutMs: config.hss.timeoutMs,
+                  log,
+                }),
+            },
           });
         }
         return await scanOnPush(delivery, {

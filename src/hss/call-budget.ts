@@ -10,7 +10,15 @@
  */
 
 /** The API the budget is counted for; each HSS API has its own five calls. */
-export type HssApi = "batch-scan";
+export type HssApi =
+  | "batch-scan"
+  | "scan-task"
+  | "list-images"
+  | "list-vulnerabilities"
+  | "list-registries"
+  | "sync-task"
+  | "sync-images"
+  | "list-tasks";
 export const BATCH_SCAN_API: HssApi = "batch-scan";
 
 /**

@@ -40,12 +40,15 @@ export interface BatchScanResult {
   preview?: HssRequestPreview;
 }
 
-/** A batch-scan request as it goes on the wire, less the signature headers. */
+/** A scan request as it goes on the wire, less the signature headers. */
 export interface HssRequestPreview {
   method: "POST";
   url: string;
   headers: Record<string, string>;
-  body: ScanBatch;
+  /** A batch-scan body, or a CreateManualImageScanTask body (HSS_SCAN_API=scan-task). */
+  body: unknown;
+  /** What the preview cannot show. */
+  note?: string;
 }
 
 export const BATCH_SCAN_PATH = "/v5/{project_id}/image/batch-scan";
@@ -112,6 +115,43 @@ export interface BatchScanSubmitter {
   submitBatchScan(batch: ScanBatch, options: SubmitOptions): Promise<BatchScanResult>;
 }
 
+/** Any HSS request, before signing: `{project_id}` and `pathParams` are filled in the path. */
+export interface HssRequest {
+  method: "GET" | "POST";
+  pathTemplate: string;
+  pathParams?: Record<string, string>;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+export interface HssAnswer {
+  requestId?: string;
+  /** The parsed JSON body; undefined for an empty one. */
+  body: unknown;
+}
+
+/** Sends any signed HSS request (the calls around the scan: src/hss/apis.ts). */
+export interface HssCaller {
+  call(request: HssRequest, options: SubmitOptions): Promise<HssAnswer>;
+}
+
+/** The real client: batch-scan, and every other call. */
+export type HssClient = BatchScanSubmitter & HssCaller;
+
+/** Whether a submitter can make the other calls (tests may give a batch-scan-only one). */
+export function isHssCaller(candidate: BatchScanSubmitter): candidate is HssClient {
+  return typeof (candidate as Partial<HssCaller>).call === "function";
+}
+
+// The signer's own encoding (RFC 3986 unreserved characters only), so that the query sent is the
+// query signed.
+const encodeQueryPart = (value: string) =>
+  encodeURIComponent(value).replace(
+    /[!'()*]/g,
+    (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+
 export class HssCallError extends Error {
   override readonly name = "HssCallError";
   constructor(
@@ -126,7 +166,7 @@ export class HssCallError extends Error {
   }
 }
 
-export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
+export function createHssClient(options: HssClientOptions): HssClient {
   const credentials = new BasicCredentials()
     .withAk(options.credentials.ak)
     .withSk(options.credentials.sk)
@@ -141,48 +181,91 @@ export function createHssClient(options: HssClientOptions): BatchScanSubmitter {
   ]);
   const endpoint = options.endpoint.replace(/\/$/, "");
 
-  return {
-    async submitBatchScan(batch, { timeoutMs }) {
-      const call = describeBatchScan(options, batch);
-      try {
-        // The shape the core's generated clients hand to the signer; `data` is hashed as
-        // JSON.stringify(data), which is exactly the body sent below.
-        const signed = (await credentials.processAuthRequest(
-          undefined as never,
-          {
-            method: call.method,
-            url: call.pathTemplate,
-            endpoint,
-            contentType: "application/json",
-            headers: {
-              "Content-Type": "application/json",
-              "User-Agent": USER_AGENT,
-              ...call.headers,
-            },
-            queryParams: call.query,
-            pathParams: {},
-            data: call.body,
-          } as never,
-        )) as unknown as { endpoint: string; headers: Record<string, string> };
-        const url = new URL(signed.endpoint);
-        for (const [name, value] of Object.entries(call.query)) url.searchParams.set(name, value);
-        const response = await sendRequest(url, {
-          method: call.method,
-          headers: signed.headers,
-          body: JSON.stringify(call.body),
-          timeoutMs,
-        });
-        const requestId = headerValue(response.headers["x-request-id"]);
-        if (response.status >= 200 && response.status < 300) return { requestId };
-        throw callErrorOf(response.status, response.body, requestId);
-      } catch (error) {
-        const failure = toHssCallError(error);
-        // HSS or the gateway may quote the access key back in its message.
-        const message = scrub(failure.message);
-        throw new HssCallError(message, failure.httpStatus, failure.errorCode, failure.requestId);
+  const call = async (request: HssRequest, { timeoutMs }: SubmitOptions): Promise<HssAnswer> => {
+    try {
+      let path = request.pathTemplate;
+      for (const [name, value] of Object.entries(request.pathParams ?? {})) {
+        path = path.replace(`{${name}}`, encodeURIComponent(value));
       }
+      const hasBody = request.body !== undefined;
+      // The shape the core's generated clients hand to the signer; `data` is hashed as
+      // JSON.stringify(data), which is exactly the body sent below.
+      const signed = (await credentials.processAuthRequest(
+        undefined as never,
+        {
+          method: request.method,
+          url: path,
+          endpoint,
+          contentType: "application/json",
+          headers: {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            ...request.headers,
+          },
+          queryParams: request.query,
+          pathParams: {},
+          data: request.body,
+        } as never,
+      )) as unknown as { endpoint: string; headers: Record<string, string> };
+      const query = Object.entries(request.query)
+        .map(([name, value]) => `${encodeQueryPart(name)}=${encodeQueryPart(value)}`)
+        .join("&");
+      const url = new URL(`${signed.endpoint}${query ? `?${query}` : ""}`);
+      const response = await sendRequest(url, {
+        method: request.method,
+        headers: signed.headers,
+        body: hasBody ? JSON.stringify(request.body) : "",
+        timeoutMs,
+      });
+      const requestId = headerValue(response.headers["x-request-id"]);
+      if (response.status >= 200 && response.status < 300) {
+        // HSS's POST calls answer an empty body; only the GET calls' bodies are read.
+        const body =
+          request.method === "GET"
+            ? parseAnswer(response.body, response.status, requestId)
+            : undefined;
+        return { requestId, body };
+      }
+      throw callErrorOf(response.status, response.body, requestId);
+    } catch (error) {
+      const failure = toHssCallError(error);
+      // HSS or the gateway may quote the access key back in its message.
+      const message = scrub(failure.message);
+      throw new HssCallError(message, failure.httpStatus, failure.errorCode, failure.requestId);
+    }
+  };
+
+  return {
+    call,
+    async submitBatchScan(batch, submitOptions) {
+      const described = describeBatchScan(options, batch);
+      const answer = await call(
+        {
+          method: described.method,
+          pathTemplate: described.pathTemplate,
+          query: described.query,
+          headers: described.headers,
+          body: described.body,
+        },
+        submitOptions,
+      );
+      return { requestId: answer.requestId };
     },
   };
+}
+
+function parseAnswer(body: string, status: number, requestId: string | undefined): unknown {
+  if (body.trim() === "") return undefined;
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    throw new HssCallError(
+      `HSS answered HTTP ${status} with a body that is not JSON`,
+      status,
+      "BAD_ANSWER",
+      requestId,
+    );
+  }
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

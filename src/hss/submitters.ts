@@ -6,6 +6,7 @@ import {
   createHssClient,
   type HssClientOptions,
 } from "./client";
+import { createScanTaskPreviewer } from "./scan-task-request";
 
 export type SubmitterFactory = (options: HssClientOptions) => BatchScanSubmitter;
 
@@ -26,7 +27,10 @@ export function submitterSource(createSubmitter: SubmitterFactory = createHssCli
     const projectId = config.hss.projectId ?? projectIdOf(context);
     // A dry run needs no credentials: nothing is signed or sent.
     if (config.dryRun) {
-      return createDryRunSubmitter({ ...target, projectId: projectId ?? "{project_id}" });
+      const preview = { ...target, projectId: projectId ?? "{project_id}" };
+      return config.scan.api === "scan-task"
+        ? createScanTaskPreviewer(preview, config.scan)
+        : createDryRunSubmitter(preview);
     }
     if (!credentials) {
       throw new ConfigError(

@@ -1,14 +1,30 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { type ScanBatch, type ScanTarget, scanBatchSchema } from "../hss/batch-scan-request";
+import {
+  type ImageType,
+  imageTypeSchema,
+  type ScanBatch,
+  type ScanTarget,
+  scanBatchSchema,
+} from "../hss/batch-scan-request";
+import {
+  DEFAULT_TIMINGS,
+  EmulatedRegistry,
+  type PushedImageInfo,
+  type RegistryTimings,
+  registryIdOf,
+} from "./emulated-registry";
 import { type SigningKey, verifySignature } from "./signature";
 
 /**
- * A local stand-in for HSS's batch-scan API, over real HTTP on loopback. It checks each request
- * the way the service would (AK/SK signature, project, body shape and limits), answers like HSS
- * (200 with an empty body and an X-Request-Id header, or an error body with a code), records what
- * it accepted, and can be told to fail in the ways the real service and network fail.
+ * A local stand-in for HSS over real HTTP on loopback: batch-scan, its successor
+ * (CreateManualImageScanTask), the image list, vulnerability, registry and task APIs, and the
+ * sync APIs. It checks each request the way the service would (AK/SK signature, project, body
+ * shape and limits), answers like HSS (200 with an empty body or a JSON list and an X-Request-Id
+ * header, or an error body with a code), keeps HSS's rate limit per API, records what it
+ * accepted, and can be told to fail in the ways the real service and network fail. What HSS knows
+ * about images (sync, scan lifecycle, findings) is modelled in emulated-registry.ts.
  */
 
 export const EMULATOR_PROJECT_ID = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
@@ -67,6 +83,14 @@ export interface HssEmulatorOptions {
    * long-running `npm start` does not grow without bound.
    */
   historyLimit?: number;
+  /** Sync and scan delays (emulated-registry.ts); the defaults take a few seconds. */
+  timings?: Partial<RegistryTimings>;
+  /**
+   * Treat every image named in a scan request or an exact image lookup as pushed to its registry
+   * at that moment (`npm start`, the `scan` command: the registry is not there to say so). Off by
+   * default: tests push images explicitly with `push()`.
+   */
+  openRegistry?: boolean;
 }
 
 export interface HssEmulator {
@@ -78,6 +102,18 @@ export interface HssEmulator {
   received: ReceivedRequest[];
   /** The batches HSS accepted (answered 200), in order. */
   acceptedBatches(): ScanBatch[];
+  /** The CreateManualImageScanTask bodies accepted, in order. */
+  acceptedScanTasks(): unknown[];
+  /** Sync requests accepted (CreateImageSynchronizeTask and RunImageSynchronize bodies). */
+  syncRequests(): unknown[];
+  /** Scans that started on an image HSS knew, in order (a request for an unknown image starts none). */
+  scansStarted(): Array<{ image_type: ImageType; target: ScanTarget; at: number }>;
+  /** The image was pushed to its registry (HSS learns of it at the next sync). */
+  push(...images: PushedImageInfo[]): void;
+  /** Calls answered with 2xx, by API (`batch-scan`, `list-images`, …). */
+  callsByApi(): Record<string, number>;
+  /** Messages published to SMN topics (the SMN publish API, served here too). */
+  notifications(): Array<{ topic: string; subject?: string; message?: string }>;
   /** How many calls the rate limit answered with 429. */
   throttledCount(): number;
   /** The largest number of requests that were being handled at the same time. */
@@ -130,7 +166,11 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     for (const calls of recent) calls.push(now);
     return false;
   };
-  const routePattern = /^\/v5\/([^/]+)\/image\/batch-scan$/;
+  const registry = new EmulatedRegistry({ ...DEFAULT_TIMINGS, ...options.timings });
+  const acceptedTasks: unknown[] = [];
+  const syncs: unknown[] = [];
+  const okCalls: Record<string, number> = {};
+  const published: Array<{ topic: string; subject?: string; message?: string }> = [];
 
   const historyLimit = options.historyLimit ?? 10_000;
   const keep = <T>(list: T[], item: T) => {
@@ -186,7 +226,9 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     };
 
     const caller = base.signature.valid ? `user:${base.signature.ak}` : "user:anonymous";
-    const api = `${req.method} ${url.pathname.replace(/^\/v5\/[^/]+/, "")}`;
+    const matched = matchRoute(req.method ?? "", url.pathname);
+    // The gateway counts each API (its path template), not each URL.
+    const api = matched?.route.api ?? `${req.method} ${url.pathname.replace(/^\/v5\/[^/]+/, "")}`;
     if (overLimit([caller, `ip:${req.socket.remoteAddress ?? "?"}`], api)) {
       throttled += 1;
       return answer(
@@ -209,8 +251,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     if (fault?.kind === "http") return answer(fault.status, fault.errorCode, fault.errorMsg);
     if (fault?.kind === "delay") await new Promise((resolve) => setTimeout(resolve, fault.ms));
 
-    const route = routePattern.exec(url.pathname);
-    if (req.method !== "POST" || !route) {
+    if (!matched) {
       return answer(
         404,
         "APIGW.0101",
@@ -224,31 +265,28 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
         `Incorrect IAM authentication information: ${base.signature.reason}`,
       );
     }
-    if (route[1] !== projectId || headers["x-project-id"] !== projectId) {
+    if (matched.projectId !== projectId || headers["x-project-id"] !== projectId) {
       return answer(403, "HSS.0010", "access denied: unknown project id");
     }
-    const batch = scanBatchSchema.safeParse(base.body);
-    if (!batch.success) {
-      const issue = batch.error.issues[0];
-      return answer(
-        400,
-        "HSS.0001",
-        `invalid parameter: ${issue?.path.join(".")} ${issue?.message}`,
-      );
-    }
-    const rejected =
-      "image_info_list" in batch.data && options.rejectImage
-        ? batch.data.image_info_list.findIndex((image) => options.rejectImage?.(image))
-        : -1;
-    if (rejected >= 0) {
-      return answer(
-        400,
-        "HSS.0001",
-        `invalid parameter: image_info_list[${rejected}] cannot be scanned`,
-      );
-    }
-    keep(accepted, batch.data);
-    return answer(200);
+    const invalid = (message: string) => answer(400, "HSS.0001", `invalid parameter: ${message}`);
+    const ok = (body?: unknown) => {
+      okCalls[matched.route.api] = (okCalls[matched.route.api] ?? 0) + 1;
+      if (body === undefined) return answer(200);
+      record({ ...base, status: 200 }, requestId);
+      res.setHeader("X-Request-Id", requestId);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+    };
+    const handled = handleApi(matched.route.api, base.query, base.body, matched.params, {
+      registry,
+      openRegistry: options.openRegistry === true,
+      rejectImage: options.rejectImage,
+      accept: (batch) => keep(accepted, batch),
+      acceptTask: (task) => keep(acceptedTasks, task),
+      acceptSync: (sync) => keep(syncs, sync),
+      publish: (message) => keep(published, message),
+    });
+    if ("invalid" in handled) return invalid(handled.invalid);
+    return ok(handled.body);
   });
   server.on("connection", (socket) => {
     sockets.add(socket);
@@ -267,6 +305,14 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     keys,
     received,
     acceptedBatches: () => [...accepted],
+    acceptedScanTasks: () => [...acceptedTasks],
+    syncRequests: () => [...syncs],
+    scansStarted: () => [...registry.scansStarted],
+    push: (...images) => {
+      for (const image of images) registry.push(image);
+    },
+    callsByApi: () => ({ ...okCalls }),
+    notifications: () => [...published],
     maxInFlight: () => maxInFlight,
     throttledCount: () => throttled,
     failNext: (...more) => {
@@ -275,6 +321,11 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     reset: () => {
       received.length = 0;
       accepted.length = 0;
+      acceptedTasks.length = 0;
+      syncs.length = 0;
+      published.length = 0;
+      registry.reset();
+      for (const name of Object.keys(okCalls)) delete okCalls[name];
       faults.length = 0;
       maxInFlight = 0;
       throttled = 0;
@@ -315,3 +366,275 @@ function parseJson(body: Buffer): unknown {
     return body.toString("utf8").slice(0, 200);
   }
 }
+
+const ROUTES = [
+  { api: "batch-scan", method: "POST", pattern: /^\/v5\/([^/]+)\/image\/batch-scan$/ },
+  { api: "scan-task", method: "POST", pattern: /^\/v5\/([^/]+)\/image\/image-scan\/tasks$/ },
+  { api: "list-images", method: "GET", pattern: /^\/v5\/([^/]+)\/image\/registries\/images$/ },
+  { api: "list-registries", method: "GET", pattern: /^\/v5\/([^/]+)\/image\/registries$/ },
+  {
+    api: "list-vulnerabilities",
+    method: "GET",
+    pattern: /^\/v5\/([^/]+)\/image\/([^/]+)\/vulnerabilities$/,
+  },
+  { api: "sync-task", method: "POST", pattern: /^\/v5\/([^/]+)\/image\/image-sync\/tasks$/ },
+  { api: "sync-images", method: "POST", pattern: /^\/v5\/([^/]+)\/image\/synchronize$/ },
+  { api: "list-tasks", method: "GET", pattern: /^\/v5\/([^/]+)\/image\/tasks$/ },
+  {
+    api: "smn-publish",
+    method: "POST",
+    pattern: /^\/v2\/([^/]+)\/notifications\/topics\/([^/]+)\/publish$/,
+  },
+] as const;
+type EmulatedApi = (typeof ROUTES)[number]["api"];
+
+function matchRoute(method: string, path: string) {
+  for (const route of ROUTES) {
+    const match = route.pattern.exec(path);
+    if (match && route.method === method) {
+      return { route, projectId: match[1], params: match.slice(2).map(decodeURIComponent) };
+    }
+  }
+  return undefined;
+}
+
+interface ApiContext {
+  registry: EmulatedRegistry;
+  openRegistry: boolean;
+  rejectImage?: (image: ScanTarget) => boolean;
+  accept(batch: ScanBatch): void;
+  acceptTask(task: unknown): void;
+  acceptSync(sync: unknown): void;
+  publish(message: { topic: string; subject?: string; message?: string }): void;
+}
+
+type Handled = { body?: unknown } | { invalid: string };
+
+/** Paging as HSS's list APIs take it: `offset` ≥ 0, `limit` within the API's range. */
+function page(query: Record<string, string>, min: number, max: number) {
+  const offset = query.offset === undefined ? 0 : Number(query.offset);
+  const limit = query.limit === undefined ? min : Number(query.limit);
+  if (!Number.isInteger(offset) || offset < 0) return { invalid: "offset must be ≥ 0" };
+  if (!Number.isInteger(limit) || limit < min || limit > max) {
+    return { invalid: `limit must be ${min}–${max}` };
+  }
+  return { offset, limit };
+}
+
+function handleApi(
+  api: EmulatedApi,
+  query: Record<string, string>,
+  body: unknown,
+  params: string[],
+  context: ApiContext,
+): Handled {
+  const { registry } = context;
+  const fields = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+  switch (api) {
+    case "batch-scan": {
+      const batch = scanBatchSchema.safeParse(body);
+      if (!batch.success) {
+        const issue = batch.error.issues[0];
+        return { invalid: `${issue?.path.join(".")} ${issue?.message}` };
+      }
+      const list = "image_info_list" in batch.data ? batch.data.image_info_list : [];
+      const rejected = context.rejectImage
+        ? list.findIndex((image) => context.rejectImage?.(image))
+        : -1;
+      if (rejected >= 0) return { invalid: `image_info_list[${rejected}] cannot be scanned` };
+      context.accept(batch.data);
+      const imageType = batch.data.image_type;
+      if ("operate_all" in batch.data) {
+        for (const record of registry.known()) {
+          if (record.info.image_type === imageType) registry.scan(record);
+        }
+        return {};
+      }
+      for (const target of list) {
+        const info = { image_type: imageType, ...target };
+        if (context.openRegistry && !registry.has(info)) registry.push(info);
+        // An image HSS has not synced: answered 200 all the same, and nothing happens.
+        const record = registry.find(info);
+        if (record) registry.scan(record);
+      }
+      return {};
+    }
+    case "scan-task": {
+      const scope = fields.scan_scope;
+      if (scope !== undefined && (!Number.isInteger(scope) || (scope as number) <= 0)) {
+        return { invalid: "scan_scope must be a positive bitmask" };
+      }
+      const limit = fields.rate_limit;
+      if (
+        limit !== undefined &&
+        (!Number.isInteger(limit) || (limit as number) < 0 || (limit as number) > 1000)
+      ) {
+        return { invalid: "rate_limit must be 0–1000" };
+      }
+      if (fields.is_all === true) {
+        context.acceptTask(body);
+        for (const record of registry.known()) registry.scan(record);
+        return {};
+      }
+      const images = fields.image_info;
+      if (!Array.isArray(images) || images.length === 0) {
+        return { invalid: "image_info must list images, or is_all be true" };
+      }
+      const records = [];
+      for (const [index, image] of images.entries()) {
+        const entry = (typeof image === "object" && image !== null ? image : {}) as Record<
+          string,
+          unknown
+        >;
+        // HSS identifies images in a scan task by its own ids, as ListRegistryImages gives them.
+        const record = registry.findById(
+          (entry.image_id as string | undefined) ?? (entry.id as number | undefined),
+        );
+        if (!record) return { invalid: `image_info[${index}]: no such image (id, image_id)` };
+        records.push(record);
+      }
+      context.acceptTask(body);
+      for (const record of records) registry.scan(record);
+      return {};
+    }
+    case "list-images": {
+      const paging = page(query, 1, 200);
+      if ("invalid" in paging) return { invalid: paging.invalid as string };
+      if (query.image_type && !imageTypeSchema.safeParse(query.image_type).success) {
+        return { invalid: "image_type" };
+      }
+      if (
+        context.openRegistry &&
+        query.image_type &&
+        query.namespace &&
+        query.image_name &&
+        query.image_version
+      ) {
+        const info = {
+          image_type: query.image_type as ImageType,
+          namespace: query.namespace,
+          image_name: query.image_name,
+          image_version: query.image_version,
+          ...(query.instance_id ? { instance_id: query.instance_id } : {}),
+        };
+        if (!registry.has(info)) registry.push(info);
+      }
+      const views = registry
+        .known()
+        .filter(
+          (record) =>
+            (!query.image_type || record.info.image_type === query.image_type) &&
+            (!query.instance_id || record.info.instance_id === query.instance_id) &&
+            (!query.namespace || record.info.namespace === query.namespace) &&
+            (!query.image_name || record.info.image_name === query.image_name) &&
+            (!query.image_version || record.info.image_version === query.image_version),
+        )
+        .map((record) => registry.view(record))
+        .filter((view) => !query.scan_status || view.scan_status === query.scan_status);
+      if (query.sort_key === "latest_scan_time") {
+        const direction = query.sort_dir === "asc" ? 1 : -1;
+        views.sort(
+          (a, b) =>
+            direction * ((a.latest_scan_time ?? 0) - (b.latest_scan_time ?? 0)) || a.id - b.id,
+        );
+      }
+      return {
+        body: {
+          total_num: views.length,
+          data_list: views.slice(paging.offset, paging.offset + paging.limit),
+        },
+      };
+    }
+    case "list-vulnerabilities": {
+      const paging = page(query, 10, 200);
+      if ("invalid" in paging) return { invalid: paging.invalid as string };
+      for (const required of ["image_type", "namespace", "image_name", "tag_name"]) {
+        if (!query[required]) return { invalid: `${required} is required` };
+      }
+      const record = registry.findById(params[0]);
+      if (
+        !record ||
+        record.info.namespace !== query.namespace ||
+        record.info.image_name !== query.image_name ||
+        record.info.image_version !== query.tag_name
+      ) {
+        return { body: { total_num: 0, data_list: [] } };
+      }
+      const found = registry.vulnerabilities(record);
+      return {
+        body: {
+          total_num: found.length,
+          data_list: found.slice(paging.offset, paging.offset + paging.limit),
+        },
+      };
+    }
+    case "list-registries": {
+      const paging = page({ limit: "200", ...query }, 1, 200);
+      if ("invalid" in paging) return { invalid: paging.invalid as string };
+      const found = registry
+        .registries()
+        .filter(
+          (entry) =>
+            (!query.registry_type || entry.registry_type === query.registry_type) &&
+            (!query.registry_name || entry.registry_name === query.registry_name) &&
+            (!query.registry_addr || entry.registry_addr === query.registry_addr),
+        );
+      return {
+        body: {
+          total_num: found.length,
+          data_list: found.slice(paging.offset, paging.offset + paging.limit),
+        },
+      };
+    }
+    case "sync-task": {
+      if (typeof fields.sync_all_registries !== "boolean") {
+        return { invalid: "sync_all_registries is required" };
+      }
+      const info = fields.registry_info;
+      if (!fields.sync_all_registries && (!Array.isArray(info) || info.length === 0)) {
+        return { invalid: "registry_info must list registries when sync_all_registries is false" };
+      }
+      context.acceptSync(body);
+      registry.sync(
+        fields.sync_all_registries
+          ? {}
+          : {
+              registries: (info as Array<Record<string, unknown>>).map((entry) =>
+                String(entry.registry_id),
+              ),
+            },
+      );
+      return {};
+    }
+    case "sync-images": {
+      const type = fields.image_type;
+      if (type !== "private_image" && type !== "shared_image") {
+        return { invalid: "image_type must be private_image or shared_image" };
+      }
+      context.acceptSync(body);
+      registry.sync({ imageType: type });
+      return {};
+    }
+    case "smn-publish": {
+      if (typeof fields.message !== "string" || fields.message.length === 0) {
+        return { invalid: "message is required" };
+      }
+      context.publish({
+        topic: params[0] ?? "",
+        subject: typeof fields.subject === "string" ? fields.subject : undefined,
+        message: fields.message,
+      });
+      return { body: { request_id: "emulated", message_id: "emulated" } };
+    }
+    case "list-tasks": {
+      const paging = page(query, 10, 200);
+      if ("invalid" in paging) return { invalid: paging.invalid as string };
+      if (query.type !== "image_scan" && query.type !== "image_sync") {
+        return { invalid: "type must be image_scan or image_sync" };
+      }
+      return { body: { total_num: 0, data_list: [] } };
+    }
+  }
+}
+
+export { registryIdOf };

@@ -36,6 +36,9 @@ async function startEmbeddedBackendIfUnconfigured(
 ): Promise<HssEmulator | undefined> {
   if (env.HSS_ENDPOINT?.trim() || env.HSS_REGION?.trim()) return undefined;
   const emulator = await startHssEmulator({
+    // Nothing tells this emulator what was pushed: every image a scan request names is taken as
+    // pushed to its registry then (and, like HSS, unknown until a sync).
+    openRegistry: true,
     onRequest: (request) => {
       const body = request.body as { image_info_list?: unknown[] } | undefined;
       say(
@@ -57,6 +60,8 @@ async function startEmbeddedBackendIfUnconfigured(
   Object.assign(env, target, {
     HSS_PROJECT_ID: env.HSS_PROJECT_ID || emulator.projectId,
     SWR_INSTANCE_ID: env.SWR_INSTANCE_ID || LOCAL_INSTANCE_ID,
+    // The emulator syncs and scans in seconds: follow each scan at that pace.
+    FOLLOW_UP_INTERVAL_SECONDS: env.FOLLOW_UP_INTERVAL_SECONDS || "5",
   });
   say(
     `no HSS_REGION or HSS_ENDPOINT set: using the embedded HSS emulator at ${emulator.url} ` +

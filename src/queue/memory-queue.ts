@@ -4,6 +4,7 @@ import type { SubmittedImages } from "../submitted-images";
 import type {
   Claim,
   DeadLetter,
+  EnqueueOptions,
   EnqueueOutcome,
   FailureRecord,
   NewScan,
@@ -11,7 +12,53 @@ import type {
   QueuedScan,
   ReleaseOptions,
   ScanQueue,
+  Watch,
+  WatchStore,
 } from "./scan-queue";
+
+/** The follow-up's watches in memory. */
+class MemoryWatchStore implements WatchStore {
+  private readonly watches = new Map<string, { watch: Watch; dueAt: number }>();
+  private readonly marks = new Map<string, number>();
+
+  constructor(private readonly now: () => number) {}
+
+  async add(watches: Watch[], firstCheckInMs: number): Promise<void> {
+    for (const watch of watches) {
+      this.watches.set(watch.id, { watch: { ...watch }, dueAt: this.now() + firstCheckInMs });
+    }
+  }
+
+  async claimDue(limit: number, leaseMs: number): Promise<Watch[]> {
+    const now = this.now();
+    const due = [...this.watches.values()]
+      .filter((entry) => entry.dueAt <= now)
+      .sort((a, b) => a.dueAt - b.dueAt)
+      .slice(0, limit);
+    for (const entry of due) entry.dueAt = now + leaseMs;
+    return due.map((entry) => ({ ...entry.watch }));
+  }
+
+  async update(watch: Watch, nextCheckInMs: number): Promise<void> {
+    this.watches.set(watch.id, { watch: { ...watch }, dueAt: this.now() + nextCheckInMs });
+  }
+
+  async remove(ids: string[]): Promise<void> {
+    for (const id of ids) this.watches.delete(id);
+  }
+
+  async count(): Promise<number> {
+    return this.watches.size;
+  }
+
+  async once(key: string, ttlMs: number): Promise<boolean> {
+    const now = this.now();
+    if ((this.marks.get(key) ?? 0) > now) return false;
+    this.marks.set(key, now + ttlMs);
+    for (const [mark, until] of this.marks) if (until <= now) this.marks.delete(mark);
+    return true;
+  }
+}
 
 /**
  * The scan queue in this process's memory: the same semantics as the Redis queue, for `npm start`,
@@ -21,6 +68,7 @@ import type {
 export class MemoryScanQueue implements ScanQueue {
   readonly backend = "memory" as const;
   readonly budget: CallBudget;
+  readonly watches: WatchStore;
   private readonly scans = new Map<string, QueuedScan>();
   /** Pending image id → epoch ms from which it may be claimed. */
   private readonly pending = new Map<string, number>();
@@ -37,14 +85,21 @@ export class MemoryScanQueue implements ScanQueue {
   ) {
     this.budget = instance.budget;
     this.remembered = instance.submitted;
+    this.watches = new MemoryWatchStore(now);
   }
 
-  async enqueue(scans: NewScan[], dedupeWindowMs: number): Promise<EnqueueOutcome[]> {
+  async enqueue(
+    scans: NewScan[],
+    dedupeWindowMs: number,
+    options: EnqueueOptions = {},
+  ): Promise<EnqueueOutcome[]> {
     const now = this.now();
     return scans.map((scan): EnqueueOutcome => {
       if (this.scans.has(scan.id)) return { status: "already_queued" };
       if (this.dead.has(scan.id)) return { status: "dead_lettered" };
-      const submittedAt = this.remembered.acceptedAt(scan.id, dedupeWindowMs);
+      const submittedAt = options.force
+        ? undefined
+        : this.remembered.acceptedAt(scan.id, dedupeWindowMs);
       if (submittedAt !== undefined) return { status: "submitted_recently", submittedAt };
       this.scans.set(scan.id, { ...scan, queued_at: now, attempts: 0 });
       this.pending.set(scan.id, now);
@@ -113,6 +168,18 @@ export class MemoryScanQueue implements ScanQueue {
     }
   }
 
+  async bury(scans: NewScan[], error: FailureRecord): Promise<void> {
+    const now = this.now();
+    for (const scan of scans) {
+      this.remove(scan.id);
+      this.dead.set(scan.id, {
+        scan: { ...scan, queued_at: now, attempts: 0, last_error: error },
+        error,
+        dead_at: now,
+      });
+    }
+  }
+
   async counts(): Promise<QueueCounts> {
     const now = this.now();
     this.reclaimExpired(now);
@@ -122,6 +189,7 @@ export class MemoryScanQueue implements ScanQueue {
     }
     return {
       pending: this.pending.size,
+      watched: await this.watches.count(),
       claimed: this.claims.size,
       dead_lettered: this.dead.size,
       oldest_age_ms: oldest === undefined ? undefined : now - oldest,

@@ -4,6 +4,7 @@ import type { BudgetState, CallBudget, HssApi } from "../hss/call-budget";
 import {
   ACCEPTED,
   BUDGET,
+  BURY,
   CLAIM,
   COUNTS,
   DEAD_LETTER,
@@ -11,10 +12,14 @@ import {
   RELEASE,
   RETRY_DEAD,
   SPEND_WINDOW,
+  WATCH_CLAIM,
+  WATCH_PUT,
+  WATCH_REMOVE,
 } from "./redis-scripts";
 import type {
   Claim,
   DeadLetter,
+  EnqueueOptions,
   EnqueueOutcome,
   FailureRecord,
   NewScan,
@@ -22,6 +27,8 @@ import type {
   QueuedScan,
   ReleaseOptions,
   ScanQueue,
+  Watch,
+  WatchStore,
 } from "./scan-queue";
 
 /**
@@ -43,6 +50,7 @@ const QUEUE_KEYS = ["scans", "queued", "pending", "claimed", "claims", "submitte
   (name) => `${PREFIX}${name}`,
 );
 const budgetKeys = (api: HssApi) => [`${PREFIX}calls:${api}`, `${PREFIX}blocked:${api}`];
+const WATCH_KEYS = [`${PREFIX}watch`, `${PREFIX}watch-due`];
 
 /** How many pending entries one claim looks at beyond the batch it takes. */
 const CLAIM_SCAN_EXTRA = 1000;
@@ -69,12 +77,17 @@ const SCRIPTS = {
   scanQueueCounts: [COUNTS, QUEUE_KEYS.length],
   scanQueueBudget: [BUDGET, 2],
   scanQueueSpendWindow: [SPEND_WINDOW, 2],
+  scanQueueBury: [BURY, QUEUE_KEYS.length],
+  scanQueueWatchPut: [WATCH_PUT, 2],
+  scanQueueWatchClaim: [WATCH_CLAIM, 2],
+  scanQueueWatchRemove: [WATCH_REMOVE, 2],
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
 export class RedisScanQueue implements ScanQueue {
   readonly backend = "redis" as const;
   readonly budget: CallBudget;
+  readonly watches: WatchStore;
   private readonly client: Redis;
   private lastError = "";
 
@@ -115,14 +128,53 @@ export class RedisScanQueue implements ScanQueue {
       },
     };
     this.budget = budget;
+    const put = async (watches: Watch[], inMs: number) => {
+      if (watches.length === 0) return;
+      await this.run("scanQueueWatchPut", [
+        ...WATCH_KEYS,
+        Math.max(0, Math.round(inMs)),
+        ...watches.flatMap((watch) => [watch.id, JSON.stringify(watch)]),
+      ]);
+    };
+    this.watches = {
+      add: put,
+      update: (watch, inMs) => put([watch], inMs),
+      claimDue: async (limit, leaseMs) => {
+        const bodies = (await this.run("scanQueueWatchClaim", [
+          ...WATCH_KEYS,
+          limit,
+          Math.round(leaseMs),
+        ])) as string[];
+        return bodies.map((body) => fromLua<Watch>(body));
+      },
+      remove: async (ids) => {
+        if (ids.length > 0) await this.run("scanQueueWatchRemove", [...WATCH_KEYS, ...ids]);
+      },
+      count: async () => {
+        await this.ready();
+        return this.guard(this.client.hlen(WATCH_KEYS[0] as string));
+      },
+      once: async (key, ttlMs) => {
+        await this.ready();
+        const set = await this.guard(
+          this.client.set(`${PREFIX}once:${key}`, "1", "PX", Math.max(1, Math.round(ttlMs)), "NX"),
+        );
+        return set === "OK";
+      },
+    };
   }
 
-  async enqueue(scans: NewScan[], dedupeWindowMs: number): Promise<EnqueueOutcome[]> {
+  async enqueue(
+    scans: NewScan[],
+    dedupeWindowMs: number,
+    options: EnqueueOptions = {},
+  ): Promise<EnqueueOutcome[]> {
     if (scans.length === 0) return [];
     const args = scans.flatMap((scan) => [scan.id, JSON.stringify(scan)]);
     const answers = (await this.run("scanQueueEnqueue", [
       ...QUEUE_KEYS,
       dedupeWindowMs,
+      options.force ? 1 : 0,
       ...args,
     ])) as string[];
     return answers.map((answer): EnqueueOutcome => {
@@ -179,6 +231,15 @@ export class RedisScanQueue implements ScanQueue {
     ]);
   }
 
+  async bury(scans: NewScan[], error: FailureRecord): Promise<void> {
+    if (scans.length === 0) return;
+    await this.run("scanQueueBury", [
+      ...QUEUE_KEYS,
+      JSON.stringify(error),
+      ...scans.flatMap((scan) => [scan.id, JSON.stringify(scan)]),
+    ]);
+  }
+
   async counts(): Promise<QueueCounts> {
     const [pending, claimed, dead, oldest, now] = (await this.run(
       "scanQueueCounts",
@@ -186,6 +247,7 @@ export class RedisScanQueue implements ScanQueue {
     )) as number[];
     return {
       pending: pending ?? 0,
+      watched: await this.watches.count(),
       claimed: claimed ?? 0,
       dead_lettered: dead ?? 0,
       oldest_age_ms:

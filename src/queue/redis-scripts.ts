@@ -13,6 +13,7 @@
  *   6 submitted  zset  id → when HSS accepted it (the dedupe window)
  *   7 dead       hash  id → JSON {scan, error, dead_at}
  * Budget keys: 1 calls zset (call token → epoch ms), 2 blocked-until string.
+ * Watch keys: 1 watch hash (id → JSON of the watch), 2 watch-due zset (id → epoch ms due).
  */
 
 // \`now\` in ms; \`nowUs\` in µs orders the pending set: images queued in one call get consecutive
@@ -47,19 +48,22 @@ end
 local function isSet(value) return value ~= nil and value ~= cjson.null end
 `;
 
-/** ARGV: dedupe window ms, then id and JSON pairs. Returns one status per image. */
+/**
+ * ARGV: dedupe window ms, force (1/0: queue even if accepted within the window), then id and JSON
+ * pairs. Returns one status per image.
+ */
 export const ENQUEUE = `${NOW}
-local window = tonumber(ARGV[1])
+local window, force = tonumber(ARGV[1]), ARGV[2] == '1'
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - window)
 local out = {}
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local id = ARGV[i]
   if redis.call('ZSCORE', KEYS[2], id) then
     out[#out + 1] = 'already_queued'
   elseif redis.call('HEXISTS', KEYS[7], id) == 1 then
     out[#out + 1] = 'dead_lettered'
   else
-    local at = redis.call('ZSCORE', KEYS[6], id)
+    local at = (not force) and redis.call('ZSCORE', KEYS[6], id)
     if at then
       out[#out + 1] = 'submitted_recently:' .. at
     else
@@ -220,5 +224,55 @@ return { limit - used, used, 0 }
 /** ARGV: window ms. A 429: nothing goes to this API until a whole window has passed. */
 export const SPEND_WINDOW = `${NOW}
 redis.call('SET', KEYS[2], now + tonumber(ARGV[1]), 'PX', tonumber(ARGV[1]))
+return 1
+`;
+
+/** ARGV: error JSON, then id and JSON pairs. Straight to the dead letters. */
+export const BURY = `${NOW}${REMOVE}
+local err = cjson.decode(ARGV[1])
+for i = 2, #ARGV, 2 do
+  local id = ARGV[i]
+  local scan = cjson.decode(ARGV[i + 1])
+  scan.queued_at = now
+  scan.attempts = 0
+  scan.last_error = err
+  remove(id)
+  redis.call('HSET', KEYS[7], id, cjson.encode({ scan = scan, error = err, dead_at = now }))
+end
+return 1
+`;
+
+/** Watch keys. ARGV: ms until due, then id and JSON pairs (add, or update one watch). */
+export const WATCH_PUT = `${NOW}
+local delay = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], now + delay, ARGV[i])
+end
+return 1
+`;
+
+/** Watch keys. ARGV: limit, lease ms. Returns the due watches, each now due after the lease. */
+export const WATCH_CLAIM = `${NOW}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local out = {}
+for _, id in ipairs(ids) do
+  local body = redis.call('HGET', KEYS[1], id)
+  if body then
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
+    out[#out + 1] = body
+  else
+    redis.call('ZREM', KEYS[2], id)
+  end
+end
+return out
+`;
+
+/** Watch keys. ARGV: ids. */
+export const WATCH_REMOVE = `
+for i = 1, #ARGV do
+  redis.call('HDEL', KEYS[1], ARGV[i])
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
 return 1
 `;

@@ -21,6 +21,8 @@ export interface NewScan {
   image_type: ImageType;
   target: ScanTarget;
   digest?: string;
+  /** Scans requested again by the follow-up (after a sync, or a failure a re-scan can fix). */
+  rescans?: number;
 }
 
 /** What HSS (or the network) said when a call failed, as kept on an image. */
@@ -65,6 +67,8 @@ export interface DeadLetter {
 export interface QueueCounts {
   /** Waiting to be sent (including those waiting out a retry delay). */
   pending: number;
+  /** Submitted images whose scan result the follow-up is still waiting for. */
+  watched?: number;
   /** Claimed by a flusher right now. */
   claimed: number;
   dead_lettered: number;
@@ -84,11 +88,56 @@ export interface ReleaseOptions {
   split?: boolean;
 }
 
+/**
+ * A submitted image the follow-up is waiting on: `scanning` after HSS accepted a scan request
+ * for it at `requested_at`; `syncing` while HSS does not list it and a sync was asked for.
+ */
+export interface Watch extends NewScan {
+  state: "scanning" | "syncing";
+  /** When HSS accepted the latest scan request for it (epoch ms). */
+  requested_at: number;
+  /** When it entered its state. */
+  since: number;
+  /** When it was first watched. */
+  watched_at: number;
+}
+
+/**
+ * The follow-up's list of submitted images, kept beside the queue (same backend). Checks are
+ * claimed under a lease like queue entries, so two flushers never follow the same image at once,
+ * and an instance that dies mid-check leaves the image due again after the lease.
+ */
+export interface WatchStore {
+  /** Adds or replaces; each is first due `firstCheckInMs` from now. */
+  add(watches: Watch[], firstCheckInMs: number): Promise<void>;
+  /** Up to `limit` due watches, each made not due for `leaseMs` (the lease of this check). */
+  claimDue(limit: number, leaseMs: number): Promise<Watch[]>;
+  /** Saves a watch and makes it due `nextCheckInMs` from now. */
+  update(watch: Watch, nextCheckInMs: number): Promise<void>;
+  remove(ids: string[]): Promise<void>;
+  count(): Promise<number>;
+  /** True for the first caller per `key` in `ttlMs` (a sync at most once per window). */
+  once(key: string, ttlMs: number): Promise<boolean>;
+}
+
+export interface EnqueueOptions {
+  /** Queue even when accepted within the dedupe window (a re-scan the follow-up asks for). */
+  force?: boolean;
+}
+
 export interface ScanQueue {
   readonly backend: "memory" | "redis";
   /** The HSS call budget shared by everyone using this queue. */
   readonly budget: CallBudget;
-  enqueue(scans: NewScan[], dedupeWindowMs: number): Promise<EnqueueOutcome[]>;
+  /** Submitted images whose scans the follow-up watches. */
+  readonly watches: WatchStore;
+  enqueue(
+    scans: NewScan[],
+    dedupeWindowMs: number,
+    options?: EnqueueOptions,
+  ): Promise<EnqueueOutcome[]>;
+  /** Straight to the dead letters with this error (the follow-up gave up on them). */
+  bury(scans: NewScan[], error: FailureRecord): Promise<void>;
   /** Up to `max` images of one image type (or one group), oldest first; undefined when none. */
   claim(max: number, leaseMs: number): Promise<Claim | undefined>;
   /** HSS accepted the claim: remove its images and remember them for the dedupe window. */

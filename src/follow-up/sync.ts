@@ -1,0 +1,136 @@
+import type { Config } from "../config";
+import type { HssApiClient } from "../hss/apis";
+import type { CallBudget, HssApi } from "../hss/call-budget";
+import { classifyFailure, toHssCallError } from "../hss/client";
+import type { Logger } from "../log";
+import type { WatchStore } from "../queue/scan-queue";
+import { registryHostOf } from "../scan-plan";
+import type { ImageRef } from "./lookup";
+
+/**
+ * Asks HSS to sync the registries of images it does not list yet, at most once per budget window
+ * for each registry, however many images wait on it:
+ * - SWR Enterprise: CreateImageSynchronizeTask for the instance's registry, found with
+ *   ListRegistry by its address (the host of the image's instance URL, or the host SWR_INSTANCES
+ *   maps to the instance); when HSS lists no such registry, every registry is synced;
+ * - SWR basic (private or shared images): RunImageSynchronize for that image type.
+ */
+
+export interface SyncOptions {
+  hss: HssApiClient;
+  budget: CallBudget;
+  marks: Pick<WatchStore, "once">;
+  swr: Config["swr"];
+  log: Logger;
+}
+
+export interface SyncRequest {
+  registry: string;
+  images: number;
+  outcome: "requested" | "recently_requested" | "budget" | "failed";
+}
+
+/** The address HSS knows an instance's registry by. */
+export function registryAddressOf(ref: ImageRef, swr: Config["swr"]): string | undefined {
+  const fromUrl = registryHostOf(ref.target.instance_url);
+  if (fromUrl) return fromUrl;
+  for (const [host, instance] of Object.entries(swr.instancesByHost)) {
+    if (instance.id === ref.target.instance_id) return host;
+  }
+  return undefined;
+}
+
+export async function requestSync(
+  images: ImageRef[],
+  options: SyncOptions,
+): Promise<SyncRequest[]> {
+  const { hss, budget, log } = options;
+  const byRegistry = new Map<string, ImageRef[]>();
+  for (const image of images) {
+    const key =
+      image.image_type === "instance_image"
+        ? `instance:${image.target.instance_id ?? ""}`
+        : image.image_type;
+    byRegistry.set(key, [...(byRegistry.get(key) ?? []), image]);
+  }
+  const outcomes: SyncRequest[] = [];
+  for (const [registry, waiting] of byRegistry) {
+    const [first] = waiting;
+    if (!first) continue;
+    const done = (outcome: SyncRequest["outcome"]) =>
+      outcomes.push({ registry, images: waiting.length, outcome });
+    if (!(await options.marks.once(`sync:${registry}`, budget.windowMs))) {
+      done("recently_requested");
+      continue;
+    }
+    const take = async (api: HssApi) => (await budget.take(api)).granted;
+    try {
+      if (first.image_type !== "instance_image") {
+        if (!(await take("sync-images"))) {
+          done("budget");
+          continue;
+        }
+        const answer = await hss.runImageSynchronize({ image_type: first.image_type });
+        log.info("sync_requested", {
+          registry,
+          api: "RunImageSynchronize",
+          images: waiting.length,
+          hss_request_id: answer.requestId,
+        });
+        done("requested");
+        continue;
+      }
+      const address = registryAddressOf(first, options.swr);
+      let registryId: string | undefined;
+      if (address && (await take("list-registries"))) {
+        const listed = await hss.listRegistry({
+          registry_type: "SwrEnterprise",
+          registry_addr: address,
+          limit: 200,
+        });
+        registryId = listed.data_list.find(
+          (entry) =>
+            entry.registry_addr === address ||
+            (entry.instance_id && entry.instance_id === first.target.instance_id),
+        )?.registry_id;
+      }
+      if (!(await take("sync-task"))) {
+        done("budget");
+        continue;
+      }
+      const answer = await hss.createImageSynchronizeTask(
+        registryId
+          ? {
+              sync_all_registries: false,
+              registry_info: [{ registry_id: registryId, registry_type: "SwrEnterprise" }],
+            }
+          : { sync_all_registries: true },
+      );
+      log.info("sync_requested", {
+        registry,
+        api: "CreateImageSynchronizeTask",
+        registry_id: registryId,
+        all_registries: registryId === undefined,
+        images: waiting.length,
+        hss_request_id: answer.requestId,
+      });
+      done("requested");
+    } catch (error) {
+      const failure = toHssCallError(error);
+      if (classifyFailure(failure) === "throttled") {
+        await budget.spendWindow(
+          first.image_type === "instance_image" ? "sync-task" : "sync-images",
+        );
+      }
+      log.warn("sync_failed", {
+        registry,
+        http_status: failure.httpStatus,
+        error_code: failure.errorCode,
+        error_msg: failure.message,
+        hss_request_id: failure.requestId,
+      });
+      done("failed");
+    }
+  }
+  return outcomes;
+}
