@@ -267,9 +267,9 @@ const environmentShape = {
   HSS_SCAN_RATE_LIMIT: integer(0, 1000, 0),
   FOLLOW_UP: flag(true),
   FOLLOW_UP_INTERVAL_SECONDS: integer(1, 3600, 20),
-  FOLLOW_UP_TIMEOUT_SECONDS: integer(60, 7 * 86_400, 3600),
+  FOLLOW_UP_TIMEOUT_SECONDS: integer(1, 7 * 86_400, 3600),
   FOLLOW_UP_MAX_RESCANS: integer(0, 10, 2),
-  HSS_SYNC_TIMEOUT_SECONDS: integer(10, 86_400, 900),
+  HSS_SYNC_TIMEOUT_SECONDS: integer(1, 86_400, 900),
   NOTIFY_MIN_SEVERITY: withDefault(z.enum(["high", "medium", "low"]), "high"),
   NOTIFY_WEBHOOK_URL: optional(
     z.url({ protocol: /^https?$/, error: "must be an http(s) URL that accepts a JSON POST" }),

@@ -185,7 +185,8 @@ export function createHssClient(options: HssClientOptions): HssClient {
     try {
       let path = request.pathTemplate;
       for (const [name, value] of Object.entries(request.pathParams ?? {})) {
-        path = path.replace(`{${name}}`, encodeURIComponent(value));
+        // As the core's generated clients do: ":" stays (an SMN topic URN), the signer encodes it.
+        path = path.replace(`{${name}}`, encodeURIComponent(value).replace(/%3A/gi, ":"));
       }
       const hasBody = request.body !== undefined;
       // The shape the core's generated clients hand to the signer; `data` is hashed as

@@ -22,6 +22,8 @@ export interface PushedImageInfo {
   /** The registry host (SWR Enterprise instance address), for ListRegistry. */
   host?: string;
   digest?: string;
+  /** HSS synced it already (an image pushed before the last sync). */
+  synced?: boolean;
 }
 
 export interface EmulatedVulnerability {
@@ -233,13 +235,22 @@ export class EmulatedRegistry {
     const existing = this.images.get(key);
     const digest =
       info.digest ?? `sha256:${createHash("sha256").update(`${key}${this.now()}`).digest("hex")}`;
+    const syncedAt = info.synced ? this.now() : undefined;
     if (existing) {
       existing.info = { ...existing.info, ...info };
       existing.digest = digest;
       existing.pushedAt = this.now();
+      if (syncedAt !== undefined) existing.syncedAt = syncedAt;
       return;
     }
-    this.images.set(key, { id: this.nextId++, info, digest, pushedAt: this.now(), scans: [] });
+    this.images.set(key, {
+      id: this.nextId++,
+      info,
+      digest,
+      pushedAt: this.now(),
+      scans: [],
+      ...(syncedAt !== undefined ? { syncedAt } : {}),
+    });
   }
 
   has(info: Parameters<typeof keyOf>[0]): boolean {

@@ -3,7 +3,13 @@ import { type ScanTarget, scanKey } from "../../src/hss/batch-scan-request";
 import { BATCH_SCAN_API, MemoryCallBudget } from "../../src/hss/call-budget";
 import { MemoryScanQueue } from "../../src/queue/memory-queue";
 import { RedisScanQueue } from "../../src/queue/redis-queue";
-import { type NewScan, QueueUnavailableError, type ScanQueue } from "../../src/queue/scan-queue";
+import {
+  type Claim,
+  type NewScan,
+  QueueUnavailableError,
+  type ScanQueue,
+  type Watch,
+} from "../../src/queue/scan-queue";
 import { SubmittedImages } from "../../src/submitted-images";
 import { type RedisServer, startRedis } from "../support/redis-server";
 
@@ -206,6 +212,71 @@ describe.each([
     } finally {
       await fresh.close();
     }
+  });
+
+  it("counts each HSS API's budget apart", async () => {
+    for (let i = 0; i < 3; i++) await queue.budget.take(BATCH_SCAN_API);
+    expect((await queue.budget.take(BATCH_SCAN_API)).granted).toBe(false);
+    expect((await queue.budget.take("list-images")).granted).toBe(true);
+    expect(await queue.budget.check("list-images")).toMatchObject({ used: 1, remaining: 2 });
+  });
+
+  it("queues an accepted image again when forced (a re-scan), not otherwise", async () => {
+    await queue.enqueue([scan("1")], WINDOW);
+    const claim = await queue.claim(10, 60_000);
+    await queue.accepted(claim as Claim, WINDOW);
+    expect((await queue.enqueue([scan("1")], WINDOW))[0]?.status).toBe("submitted_recently");
+    expect((await queue.enqueue([scan("1")], WINDOW, { force: true }))[0]?.status).toBe("queued");
+    expect(tags((await queue.claim(10, 60_000))?.scans ?? [])).toEqual(["1"]);
+  });
+
+  it("buries images straight into the dead letters with the error, and retry-dead queues them", async () => {
+    await queue.enqueue([scan("2")], WINDOW);
+    await queue.bury([scan("1"), scan("2")], {
+      error_code: "NOT_SYNCED",
+      error_msg: "never listed",
+    });
+    const letters = await queue.deadLetters(10);
+    expect(letters.map((letter) => letter.error?.error_code)).toEqual(["NOT_SYNCED", "NOT_SYNCED"]);
+    expect(await queue.counts()).toMatchObject({ pending: 0, dead_lettered: 2 });
+    expect(await queue.retryDead()).toBe(2);
+    expect((await queue.counts()).pending).toBe(2);
+  });
+
+  it("keeps watches: due ones are claimed under a lease, updated, removed, counted", async () => {
+    const now = Date.now();
+    const watch = (tag: string): Watch => ({
+      ...scan(tag),
+      state: "scanning",
+      requested_at: now,
+      since: now,
+      watched_at: now,
+    });
+    await queue.watches.add([watch("1"), watch("2")], 0);
+    await queue.watches.add([watch("3")], 60_000);
+    expect(await queue.watches.count()).toBe(3);
+    expect((await queue.counts()).watched).toBe(3);
+
+    const due = await queue.watches.claimDue(10, 300);
+    expect(tags(due).sort()).toEqual(["1", "2"]);
+    // Under the lease, no one else checks them.
+    expect(await queue.watches.claimDue(10, 300)).toEqual([]);
+    await queue.watches.update({ ...watch("1"), state: "syncing" }, 0);
+    await queue.watches.remove([scan("2").id]);
+    const again = await queue.watches.claimDue(10, 300);
+    expect(again.map((w) => [w.target.image_version, w.state])).toEqual([["1", "syncing"]]);
+    // The lease ran out: due again (an instance that died mid-check).
+    await sleep(450);
+    expect(tags(await queue.watches.claimDue(10, 300))).toEqual(["1"]);
+    expect(await queue.watches.count()).toBe(2);
+  });
+
+  it("answers `once` true for the first caller of a key within its time", async () => {
+    expect(await queue.watches.once("sync:a", 300)).toBe(true);
+    expect(await queue.watches.once("sync:a", 300)).toBe(false);
+    expect(await queue.watches.once("sync:b", 300)).toBe(true);
+    await sleep(400);
+    expect(await queue.watches.once("sync:a", 300)).toBe(true);
   });
 });
 
