@@ -30,9 +30,14 @@ export async function prepareLocalEnvironment(
   return startEmbeddedBackendIfUnconfigured(env, say);
 }
 
-async function startEmbeddedBackendIfUnconfigured(
+/**
+ * The embedded HSS emulator, when neither HSS_ENDPOINT nor HSS_REGION is set: it is started, and
+ * `env` is pointed at it. `quiet` leaves out the line per request (the `scan` command).
+ */
+export async function startEmbeddedBackendIfUnconfigured(
   env: NodeJS.ProcessEnv,
   say: (line: string) => void,
+  options: { quiet?: boolean } = {},
 ): Promise<HssEmulator | undefined> {
   if (env.HSS_ENDPOINT?.trim() || env.HSS_REGION?.trim()) return undefined;
   const emulator = await startHssEmulator({
@@ -40,6 +45,7 @@ async function startEmbeddedBackendIfUnconfigured(
     // pushed to its registry then (and, like HSS, unknown until a sync).
     openRegistry: true,
     onRequest: (request) => {
+      if (options.quiet && !process.env.EMULATOR_VERBOSE) return;
       const body = request.body as { image_info_list?: unknown[] } | undefined;
       say(
         JSON.stringify({
