@@ -220,6 +220,12 @@ const keyOf = (
 export class EmulatedRegistry {
   private readonly images = new Map<string, ImageRecord>();
   private readonly syncs: SyncRequest[] = [];
+  private readonly tasks: Array<{
+    id: string;
+    type: "image_scan" | "image_sync";
+    at: number;
+    records: ImageRecord[];
+  }> = [];
   private nextId = 1;
   /** Every scan request that reached a known image, in order. */
   readonly scansStarted: Array<{ image_type: ImageType; target: ScanTarget; at: number }> = [];
@@ -383,9 +389,46 @@ export class EmulatedRegistry {
     return [...byId.values()];
   }
 
+  /** A task as ListImageScanTask shows it later. */
+  recordTask(type: "image_scan" | "image_sync", records: ImageRecord[]): void {
+    this.tasks.push({ id: `task-${this.tasks.length + 1}`, type, at: this.now(), records });
+  }
+
+  /** Tasks of a type, newest first, with their progress now (100 = done). */
+  listTasks(type: "image_scan" | "image_sync") {
+    const now = this.now();
+    return this.tasks
+      .filter((task) => task.type === type)
+      .reverse()
+      .map((task) => {
+        const span = type === "image_sync" ? this.timings.syncMs : this.timings.scanMs;
+        const done = now >= task.at + span;
+        const views = task.records.map((record) => this.view(record));
+        const failed = done
+          ? views.filter((view) => view.scan_status !== "success" && view.scan_status !== "unscan")
+          : [];
+        return {
+          task_id: task.id,
+          task_type: type === "image_sync" ? "manualSync" : "manual",
+          task_status: done ? 100 : Math.floor(((now - task.at) / span) * 100),
+          total_num: task.records.length,
+          success_num: done ? task.records.length - failed.length : 0,
+          failed_num: failed.length,
+          failed_images: failed.map((view) => ({
+            image_name: view.image_name,
+            image_version: view.image_version,
+            namespace: view.namespace,
+            failed_reason: view.scan_failed_desc,
+          })),
+          create_time: task.at,
+        };
+      });
+  }
+
   reset(): void {
     this.images.clear();
     this.syncs.length = 0;
+    this.tasks.length = 0;
     this.scansStarted.length = 0;
   }
 

@@ -473,7 +473,9 @@ function handleApi(
       }
       if (fields.is_all === true) {
         context.acceptTask(body);
-        for (const record of registry.known()) registry.scan(record);
+        const all = registry.known();
+        for (const record of all) registry.scan(record);
+        registry.recordTask("image_scan", all);
         return {};
       }
       const images = fields.image_info;
@@ -495,6 +497,7 @@ function handleApi(
       }
       context.acceptTask(body);
       for (const record of records) registry.scan(record);
+      registry.recordTask("image_scan", records);
       return {};
     }
     case "list-images": {
@@ -595,6 +598,7 @@ function handleApi(
         return { invalid: "registry_info must list registries when sync_all_registries is false" };
       }
       context.acceptSync(body);
+      registry.recordTask("image_sync", []);
       registry.sync(
         fields.sync_all_registries
           ? {}
@@ -612,6 +616,7 @@ function handleApi(
         return { invalid: "image_type must be private_image or shared_image" };
       }
       context.acceptSync(body);
+      registry.recordTask("image_sync", []);
       registry.sync({ imageType: type });
       return {};
     }
@@ -632,7 +637,19 @@ function handleApi(
       if (query.type !== "image_scan" && query.type !== "image_sync") {
         return { invalid: "type must be image_scan or image_sync" };
       }
-      return { body: { total_num: 0, data_list: [] } };
+      const tasks = registry
+        .listTasks(query.type)
+        .filter(
+          (task) =>
+            !query.task_status ||
+            (query.task_status === "finished") === (task.task_status === 100),
+        );
+      return {
+        body: {
+          total_num: tasks.length,
+          data_list: tasks.slice(paging.offset, paging.offset + paging.limit),
+        },
+      };
     }
   }
 }
