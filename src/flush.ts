@@ -63,6 +63,8 @@ export interface FlushOptions {
   followUp?: boolean;
   /** What the calls around the scan need: region and enterprise project. */
   hss?: Pick<Config["hss"], "region" | "enterpriseProjectId" | "timeoutMs">;
+  /** SWR instances by registry host: which registry to sync for an image HSS does not list. */
+  swr?: Config["swr"];
 }
 
 /** The flusher's settings, as the configuration gives them. */
@@ -77,6 +79,7 @@ export function flushSettingsOf(config: Config) {
     scan: config.scan,
     followUp: config.followUp.enabled,
     hss: config.hss,
+    swr: config.swr,
   } satisfies Partial<FlushOptions>;
 }
 
@@ -256,6 +259,18 @@ async function prepareScanTask(
         image_type: scan.image_type,
         instance_id: scan.target.instance_id,
         action: "HSS does not list it yet: its registry is synced and it is scanned once listed",
+      });
+    }
+    // The sync is asked for now (at most once per window per registry), not at the next
+    // follow-up: HSS starts syncing while the image waits.
+    if (options.swr) {
+      const { requestSync } = await import("./follow-up/sync");
+      await requestSync(looked.unlisted, {
+        hss,
+        budget: queue.budget,
+        marks: queue.watches,
+        swr: options.swr,
+        log,
       });
     }
   }
@@ -491,6 +506,17 @@ export async function scheduledFlush(
   }
   const { accepted: _accepted, ...result } = await flushQueue({ ...options, queue });
   const followed = await runFollowUp(queue, options);
+  if (followed && followed.requeued > 0) {
+    // Images the follow-up put back (HSS lists them now, or a re-scan can fix them) go out in
+    // this same run when the budget allows, not one flush period later.
+    const again = await flushQueue({ ...options, queue });
+    result.hss_calls += again.hss_calls;
+    result.images_submitted += again.images_submitted;
+    result.dead_lettered += again.dead_lettered;
+    result.returned += again.returned;
+    result.stopped = again.stopped;
+    result.retry_after_ms = again.retry_after_ms;
+  }
   const counts = await queue.counts().catch((error: Error) => {
     log.warn("queue_unavailable", { during: "counts", reason: error.message });
     return undefined;

@@ -6,7 +6,7 @@ import { parseRegistryPayload } from "./formats";
 import type { RegistryEvent } from "./formats/registry-event";
 import { describeTarget, HSS_FIELD_MAX, type ScanTarget } from "./hss/batch-scan-request";
 import type { CallBudget } from "./hss/call-budget";
-import type { BatchScanSubmitter } from "./hss/client";
+import { type BatchScanSubmitter, isHssCaller } from "./hss/client";
 import type { Logger } from "./log";
 import { type NewScan, QueueUnavailableError, type ScanQueue } from "./queue/scan-queue";
 import {
@@ -26,7 +26,7 @@ import {
   type SkippedImage,
   splitIntoBatches,
 } from "./scan-plan";
-import { submitBatches } from "./submit";
+import { MIN_ATTEMPT_MS, submitBatches } from "./submit";
 import type { SubmittedImages } from "./submitted-images";
 import { authenticateDelivery } from "./webhook-auth";
 
@@ -259,7 +259,41 @@ async function enqueueAndFlush(
     deadline: deps.deadline,
     log,
   });
+  if (flush.images_submitted > 0) await checkRightAway(queue, deps);
   return queuedReport(event, plan.imageType, skipped, onQueue, flush, deps.requestId);
+}
+
+/**
+ * batch-scan: HSS answers a scan request for an image it has not synced with the same empty 200,
+ * so whether it knows the images just submitted is learnt from its list. One list call, right
+ * away (the budget and the deadline permitting), starts the sync of an image HSS does not know
+ * one flush period earlier than the next scheduled follow-up would. scan-task looks images up
+ * before sending and needs no second look.
+ */
+async function checkRightAway(queue: ScanQueue, deps: IntakeDependencies): Promise<void> {
+  const { config, log } = deps;
+  if (!config.followUp.enabled || config.scan.api === "scan-task") return;
+  // At most three calls (list, then ListRegistry and a sync for an image HSS does not know),
+  // each given a third of what is left before the answer is due.
+  const callTimeoutMs = Math.floor((deps.deadline - Date.now()) / 3);
+  if (callTimeoutMs < MIN_ATTEMPT_MS) return;
+  const submitter = deps.submitter();
+  if (!isHssCaller(submitter)) return;
+  const { followUp } = await import("./follow-up/follow-up");
+  try {
+    await followUp({
+      queue,
+      caller: submitter,
+      config,
+      deadline: deps.deadline,
+      log,
+      maxListCalls: 1,
+      callTimeoutMs,
+    });
+  } catch (error) {
+    if (!(error instanceof QueueUnavailableError)) throw error;
+    log.warn("queue_unavailable", { during: "follow_up", reason: error.message });
+  }
 }
 
 /** Submits within this invocation; pushes are checked against this instance's memory first. */

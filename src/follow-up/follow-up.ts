@@ -39,6 +39,10 @@ export interface FollowUpOptions {
   log: Logger;
   notifier?: Notifier;
   now?: () => number;
+  /** List calls this run may make at most (right after intake: one). */
+  maxListCalls?: number;
+  /** Timeout of each HSS call, when shorter than HSS_TIMEOUT_MS (right after intake). */
+  callTimeoutMs?: number;
 }
 
 export interface FollowUpResult {
@@ -119,9 +123,14 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
     caller: options.caller,
     region: config.hss.region,
     enterpriseProjectId: config.hss.enterpriseProjectId,
-    timeoutMs: config.hss.timeoutMs,
+    timeoutMs: Math.min(config.hss.timeoutMs, options.callTimeoutMs ?? config.hss.timeoutMs),
   });
-  const lookup = await lookUp(watches, { hss, budget: queue.budget, deadline: options.deadline });
+  const lookup = await lookUp(watches, {
+    hss,
+    budget: queue.budget,
+    deadline: options.deadline,
+    maxCalls: options.maxListCalls,
+  });
   result.list_calls = lookup.calls;
   if (lookup.stopped) result.stopped = lookup.stopped;
   if (lookup.error) {
@@ -133,6 +142,9 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
     });
   }
 
+  // Checks happen on flush ticks: a watch due a moment after a tick would wait a whole flush
+  // period more, so the next check is due a little (at most 1 s) before the interval ends.
+  const nextCheckMs = settings.intervalMs - Math.min(1000, settings.intervalMs / 5);
   const needSync: Watch[] = [];
   const requeue: Watch[] = [];
   const bury: Array<{ watch: Watch; error: FailureRecord }> = [];
@@ -143,7 +155,7 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
       // Not looked at this time (budget, deadline, an error): due again soon.
       await queue.watches.update(
         watch,
-        Math.min(settings.intervalMs, Math.max(1000, lookup.retryAfterMs ?? 0)),
+        Math.min(nextCheckMs, Math.max(1000, lookup.retryAfterMs ?? 0)),
       );
       continue;
     }
@@ -173,7 +185,7 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
         });
       }
       needSync.push(syncing);
-      await queue.watches.update(syncing, settings.intervalMs);
+      await queue.watches.update(syncing, nextCheckMs);
       continue;
     }
     if (watch.state === "syncing") {
@@ -181,7 +193,7 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
       if ((item.latest_sync_time ?? at) >= watch.since - CLOCK_SKEW_MS) {
         requeue.push(watch);
       } else {
-        await queue.watches.update(watch, settings.intervalMs);
+        await queue.watches.update(watch, nextCheckMs);
       }
       continue;
     }
@@ -217,7 +229,7 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
       } else if (RESYNC_CODES.has(code)) {
         const syncing: Watch = { ...watch, state: "syncing", since: at };
         needSync.push(syncing);
-        await queue.watches.update(syncing, settings.intervalMs);
+        await queue.watches.update(syncing, nextCheckMs);
       } else {
         requeue.push(watch);
       }
@@ -238,7 +250,7 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
       requeue.push(watch);
       continue;
     }
-    await queue.watches.update(watch, settings.intervalMs);
+    await queue.watches.update(watch, nextCheckMs);
   }
 
   if (needSync.length > 0) {

@@ -34,6 +34,8 @@ export interface LookupOptions {
   deadline: number;
   /** Pages of 200 read per namespace at most, per lookup. */
   maxPages?: number;
+  /** List calls this lookup may make at most (the budget permitting). */
+  maxCalls?: number;
 }
 
 const PAGE = 200;
@@ -72,6 +74,10 @@ export async function lookUp(images: ImageRef[], options: LookupOptions): Promis
     for (let pages = 0; pages < (options.maxPages ?? DEFAULT_MAX_PAGES); pages++) {
       if (options.deadline - Date.now() < MIN_CALL_MS) {
         result.stopped = "deadline";
+        return result;
+      }
+      if (options.maxCalls !== undefined && result.calls >= options.maxCalls) {
+        result.stopped = "budget";
         return result;
       }
       const slot = await options.budget.take("list-images");

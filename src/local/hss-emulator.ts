@@ -641,8 +641,7 @@ function handleApi(
         .listTasks(query.type)
         .filter(
           (task) =>
-            !query.task_status ||
-            (query.task_status === "finished") === (task.task_status === 100),
+            !query.task_status || (query.task_status === "finished") === (task.task_status === 100),
         );
       return {
         body: {

@@ -60,7 +60,7 @@ async function main(args: string[]): Promise<number> {
     if (command === "status") {
       const [counts, budget, dead] = await Promise.all([
         queue.counts(),
-        queue.budget.check(BATCH_SCAN_API),
+        queue.budget.check(config.scan.api === "scan-task" ? "scan-task" : BATCH_SCAN_API),
         queue.deadLetters(DEAD_LETTERS_SHOWN),
       ]);
       const status = {
@@ -81,10 +81,10 @@ async function main(args: string[]): Promise<number> {
         return 0;
       }
       say(
-        `pending ${counts.pending}, claimed ${counts.claimed}, dead-lettered ${counts.dead_lettered}`,
+        `pending ${counts.pending}, claimed ${counts.claimed}, watched for results ${counts.watched ?? 0}, dead-lettered ${counts.dead_lettered}`,
       );
       say(
-        `HSS batch-scan calls in the current window: ${budget.used} of ${config.hss.callsPerMinute}${budget.retryAfterMs > 0 ? ` (next call possible in ${Math.ceil(budget.retryAfterMs / 1000)} s)` : ""}`,
+        `HSS ${config.scan.api} calls in the current window: ${budget.used} of ${config.hss.callsPerMinute}${budget.retryAfterMs > 0 ? ` (next call possible in ${Math.ceil(budget.retryAfterMs / 1000)} s)` : ""}`,
       );
       say(
         counts.oldest_age_ms === undefined

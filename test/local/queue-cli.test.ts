@@ -70,7 +70,7 @@ describe("npm run queue", () => {
     });
 
     const text = await queueCommand(env, "status");
-    expect(text.stdout).toMatch(/^pending 2, claimed 0, dead-lettered 1$/m);
+    expect(text.stdout).toMatch(/^pending 2, claimed 0, watched for results 0, dead-lettered 1$/m);
     expect(text.stdout).toMatch(/dead: team\/app:bad — HSS.0001: invalid parameter/);
 
     const flushed = await queueCommand(env, "flush");
