@@ -205,7 +205,7 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
         ...finding,
         scan_status: item.scan_status,
         digest_scanned: item.image_digest ?? undefined,
-        seconds_since_push: Math.round((at - watch.watched_at) / 1000),
+        seconds_since_submitted: Math.round((at - watch.watched_at) / 1000),
       });
       await queue.watches.remove([watch.id]);
       await options.notifier?.notify(finding);
