@@ -116,3 +116,74 @@ describe("configuration", () => {
     );
   });
 });
+
+describe("configuration of the scan API and the follow-up", () => {
+  const base = { HSS_REGION: "cn-north-4" };
+
+  it("defaults to batch-scan, vulnerabilities, a follow-up every 20 s and notifications off", () => {
+    const config = loadConfig(base);
+    expect(config.scan).toEqual({ api: "batch-scan", scope: 0x000f0000, rateLimit: 0 });
+    expect(config.followUp).toEqual({
+      enabled: true,
+      intervalMs: 20_000,
+      timeoutMs: 3_600_000,
+      maxRescans: 2,
+      syncTimeoutMs: 900_000,
+    });
+    expect(config.notify).toMatchObject({
+      minSeverity: "high",
+      webhookUrl: undefined,
+      smnTopic: undefined,
+      smnEndpoint: "https://smn.cn-north-4.myhuaweicloud.com",
+    });
+  });
+
+  it("reads HSS_SCAN_SCOPE as names or as the bitmask", () => {
+    const scope = (value: string) =>
+      loadConfig({ ...base, HSS_SCAN_SCOPE: value, SCAN_QUEUE: "memory" }).scan.scope;
+    expect(scope("vulnerabilities,malicious")).toBe(0x000f0f00);
+    expect(scope("all")).toBe(0x7fffffff);
+    expect(scope("0x0000f000")).toBe(0x0000f000);
+    expect(() => scope("viruses")).toThrow(/HSS_SCAN_SCOPE: must be names among vulnerabilities/);
+    expect(() => scope("0")).toThrow(/HSS_SCAN_SCOPE/);
+  });
+
+  it("refuses scan-task without a queue, naming why", () => {
+    expect(() => loadConfig({ ...base, HSS_SCAN_API: "scan-task" })).toThrow(
+      /HSS_SCAN_API: scan-task needs a scan queue \(SCAN_QUEUE\)/,
+    );
+    expect(loadConfig({ ...base, HSS_SCAN_API: "scan-task", SCAN_QUEUE: "memory" }).scan.api).toBe(
+      "scan-task",
+    );
+  });
+
+  it("never echoes a notification URL or topic in its errors", () => {
+    const error = (() => {
+      try {
+        loadConfig({
+          ...base,
+          NOTIFY_WEBHOOK_URL: "ftp://hooks.example.com/T0KEN-secret",
+          NOTIFY_SMN_TOPIC: "not-a-urn-but-secret-T0PIC",
+        });
+      } catch (thrown) {
+        return thrown as Error;
+      }
+      throw new Error("expected an error");
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.message).toContain("NOTIFY_WEBHOOK_URL");
+    expect(error.message).toContain("NOTIFY_SMN_TOPIC");
+    expect(error.message).not.toContain("T0KEN-secret");
+    expect(error.message).not.toContain("secret-T0PIC");
+  });
+
+  it("needs the follow-up for notifications", () => {
+    expect(() =>
+      loadConfig({
+        ...base,
+        FOLLOW_UP: "false",
+        NOTIFY_WEBHOOK_URL: "https://hooks.example.com/x",
+      }),
+    ).toThrow(/FOLLOW_UP: must be true for NOTIFY_WEBHOOK_URL/);
+  });
+});
