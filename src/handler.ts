@@ -89,6 +89,16 @@ export function createHandler(options: HandlerOptions = {}) {
         });
         const delivery = event as Delivery;
         const submitter = () => submitterFor(config, credentials, context);
+        // Built only when the follow-up finds a finished scan to tell about.
+        const notifier = async () =>
+          (await import("./follow-up/notify")).createNotifier({
+            notify: config.notify,
+            credentials,
+            projectId: config.hss.projectId ?? projectIdOf(context),
+            region: config.hss.region,
+            timeoutMs: config.hss.timeoutMs,
+            log,
+          });
         if (delivery.kind === "schedule") {
           return await scheduledFlush(queue, {
             submitter,
@@ -98,18 +108,7 @@ export function createHandler(options: HandlerOptions = {}) {
             dryRun: config.dryRun,
             requestId,
             trigger: `${delivery.source}${delivery.name ? ` ${delivery.name}` : ""}`,
-            followUpContext: {
-              config,
-              notifier: async () =>
-                (await import("./follow-up/notify")).createNotifier({
-                  notify: config.notify,
-                  credentials,
-                  projectId: config.hss.projectId ?? projectIdOf(context),
-                  region: config.hss.region,
-                  timeoutMs: config.hss.timeoutMs,
-                  log,
-                }),
-            },
+            followUpContext: { config, notifier },
           });
         }
         return await scanOnPush(delivery, {
@@ -123,6 +122,7 @@ export function createHandler(options: HandlerOptions = {}) {
             httpMs: delivery.kind === "http" ? config.deadline.httpMs : undefined,
           }),
           submitter,
+          notifier,
           previewer: () => submitterFor({ ...config, dryRun: true }, credentials, context),
           describeSetup: () => describeSetup(config, queue, context),
         });

@@ -2,6 +2,7 @@ import type { Config } from "./config";
 import { type Delivery, payloadOf } from "./delivery";
 import { HttpError, httpError } from "./errors";
 import { flushQueue, flushSettingsOf } from "./flush";
+import type { Notifier } from "./follow-up/notify";
 import { parseRegistryPayload } from "./formats";
 import type { RegistryEvent } from "./formats/registry-event";
 import { describeTarget, HSS_FIELD_MAX, type ScanTarget } from "./hss/batch-scan-request";
@@ -34,6 +35,8 @@ export interface IntakeDependencies {
   config: Config;
   /** Called only when there is something to send, so ignored events need no credentials. */
   submitter: () => BatchScanSubmitter;
+  /** Tells of findings the follow-up sees right after intake (NOTIFY_*). */
+  notifier?: () => Promise<Notifier | undefined>;
   /** What previews instead of sending, for a per-delivery dry run (`?dry_run=true`). */
   previewer: () => BatchScanSubmitter;
   /** What a dry run says about the HSS and queue settings (never a secret). */
@@ -289,6 +292,7 @@ async function checkRightAway(queue: ScanQueue, deps: IntakeDependencies): Promi
       log,
       maxListCalls: 1,
       callTimeoutMs,
+      notifier: await deps.notifier?.(),
     });
   } catch (error) {
     if (!(error instanceof QueueUnavailableError)) throw error;
