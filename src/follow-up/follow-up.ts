@@ -64,6 +64,8 @@ const TERMINAL = new Set(["success", "failed", "download_failed", "image_oversiz
 /** Failures a new scan can fix: a timeout, or image details HSS must sync again. */
 const RESCAN_CODES = new Set(["response_timed_out", "get_detail_info_not_found"]);
 const RESYNC_CODES = new Set(["get_detail_info_not_found"]);
+/** Scans requested again after a sync, per image at most (HSS listing it, then losing it). */
+const MAX_RESYNCS = 3;
 
 export function watchOf(scan: NewScan, state: Watch["state"], now: number): Watch {
   return {
@@ -264,24 +266,45 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
     });
   }
   if (requeue.length > 0) {
-    const within = requeue.filter((watch) => (watch.rescans ?? 0) < settings.maxRescans);
+    // A scan requested again because HSS lists the image now (after a sync) is the first real
+    // one: it counts against MAX_RESYNCS; one requested again after a failure or a dropped request
+    // counts against FOLLOW_UP_MAX_RESCANS.
+    const afterSync = (watch: Watch) => watch.state === "syncing";
+    const within = requeue.filter((watch) =>
+      afterSync(watch)
+        ? (watch.resyncs ?? 0) < MAX_RESYNCS
+        : (watch.rescans ?? 0) < settings.maxRescans,
+    );
     for (const watch of requeue) {
       if (within.includes(watch)) continue;
       bury.push({
         watch,
-        error: {
-          error_code: "RESCANS_EXHAUSTED",
-          error_msg: `scanned ${watch.rescans ?? 0} more times without a result (FOLLOW_UP_MAX_RESCANS=${settings.maxRescans})`,
-        },
+        error: afterSync(watch)
+          ? {
+              error_code: "NOT_SYNCED",
+              error_msg: `HSS lost the image ${MAX_RESYNCS} times after syncing it; check its registry access in the HSS console`,
+            }
+          : {
+              error_code: "RESCANS_EXHAUSTED",
+              error_msg: `scanned ${watch.rescans ?? 0} more times without a result (FOLLOW_UP_MAX_RESCANS=${settings.maxRescans})`,
+            },
       });
     }
-    const scans = within.map(({ id, image_type, target, digest, rescans }) => ({
-      id,
-      image_type,
-      target,
-      ...(digest ? { digest } : {}),
-      rescans: (rescans ?? 0) + 1,
-    }));
+    const scans = within.map(({ id, image_type, target, digest, rescans, resyncs, state }) => {
+      const synced = state === "syncing";
+      const next = {
+        rescans: (rescans ?? 0) + (synced ? 0 : 1),
+        resyncs: (resyncs ?? 0) + (synced ? 1 : 0),
+      };
+      return {
+        id,
+        image_type,
+        target,
+        ...(digest ? { digest } : {}),
+        ...(next.rescans > 0 ? { rescans: next.rescans } : {}),
+        ...(next.resyncs > 0 ? { resyncs: next.resyncs } : {}),
+      };
+    });
     await queue.enqueue(scans, config.dedupe.windowMs, { force: true });
     await queue.watches.remove(within.map((watch) => watch.id));
     result.requeued = within.length;
@@ -290,9 +313,9 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
         image: describeTarget(watch.target),
         image_type: watch.image_type,
         instance_id: watch.target.instance_id,
-        rescan: (watch.rescans ?? 0) + 1,
-        reason:
-          watch.state === "syncing" ? "HSS lists the image now" : "the scan is to be run again",
+        ...(afterSync(watch)
+          ? { reason: "HSS lists the image now" }
+          : { reason: "the scan is to be run again", rescan: (watch.rescans ?? 0) + 1 }),
       });
     }
   }

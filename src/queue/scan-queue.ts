@@ -21,8 +21,10 @@ export interface NewScan {
   image_type: ImageType;
   target: ScanTarget;
   digest?: string;
-  /** Scans requested again by the follow-up (after a sync, or a failure a re-scan can fix). */
+  /** Scans requested again by the follow-up after a failure a re-scan can fix. */
   rescans?: number;
+  /** Scans requested again by the follow-up because HSS lists the image now, after a sync. */
+  resyncs?: number;
 }
 
 /** What HSS (or the network) said when a call failed, as kept on an image. */

@@ -61,7 +61,8 @@ describe.each([
 
     it("syncs a tag HSS has not seen, scans it once listed, and logs scan_finished", async () => {
       const harness = await startHarness(
-        { ...FAST, ...queueEnv() },
+        // No re-scans allowed: the scan after the sync is the first real one, not a re-scan.
+        { ...FAST, FOLLOW_UP_MAX_RESCANS: "0", ...queueEnv() },
         { rateLimited: true, emulator: fastEmulator },
       );
       try {
