@@ -452,7 +452,11 @@ function handleApi(
       }
       for (const target of list) {
         const info = { image_type: imageType, ...target };
-        if (context.openRegistry && !registry.has(info)) registry.push(info);
+        if (context.openRegistry && !registry.has(info)) {
+          // The registry it was pushed to: the host of its pull reference.
+          const host = target.instance_url?.split("/")[0];
+          registry.push({ ...info, ...(host && /[.:]/.test(host) ? { host } : {}) });
+        }
         // An image HSS has not synced: answered 200 all the same, and nothing happens.
         const record = registry.find(info);
         if (record) registry.scan(record);
