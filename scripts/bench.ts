@@ -200,8 +200,9 @@ function acceptanceRecorder() {
   return {
     acceptedAt,
     calls: () => calls,
-    onRequest: (request: { status: number | string; body: unknown }) => {
-      if (request.status !== 200) return;
+    // Batch-scan calls only: the follow-up's list and sync calls have budgets of their own.
+    onRequest: (request: { status: number | string; path: string; body: unknown }) => {
+      if (request.status !== 200 || !request.path.endsWith("/image/batch-scan")) return;
       calls += 1;
       const body = request.body as {
         image_info_list?: Array<{ image_name: string; image_version: string }>;
