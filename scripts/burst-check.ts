@@ -169,6 +169,7 @@ async function memoryScenario(): Promise<Outcome> {
     return await burst("memory (one npm start)", emulator, () => server, record.acceptedAt);
   } finally {
     killServer(server);
+    await emulator.close();
   }
 }
 
@@ -210,6 +211,7 @@ async function redisScenario(kill: boolean): Promise<Outcome> {
     killServer(a);
     killServer(b);
     await redis.close();
+    await emulator.close();
   }
 }
 
