@@ -14,6 +14,7 @@ import type { Logger } from "./log";
 import {
   type Claim,
   type FailureRecord,
+  nextCheckInMs,
   type QueueCounts,
   type QueuedScan,
   QueueUnavailableError,
@@ -61,6 +62,8 @@ export interface FlushOptions {
   scan?: Config["scan"];
   /** Watch accepted images for their scan results (FOLLOW_UP). */
   followUp?: boolean;
+  /** FOLLOW_UP_INTERVAL_SECONDS, in ms. */
+  followUpIntervalMs?: number;
   /** What the calls around the scan need: region and enterprise project. */
   hss?: Pick<Config["hss"], "region" | "enterpriseProjectId" | "timeoutMs">;
   /** SWR instances by registry host: which registry to sync for an image HSS does not list. */
@@ -78,6 +81,7 @@ export function flushSettingsOf(config: Config) {
     dedupeWindowMs: config.dedupe.windowMs,
     scan: config.scan,
     followUp: config.followUp.enabled,
+    followUpIntervalMs: config.followUp.intervalMs,
     hss: config.hss,
     swr: config.swr,
   } satisfies Partial<FlushOptions>;
@@ -248,9 +252,10 @@ async function prepareScanTask(
   if (looked.unlisted.length > 0) {
     const now = Date.now();
     await queue.accepted({ token: claim.token, scans: looked.unlisted }, options.dedupeWindowMs);
+    // Their sync is asked for below: the first look is worth making once it can have run.
     await queue.watches.add(
       looked.unlisted.map((scan) => watchOf(scanOfQueued(scan), "syncing", now)),
-      0,
+      nextCheckInMs(options.followUpIntervalMs ?? 0),
     );
     result.not_synced = (result.not_synced ?? 0) + looked.unlisted.length;
     for (const scan of looked.unlisted) {
@@ -358,7 +363,9 @@ async function sendClaim(
             watched_at: now,
           }),
         ),
-        0,
+        // batch-scan: looked at at once (HSS answers 200 for an image it does not know, and only
+        // its list tells); scan-task: HSS listed them a moment ago, so after the interval.
+        api === "scan-task" ? nextCheckInMs(options.followUpIntervalMs ?? 0) : 0,
       );
     }
     result.images_submitted += images;

@@ -3,7 +3,13 @@ import { type HssApiClient, hssApiClient, type RegistryImage } from "../hss/apis
 import { describeTarget } from "../hss/batch-scan-request";
 import type { HssCaller } from "../hss/client";
 import type { Logger } from "../log";
-import type { FailureRecord, NewScan, ScanQueue, Watch } from "../queue/scan-queue";
+import {
+  type FailureRecord,
+  type NewScan,
+  nextCheckInMs,
+  type ScanQueue,
+  type Watch,
+} from "../queue/scan-queue";
 import { type ImageRef, lookUp, refKey } from "./lookup";
 import type { Finding, Notifier } from "./notify";
 import { requestSync } from "./sync";
@@ -144,9 +150,7 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
     });
   }
 
-  // Checks happen on flush ticks: a watch due a moment after a tick would wait a whole flush
-  // period more, so the next check is due a little (at most 1 s) before the interval ends.
-  const nextCheckMs = settings.intervalMs - Math.min(1000, settings.intervalMs / 5);
+  const nextCheckMs = nextCheckInMs(settings.intervalMs);
   const needSync: Watch[] = [];
   const requeue: Watch[] = [];
   const bury: Array<{ watch: Watch; error: FailureRecord }> = [];

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLocalContext } from "./context";
 import { prepareLocalEnvironment } from "./local-setup";
+import { registerPushes } from "./registry-pushes";
 
 /**
  * `npm start`: serves the handler on 127.0.0.1:$PORT (default 8080). Each HTTP request becomes a
@@ -141,9 +142,17 @@ async function main(): Promise<void> {
     say(`PORT must be a port number, got ${JSON.stringify(process.env.PORT)}`);
     process.exit(2);
   }
-  await prepareLocalEnvironment(process.env, say);
+  const emulator = await prepareLocalEnvironment(process.env, say);
   const { handler } = await import("../handler");
-  const { url } = await startLocalServer({ port, handler: handler as Handler, env: process.env });
+  const { url } = await startLocalServer({
+    port,
+    handler: (event, context) => {
+      // The embedded emulator has no registry of its own: each push delivered here was pushed.
+      if (emulator) registerPushes(emulator, event, process.env);
+      return (handler as Handler)(event, context);
+    },
+    env: process.env,
+  });
   say(`swr-scan-on-push listening on ${url}`);
   const interval = Number(process.env.FLUSH_INTERVAL_SECONDS ?? 5);
   if (!Number.isFinite(interval) || interval < 1 || interval > 60) {

@@ -122,6 +122,15 @@ export interface WatchStore {
   once(key: string, ttlMs: number): Promise<boolean>;
 }
 
+/**
+ * When a watch is next due after a check: checks happen on flush ticks, and a watch due a moment
+ * after a tick would wait a whole flush period more, so it is due a little (at most 1 s) before
+ * the interval (FOLLOW_UP_INTERVAL_SECONDS) ends.
+ */
+export function nextCheckInMs(intervalMs: number): number {
+  return intervalMs - Math.min(1000, intervalMs / 5);
+}
+
 export interface EnqueueOptions {
   /** Queue even when accepted within the dedupe window (a re-scan the follow-up asks for). */
   force?: boolean;
