@@ -5,6 +5,7 @@ import {
   startHssEmulator,
 } from "../../src/local/hss-emulator";
 import { exitCodeOf, mapReferences, parseArgs, parseDuration } from "../../src/local/scan-cli";
+import { progressRenderer, type Tracked } from "../../src/local/scan-output";
 import { runLocalTool } from "../support/local-tool";
 
 const HOST = "swr-ee-prod.cn-north-4.myhuaweicloud.com";
@@ -237,5 +238,43 @@ describe("the scan command's parts", () => {
     expect(exitCodeOf([{ image: "i", reference: "r", status: "submitted" }], { wait: false })).toBe(
       0,
     );
+  });
+
+  it("redraws its progress in place on a terminal, and writes a line per change elsewhere", () => {
+    const image = (phase: Tracked["phase"], hssStatus?: string): Tracked => ({
+      reference: `${HOST}/team/api:1`,
+      image_type: "instance_image",
+      target: { namespace: "team", image_name: "api", image_version: "1", instance_id: INSTANCE },
+      phase,
+      ...(hssStatus ? { hssStatus } : {}),
+    });
+    const written = (isTTY: boolean) => {
+      const out: string[] = [];
+      const stream = {
+        isTTY,
+        write: (text: string) => out.push(text),
+      } as unknown as NodeJS.WriteStream;
+      const render = progressRenderer(stream, true);
+      render([image("syncing")], 1000, false);
+      render([image("syncing")], 6000, false);
+      render([image("requested", "scanning")], 11_000, false);
+      render([image("finished")], 16_000, true);
+      return out;
+    };
+
+    const tty = written(true);
+    expect(tty[0]).toBe("\x1b[2Kscanning 1 image(s), 1s elapsed\n");
+    expect(tty[1]).toBe("\x1b[2K  team/api:1 (instance inst-ci)  waiting for HSS to sync it\n");
+    expect(tty[2]).toBe("\x1b[2A"); // back up over the two lines, then redraw them
+    expect(tty).toContain(
+      "\x1b[2K  team/api:1 (instance inst-ci)  scan requested (HSS: scanning)\n",
+    );
+    expect(tty.at(-1)).toBe("\x1b[2K  team/api:1 (instance inst-ci)  scanned\n");
+
+    expect(written(false)).toEqual([
+      "[1s] team/api:1 (instance inst-ci): waiting for HSS to sync it\n",
+      "[11s] team/api:1 (instance inst-ci): scan requested (HSS: scanning)\n",
+      "[16s] team/api:1 (instance inst-ci): scanned\n",
+    ]);
   });
 });
