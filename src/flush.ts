@@ -19,7 +19,7 @@ import {
   type QueuedScan,
   QueueUnavailableError,
   type ScanQueue,
-  type Watch,
+  watchOf,
 } from "./queue/scan-queue";
 import { MIN_ATTEMPT_MS } from "./submit";
 
@@ -202,10 +202,9 @@ async function prepareScanTask(
       "HSS_SCAN_API=scan-task needs the HSS client (a batch-scan-only submitter was given)",
     );
   }
-  const [{ hssApiClient }, task, { watchOf }] = await Promise.all([
+  const [{ hssApiClient }, { lookUpClaim }] = await Promise.all([
     import("./hss/apis"),
     import("./follow-up/scan-task"),
-    import("./follow-up/follow-up"),
   ]);
   const hss = hssApiClient({
     caller: submitter,
@@ -213,7 +212,7 @@ async function prepareScanTask(
     enterpriseProjectId: options.hss?.enterpriseProjectId,
     timeoutMs: options.timeoutMs,
   });
-  const looked = await task.lookUpClaim(claim.scans, {
+  const looked = await lookUpClaim(claim.scans, {
     hss,
     budget: queue.budget,
     deadline: options.deadline,
@@ -223,20 +222,7 @@ async function prepareScanTask(
   if (looked.unchecked.length > 0) {
     const part = { token: claim.token, scans: looked.unchecked };
     if (lookupError) {
-      const attempts = Math.max(...part.scans.map((scan) => scan.attempts)) + 1;
-      const kind = classifyFailure(lookupError);
-      const exhausted = await queue.release(part, {
-        delayMs:
-          kind === "throttled"
-            ? 0
-            : retryDelay(attempts, options.retryMaxMs, options.random ?? Math.random),
-        countAttempt: kind !== "throttled",
-        maxAttempts: kind === "throttled" ? NO_ATTEMPT_LIMIT : options.maxAttempts,
-        error: failureRecordOf(lookupError),
-      });
-      result.dead_lettered += exhausted.length;
-      for (const scan of exhausted)
-        logDeadLetter(log, scan, failureRecordOf(lookupError), attempts);
+      await releaseAfterFailure(part, lookupError, options, result);
       log.warn("lookup_failed", {
         images: part.scans.length,
         http_status: lookupError.httpStatus,
@@ -245,16 +231,17 @@ async function prepareScanTask(
         hss_request_id: lookupError.requestId,
       });
     } else {
+      // Not looked at (the list API's budget, the deadline): back as they were.
       await queue.release(part, { delayMs: 0, countAttempt: false, maxAttempts: NO_ATTEMPT_LIMIT });
+      result.returned += part.scans.length;
     }
-    result.returned += part.scans.length;
   }
   if (looked.unlisted.length > 0) {
     const now = Date.now();
     await queue.accepted({ token: claim.token, scans: looked.unlisted }, options.dedupeWindowMs);
     // Their sync is asked for below: the first look is worth making once it can have run.
     await queue.watches.add(
-      looked.unlisted.map((scan) => watchOf(scanOfQueued(scan), "syncing", now)),
+      looked.unlisted.map((scan) => watchOf(scan, "syncing", now)),
       nextCheckInMs(options.followUpIntervalMs ?? 0),
     );
     result.not_synced = (result.not_synced ?? 0) + looked.unlisted.length;
@@ -292,28 +279,18 @@ async function prepareScanTask(
     return { stop: "continue" };
   }
   const items = new Map(looked.found.map(({ scan, item }) => [scan.id, item]));
+  const scanSettings = options.scan as Config["scan"]; // set: it chose scan-task
   return {
     claim: { token: claim.token, scans: looked.found.map(({ scan }) => scan) },
     send: (scans, timeoutMs) =>
       hss.createManualImageScanTask(
         scanTaskBody(
           scans.map((scan) => taskImageOf(scan.image_type, scan.target, items.get(scan.id))),
-          options.scan ?? { api: "scan-task", scope: 0x000f0000, rateLimit: 0 },
+          scanSettings,
         ),
         { timeoutMs },
       ),
   };
-}
-
-function scanOfQueued(scan: QueuedScan) {
-  const {
-    queued_at: _queued,
-    attempts: _attempts,
-    group: _group,
-    last_error: _error,
-    ...rest
-  } = scan;
-  return rest;
 }
 
 function failureRecordOf(error: HssCallError): FailureRecord {
@@ -354,15 +331,7 @@ async function sendClaim(
     if (options.followUp) {
       const now = Date.now();
       await queue.watches.add(
-        claim.scans.map(
-          (scan): Watch => ({
-            ...scanOfQueued(scan),
-            state: "scanning",
-            requested_at: now,
-            since: now,
-            watched_at: now,
-          }),
-        ),
+        claim.scans.map((scan) => watchOf(scan, "scanning", now)),
         // batch-scan: looked at at once (HSS answers 200 for an image it does not know, and only
         // its list tells); scan-task: HSS listed them a moment ago, so after the interval.
         api === "scan-task" ? nextCheckInMs(options.followUpIntervalMs ?? 0) : 0,
@@ -382,12 +351,7 @@ async function sendClaim(
   } catch (thrown) {
     if (thrown instanceof QueueUnavailableError) throw thrown;
     const error = toHssCallError(thrown);
-    const failure: FailureRecord = {
-      http_status: error.httpStatus,
-      error_code: error.errorCode,
-      error_msg: error.message,
-      hss_request_id: error.requestId,
-    };
+    const failure = failureRecordOf(error);
     const fields = {
       image_type: batch.image_type,
       images,
@@ -399,12 +363,7 @@ async function sendClaim(
     const kind = classifyFailure(error);
     if (kind === "throttled") {
       await queue.budget.spendWindow(api);
-      await queue.release(claim, {
-        delayMs: 0,
-        countAttempt: false,
-        maxAttempts: NO_ATTEMPT_LIMIT,
-      });
-      result.returned += images;
+      await releaseAfterFailure(claim, error, options, result);
       log.warn("throttled", {
         ...fields,
         retry_after_s: Math.ceil(queue.budget.windowMs / 1000),
@@ -429,22 +388,48 @@ async function sendClaim(
       logDeadLetter(log, first, failure, 1);
       return "continue";
     }
-    const attempts = Math.max(...claim.scans.map((scan) => scan.attempts)) + 1;
-    const delayMs = retryDelay(attempts, options.retryMaxMs, options.random ?? Math.random);
-    const exhausted = await queue.release(claim, {
-      delayMs,
-      countAttempt: true,
-      maxAttempts: options.maxAttempts,
-      error: failure,
-    });
-    result.returned += images - exhausted.length;
-    result.dead_lettered += exhausted.length;
-    for (const scan of exhausted) logDeadLetter(log, scan, failure, attempts);
+    const { attempts, delayMs } = await releaseAfterFailure(claim, error, options, result);
     const event = kind === "refused" ? "refused" : "retry_later";
     const level = kind === "refused" ? "error" : "warn";
     log[level](event, { ...fields, attempt: attempts, retry_in_s: Math.ceil(delayMs / 1000) });
     return kind === "refused" ? "refused" : "continue";
   }
+}
+
+/**
+ * A claim back to the queue after a call failed for reasons the images are not to blame for: as
+ * it was after a 429 (no attempt counted), otherwise after a backoff with an attempt counted, and
+ * dead-lettered when its attempts ran out. Returns the attempt number and the backoff.
+ */
+async function releaseAfterFailure(
+  claim: Claim,
+  error: HssCallError,
+  options: FlushOptions,
+  result: FlushResult,
+): Promise<{ attempts: number; delayMs: number }> {
+  const images = claim.scans.length;
+  if (classifyFailure(error) === "throttled") {
+    await options.queue.release(claim, {
+      delayMs: 0,
+      countAttempt: false,
+      maxAttempts: NO_ATTEMPT_LIMIT,
+    });
+    result.returned += images;
+    return { attempts: 0, delayMs: 0 };
+  }
+  const failure = failureRecordOf(error);
+  const attempts = Math.max(...claim.scans.map((scan) => scan.attempts)) + 1;
+  const delayMs = retryDelay(attempts, options.retryMaxMs, options.random ?? Math.random);
+  const exhausted = await options.queue.release(claim, {
+    delayMs,
+    countAttempt: true,
+    maxAttempts: options.maxAttempts,
+    error: failure,
+  });
+  result.returned += images - exhausted.length;
+  result.dead_lettered += exhausted.length;
+  for (const scan of exhausted) logDeadLetter(options.log, scan, failure, attempts);
+  return { attempts, delayMs };
 }
 
 /** Exponential from 5 s, capped at QUEUE_RETRY_MAX_SECONDS, with jitter in its upper half. */

@@ -3,13 +3,7 @@ import { type HssApiClient, hssApiClient, type RegistryImage } from "../hss/apis
 import { describeTarget } from "../hss/batch-scan-request";
 import type { HssCaller } from "../hss/client";
 import type { Logger } from "../log";
-import {
-  type FailureRecord,
-  type NewScan,
-  nextCheckInMs,
-  type ScanQueue,
-  type Watch,
-} from "../queue/scan-queue";
+import { type FailureRecord, nextCheckInMs, type ScanQueue, type Watch } from "../queue/scan-queue";
 import { type ImageRef, lookUp, refKey } from "./lookup";
 import type { Finding, Notifier } from "./notify";
 import { requestSync } from "./sync";
@@ -72,16 +66,6 @@ const RESCAN_CODES = new Set(["response_timed_out", "get_detail_info_not_found"]
 const RESYNC_CODES = new Set(["get_detail_info_not_found"]);
 /** Scans requested again after a sync, per image at most (HSS listing it, then losing it). */
 const MAX_RESYNCS = 3;
-
-export function watchOf(scan: NewScan, state: Watch["state"], now: number): Watch {
-  return {
-    ...scan,
-    state,
-    requested_at: now,
-    since: now,
-    watched_at: now,
-  };
-}
 
 /** What a listed image says about the scan we asked for at `requestedAt`. */
 export function scanStateOf(
@@ -151,18 +135,20 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
   }
 
   const nextCheckMs = nextCheckInMs(settings.intervalMs);
+  // Decided per watch, written at the end in a few batched calls.
+  const notChecked: Watch[] = [];
+  const checkLater: Watch[] = [];
+  const done: string[] = [];
   const needSync: Watch[] = [];
   const requeue: Watch[] = [];
   const bury: Array<{ watch: Watch; error: FailureRecord }> = [];
+  const findings: Finding[] = [];
   const at = now();
   for (const watch of watches) {
     const key = refKey(watch);
     if (!lookup.found.has(key)) {
       // Not looked at this time (budget, deadline, an error): due again soon.
-      await queue.watches.update(
-        watch,
-        Math.min(nextCheckMs, Math.max(1000, lookup.retryAfterMs ?? 0)),
-      );
+      notChecked.push(watch);
       continue;
     }
     result.checked += 1;
@@ -191,16 +177,13 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
         });
       }
       needSync.push(syncing);
-      await queue.watches.update(syncing, nextCheckMs);
+      checkLater.push(syncing);
       continue;
     }
     if (watch.state === "syncing") {
       // Listed now, synced after we asked: the scan request it got before did nothing.
-      if ((item.latest_sync_time ?? at) >= watch.since - CLOCK_SKEW_MS) {
-        requeue.push(watch);
-      } else {
-        await queue.watches.update(watch, nextCheckMs);
-      }
+      if ((item.latest_sync_time ?? at) >= watch.since - CLOCK_SKEW_MS) requeue.push(watch);
+      else checkLater.push(watch);
       continue;
     }
     const state = scanStateOf(item, watch.requested_at);
@@ -213,8 +196,8 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
         digest_scanned: item.image_digest ?? undefined,
         seconds_since_submitted: Math.round((at - watch.watched_at) / 1000),
       });
-      await queue.watches.remove([watch.id]);
-      await options.notifier?.notify(finding);
+      done.push(watch.id);
+      findings.push(finding);
       continue;
     }
     if (state === "failed") {
@@ -231,11 +214,11 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
         rescan: rescan ? (RESYNC_CODES.has(code) ? "after a sync" : "queued again") : "no",
       });
       if (!rescan) {
-        await queue.watches.remove([watch.id]);
+        done.push(watch.id);
       } else if (RESYNC_CODES.has(code)) {
         const syncing: Watch = { ...watch, state: "syncing", since: at };
         needSync.push(syncing);
-        await queue.watches.update(syncing, nextCheckMs);
+        checkLater.push(syncing);
       } else {
         requeue.push(watch);
       }
@@ -256,8 +239,13 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
       requeue.push(watch);
       continue;
     }
-    await queue.watches.update(watch, nextCheckMs);
+    checkLater.push(watch);
   }
+  await queue.watches.add(
+    notChecked,
+    Math.min(nextCheckMs, Math.max(1000, lookup.retryAfterMs ?? 0)),
+  );
+  await queue.watches.add(checkLater, nextCheckMs);
 
   if (needSync.length > 0) {
     result.syncing = needSync.length;
@@ -310,7 +298,7 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
       };
     });
     await queue.enqueue(scans, config.dedupe.windowMs, { force: true });
-    await queue.watches.remove(within.map((watch) => watch.id));
+    done.push(...within.map((watch) => watch.id));
     result.requeued = within.length;
     for (const watch of within) {
       log.info("requeued", {
@@ -323,11 +311,16 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
       });
     }
   }
+  if (bury.length > 0) {
+    await queue.bury(
+      bury.map(({ watch, error }) => {
+        const { state: _state, requested_at: _r, since: _s, watched_at: _w, ...scan } = watch;
+        return { scan, error };
+      }),
+    );
+  }
   for (const { watch, error } of bury) {
     result.gave_up += 1;
-    const { state: _state, requested_at: _r, since: _s, watched_at: _w, ...scan } = watch;
-    await queue.bury([scan], error);
-    await queue.watches.remove([watch.id]);
     log.error("dead_lettered", {
       image: describeTarget(watch.target),
       image_type: watch.image_type,
@@ -337,6 +330,8 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
       error_msg: error.error_msg,
     });
   }
+  await queue.watches.remove([...done, ...bury.map(({ watch }) => watch.id)]);
+  for (const finding of findings) await options.notifier?.notify(finding);
   return result;
 }
 

@@ -23,9 +23,9 @@ class MemoryWatchStore implements WatchStore {
 
   constructor(private readonly now: () => number) {}
 
-  async add(watches: Watch[], firstCheckInMs: number): Promise<void> {
+  async add(watches: Watch[], dueInMs: number): Promise<void> {
     for (const watch of watches) {
-      this.watches.set(watch.id, { watch: { ...watch }, dueAt: this.now() + firstCheckInMs });
+      this.watches.set(watch.id, { watch: { ...watch }, dueAt: this.now() + dueInMs });
     }
   }
 
@@ -37,10 +37,6 @@ class MemoryWatchStore implements WatchStore {
       .slice(0, limit);
     for (const entry of due) entry.dueAt = now + leaseMs;
     return due.map((entry) => ({ ...entry.watch }));
-  }
-
-  async update(watch: Watch, nextCheckInMs: number): Promise<void> {
-    this.watches.set(watch.id, { watch: { ...watch }, dueAt: this.now() + nextCheckInMs });
   }
 
   async remove(ids: string[]): Promise<void> {
@@ -168,9 +164,9 @@ export class MemoryScanQueue implements ScanQueue {
     }
   }
 
-  async bury(scans: NewScan[], error: FailureRecord): Promise<void> {
+  async bury(letters: Array<{ scan: NewScan; error: FailureRecord }>): Promise<void> {
     const now = this.now();
-    for (const scan of scans) {
+    for (const { scan, error } of letters) {
       this.remove(scan.id);
       this.dead.set(scan.id, {
         scan: { ...scan, queued_at: now, attempts: 0, last_error: error },

@@ -138,7 +138,6 @@ export class RedisScanQueue implements ScanQueue {
     };
     this.watches = {
       add: put,
-      update: (watch, inMs) => put([watch], inMs),
       claimDue: async (limit, leaseMs) => {
         const bodies = (await this.run("scanQueueWatchClaim", [
           ...WATCH_KEYS,
@@ -231,12 +230,15 @@ export class RedisScanQueue implements ScanQueue {
     ]);
   }
 
-  async bury(scans: NewScan[], error: FailureRecord): Promise<void> {
-    if (scans.length === 0) return;
+  async bury(letters: Array<{ scan: NewScan; error: FailureRecord }>): Promise<void> {
+    if (letters.length === 0) return;
     await this.run("scanQueueBury", [
       ...QUEUE_KEYS,
-      JSON.stringify(error),
-      ...scans.flatMap((scan) => [scan.id, JSON.stringify(scan)]),
+      ...letters.flatMap(({ scan, error }) => [
+        scan.id,
+        JSON.stringify(scan),
+        JSON.stringify(error),
+      ]),
     ]);
   }
 

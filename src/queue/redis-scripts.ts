@@ -227,12 +227,12 @@ redis.call('SET', KEYS[2], now + tonumber(ARGV[1]), 'PX', tonumber(ARGV[1]))
 return 1
 `;
 
-/** ARGV: error JSON, then id and JSON pairs. Straight to the dead letters. */
+/** ARGV: id, scan JSON and error JSON triples. Straight to the dead letters. */
 export const BURY = `${NOW}${REMOVE}
-local err = cjson.decode(ARGV[1])
-for i = 2, #ARGV, 2 do
+for i = 1, #ARGV, 3 do
   local id = ARGV[i]
   local scan = cjson.decode(ARGV[i + 1])
+  local err = cjson.decode(ARGV[i + 2])
   scan.queued_at = now
   scan.attempts = 0
   scan.last_error = err
@@ -242,7 +242,7 @@ end
 return 1
 `;
 
-/** Watch keys. ARGV: ms until due, then id and JSON pairs (add, or update one watch). */
+/** Watch keys. ARGV: ms until due, then id and JSON pairs (added, or replaced after a check). */
 export const WATCH_PUT = `${NOW}
 local delay = tonumber(ARGV[1])
 for i = 2, #ARGV, 2 do

@@ -110,16 +110,26 @@ export interface Watch extends NewScan {
  * and an instance that dies mid-check leaves the image due again after the lease.
  */
 export interface WatchStore {
-  /** Adds or replaces; each is first due `firstCheckInMs` from now. */
-  add(watches: Watch[], firstCheckInMs: number): Promise<void>;
+  /** Adds or replaces (a watch after its check); each is next due `dueInMs` from now. */
+  add(watches: Watch[], dueInMs: number): Promise<void>;
   /** Up to `limit` due watches, each made not due for `leaseMs` (the lease of this check). */
   claimDue(limit: number, leaseMs: number): Promise<Watch[]>;
-  /** Saves a watch and makes it due `nextCheckInMs` from now. */
-  update(watch: Watch, nextCheckInMs: number): Promise<void>;
   remove(ids: string[]): Promise<void>;
   count(): Promise<number>;
   /** True for the first caller per `key` in `ttlMs` (a sync at most once per window). */
   once(key: string, ttlMs: number): Promise<boolean>;
+}
+
+/** A submitted image as the follow-up watches it, from now on, in `state`. */
+export function watchOf(scan: NewScan | QueuedScan, state: Watch["state"], now: number): Watch {
+  const {
+    queued_at: _queued,
+    attempts: _attempts,
+    group: _group,
+    last_error: _error,
+    ...rest
+  } = scan as QueuedScan;
+  return { ...rest, state, requested_at: now, since: now, watched_at: now };
 }
 
 /**
@@ -147,8 +157,8 @@ export interface ScanQueue {
     dedupeWindowMs: number,
     options?: EnqueueOptions,
   ): Promise<EnqueueOutcome[]>;
-  /** Straight to the dead letters with this error (the follow-up gave up on them). */
-  bury(scans: NewScan[], error: FailureRecord): Promise<void>;
+  /** Straight to the dead letters, each with its error (the follow-up gave up on them). */
+  bury(letters: Array<{ scan: NewScan; error: FailureRecord }>): Promise<void>;
   /** Up to `max` images of one image type (or one group), oldest first; undefined when none. */
   claim(max: number, leaseMs: number): Promise<Claim | undefined>;
   /** HSS accepted the claim: remove its images and remember them for the dedupe window. */

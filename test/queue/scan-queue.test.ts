@@ -232,12 +232,15 @@ describe.each([
 
   it("buries images straight into the dead letters with the error, and retry-dead queues them", async () => {
     await queue.enqueue([scan("2")], WINDOW);
-    await queue.bury([scan("1"), scan("2")], {
-      error_code: "NOT_SYNCED",
-      error_msg: "never listed",
-    });
+    await queue.bury([
+      { scan: scan("1"), error: { error_code: "NOT_SYNCED", error_msg: "never listed" } },
+      { scan: scan("2"), error: { error_code: "NO_SCAN_RESULT", error_msg: "no result" } },
+    ]);
     const letters = await queue.deadLetters(10);
-    expect(letters.map((letter) => letter.error?.error_code)).toEqual(["NOT_SYNCED", "NOT_SYNCED"]);
+    expect(letters.map((letter) => letter.error?.error_code).sort()).toEqual([
+      "NOT_SYNCED",
+      "NO_SCAN_RESULT",
+    ]);
     expect(await queue.counts()).toMatchObject({ pending: 0, dead_lettered: 2 });
     expect(await queue.retryDead()).toBe(2);
     expect((await queue.counts()).pending).toBe(2);
@@ -261,7 +264,7 @@ describe.each([
     expect(tags(due).sort()).toEqual(["1", "2"]);
     // Under the lease, no one else checks them.
     expect(await queue.watches.claimDue(10, 300)).toEqual([]);
-    await queue.watches.update({ ...watch("1"), state: "syncing" }, 0);
+    await queue.watches.add([{ ...watch("1"), state: "syncing" }], 0);
     await queue.watches.remove([scan("2").id]);
     const again = await queue.watches.claimDue(10, 300);
     expect(again.map((w) => [w.target.image_version, w.state])).toEqual([["1", "syncing"]]);
