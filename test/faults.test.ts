@@ -1,25 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { EmulatorFault } from "../src/local/hss-emulator";
-import { apigEvent, harborPush } from "./support/fixtures";
-import { type Harness, startHarness } from "./support/harness";
+import { tagsPush } from "./support/fixtures";
+import { acceptedTags, type Harness, startHarness } from "./support/harness";
 
 const push = (...tags: string[]) =>
-  apigEvent(
-    harborPush(
-      "team/backend/api",
-      tags.map((tag) => ({ tag, resource_url: `registry.example.com/team/backend/api:${tag}` })),
-    ),
-    { query: { instance_id: "inst-1" } },
-  );
-
-const acceptedTags = (harness: Harness) =>
-  harness.emulator
-    .acceptedBatches()
-    .flatMap((batch) => ("image_info_list" in batch ? batch.image_info_list : []))
-    .map((image) => image.image_version);
-
-const logged = (harness: Harness, event: string) =>
-  harness.logEvents().filter((line) => line.event === event);
+  tagsPush(tags, { repository: "team/backend/api", digest: () => undefined });
 
 /**
  * The emulator fails in each way HSS and the network fail; every image must then either reach
@@ -69,12 +54,12 @@ describe("HSS failures", () => {
 
       // Assess
       expect(answer.statusCode).toBe(202);
-      expect(acceptedTags(harness)).toEqual(["1.0"]);
+      expect(acceptedTags(harness.emulator)).toEqual(["1.0"]);
       expect(harness.emulator.received).toHaveLength(2);
-      expect(logged(harness, "retried")).toEqual([
+      expect(harness.logged("retried")).toEqual([
         expect.objectContaining({ attempt: 1, ...retriedWith }),
       ]);
-      expect(logged(harness, "submitted")).toEqual([expect.objectContaining({ attempt: 2 })]);
+      expect(harness.logged("submitted")).toEqual([expect.objectContaining({ attempt: 2 })]);
       expect(answer.body.submitted[0]?.hss_request_id).toBe(
         harness.emulator.received[1]?.requestId,
       );
@@ -93,15 +78,15 @@ describe("HSS failures", () => {
 
     expect(answer.statusCode).toBe(502);
     expect(harness.emulator.received).toHaveLength(1);
-    expect(acceptedTags(harness)).toEqual([]);
+    expect(acceptedTags(harness.emulator)).toEqual([]);
     expect(answer.body.failed).toEqual([
       expect.objectContaining({
         image_version: "1.0",
         error: expect.objectContaining({ error_code: "HSS.0001", attempts: 1 }),
       }),
     ]);
-    expect(logged(harness, "retried")).toEqual([]);
-    expect(logged(harness, "failed")).toEqual([
+    expect(harness.logged("retried")).toEqual([]);
+    expect(harness.logged("failed")).toEqual([
       expect.objectContaining({
         error_code: "HSS.0001",
         attempts: 1,
@@ -125,7 +110,7 @@ describe("HSS failures", () => {
 
     // Assess
     expect(answer.statusCode).toBe(502);
-    expect(acceptedTags(harness)).toEqual(["1.0", "3.0"]);
+    expect(acceptedTags(harness.emulator)).toEqual(["1.0", "3.0"]);
     expect(harness.emulator.received).toHaveLength(5);
     expect(answer.body.submitted.map((s) => "image_version" in s && s.image_version)).toEqual([
       "1.0",
@@ -138,8 +123,8 @@ describe("HSS failures", () => {
       }),
     ]);
     expect(answer.body.message).toMatch(/team\/backend\/api:2.0 .*APIGW.0201/);
-    expect(logged(harness, "retried")).toHaveLength(2);
-    expect(logged(harness, "failed")).toEqual([expect.objectContaining({ attempts: 3 })]);
+    expect(harness.logged("retried")).toHaveLength(2);
+    expect(harness.logged("failed")).toEqual([expect.objectContaining({ attempts: 3 })]);
   });
 });
 
@@ -214,7 +199,7 @@ describe("bounded concurrency", () => {
     try {
       const answer = await harness.http(push("1", "2", "3", "4", "5", "6"));
       expect(answer.statusCode).toBe(202);
-      expect(acceptedTags(harness).sort()).toEqual(["1", "2", "3", "4", "5", "6"]);
+      expect(acceptedTags(harness.emulator).sort()).toEqual(["1", "2", "3", "4", "5", "6"]);
       expect(harness.emulator.maxInFlight()).toBe(2);
     } finally {
       await harness.close();
@@ -243,7 +228,7 @@ describe("HSS's rate limit in direct mode", () => {
       expect(next.statusCode).toBe(503);
       expect(next.body.failed[0]?.error.error_code).toBe("RATE_LIMITED");
       expect(Number(next.headers["retry-after"])).toBeGreaterThan(50);
-      expect(logged(harness, "retried")).toEqual([]);
+      expect(harness.logged("retried")).toEqual([]);
     } finally {
       await harness.close();
     }
@@ -255,7 +240,7 @@ describe("HSS's rate limit in direct mode", () => {
       const answers = [];
       for (const tag of ["1", "2", "3"]) answers.push(await harness.http(push(tag)));
       expect(answers.map((answer) => answer.statusCode)).toEqual([202, 202, 503]);
-      expect(acceptedTags(harness)).toEqual(["1", "2"]);
+      expect(acceptedTags(harness.emulator)).toEqual(["1", "2"]);
       expect(harness.emulator.received).toHaveLength(2);
       expect(answers[2]?.body.retry_after_seconds).toBeGreaterThan(0);
     } finally {
@@ -281,7 +266,7 @@ describe("retried deliveries", () => {
       // Assess: each image reached HSS exactly once
       expect(first.statusCode).toBe(502);
       expect(retried.statusCode).toBe(202);
-      expect(acceptedTags(harness)).toEqual(["1.0", "2.0"]);
+      expect(acceptedTags(harness.emulator)).toEqual(["1.0", "2.0"]);
       expect(retried.body.skipped).toEqual([
         {
           image: "team/backend/api:1.0 (instance inst-1)",
@@ -299,7 +284,7 @@ describe("retried deliveries", () => {
     try {
       await harness.http(push("1.0"));
       await harness.http(push("1.0"));
-      expect(acceptedTags(harness)).toEqual(["1.0", "1.0"]);
+      expect(acceptedTags(harness.emulator)).toEqual(["1.0", "1.0"]);
     } finally {
       await harness.close();
     }

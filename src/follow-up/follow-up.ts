@@ -4,7 +4,7 @@ import { describeTarget } from "../hss/batch-scan-request";
 import type { HssCaller } from "../hss/client";
 import type { Logger } from "../log";
 import { type FailureRecord, nextCheckInMs, type ScanQueue, type Watch } from "../queue/scan-queue";
-import { type ImageRef, lookUp, refKey } from "./lookup";
+import { type ImageRef, LIST_PAGE, lookUp, refKey } from "./lookup";
 import type { Finding, Notifier } from "./notify";
 import { requestSync } from "./sync";
 
@@ -109,7 +109,10 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
     gave_up: 0,
     list_calls: 0,
   };
-  const watches = await queue.watches.claimDue(WATCHES_PER_RUN, config.queue.leaseMs);
+  // A run limited to a few list calls claims no more than those calls can cover (a page each).
+  const limit =
+    options.maxListCalls === undefined ? WATCHES_PER_RUN : options.maxListCalls * LIST_PAGE;
+  const watches = await queue.watches.claimDue(limit, config.queue.leaseMs);
   if (watches.length === 0) return result;
   const hss: HssApiClient = hssApiClient({
     caller: options.caller,

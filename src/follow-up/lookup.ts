@@ -38,7 +38,8 @@ export interface LookupOptions {
   maxCalls?: number;
 }
 
-const PAGE = 200;
+/** Images one ListRegistryImages call lists at most (its `limit` range is 1–200). */
+export const LIST_PAGE = 200;
 const DEFAULT_MAX_PAGES = 5;
 /** Time a list call needs at least before the deadline. */
 const MIN_CALL_MS = 100;
@@ -97,7 +98,7 @@ export async function lookUp(images: ImageRef[], options: LookupOptions): Promis
             ? { image_name: first.target.image_name, image_version: first.target.image_version }
             : { sort_key: "latest_scan_time", sort_dir: "desc" }),
           offset,
-          limit: PAGE,
+          limit: LIST_PAGE,
         });
       } catch (error) {
         const failure = toHssCallError(error);
@@ -118,7 +119,7 @@ export async function lookUp(images: ImageRef[], options: LookupOptions): Promis
       offset += answer.data_list.length;
       const total = answer.total_num ?? offset;
       if (missing.size === 0) break;
-      if (offset >= total || answer.data_list.length < PAGE) {
+      if (offset >= total || answer.data_list.length < LIST_PAGE) {
         complete = true;
         break;
       }

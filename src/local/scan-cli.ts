@@ -9,6 +9,7 @@ import { type CallBudget, type HssApi, MemoryCallBudget } from "../hss/call-budg
 import { classifyFailure, createHssClient, toHssCallError } from "../hss/client";
 import { scanTaskBody, taskImageOf } from "../hss/scan-task-request";
 import { createLogger } from "../log";
+import { MemoryWatchStore } from "../queue/memory-queue";
 import { openQueue } from "../queue/open-queue";
 import type { ScanQueue } from "../queue/scan-queue";
 import { planPushScans, registryHostOf } from "../scan-plan";
@@ -370,19 +371,12 @@ export async function runScan(args: string[], env: NodeJS.ProcessEnv): Promise<n
     for (const { image_type, target } of targets) {
       emulator?.push({ image_type, ...target, host: registryHostOf(target.instance_url) });
     }
-    const marks = new Map<string, number>();
     const run: Run = {
       hss,
       budget,
       config,
       options,
-      marks: queue?.watches ?? {
-        async once(key, ttlMs) {
-          if ((marks.get(key) ?? 0) > Date.now()) return false;
-          marks.set(key, Date.now() + ttlMs);
-          return true;
-        },
-      },
+      marks: queue?.watches ?? new MemoryWatchStore(Date.now),
       render: progressRenderer(process.stderr, !options.json),
       log,
     };

@@ -16,8 +16,8 @@ import type {
   WatchStore,
 } from "./scan-queue";
 
-/** The follow-up's watches in memory. */
-class MemoryWatchStore implements WatchStore {
+/** The follow-up's watches in memory (and `once` marks for one process, as `scan` uses them). */
+export class MemoryWatchStore implements WatchStore {
   private readonly watches = new Map<string, { watch: Watch; dueAt: number }>();
   private readonly marks = new Map<string, number>();
 

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { timerEvent } from "../../src/local/server";
-import { apigEvent, harborPush } from "../support/fixtures";
+import { tagsPush } from "../support/fixtures";
 import { flushUntil, type Harness, startHarness } from "../support/harness";
 import type { RedisServer } from "../support/redis-server";
 import { startRedis } from "../support/redis-server";
@@ -12,12 +12,12 @@ const HOST = "swr-ee-prod.cn-north-4.myhuaweicloud.com";
 
 /** A push of `team/<name>:<tag>` on the SWR EE registry, as the registry delivers it. */
 const push = (name: string, tag: string) =>
-  apigEvent(
-    harborPush(`team/${name}`, [
-      { tag, digest: `sha256:${name}${tag}`, resource_url: `${HOST}/team/${name}:${tag}` },
-    ]),
-    { query: { instance_id: INSTANCE } },
-  );
+  tagsPush([tag], {
+    repository: `team/${name}`,
+    host: HOST,
+    instanceId: INSTANCE,
+    digest: () => `sha256:${name}${tag}`,
+  });
 
 /** The registry has the image; HSS learns of it at the next sync, or `synced` already did. */
 const pushedToRegistry = (harness: Harness, name: string, tag: string, synced = false) =>
@@ -42,9 +42,6 @@ const fastEmulator = {
   rateLimit: { calls: 5, windowMs: 3000 },
   timings: { syncMs: 400, scanStartMs: 200, scanMs: 800 },
 };
-
-const events = (harness: Harness, name: string) =>
-  harness.logEvents().filter((line) => line.event === name);
 
 describe.each([
   ["memory", () => Promise.resolve(undefined)],
@@ -71,11 +68,11 @@ describe.each([
 
         // Act: the push, then the scheduled flushes
         const answer = await harness.http(push("payments", "v1"));
-        await flushUntil([harness], () => events(harness, "scan_finished").length > 0, 15_000);
+        await flushUntil([harness], () => harness.logged("scan_finished").length > 0, 15_000);
 
         // Assess
         expect(answer.statusCode).toBe(202);
-        const [finished] = events(harness, "scan_finished");
+        const [finished] = harness.logged("scan_finished");
         expect(finished).toMatchObject({
           image: `team/payments:v1 (instance ${INSTANCE})`,
           scan_status: "success",
@@ -84,8 +81,8 @@ describe.each([
           malicious_file_num: 0,
           unsafe_setting_num: 0,
         });
-        expect(events(harness, "not_synced")).toHaveLength(1);
-        expect(events(harness, "sync_requested")[0]).toMatchObject({
+        expect(harness.logged("not_synced")).toHaveLength(1);
+        expect(harness.logged("sync_requested")[0]).toMatchObject({
           api: "CreateImageSynchronizeTask",
           registry_id: `ee-${INSTANCE}`,
         });
@@ -145,13 +142,12 @@ describe("scan results", () => {
         pushedToRegistry(harness, "api", tag, true);
 
       for (const tag of ["high-1", "medium-1", "clean-1"]) await harness.http(push("api", tag));
-      await flushUntil([harness], () => events(harness, "scan_finished").length >= 3, 15_000);
+      await flushUntil([harness], () => harness.logged("scan_finished").length >= 3, 15_000);
 
       const byTag = Object.fromEntries(
-        events(harness, "scan_finished").map((line) => [
-          String(line.image).split(":")[1]?.split(" ")[0],
-          line,
-        ]),
+        harness
+          .logged("scan_finished")
+          .map((line) => [String(line.image).split(":")[1]?.split(" ")[0], line]),
       );
       expect(byTag["high-1"]).toMatchObject({
         severity_level: "High",
@@ -175,7 +171,8 @@ describe("scan results", () => {
       expect(published[0]?.topic).toBe(topic);
       expect(published[0]?.subject).toContain("High vulnerabilities in team/api:high-1");
       expect(
-        events(harness, "notified")
+        harness
+          .logged("notified")
           .map((line) => line.channel)
           .sort(),
       ).toEqual(["smn", "webhook"]);
@@ -195,9 +192,9 @@ describe("scan results", () => {
     try {
       for (const tag of ["broken-1", "flaky-1"]) pushedToRegistry(harness, "api", tag, true);
       for (const tag of ["broken-1", "flaky-1"]) await harness.http(push("api", tag));
-      await flushUntil([harness], () => events(harness, "scan_finished").length >= 1, 15_000);
+      await flushUntil([harness], () => harness.logged("scan_finished").length >= 1, 15_000);
 
-      const failed = events(harness, "scan_failed");
+      const failed = harness.logged("scan_failed");
       expect(failed).toEqual(
         expect.arrayContaining([
           expect.objectContaining({
@@ -213,10 +210,10 @@ describe("scan results", () => {
           }),
         ]),
       );
-      expect(events(harness, "scan_finished").map((line) => line.image)).toEqual([
+      expect(harness.logged("scan_finished").map((line) => line.image)).toEqual([
         `team/api:flaky-1 (instance ${INSTANCE})`,
       ]);
-      expect(events(harness, "requeued")[0]).toMatchObject({ rescan: 1 });
+      expect(harness.logged("requeued")[0]).toMatchObject({ rescan: 1 });
     } finally {
       await harness.close();
     }
@@ -230,13 +227,13 @@ describe("scan results", () => {
     try {
       // Not in the registry at all: no sync will ever list it.
       await harness.http(push("ghost", "v1"));
-      await flushUntil([harness], () => events(harness, "dead_lettered").length > 0, 15_000);
+      await flushUntil([harness], () => harness.logged("dead_lettered").length > 0, 15_000);
 
-      expect(events(harness, "dead_lettered")[0]).toMatchObject({
+      expect(harness.logged("dead_lettered")[0]).toMatchObject({
         image: `team/ghost:v1 (instance ${INSTANCE})`,
         error_code: "NOT_SYNCED",
       });
-      expect(String(events(harness, "dead_lettered")[0]?.error_msg)).toContain(
+      expect(String(harness.logged("dead_lettered")[0]?.error_msg)).toContain(
         "HSS_SYNC_TIMEOUT_SECONDS=2",
       );
       const flushed = (await harness.invoke(timerEvent())) as { queue: Record<string, number> };

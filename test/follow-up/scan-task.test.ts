@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_ENV } from "../support/event-expectations";
-import { apigEvent, eventFiles, harborPush, loadEvent } from "../support/fixtures";
+import { eventFiles, loadEvent, tagsPush } from "../support/fixtures";
 import { flushUntil, type Harness, startHarness } from "../support/harness";
 
 interface Preview {
@@ -94,12 +94,7 @@ describe("scan-task against the emulator", () => {
   const INSTANCE = "inst-task";
   const HOST = "swr-ee-prod.cn-north-4.myhuaweicloud.com";
   const push = (tag: string) =>
-    apigEvent(
-      harborPush("team/api", [
-        { tag, digest: `sha256:${tag}`, resource_url: `${HOST}/team/api:${tag}` },
-      ]),
-      { query: { instance_id: INSTANCE } },
-    );
+    tagsPush([tag], { repository: "team/api", host: HOST, instanceId: INSTANCE });
 
   it("looks images up first, names them as HSS does, and syncs the one it does not list", async () => {
     const harness = await startHarness(
@@ -132,8 +127,7 @@ describe("scan-task against the emulator", () => {
 
       await harness.http(push("known"));
       await harness.http(push("fresh"));
-      const finished = () =>
-        harness.logEvents().filter((line) => line.event === "scan_finished").length;
+      const finished = () => harness.logged("scan_finished").length;
       await flushUntil([harness], () => finished() >= 2, 15_000);
 
       const tasks = harness.emulator.acceptedScanTasks() as Array<{

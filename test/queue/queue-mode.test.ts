@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ScheduledFlushReport } from "../../src/flush";
 import type { HssEmulatorOptions } from "../../src/local/hss-emulator";
 import { timerEvent } from "../../src/local/server";
-import { apigEvent, harborPush, loadEvent } from "../support/fixtures";
-import { flushUntil, type Harness, startHarness } from "../support/harness";
+import { loadEvent, tagsPush } from "../support/fixtures";
+import { acceptedTags, flushUntil, startHarness } from "../support/harness";
 import { type RedisServer, startRedis } from "../support/redis-server";
 
 /**
@@ -13,19 +13,9 @@ import { type RedisServer, startRedis } from "../support/redis-server";
  * behaviour is the same.
  */
 
-const push = (tag: string, digest = `sha256:${tag.padStart(64, "0")}`, repository = "team/app") =>
-  apigEvent(
-    harborPush(repository, [
-      { tag, digest, resource_url: `registry.example.com/${repository}:${tag}` },
-    ]),
-    { query: { instance_id: "inst-1" } },
-  );
-
-const acceptedTags = (harness: Harness) =>
-  harness.emulator
-    .acceptedBatches()
-    .flatMap((batch) => ("image_info_list" in batch ? batch.image_info_list : []))
-    .map((image) => image.image_version);
+/** A push of one tag of team/app; a digest given makes it that push (retried or re-pushed). */
+const push = (tag: string, digest?: string) =>
+  tagsPush([tag], digest ? { digest: () => digest } : {});
 
 const SHORT_WINDOW = {
   env: { HSS_RATE_WINDOW_SECONDS: "3" },
@@ -85,7 +75,7 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
         flush: { hss_calls: 1, images_submitted: 1, stopped: "empty" },
         hss_requests: 1,
       });
-      expect(acceptedTags(harness)).toEqual(["1.0"]);
+      expect(acceptedTags(harness.emulator)).toEqual(["1.0"]);
       const queued = harness.logEvents().find((line) => line.event === "queued");
       expect(queued).toMatchObject({ backend, images: 1 });
       expect(harness.logEvents().find((line) => line.event === "flushed")).toMatchObject({
@@ -109,11 +99,11 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
         const answer = await harness.http(push(tag));
         answers.push({ status: answer.statusCode, ms: Date.now() - started });
       }
-      await flushUntil([harness], () => acceptedTags(harness).length >= 20, 15_000);
+      await flushUntil([harness], () => acceptedTags(harness.emulator).length >= 20, 15_000);
 
       // Assess
       expect(answers.every((answer) => answer.status === 202)).toBe(true);
-      expect(acceptedTags(harness).sort()).toEqual([...tags].sort());
+      expect(acceptedTags(harness.emulator).sort()).toEqual([...tags].sort());
       expect(harness.emulator.throttledCount()).toBe(0);
       // 4 calls in the first window carried the first pushes; the rest went out together.
       expect(harness.emulator.acceptedBatches().length).toBeLessThanOrEqual(6);
@@ -136,7 +126,7 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
         skipped: [{ rule: "recently-submitted" }],
       });
       expect(repushed.body.status).toBe("submitted");
-      expect(acceptedTags(harness)).toEqual(["latest", "latest"]);
+      expect(acceptedTags(harness.emulator)).toEqual(["latest", "latest"]);
     } finally {
       await harness.close();
     }
@@ -148,7 +138,7 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
       const answers = await Promise.all(Array.from({ length: 6 }, () => harness.http(push("2.0"))));
       await flushUntil([harness], () => false, 300);
       expect(answers.every((answer) => answer.statusCode === 202)).toBe(true);
-      expect(acceptedTags(harness)).toEqual(["2.0"]);
+      expect(acceptedTags(harness.emulator)).toEqual(["2.0"]);
     } finally {
       await harness.close();
     }
@@ -160,28 +150,18 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
     });
     try {
       const tags = ["1", "2", "3", "bad", "5", "6", "7"];
-      const delivery = apigEvent(
-        harborPush(
-          "team/app",
-          tags.map((tag) => ({
-            tag,
-            digest: `sha256:${tag}`,
-            resource_url: `registry.example.com/team/app:${tag}`,
-          })),
-        ),
-        { query: { instance_id: "inst-1" } },
-      );
+      const delivery = tagsPush(tags, { digest: (tag) => `sha256:${tag}` });
       const answer = await rejecting.http(delivery);
-      const dead = () => rejecting.logEvents().filter((line) => line.event === "dead_lettered");
+      const dead = () => rejecting.logged("dead_lettered");
       await flushUntil(
         [rejecting],
-        () => dead().length > 0 && acceptedTags(rejecting).length >= 6,
+        () => dead().length > 0 && acceptedTags(rejecting.emulator).length >= 6,
         10_000,
       );
       const report = (await rejecting.invoke(timerEvent())) as ScheduledFlushReport;
 
       expect(answer.statusCode).toBe(202);
-      expect(acceptedTags(rejecting).sort()).toEqual(["1", "2", "3", "5", "6", "7"]);
+      expect(acceptedTags(rejecting.emulator).sort()).toEqual(["1", "2", "3", "5", "6", "7"]);
       expect(report.queue).toMatchObject({ pending: 0, claimed: 0, dead_lettered: 1 });
       expect(dead()).toEqual([
         expect.objectContaining({
@@ -203,12 +183,12 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
     try {
       const answer = await harness.http(push("3.0"));
       const during = (await harness.invoke(timerEvent())) as ScheduledFlushReport;
-      await flushUntil([harness], () => acceptedTags(harness).length > 0, 8000);
+      await flushUntil([harness], () => acceptedTags(harness.emulator).length > 0, 8000);
 
       expect(answer.statusCode).toBe(202);
       expect(answer.body.flush).toMatchObject({ stopped: "throttled", images_submitted: 0 });
       expect(during.flush).toMatchObject({ hss_calls: 0, stopped: "budget" });
-      expect(acceptedTags(harness)).toEqual(["3.0"]);
+      expect(acceptedTags(harness.emulator)).toEqual(["3.0"]);
       // One throttled call (the injected one), one accepted: nothing hammered in between.
       expect(
         harness.emulator.received.filter((request) => request.path.endsWith("/batch-scan")),
@@ -256,7 +236,7 @@ describe("direct mode (no SCAN_QUEUE)", () => {
       const repushed = await harness.http(push("latest", "sha256:bbb"));
       expect(retried.body.skipped[0]?.rule).toBe("recently-submitted");
       expect(repushed.body.status).toBe("submitted");
-      expect(acceptedTags(harness)).toEqual(["latest", "latest"]);
+      expect(acceptedTags(harness.emulator)).toEqual(["latest", "latest"]);
     } finally {
       await harness.close();
     }
@@ -267,7 +247,7 @@ describe("direct mode (no SCAN_QUEUE)", () => {
     try {
       const answers = await Promise.all(Array.from({ length: 5 }, () => harness.http(push("9"))));
       expect(answers.every((answer) => answer.statusCode === 202)).toBe(true);
-      expect(acceptedTags(harness)).toEqual(["9"]);
+      expect(acceptedTags(harness.emulator)).toEqual(["9"]);
       expect(answers.filter((answer) => answer.body.skipped[0]?.rule === "in-flight")).toHaveLength(
         4,
       );

@@ -10,8 +10,8 @@ import {
   startHssEmulator,
 } from "../../src/local/hss-emulator";
 import { timerEvent } from "../../src/local/server";
-import { apigEvent, harborPush, SAMPLE_WEBHOOK_SECRET } from "../support/fixtures";
-import { flushUntil } from "../support/harness";
+import { SAMPLE_WEBHOOK_SECRET, tagsPush } from "../support/fixtures";
+import { acceptedTags, flushUntil } from "../support/harness";
 import { type RedisServer, startRedis } from "../support/redis-server";
 
 /**
@@ -21,17 +21,7 @@ import { type RedisServer, startRedis } from "../support/redis-server";
 
 const ROOT = join(__dirname, "..", "..");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const push = (tag: string) =>
-  apigEvent(
-    harborPush("team/app", [
-      {
-        tag,
-        digest: `sha256:${tag.padStart(64, "0")}`,
-        resource_url: `registry.example.com/team/app:${tag}`,
-      },
-    ]),
-    { query: { instance_id: "inst-1" } },
-  );
+const push = (tag: string) => tagsPush([tag]);
 
 let redis: RedisServer;
 let emulator: HssEmulator;
@@ -51,11 +41,7 @@ beforeEach(async () => {
   await admin.quit();
 });
 
-const acceptedTags = () =>
-  emulator
-    .acceptedBatches()
-    .flatMap((batch) => ("image_info_list" in batch ? batch.image_info_list : []))
-    .map((image) => image.image_version);
+const accepted = () => acceptedTags(emulator);
 
 function instance(env: Record<string, string> = {}) {
   const logs: string[] = [];
@@ -93,10 +79,10 @@ describe("the Redis queue shared by several instances", () => {
       const tags = Array.from({ length: 20 }, (_, i) => `r${i}`);
       const answers = [];
       for (const [i, tag] of tags.entries()) answers.push(await (i % 2 ? a : b).http(push(tag)));
-      await flushUntil([a, b], () => acceptedTags().length >= 20, 15_000);
+      await flushUntil([a, b], () => accepted().length >= 20, 15_000);
 
       expect(answers.every((answer) => answer.statusCode === 202)).toBe(true);
-      expect(acceptedTags().sort()).toEqual([...tags].sort());
+      expect(accepted().sort()).toEqual([...tags].sort());
       // Separate budgets would have made up to 8 calls in the first window; the emulator allows 5.
       expect(emulator.throttledCount()).toBe(0);
     } finally {
@@ -111,28 +97,18 @@ describe("the Redis queue shared by several instances", () => {
     try {
       // Prepare: 12 images queued while the budget is spent
       const tags = Array.from({ length: 12 }, (_, i) => `q${i}`);
-      const delivery = apigEvent(
-        harborPush(
-          "team/app",
-          tags.map((tag) => ({
-            tag,
-            digest: `sha256:${tag}`,
-            resource_url: `registry.example.com/team/app:${tag}`,
-          })),
-        ),
-        { query: { instance_id: "inst-1" } },
-      );
+      const delivery = tagsPush(tags, { digest: (tag) => `sha256:${tag}` });
       await a.http(delivery);
 
       // Act: both flush at once, repeatedly
       const until = Date.now() + 15_000;
-      while (acceptedTags().length < 12 && Date.now() < until) {
+      while (accepted().length < 12 && Date.now() < until) {
         await Promise.all([a.invoke(timerEvent()), b.invoke(timerEvent())]);
         await sleep(200);
       }
 
       // Assess
-      expect(acceptedTags().sort()).toEqual([...tags].sort());
+      expect(accepted().sort()).toEqual([...tags].sort());
       expect(emulator.throttledCount()).toBe(0);
     } finally {
       await a.close();
@@ -167,13 +143,13 @@ describe("the Redis queue shared by several instances", () => {
       child.kill("SIGKILL");
       await new Promise((resolve) => child.once("exit", resolve));
       const whileLeased = (await survivor.invoke(timerEvent())) as ScheduledFlushReport;
-      await flushUntil([survivor], () => acceptedTags().length > 0, 12_000);
+      await flushUntil([survivor], () => accepted().length > 0, 12_000);
 
       // Assess
       expect(emulator.received[0]?.status).toBe("hang");
       expect(whileLeased.queue).toMatchObject({ pending: 0, claimed: 1 });
       expect(whileLeased.flush?.hss_calls).toBe(0);
-      expect(acceptedTags()).toEqual(["k1"]);
+      expect(accepted()).toEqual(["k1"]);
     } finally {
       child.kill("SIGKILL");
       await survivor.close();
@@ -186,11 +162,11 @@ describe("the Redis queue shared by several instances", () => {
       const first = await one.http(push("d1"));
       const second = await one.http(push("d2"));
       await redis.restart();
-      await flushUntil([one], () => acceptedTags().length >= 2, 10_000);
+      await flushUntil([one], () => accepted().length >= 2, 10_000);
 
       expect(first.body.flush).toMatchObject({ images_submitted: 1 });
       expect(second.body).toMatchObject({ status: "queued", flush: { stopped: "budget" } });
-      expect(acceptedTags()).toEqual(["d1", "d2"]);
+      expect(accepted()).toEqual(["d1", "d2"]);
     } finally {
       await one.close();
     }
@@ -206,7 +182,7 @@ describe("Redis down at intake", () => {
       const answer = await one.http(push("u1"));
       expect(answer.statusCode).toBe(202);
       expect(answer.body.status).toBe("submitted");
-      expect(acceptedTags()).toEqual(["u1"]);
+      expect(accepted()).toEqual(["u1"]);
       const warning = one.logs
         .map((line) => JSON.parse(line))
         .find((l) => l.event === "queue_unavailable");
@@ -228,7 +204,7 @@ describe("Redis down at intake", () => {
         image_version: "u3",
         error: { error_code: "RATE_LIMITED" },
       });
-      expect(acceptedTags()).toEqual(["u2"]);
+      expect(accepted()).toEqual(["u2"]);
     } finally {
       await one.close();
     }

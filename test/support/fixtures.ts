@@ -65,6 +65,35 @@ export function harborPush(
   };
 }
 
+/**
+ * A registry's push of `tags` of one repository, delivered through an APIG trigger with the
+ * instance id in the webhook URL: pull references on `host`, digests from `digest` (by default
+ * the tag padded to 64 characters, so that each tag is its own push).
+ */
+export function tagsPush(
+  tags: string[],
+  options: {
+    repository?: string;
+    host?: string;
+    instanceId?: string;
+    digest?: (tag: string) => string | undefined;
+  } = {},
+) {
+  const repository = options.repository ?? "team/app";
+  const host = options.host ?? "registry.example.com";
+  const digestOf = options.digest ?? ((tag: string) => `sha256:${tag.padStart(64, "0")}`);
+  return apigEvent(
+    harborPush(
+      repository,
+      tags.map((tag) => {
+        const digest = digestOf(tag);
+        return { tag, ...(digest ? { digest } : {}), resource_url: `${host}/${repository}:${tag}` };
+      }),
+    ),
+    { query: { instance_id: options.instanceId ?? "inst-1" } },
+  );
+}
+
 /** The error `run` throws, for assertions on its status and message. */
 export function errorOf(run: () => unknown): Error & { statusCode?: number } {
   try {

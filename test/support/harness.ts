@@ -27,6 +27,8 @@ export interface Harness {
   invoke(event: unknown, context?: object): Promise<unknown>;
   http(event: unknown): Promise<HttpAnswer>;
   logEvents(): Array<Record<string, unknown>>;
+  /** The log lines of one event (`scan_finished`, `dead_lettered`, …). */
+  logged(event: string): Array<Record<string, unknown>>;
   close(): Promise<void>;
 }
 
@@ -76,11 +78,23 @@ export async function startHarness(
       return { ...answer, body: JSON.parse(answer.body) };
     },
     logEvents: () => logs.map((line) => JSON.parse(line) as Record<string, unknown>),
+    logged: (event) =>
+      logs
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((line) => line.event === event),
     close: async () => {
       await handler.close();
       await emulator.close();
     },
   };
+}
+
+/** The tags of every image in the batches the emulator accepted, in order. */
+export function acceptedTags(emulator: HssEmulator): string[] {
+  return emulator
+    .acceptedBatches()
+    .flatMap((batch) => ("image_info_list" in batch ? batch.image_info_list : []))
+    .map((image) => image.image_version);
 }
 
 /**
