@@ -239,7 +239,7 @@ async function round(images: Tracked[], run: Run, deadline: number): Promise<num
     if (!lookup.found.has(key)) continue;
     const item = lookup.found.get(key) ?? null;
     if (item === null) {
-      if (image.phase !== "syncing") image.phase = "syncing";
+      image.phase = "syncing";
       image.note = "HSS does not list it yet: its registry is being synced";
       needSync.push(image);
       continue;
