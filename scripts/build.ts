@@ -1,8 +1,8 @@
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { build, type Metafile, type Plugin } from "esbuild";
-import { BUNDLE_FILE } from "../src/bundle-files";
-import { writeCodeCache } from "./code-cache";
+import { BUNDLE_FILE, CODE_CACHE_FILE } from "../src/bundle-files";
+import { codeCacheStillFits, writeCodeCache } from "./code-cache";
 
 /**
  * Bundles the handler into dist/scan-on-push.js: one CommonJS file for Node.js 20, with a source
@@ -124,6 +124,8 @@ const editSources: Plugin = {
 };
 
 export async function buildBundle(outdir = join(root, "dist")) {
+  // Kept when it still fits the new bundle (see codeCacheStillFits).
+  const previousCache = await readFile(join(outdir, CODE_CACHE_FILE)).catch(() => undefined);
   await rm(outdir, { recursive: true, force: true });
   fired.clear();
   const result = await build({
@@ -160,7 +162,10 @@ export async function buildBundle(outdir = join(root, "dist")) {
     );
   }
   await writeFile(join(outdir, NOTICES_FILE), await thirdPartyNotices(result.metafile));
-  if (process.env.BUNDLE_CODE_CACHE !== "false") await writeCodeCache(outdir);
+  if (process.env.BUNDLE_CODE_CACHE !== "false") {
+    if (previousCache) await writeFile(join(outdir, CODE_CACHE_FILE), previousCache);
+    if (!codeCacheStillFits(outdir)) await writeCodeCache(outdir);
+  }
   return result;
 }
 

@@ -1,7 +1,14 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CODE_CACHE_FILE } from "../src/bundle-files";
+import { Script } from "node:vm";
+import {
+  BUNDLE_FILE,
+  CODE_CACHE_DIGEST_BYTES,
+  CODE_CACHE_FILE,
+  wrapBundle,
+} from "../src/bundle-files";
 import { emulatorEnvironment, startHssEmulator } from "../src/local/hss-emulator";
 
 const root = join(__dirname, "..");
@@ -62,5 +69,28 @@ const context = { getRequestID: () => "code-cache", getRemainingTimeInMilliSecon
     });
   } finally {
     await emulator.close();
+  }
+}
+
+/**
+ * Whether the code cache already in `outdir` is for the bundle just built, and this Node.js's V8
+ * takes it. V8's cache is not byte-identical from one build to the next: keeping a cache that
+ * still fits makes a rebuild of unchanged code give the same zip, so that a deploy of it changes
+ * nothing.
+ */
+export function codeCacheStillFits(outdir: string): boolean {
+  try {
+    const bundlePath = join(outdir, BUNDLE_FILE);
+    const source = readFileSync(bundlePath, "utf8");
+    const cache = readFileSync(join(outdir, CODE_CACHE_FILE));
+    const digest = createHash("sha256").update(source).digest();
+    if (!cache.subarray(0, CODE_CACHE_DIGEST_BYTES).equals(digest)) return false;
+    const script = new Script(wrapBundle(source), {
+      filename: bundlePath,
+      cachedData: cache.subarray(CODE_CACHE_DIGEST_BYTES),
+    });
+    return !script.cachedDataRejected;
+  } catch {
+    return false;
   }
 }

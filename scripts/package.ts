@@ -6,16 +6,15 @@ import { NOTICES_FILE, REDIS_BACKEND_FILE } from "./build";
 
 /**
  * `npm run package`: writes dist/swr-scan-on-push.zip with the function's files at its root (entry
- * file, bundle, its code cache, the Redis backend, licences), ready to
- * upload to FunctionGraph (handler `index.handler`) or AWS Lambda, and the same files unzipped in
- * dist/function/, the folder the serverless-huawei-functions plugin zips itself (`code.codeUri`).
- * The source map stays in dist/ for reading stack traces; it is not needed at run time. Entries
- * carry a fixed date (the code cache is V8 output, not guaranteed byte-identical between builds).
+ * file, bundle, its code cache, the Redis backend, licences), ready to upload to FunctionGraph
+ * (handler `index.handler`; `npm run deploy` uploads it) or AWS Lambda. The source map stays in
+ * dist/ for reading stack traces; it is not needed at run time. Entries carry a fixed date, so
+ * that the same build gives the same zip (and a redeploy sees an unchanged code digest); the code
+ * cache is V8 output, not guaranteed byte-identical between builds.
  */
 const root = join(__dirname, "..");
 const dist = join(root, "dist");
 export const PACKAGE_FILE = join(dist, "swr-scan-on-push.zip");
-export const FUNCTION_FOLDER = join(dist, "function");
 
 // 1980-01-01, the earliest date a zip entry can carry.
 const FIXED_DATE = new Date(1980, 0, 1);
@@ -26,11 +25,8 @@ export function packageBundle(): { file: string; bytes: number; entries: string[
     files.map((name) => [name, [readFileSync(join(dist, name)), { mtime: FIXED_DATE, level: 9 }]]),
   );
   const zip = zipSync(entries);
-  mkdirSync(FUNCTION_FOLDER, { recursive: true });
+  mkdirSync(dist, { recursive: true });
   writeFileSync(PACKAGE_FILE, zip);
-  for (const [name, [content]] of Object.entries(entries)) {
-    writeFileSync(join(FUNCTION_FOLDER, name), content);
-  }
   return { file: PACKAGE_FILE, bytes: zip.length, entries: Object.keys(entries) };
 }
 

@@ -444,8 +444,11 @@ export type Credentials = NonNullable<Config["credentials"]>;
 /** Every variable the function reads; serverless.yml and the README list exactly these. */
 export const CONFIG_VARIABLES = Object.keys(environmentShape);
 
-/** Variables whose values must never be echoed back in an error. */
-const SECRET_VARIABLES = new Set([
+/**
+ * Variables whose values are secrets: never echoed back in an error, and deployed as FunctionGraph's
+ * encrypted variables (serverless.yml's encryptedEnvironment), never as plain ones.
+ */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   "CLOUD_SDK_AK",
   "CLOUD_SDK_SK",
   "CLOUD_SDK_SECURITY_TOKEN",

@@ -1,6 +1,6 @@
 import middy from "@middy/core";
 import type { Context as LambdaContext } from "aws-lambda";
-import { type Config, ConfigError, type Credentials, loadConfig } from "./config";
+import { CONFIG_VARIABLES, type Config, ConfigError, type Credentials, loadConfig } from "./config";
 import type { Delivery } from "./delivery";
 import { HttpError } from "./errors";
 import { flushSettingsOf, scheduledFlush } from "./flush";
@@ -15,6 +15,7 @@ import {
   type PlatformContext,
   projectIdOf,
   requestIdOf,
+  variablesOf,
 } from "./platform-context";
 import { openQueue } from "./queue/open-queue";
 import type { ScanQueue } from "./queue/scan-queue";
@@ -41,15 +42,16 @@ interface InstanceState {
  * Builds the function's handler: glue between the platform (middleware, context) and the job.
  * Registry deliveries go to intake (`scanOnPush`), scheduled invocations to the flusher.
  * Configuration is read and validated on the first invocation (an error then names the
- * variable); the HSS client, the queue connection, this instance's call budget and its memory
+ * variable), from the environment and the context's user data (FunctionGraph's encrypted
+ * variables); the HSS client, the queue connection, this instance's call budget and its memory
  * of submitted images live as long as the warm instance.
  */
 export function createHandler(options: HandlerOptions = {}) {
   const submitterFor = submitterSource(options.createSubmitter);
   let state: Promise<InstanceState> | undefined;
 
-  const initialise = async (): Promise<InstanceState> => {
-    const config = loadConfig(options.env ?? process.env);
+  const initialise = async (context: PlatformContext): Promise<InstanceState> => {
+    const config = loadConfig(variablesOf(options.env ?? process.env, context, CONFIG_VARIABLES));
     const instance = {
       budget: new MemoryCallBudget(config.hss.callsPerMinute, config.hss.rateWindowMs),
       submitted: new SubmittedImages(config.dedupe.windowMs, config.dedupe.maxImages),
@@ -57,8 +59,8 @@ export function createHandler(options: HandlerOptions = {}) {
     return { config, queue: await openQueue(config, instance), instance };
   };
   // One state per instance, also when the first invocations arrive together.
-  const prepare = (): Promise<InstanceState> => {
-    state ??= initialise().catch((error: unknown) => {
+  const prepare = (context: PlatformContext): Promise<InstanceState> => {
+    state ??= initialise(context).catch((error: unknown) => {
       state = undefined;
       throw error;
     });
@@ -73,7 +75,7 @@ export function createHandler(options: HandlerOptions = {}) {
       const requestId = requestIdOf(context);
       let log: Logger = createLogger({ level: "info", requestId, write: options.writeLog });
       try {
-        const { config, queue, instance } = await prepare();
+        const { config, queue, instance } = await prepare(context);
         const credentials = agencyCredentialsOf(context) ?? config.credentials;
         log = createLogger({
           level: config.logLevel,

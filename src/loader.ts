@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Script } from "node:vm";
-import { BUNDLE_FILE, CODE_CACHE_FILE } from "./bundle-files";
+import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, CODE_CACHE_FILE, wrapBundle } from "./bundle-files";
 
 /**
  * The function's entry file (`index.js`, handler `index.handler`). It runs the bundle
@@ -15,8 +15,6 @@ import { BUNDLE_FILE, CODE_CACHE_FILE } from "./bundle-files";
  * build's. Either way the bundle is compiled as without a cache, and `codeCache` says which
  * case applied ("used", "rejected", "absent").
  */
-const DIGEST_BYTES = 32;
-
 const bundlePath = join(__dirname, BUNDLE_FILE);
 const source = readFileSync(bundlePath, "utf8");
 const digest = createHash("sha256").update(source).digest();
@@ -24,18 +22,17 @@ const digest = createHash("sha256").update(source).digest();
 function readCache(): Buffer | undefined {
   try {
     const file = readFileSync(join(__dirname, CODE_CACHE_FILE));
-    return file.subarray(0, DIGEST_BYTES).equals(digest) ? file.subarray(DIGEST_BYTES) : undefined;
+    return file.subarray(0, CODE_CACHE_DIGEST_BYTES).equals(digest)
+      ? file.subarray(CODE_CACHE_DIGEST_BYTES)
+      : undefined;
   } catch {
     return undefined;
   }
 }
 
 const cachedData = readCache();
-// The same wrapper Node.js gives a CommonJS module; `require` resolves beside this file.
-const script = new Script(
-  `(function (exports, require, module, __filename, __dirname) {${source}\n})`,
-  { filename: bundlePath, cachedData },
-);
+// `require` resolves beside this file.
+const script = new Script(wrapBundle(source), { filename: bundlePath, cachedData });
 const bundle: { exports: typeof import("./handler") } = { exports: {} as never };
 script.runInThisContext()(bundle.exports, require, bundle, bundlePath, __dirname);
 

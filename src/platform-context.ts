@@ -13,6 +13,7 @@ export interface PlatformContext {
   getSecuritySecretKey?: () => string;
   getSecurityToken?: () => string;
   getProjectID?: () => string;
+  getUserData?: (key: string) => string | undefined;
   // AWS Lambda
   awsRequestId?: string;
   getRemainingTimeInMillis?: () => number;
@@ -52,6 +53,31 @@ export function deadlineOf(
   const remaining = remainingTimeOf(context);
   const platformBudget = remaining === undefined ? DEFAULT_BUDGET_MS : remaining - limits.marginMs;
   return Date.now() + Math.min(platformBudget, limits.httpMs ?? Number.POSITIVE_INFINITY);
+}
+
+/**
+ * The function's variables: the environment, and for each variable it leaves unset, the value
+ * FunctionGraph gives through `context.getUserData` (the way it hands a Node.js function its
+ * encrypted variables, which need not be in the environment).
+ */
+export function variablesOf(
+  env: NodeJS.ProcessEnv,
+  context: PlatformContext | undefined,
+  names: readonly string[],
+): NodeJS.ProcessEnv {
+  if (typeof context?.getUserData !== "function") return env;
+  const variables: NodeJS.ProcessEnv = { ...env };
+  for (const name of names) {
+    if (variables[name]?.trim()) continue;
+    let value: unknown;
+    try {
+      value = context.getUserData(name);
+    } catch {
+      value = undefined;
+    }
+    if (typeof value === "string" && value.trim() !== "") variables[name] = value;
+  }
+  return variables;
 }
 
 export function projectIdOf(context: PlatformContext | undefined): string | undefined {

@@ -1,11 +1,12 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildBundle, REPLACED_MODULES } from "../scripts/build";
 import { sortBy } from "../scripts/bundle-stubs/lodash";
 import moment from "../scripts/bundle-stubs/moment";
-import { BUNDLE_FILE } from "../src/bundle-files";
+import { codeCacheStillFits } from "../scripts/code-cache";
+import { BUNDLE_FILE, CODE_CACHE_FILE } from "../src/bundle-files";
 
 describe("the bundle", () => {
   it("fails to build when a replacement no longer matches anything", async () => {
@@ -105,5 +106,38 @@ describe("stand-ins used in the bundle", () => {
 
   it("refuses formats it does not implement", () => {
     expect(() => moment().utcOffset(0).format("YYYY-MM-DD")).toThrow(/cannot format/);
+  });
+});
+
+describe("the code cache of a rebuild", () => {
+  const dist = join(__dirname, "..", "dist");
+  const copy = () => {
+    const folder = mkdtempSync(join(tmpdir(), "cache-"));
+    for (const file of [BUNDLE_FILE, CODE_CACHE_FILE]) {
+      writeFileSync(join(folder, file), readFileSync(join(dist, file)));
+    }
+    return folder;
+  };
+
+  it("is kept while it fits the bundle, so that unchanged code packages to the same zip", () => {
+    expect(codeCacheStillFits(copy())).toBe(true);
+  });
+
+  it("is made again for another bundle, or when V8 refuses it", () => {
+    // Prepare
+    const otherBundle = copy();
+    writeFileSync(
+      join(otherBundle, BUNDLE_FILE),
+      `${readFileSync(join(dist, BUNDLE_FILE), "utf8")};0`,
+    );
+    const spoiled = copy();
+    const cache = readFileSync(join(spoiled, CODE_CACHE_FILE));
+    // The digest still fits; the V8 data after it does not.
+    cache.fill(7, 40, 120);
+    writeFileSync(join(spoiled, CODE_CACHE_FILE), cache);
+
+    // Act, Assess
+    expect(codeCacheStillFits(otherBundle)).toBe(false);
+    expect(codeCacheStillFits(spoiled)).toBe(false);
   });
 });

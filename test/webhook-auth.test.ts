@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createLocalContext } from "../src/local/context";
 import { apigEvent, harborPush } from "./support/fixtures";
 import { type Harness, startHarness } from "./support/harness";
 
@@ -85,6 +86,27 @@ describe("webhook authentication settings", () => {
       expect(answer.statusCode).toBe(401);
       expect(answer.body.message).toMatch(/set WEBHOOK_SECRET, or WEBHOOK_AUTH=none/);
       expect(harness.emulator.received).toHaveLength(0);
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it("reads a secret FunctionGraph gives through context.getUserData (its encrypted variables)", async () => {
+    // Prepare: the environment has no secret; the context has it, as for an encrypted variable
+    const harness = await startHarness({ WEBHOOK_SECRET: "" });
+    const context = {
+      ...createLocalContext(),
+      getUserData: (key: string) => (key === "WEBHOOK_SECRET" ? CURRENT : undefined),
+    };
+    try {
+      // Act
+      const answer = (await harness.invoke(delivery({ authorization: CURRENT }), context)) as {
+        statusCode: number;
+      };
+
+      // Assess
+      expect(answer.statusCode).toBe(202);
+      expect(harness.emulator.acceptedBatches()).toHaveLength(1);
     } finally {
       await harness.close();
     }

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import {
   type ImageType,
@@ -15,6 +15,7 @@ import {
   type RegistryTimings,
   registryIdOf,
 } from "./emulated-registry";
+import { flattenHeaders, parseJson, readBody, SENSITIVE_HEADERS } from "./emulator-http";
 import { type SigningKey, verifySignature } from "./signature";
 
 /**
@@ -137,7 +138,6 @@ export function emulatorEnvironment(emulator: HssEmulator): Record<string, strin
   };
 }
 
-const SENSITIVE_HEADERS = new Set(["authorization", "x-security-token"]);
 const MAX_BODY_BYTES = 1024 * 1024;
 
 export async function startHssEmulator(options: HssEmulatorOptions = {}): Promise<HssEmulator> {
@@ -192,7 +192,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     const requestId = randomUUID().replaceAll("-", "");
     let body: Buffer;
     try {
-      body = await readBody(req);
+      ({ body } = await readBody(req, MAX_BODY_BYTES));
     } catch {
       // The client went away mid-body; there is no one to answer.
       req.socket.destroy();
@@ -337,34 +337,6 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
         server.close(() => resolve());
       }),
   };
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) break;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function flattenHeaders(req: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
-  }
-  return headers;
-}
-
-function parseJson(body: Buffer): unknown {
-  if (body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch {
-    return body.toString("utf8").slice(0, 200);
-  }
 }
 
 const ROUTES = [
