@@ -233,7 +233,7 @@ export class FunctionGraph {
       .withCodeType("zip")
       .withCodeFilename(code.filename)
       .withFuncCode(new FuncCode().withFile(code.zip.toString("base64")));
-    await this.call(
+    return this.call(
       `updating the code of function ${name}`,
       { 400: `${code.filename} is not a zip FunctionGraph takes: run npm run package again` },
       () =>
@@ -248,7 +248,7 @@ export class FunctionGraph {
   async updateConfig(settings: FunctionSettings) {
     const body = new UpdateFunctionConfigRequestBody().withFuncName(settings.name);
     applySettings(body, settings);
-    await this.call(
+    return (await this.call(
       `updating the configuration of function ${settings.name}`,
       settingsChecks(settings),
       () =>
@@ -257,7 +257,7 @@ export class FunctionGraph {
             .withFunctionUrn(`${this.urnOf(settings.name)}:latest`)
             .withBody(body),
         ),
-    );
+    )) as unknown as DeployedFunction;
   }
 
   /** Deletes the function with its versions and triggers; false when there was none. */
@@ -306,7 +306,7 @@ export class FunctionGraph {
   }
 
   async setTriggerStatus(name: string, trigger: DeployedTrigger, status: string) {
-    await this.call(`setting the ${describeTrigger(trigger)} trigger to ${status}`, {}, () =>
+    return this.call(`setting the ${describeTrigger(trigger)} trigger to ${status}`, {}, () =>
       this.client.updateTrigger(
         new UpdateTriggerRequest()
           .withFunctionUrn(`${this.urnOf(name)}:latest`)

@@ -14,6 +14,7 @@ import {
   fingerprintOf,
   planFunction,
   planTriggers,
+  splitDescription,
   type TriggerStep,
 } from "./plan";
 import {
@@ -181,9 +182,8 @@ export async function info(context: Context): Promise<DeployedFunctionSummary[]>
       `  code        ${kib(current.code_size ?? 0)}, sha512 ${(current.digest ?? "").slice(0, 12)}…`,
     );
     write(`  variables   ${variables.join(", ") || "(none)"}`);
-    write(
-      `  encrypted   ${/\(encrypted variables: [0-9a-f]+\)$/.test(current.description ?? "") ? "set by the last deploy" : "(none)"}`,
-    );
+    const [, fingerprint] = splitDescription(current.description ?? "");
+    write(`  encrypted   ${fingerprint ? "set by the last deploy" : "(none)"}`);
     write(`  VPC         ${vpc}`);
     write(`  triggers    ${triggers.length === 0 ? "(none)" : ""}`);
     for (const trigger of triggers) {

@@ -66,7 +66,8 @@ export function planFunction(
   return { kind: "update", code, configuration: changes };
 }
 
-function splitDescription(text: string): [string, string | undefined] {
+/** A deployed description: the one from serverless.yml, and the fingerprint when there is one. */
+export function splitDescription(text: string): [string, string | undefined] {
   const match = FINGERPRINT.exec(text);
   return match ? [text.slice(0, match.index), match[1]] : [text, undefined];
 }

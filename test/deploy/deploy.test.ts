@@ -1,19 +1,12 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  EMULATOR_KEY,
-  type FunctionGraphEmulator,
-  startFunctionGraphEmulator,
-} from "../../deploy/emulator/functiongraph-emulator";
+import { describe, expect, it } from "vitest";
 import {
   DEPLOY_PARAMS,
-  deployEnvironment,
   eventOf,
-  leaks,
+  functionGraphStandIn,
   REDIS_PASSWORD,
-  type SlsRun,
   serviceCopy,
   sls,
   theFunction,
@@ -27,34 +20,17 @@ import { ROOT } from "../support/local-tool";
  * signature). The artifact is the one `npm test` packages first.
  */
 
-const SECRETS = [WEBHOOK_SECRET, REDIS_PASSWORD, EMULATOR_KEY.sk, EMULATOR_KEY.ak];
 const FUNCTION = "swr-scan-on-push";
-
-let fg: FunctionGraphEmulator;
-let env: NodeJS.ProcessEnv;
-beforeAll(async () => {
-  fg = await startFunctionGraphEmulator();
-});
-afterAll(() => fg.close());
-beforeEach(() => {
-  fg.reset();
-  env = deployEnvironment(fg);
-});
-
-/** Runs a command and checks what every run must hold: nothing secret in what it printed. */
-async function run(args: string[], cwd = ROOT, environment = env): Promise<SlsRun> {
-  const result = await sls(args, environment, cwd);
-  expect(leaks(result.output, SECRETS), result.output).toEqual([]);
-  return result;
-}
+const standIn = functionGraphStandIn();
+const run = (args: string[], cwd = ROOT) => sls(args, standIn.env, cwd);
 
 function deployed() {
-  const record = fg.functions().get(FUNCTION);
+  const record = standIn.fg.functions().get(FUNCTION);
   if (!record) throw new Error(`${FUNCTION} is not deployed`);
   return record;
 }
 
-const writes = () => fg.received.filter((request) => request.method !== "GET");
+const writes = () => standIn.fg.received.filter((request) => request.method !== "GET");
 
 describe("npm run deploy", { timeout: 60_000 }, () => {
   it("creates the function and both triggers as serverless.yml describes them", async () => {
@@ -75,13 +51,13 @@ describe("npm run deploy", { timeout: 60_000 }, () => {
       // No projectId given: looked up with IAM.
       user_data: expect.objectContaining({
         HSS_REGION: "cn-north-4",
-        HSS_PROJECT_ID: fg.projectId,
+        HSS_PROJECT_ID: standIn.fg.projectId,
       }),
       encrypted_user_data: { WEBHOOK_SECRET },
     });
     expect(deployed().func_vpc).toBeUndefined();
-    expect(fg.received.some((request) => request.path === "/v3/projects")).toBe(true);
-    const triggers = fg.triggers(FUNCTION);
+    expect(standIn.fg.received.some((request) => request.path === "/v3/projects")).toBe(true);
+    const triggers = standIn.fg.triggers(FUNCTION);
     expect(triggers).toHaveLength(2);
     expect(triggers).toContainEqual(
       expect.objectContaining({
@@ -126,7 +102,7 @@ describe("npm run deploy", { timeout: 60_000 }, () => {
   it("changes nothing on a second deploy with the same settings, and says so", async () => {
     // Prepare
     expect((await run(["deploy", ...DEPLOY_PARAMS])).code).toBe(0);
-    const before = { function: deployed(), triggers: fg.triggers(FUNCTION) };
+    const before = { function: deployed(), triggers: standIn.fg.triggers(FUNCTION) };
     const writesBefore = writes().length;
 
     // Act
@@ -138,7 +114,7 @@ describe("npm run deploy", { timeout: 60_000 }, () => {
     expect(again.stdout).toContain("nothing changed");
     expect(writes()).toHaveLength(writesBefore);
     expect(deployed()).toEqual(before.function);
-    expect(fg.triggers(FUNCTION)).toEqual(before.triggers);
+    expect(standIn.fg.triggers(FUNCTION)).toEqual(before.triggers);
   });
 
   it("applies a new webhook secret, though FunctionGraph never shows encrypted variables", async () => {
@@ -179,7 +155,7 @@ describe("npm run deploy", { timeout: 60_000 }, () => {
     expect(deployed()).toMatchObject({ runtime: "Node.js20.15", memory_size: 512 });
     expect(result.stdout).toContain("runtime Node.js18.15 → Node.js20.15");
     expect(result.stdout).toContain("memory 256 MB → 512 MB");
-    const triggers = fg.triggers(FUNCTION);
+    const triggers = standIn.fg.triggers(FUNCTION);
     expect(triggers.map((t) => t.trigger_type_code).sort()).toEqual(["DEDICATEDGATEWAY", "TIMER"]);
     expect(triggers.find((t) => t.trigger_type_code === "TIMER")?.event_data.schedule).toBe("5m");
     const api = triggers.find((t) => t.trigger_type_code === "DEDICATEDGATEWAY");
@@ -227,7 +203,7 @@ describe("npm run deploy", { timeout: 60_000 }, () => {
 
     // Assess
     expect(result.code, result.output).toBe(0);
-    const apis = fg.triggers(FUNCTION).filter((t) => t.trigger_type_code !== "TIMER");
+    const apis = standIn.fg.triggers(FUNCTION).filter((t) => t.trigger_type_code !== "TIMER");
     expect(apis).toHaveLength(1);
     expect(apis[0]?.trigger_type_code).toBe("APIG");
     expect(apis[0]?.event_data.instance_id).toBeUndefined();
@@ -249,7 +225,9 @@ describe("npm run deploy", { timeout: 60_000 }, () => {
     expect(result.stdout).toContain(
       "trigger TIMER swr_scan_on_push_flush: deleted (not in serverless.yml)",
     );
-    expect(fg.triggers(FUNCTION).map((t) => t.trigger_type_code)).toEqual(["DEDICATEDGATEWAY"]);
+    expect(standIn.fg.triggers(FUNCTION).map((t) => t.trigger_type_code)).toEqual([
+      "DEDICATEDGATEWAY",
+    ]);
   });
 });
 
@@ -257,8 +235,9 @@ describe("npm run sls -- info and remove", { timeout: 60_000 }, () => {
   it("info shows the function and each trigger with its URL, with no secret parameter", async () => {
     // Prepare
     expect((await run(["deploy", ...DEPLOY_PARAMS])).code).toBe(0);
-    const url = fg.triggers(FUNCTION).find((t) => t.trigger_type_code === "DEDICATEDGATEWAY")
-      ?.event_data.invoke_url as string;
+    const url = standIn.fg
+      .triggers(FUNCTION)
+      .find((t) => t.trigger_type_code === "DEDICATEDGATEWAY")?.event_data.invoke_url as string;
 
     // Act
     const result = await run(["info", "--region", "cn-north-4"]);
@@ -287,8 +266,8 @@ describe("npm run sls -- info and remove", { timeout: 60_000 }, () => {
     expect(removed.stdout).toContain(
       `function ${FUNCTION}: removed, with its triggers DEDICATEDGATEWAY swr_scan_on_push, TIMER swr_scan_on_push_flush`,
     );
-    expect(fg.functions().size).toBe(0);
-    expect(fg.triggers()).toHaveLength(0);
+    expect(standIn.fg.functions().size).toBe(0);
+    expect(standIn.fg.triggers()).toHaveLength(0);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain("nothing to remove");
     expect(info.code).not.toBe(0);

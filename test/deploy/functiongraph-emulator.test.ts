@@ -142,6 +142,9 @@ describe("the FunctionGraph stand-in, through the official SDK", () => {
     const timer = await api.createTrigger("fn", TIMER, {});
     const gateway = await api.createTrigger("fn", API, {});
     const listed = await api.triggers("fn");
+    const updated = await api.updateConfig({ ...SETTINGS, memorySize: 512 });
+    const code = await api.updateCode("fn", ZIP);
+    const status = await api.setTriggerStatus("fn", timer, "DISABLED");
 
     // Assess
     expectModel(created, "CreateFunctionResponse");
@@ -153,6 +156,9 @@ describe("the FunctionGraph stand-in, through the official SDK", () => {
       expectModel(trigger.event_data, "TriggerEventDataResponseBody");
     }
     expectModel(gateway.event_data.func_info as object, "ApigTriggerFuncInfo");
+    expectModel(updated, "UpdateFunctionConfigResponse");
+    expectModel(code, "UpdateFunctionCodeResponse");
+    expectModel(status, "UpdateTriggerResponse");
     expect(gateway.event_data.invoke_url).toMatch(
       /^https:\/\/[0-9a-f]{32}\.apic\.cn-north-4\.huaweicloudapis\.com\/scan$/,
     );

@@ -2,10 +2,14 @@ import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, expect } from "vitest";
 import { parse, stringify } from "yaml";
 import {
+  EMULATOR_KEY,
   emulatorDeployEnvironment,
   type FunctionGraphEmulator,
+  type FunctionGraphEmulatorOptions,
+  startFunctionGraphEmulator,
 } from "../../deploy/emulator/functiongraph-emulator";
 import { ROOT, type ToolRun } from "./local-tool";
 
@@ -44,9 +48,20 @@ export function deployEnvironment(
   };
 }
 
-/** Runs `npm run sls -- <args>` (the launcher, in its own process) in a service folder. */
-export function sls(args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): Promise<SlsRun> {
-  return new Promise((resolve) => {
+/** The secrets of these tests' deploys, and the stand-in's key. */
+export const KNOWN_SECRETS = [WEBHOOK_SECRET, REDIS_PASSWORD, EMULATOR_KEY.ak, EMULATOR_KEY.sk];
+
+/**
+ * Runs `npm run sls -- <args>` (the launcher, in its own process) in a service folder, and checks
+ * what every run must hold: nothing secret in anything it printed.
+ */
+export async function sls(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd = ROOT,
+  secrets: readonly string[] = [],
+): Promise<SlsRun> {
+  const result = await new Promise<SlsRun>((resolve) => {
     execFile(
       TSX,
       [join(ROOT, "deploy", "run.ts"), ...args],
@@ -60,6 +75,25 @@ export function sls(args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): Promise
         }),
     );
   });
+  expect(leaks(result.output, [...KNOWN_SECRETS, ...secrets]), result.output).toEqual([]);
+  return result;
+}
+
+/**
+ * One FunctionGraph stand-in for a test file, emptied before each test, with the environment of a
+ * deploy against it (a fresh home each time).
+ */
+export function functionGraphStandIn(options: FunctionGraphEmulatorOptions = {}) {
+  const standIn = {} as { fg: FunctionGraphEmulator; env: NodeJS.ProcessEnv };
+  beforeAll(async () => {
+    standIn.fg = await startFunctionGraphEmulator(options);
+  });
+  afterAll(() => standIn.fg.close());
+  beforeEach(() => {
+    standIn.fg.reset();
+    standIn.env = deployEnvironment(standIn.fg);
+  });
+  return standIn;
 }
 
 /**
