@@ -5,10 +5,14 @@ import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { BUNDLE_FILE, CODE_CACHE_FILE } from "../src/bundle-files";
 import { DEFAULT_BATCH_SIZE } from "../src/config";
+import {
+  emulatorEnvironment,
+  type HssEmulator,
+  startHssEmulator,
+} from "../src/emulator/hss-emulator";
 import { parseRegistryPayload } from "../src/formats";
 import type { ScanBatch } from "../src/hss/batch-scan-request";
-import { emulatorEnvironment, type HssEmulator, startHssEmulator } from "../src/local/hss-emulator";
-import { timerEvent } from "../src/local/server";
+import { timerEvent } from "../src/runners/server";
 import { planPushScans, splitIntoBatches } from "../src/scan-plan";
 
 /**

@@ -1,6 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { emulatorEnvironment, type HssEmulator, startHssEmulator } from "../src/local/hss-emulator";
+import {
+  emulatorEnvironment,
+  type HssEmulator,
+  startHssEmulator,
+} from "../src/emulator/hss-emulator";
 import { startRedis } from "../test/support/redis-server";
 
 /**
@@ -32,7 +36,7 @@ interface LocalServer {
 }
 
 async function startServer(env: Record<string, string>): Promise<LocalServer> {
-  const child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["src/local/server.ts"], {
+  const child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["src/runners/server.ts"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, ...env, PORT: "0", LOG_LEVEL: "error" },
     stdio: ["ignore", "ignore", "pipe"],

@@ -9,7 +9,7 @@ import {
   CODE_CACHE_FILE,
   wrapBundle,
 } from "../src/bundle-files";
-import { emulatorEnvironment, startHssEmulator } from "../src/local/hss-emulator";
+import { emulatorEnvironment, startHssEmulator } from "../src/emulator/hss-emulator";
 
 const root = join(__dirname, "..");
 /** The deliveries a cold instance most often handles first: what the cache is warmed with. */

@@ -1,7 +1,11 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { DEFAULT_TIMINGS } from "../src/local/emulated-registry";
-import { emulatorEnvironment, type HssEmulator, startHssEmulator } from "../src/local/hss-emulator";
+import { DEFAULT_TIMINGS } from "../src/emulator/emulated-registry";
+import {
+  emulatorEnvironment,
+  type HssEmulator,
+  startHssEmulator,
+} from "../src/emulator/hss-emulator";
 
 /**
  * `npm run follow-check`: measures the follow-up targets against the emulator with HSS's own
@@ -36,7 +40,7 @@ async function pushToStart(scanApi: "batch-scan" | "scan-task") {
   const emulator = await startHssEmulator();
   const tag = `fresh-${scanApi}`;
   pushed(emulator, tag);
-  const child = spawn(TSX, ["src/local/server.ts"], {
+  const child = spawn(TSX, ["src/runners/server.ts"], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,
@@ -112,7 +116,7 @@ async function scanCommand(tag: string) {
   const code = await new Promise<number>((resolve) => {
     const child = spawn(
       TSX,
-      ["src/local/scan-cli.ts", `${HOST}/team/api:${tag}`, "--wait", "--fail-on", "high"],
+      ["src/cli/scan.ts", `${HOST}/team/api:${tag}`, "--wait", "--fail-on", "high"],
       {
         cwd: ROOT,
         env: {

@@ -1,13 +1,8 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import {
-  flattenHeaders,
-  parseJson,
-  readBody,
-  SENSITIVE_HEADERS,
-} from "../../src/local/emulator-http";
-import { type SigningKey, verifySignature } from "../../src/local/signature";
+import { flattenHeaders, parseJson, readBody, SENSITIVE_HEADERS } from "../../src/emulator/http";
+import { type SigningKey, verifySignature } from "../../src/emulator/signature";
 
 /**
  * A loopback stand-in for FunctionGraph's v2 API (functions, their code and configuration,

@@ -1,14 +1,14 @@
-import { createHandler, type HandlerOptions } from "../../src/handler";
-import { createLocalContext } from "../../src/local/context";
 import {
   emulatorEnvironment,
   type HssEmulator,
   type HssEmulatorOptions,
   startHssEmulator,
-} from "../../src/local/hss-emulator";
-import { timerEvent } from "../../src/local/server";
-import type { SigningKey } from "../../src/local/signature";
+} from "../../src/emulator/hss-emulator";
+import type { SigningKey } from "../../src/emulator/signature";
+import { createHandler, type HandlerOptions } from "../../src/handler";
 import type { ScanReport } from "../../src/report";
+import { createLocalContext } from "../../src/runners/context";
+import { timerEvent } from "../../src/runners/server";
 import { SAMPLE_WEBHOOK_SECRET } from "./fixtures";
 
 export interface HttpAnswer {

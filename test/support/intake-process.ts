@@ -1,5 +1,5 @@
 import { createHandler } from "../../src/handler";
-import { createLocalContext } from "../../src/local/context";
+import { createLocalContext } from "../../src/runners/context";
 
 /**
  * One function instance in its own process: handles the event given as its argument with the

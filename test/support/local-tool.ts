@@ -10,14 +10,14 @@ export interface ToolRun {
   stderr: string;
 }
 
-/** Runs one of the local tools (src/local/*.ts) as `npm run` would, in its own process. */
+/** Runs one of the tools (`cli/queue.ts`, `runners/invoke.ts`, …, under src/) as `npm run` would, in its own process. */
 export function runLocalTool(
   tool: string,
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<ToolRun> {
   return new Promise((resolve) => {
-    execFile(TSX, [`src/local/${tool}`, ...args], { cwd: ROOT, env }, (error, stdout, stderr) =>
+    execFile(TSX, [`src/${tool}`, ...args], { cwd: ROOT, env }, (error, stdout, stderr) =>
       resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
     );
   });

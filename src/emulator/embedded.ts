@@ -1,0 +1,50 @@
+import { emulatorEnvironment, type HssEmulator, startHssEmulator } from "./hss-emulator";
+
+/** The SWR Enterprise instance id the embedded backend assumes when none is configured. */
+export const LOCAL_INSTANCE_ID = "local-swr-ee-instance";
+
+/**
+ * The embedded HSS emulator, when neither HSS_ENDPOINT nor HSS_REGION is set: it is started, and
+ * `env` is pointed at it. `quiet` leaves out the line per request (the `scan` command).
+ */
+export async function startEmbeddedBackendIfUnconfigured(
+  env: NodeJS.ProcessEnv,
+  say: (line: string) => void,
+  options: { quiet?: boolean } = {},
+): Promise<HssEmulator | undefined> {
+  if (env.HSS_ENDPOINT?.trim() || env.HSS_REGION?.trim()) return undefined;
+  const emulator = await startHssEmulator({
+    // Nothing tells this emulator what was pushed: every image a scan request names is taken as
+    // pushed to its registry then (and, like HSS, unknown until a sync).
+    openRegistry: true,
+    onRequest: (request) => {
+      if (options.quiet && !process.env.EMULATOR_VERBOSE) return;
+      const body = request.body as { image_info_list?: unknown[] } | undefined;
+      say(
+        JSON.stringify({
+          source: "hss-emulator",
+          received: `${request.method} ${request.path}`,
+          query: request.query,
+          signature: request.signature.valid ? "valid" : `refused: ${request.signature.reason}`,
+          answered: request.status,
+          hss_request_id: request.requestId,
+          images: body?.image_info_list ?? body,
+        }),
+      );
+    },
+  });
+  if (env.CLOUD_SDK_AK)
+    say("note: CLOUD_SDK_AK is ignored while the embedded HSS emulator is in use");
+  const { HSS_REGION: _region, ...target } = emulatorEnvironment(emulator);
+  Object.assign(env, target, {
+    HSS_PROJECT_ID: env.HSS_PROJECT_ID || emulator.projectId,
+    SWR_INSTANCE_ID: env.SWR_INSTANCE_ID || LOCAL_INSTANCE_ID,
+    // The emulator syncs and scans in seconds: follow each scan at that pace.
+    FOLLOW_UP_INTERVAL_SECONDS: env.FOLLOW_UP_INTERVAL_SECONDS || "5",
+  });
+  say(
+    `no HSS_REGION or HSS_ENDPOINT set: using the embedded HSS emulator at ${emulator.url} ` +
+      "(it checks signatures and shows what it receives; nothing leaves this machine)",
+  );
+  return emulator;
+}

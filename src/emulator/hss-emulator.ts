@@ -1,0 +1,632 @@
+import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import {
+  type ImageType,
+  imageTypeSchema,
+  type ScanBatch,
+  type ScanTarget,
+  scanBatchSchema,
+} from "../hss/batch-scan-request";
+import {
+  DEFAULT_TIMINGS,
+  EmulatedRegistry,
+  type PushedImageInfo,
+  type RegistryTimings,
+  registryIdOf,
+} from "./emulated-registry";
+import { flattenHeaders, parseJson, readBody, SENSITIVE_HEADERS } from "./http";
+import { type SigningKey, verifySignature } from "./signature";
+
+/**
+ * A local stand-in for HSS over real HTTP on loopback: batch-scan, its successor
+ * (CreateManualImageScanTask), the image list, vulnerability, registry and task APIs, and the
+ * sync APIs. It checks each request the way the service would (AK/SK signature, project, body
+ * shape and limits), answers like HSS (200 with an empty body or a JSON list and an X-Request-Id
+ * header, or an error body with a code), keeps HSS's rate limit per API, records what it
+ * accepted, and can be told to fail in the ways the real service and network fail. What HSS knows
+ * about images (sync, scan lifecycle, findings) is modelled in emulated-registry.ts.
+ */
+
+export const EMULATOR_PROJECT_ID = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+export const EMULATOR_KEY: SigningKey = {
+  ak: "LOCALEMULATORAK0000000",
+  sk: "local-emulator-secret-key-not-a-real-one-00000",
+};
+
+/** A failure to play instead of a normal answer. */
+export type EmulatorFault =
+  /** Answer this request normally (to place a fault after it). */
+  | { kind: "pass" }
+  | { kind: "http"; status: number; errorCode: string; errorMsg?: string }
+  /** Destroy the connection without answering (connection reset). */
+  | { kind: "reset" }
+  /** Never answer; the client's timeout has to end the request. */
+  | { kind: "hang" }
+  /** Answer normally, but only after this many milliseconds. */
+  | { kind: "delay"; ms: number };
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** Headers as received, except Authorization and X-Security-Token. */
+  headers: Record<string, string>;
+  body: unknown;
+  /** Which access key signed the request, or why the signature was refused. */
+  signature: { valid: true; ak: string } | { valid: false; reason: string };
+  /** What the emulator answered. */
+  status: number | "reset" | "hang";
+  requestId: string;
+}
+
+/** HSS's documented limit: 5 calls of one API per user, and per source IP, in a rolling minute. */
+export const HSS_RATE_LIMIT = { calls: 5, windowMs: 60_000 };
+
+export interface HssEmulatorOptions {
+  port?: number;
+  /**
+   * The API gateway's rate limit, on by default as HSS documents it: beyond it a call is answered
+   * 429 APIGW.0308 and not counted. `false` turns it off (tests about other things).
+   */
+  rateLimit?: { calls: number; windowMs: number } | false;
+  /**
+   * Images HSS refuses: a batch holding one is answered 400 HSS.0001 naming it, as HSS refuses
+   * a request with an invalid image as a whole.
+   */
+  rejectImage?: (image: ScanTarget) => boolean;
+  projectId?: string;
+  keys?: readonly SigningKey[];
+  /** Called after each request with what was received and answered. */
+  onRequest?: (request: ReceivedRequest) => void;
+  /**
+   * How many received requests and accepted batches it keeps (the oldest are dropped), so that a
+   * long-running `npm start` does not grow without bound.
+   */
+  historyLimit?: number;
+  /** Sync and scan delays (emulated-registry.ts); the defaults take a few seconds. */
+  timings?: Partial<RegistryTimings>;
+  /**
+   * Treat every image named in a scan request or an exact image lookup as pushed to its registry
+   * at that moment (`npm start`, the `scan` command: the registry is not there to say so). Off by
+   * default: tests push images explicitly with `push()`.
+   */
+  openRegistry?: boolean;
+}
+
+export interface HssEmulator {
+  /** Base URL to use as HSS_ENDPOINT. */
+  url: string;
+  projectId: string;
+  keys: readonly SigningKey[];
+  /** Every request received, in order. */
+  received: ReceivedRequest[];
+  /** The batches HSS accepted (answered 200), in order. */
+  acceptedBatches(): ScanBatch[];
+  /** The CreateManualImageScanTask bodies accepted, in order. */
+  acceptedScanTasks(): unknown[];
+  /** Sync requests accepted (CreateImageSynchronizeTask and RunImageSynchronize bodies). */
+  syncRequests(): unknown[];
+  /** Scans that started on an image HSS knew, in order (a request for an unknown image starts none). */
+  scansStarted(): Array<{ image_type: ImageType; target: ScanTarget; at: number }>;
+  /** The image was pushed to its registry (HSS learns of it at the next sync). */
+  push(...images: PushedImageInfo[]): void;
+  /** Calls answered with 2xx, by API (`batch-scan`, `list-images`, …). */
+  callsByApi(): Record<string, number>;
+  /** Messages published to SMN topics (the SMN publish API, served here too). */
+  notifications(): Array<{ topic: string; subject?: string; message?: string }>;
+  /** How many calls the rate limit answered with 429. */
+  throttledCount(): number;
+  /** The largest number of requests that were being handled at the same time. */
+  maxInFlight(): number;
+  /** Queue faults to play, one per incoming request, before normal answers resume. */
+  failNext(...faults: EmulatorFault[]): void;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** The configuration that points the function at an emulator, signing with its first key. */
+export function emulatorEnvironment(emulator: HssEmulator): Record<string, string> {
+  const key = emulator.keys[0] ?? EMULATOR_KEY;
+  return {
+    HSS_ENDPOINT: emulator.url,
+    HSS_REGION: "cn-north-4",
+    HSS_PROJECT_ID: emulator.projectId,
+    CLOUD_SDK_AK: key.ak,
+    CLOUD_SDK_SK: key.sk,
+    CLOUD_SDK_SECURITY_TOKEN: key.securityToken ?? "",
+  };
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export async function startHssEmulator(options: HssEmulatorOptions = {}): Promise<HssEmulator> {
+  const projectId = options.projectId ?? EMULATOR_PROJECT_ID;
+  const keys = options.keys ?? [EMULATOR_KEY];
+  const received: ReceivedRequest[] = [];
+  const accepted: ScanBatch[] = [];
+  const faults: EmulatorFault[] = [];
+  const sockets = new Set<Socket>();
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let throttled = 0;
+  const rateLimit = options.rateLimit === undefined ? HSS_RATE_LIMIT : options.rateLimit;
+  /** Per caller (`user:<ak>`, `ip:<address>`) and API: when its counted calls arrived. */
+  const callLog = new Map<string, number[]>();
+  const overLimit = (callers: string[], api: string): boolean => {
+    if (!rateLimit) return false;
+    const now = Date.now();
+    const recent = callers.map((caller) => {
+      const key = `${caller} ${api}`;
+      const calls = (callLog.get(key) ?? []).filter((at) => at > now - rateLimit.windowMs);
+      callLog.set(key, calls);
+      return calls;
+    });
+    if (recent.some((calls) => calls.length >= rateLimit.calls)) return true;
+    for (const calls of recent) calls.push(now);
+    return false;
+  };
+  const registry = new EmulatedRegistry({ ...DEFAULT_TIMINGS, ...options.timings });
+  const acceptedTasks: unknown[] = [];
+  const syncs: unknown[] = [];
+  const okCalls: Record<string, number> = {};
+  const published: Array<{ topic: string; subject?: string; message?: string }> = [];
+
+  const historyLimit = options.historyLimit ?? 10_000;
+  const keep = <T>(list: T[], item: T) => {
+    list.push(item);
+    if (list.length > historyLimit) list.splice(0, list.length - historyLimit);
+  };
+  const record = (request: Omit<ReceivedRequest, "requestId">, requestId: string) => {
+    const entry = { ...request, requestId };
+    keep(received, entry);
+    options.onRequest?.(entry);
+  };
+
+  const server = createServer(async (req, res) => {
+    inFlight += 1;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.on("close", () => {
+      inFlight -= 1;
+    });
+    const requestId = randomUUID().replaceAll("-", "");
+    let body: Buffer;
+    try {
+      ({ body } = await readBody(req, MAX_BODY_BYTES));
+    } catch {
+      // The client went away mid-body; there is no one to answer.
+      req.socket.destroy();
+      return;
+    }
+    const url = new URL(req.url ?? "/", "http://emulator");
+    const headers = flattenHeaders(req);
+    const base = {
+      method: req.method ?? "",
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: Object.fromEntries(
+        Object.entries(headers).filter(([name]) => !SENSITIVE_HEADERS.has(name)),
+      ) as Record<string, string>,
+      body: parseJson(body),
+      signature: verifySignature(
+        { method: req.method ?? "", url: req.url ?? "/", headers, body },
+        keys,
+      ),
+    };
+    const answer = (status: number, errorCode?: string, errorMsg?: string) => {
+      record({ ...base, status }, requestId);
+      res.setHeader("X-Request-Id", requestId);
+      if (!errorCode) {
+        res.writeHead(status).end();
+        return;
+      }
+      res
+        .writeHead(status, { "content-type": "application/json" })
+        .end(JSON.stringify({ error_code: errorCode, error_msg: errorMsg ?? errorCode }));
+    };
+
+    const caller = base.signature.valid ? `user:${base.signature.ak}` : "user:anonymous";
+    const matched = matchRoute(req.method ?? "", url.pathname);
+    // The gateway counts each API (its path template), not each URL.
+    const api = matched?.route.api ?? `${req.method} ${url.pathname.replace(/^\/v5\/[^/]+/, "")}`;
+    if (overLimit([caller, `ip:${req.socket.remoteAddress ?? "?"}`], api)) {
+      throttled += 1;
+      return answer(
+        429,
+        "APIGW.0308",
+        `The throttling threshold has been reached: policy user over ratelimit,limit:${rateLimit ? rateLimit.calls : 0},time:1 minute`,
+      );
+    }
+
+    const fault = faults.shift();
+    if (fault?.kind === "reset") {
+      record({ ...base, status: "reset" }, requestId);
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === "hang") {
+      record({ ...base, status: "hang" }, requestId);
+      return;
+    }
+    if (fault?.kind === "http") return answer(fault.status, fault.errorCode, fault.errorMsg);
+    if (fault?.kind === "delay") await new Promise((resolve) => setTimeout(resolve, fault.ms));
+
+    if (!matched) {
+      return answer(
+        404,
+        "APIGW.0101",
+        "The API does not exist or has not been published in the environment",
+      );
+    }
+    if (!base.signature.valid) {
+      return answer(
+        401,
+        "APIGW.0301",
+        `Incorrect IAM authentication information: ${base.signature.reason}`,
+      );
+    }
+    if (matched.projectId !== projectId || headers["x-project-id"] !== projectId) {
+      return answer(403, "HSS.0010", "access denied: unknown project id");
+    }
+    const invalid = (message: string) => answer(400, "HSS.0001", `invalid parameter: ${message}`);
+    const ok = (body?: unknown) => {
+      okCalls[matched.route.api] = (okCalls[matched.route.api] ?? 0) + 1;
+      if (body === undefined) return answer(200);
+      record({ ...base, status: 200 }, requestId);
+      res.setHeader("X-Request-Id", requestId);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+    };
+    const handled = handleApi(matched.route.api, base.query, base.body, matched.params, {
+      registry,
+      openRegistry: options.openRegistry === true,
+      rejectImage: options.rejectImage,
+      accept: (batch) => keep(accepted, batch),
+      acceptTask: (task) => keep(acceptedTasks, task),
+      acceptSync: (sync) => keep(syncs, sync),
+      publish: (message) => keep(published, message),
+    });
+    if ("invalid" in handled) return invalid(handled.invalid);
+    return ok(handled.body);
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    projectId,
+    keys,
+    received,
+    acceptedBatches: () => [...accepted],
+    acceptedScanTasks: () => [...acceptedTasks],
+    syncRequests: () => [...syncs],
+    scansStarted: () => [...registry.scansStarted],
+    push: (...images) => {
+      for (const image of images) registry.push(image);
+    },
+    callsByApi: () => ({ ...okCalls }),
+    notifications: () => [...published],
+    maxInFlight: () => maxInFlight,
+    throttledCount: () => throttled,
+    failNext: (...more) => {
+      faults.push(...more);
+    },
+    reset: () => {
+      received.length = 0;
+      accepted.length = 0;
+      acceptedTasks.length = 0;
+      syncs.length = 0;
+      published.length = 0;
+      registry.reset();
+      for (const name of Object.keys(okCalls)) delete okCalls[name];
+      faults.length = 0;
+      maxInFlight = 0;
+      throttled = 0;
+      callLog.clear();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const ROUTES = [
+  { api: "batch-scan", method: "POST", pattern: /^\/v5\/([^/]+)\/image\/batch-scan$/ },
+  { api: "scan-task", method: "POST", pattern: /^\/v5\/([^/]+)\/image\/image-scan\/tasks$/ },
+  { api: "list-images", method: "GET", pattern: /^\/v5\/([^/]+)\/image\/registries\/images$/ },
+  { api: "list-registries", method: "GET", pattern: /^\/v5\/([^/]+)\/image\/registries$/ },
+  {
+    api: "list-vulnerabilities",
+    method: "GET",
+    pattern: /^\/v5\/([^/]+)\/image\/([^/]+)\/vulnerabilities$/,
+  },
+  { api: "sync-task", method: "POST", pattern: /^\/v5\/([^/]+)\/image\/image-sync\/tasks$/ },
+  { api: "sync-images", method: "POST", pattern: /^\/v5\/([^/]+)\/image\/synchronize$/ },
+  { api: "list-tasks", method: "GET", pattern: /^\/v5\/([^/]+)\/image\/tasks$/ },
+  {
+    api: "smn-publish",
+    method: "POST",
+    pattern: /^\/v2\/([^/]+)\/notifications\/topics\/([^/]+)\/publish$/,
+  },
+] as const;
+type EmulatedApi = (typeof ROUTES)[number]["api"];
+
+function matchRoute(method: string, path: string) {
+  for (const route of ROUTES) {
+    const match = route.pattern.exec(path);
+    if (match && route.method === method) {
+      return { route, projectId: match[1], params: match.slice(2).map(decodeURIComponent) };
+    }
+  }
+  return undefined;
+}
+
+interface ApiContext {
+  registry: EmulatedRegistry;
+  openRegistry: boolean;
+  rejectImage?: (image: ScanTarget) => boolean;
+  accept(batch: ScanBatch): void;
+  acceptTask(task: unknown): void;
+  acceptSync(sync: unknown): void;
+  publish(message: { topic: string; subject?: string; message?: string }): void;
+}
+
+type Handled = { body?: unknown } | { invalid: string };
+
+/** Paging as HSS's list APIs take it: `offset` ≥ 0, `limit` within the API's range. */
+function page(query: Record<string, string>, min: number, max: number) {
+  const offset = query.offset === undefined ? 0 : Number(query.offset);
+  const limit = query.limit === undefined ? min : Number(query.limit);
+  if (!Number.isInteger(offset) || offset < 0) return { invalid: "offset must be ≥ 0" };
+  if (!Number.isInteger(limit) || limit < min || limit > max) {
+    return { invalid: `limit must be ${min}–${max}` };
+  }
+  return { offset, limit };
+}
+
+function handleApi(
+  api: EmulatedApi,
+  query: Record<string, string>,
+  body: unknown,
+  params: string[],
+  context: ApiContext,
+): Handled {
+  const { registry } = context;
+  const fields = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+  switch (api) {
+    case "batch-scan": {
+      const batch = scanBatchSchema.safeParse(body);
+      if (!batch.success) {
+        const issue = batch.error.issues[0];
+        return { invalid: `${issue?.path.join(".")} ${issue?.message}` };
+      }
+      const list = "image_info_list" in batch.data ? batch.data.image_info_list : [];
+      const rejected = context.rejectImage
+        ? list.findIndex((image) => context.rejectImage?.(image))
+        : -1;
+      if (rejected >= 0) return { invalid: `image_info_list[${rejected}] cannot be scanned` };
+      context.accept(batch.data);
+      const imageType = batch.data.image_type;
+      if ("operate_all" in batch.data) {
+        for (const record of registry.known()) {
+          if (record.info.image_type === imageType) registry.scan(record);
+        }
+        return {};
+      }
+      for (const target of list) {
+        const info = { image_type: imageType, ...target };
+        if (context.openRegistry && !registry.has(info)) {
+          // The registry it was pushed to: the host of its pull reference.
+          const host = target.instance_url?.split("/")[0];
+          registry.push({ ...info, ...(host && /[.:]/.test(host) ? { host } : {}) });
+        }
+        // An image HSS has not synced: answered 200 all the same, and nothing happens.
+        const record = registry.find(info);
+        if (record) registry.scan(record);
+      }
+      return {};
+    }
+    case "scan-task": {
+      const scope = fields.scan_scope;
+      if (scope !== undefined && (!Number.isInteger(scope) || (scope as number) <= 0)) {
+        return { invalid: "scan_scope must be a positive bitmask" };
+      }
+      const limit = fields.rate_limit;
+      if (
+        limit !== undefined &&
+        (!Number.isInteger(limit) || (limit as number) < 0 || (limit as number) > 1000)
+      ) {
+        return { invalid: "rate_limit must be 0–1000" };
+      }
+      if (fields.is_all === true) {
+        context.acceptTask(body);
+        const all = registry.known();
+        for (const record of all) registry.scan(record);
+        registry.recordTask("image_scan", all);
+        return {};
+      }
+      const images = fields.image_info;
+      if (!Array.isArray(images) || images.length === 0) {
+        return { invalid: "image_info must list images, or is_all be true" };
+      }
+      const records = [];
+      for (const [index, image] of images.entries()) {
+        const entry = (typeof image === "object" && image !== null ? image : {}) as Record<
+          string,
+          unknown
+        >;
+        // HSS identifies images in a scan task by its own ids, as ListRegistryImages gives them.
+        const record = registry.findById(
+          (entry.image_id as string | undefined) ?? (entry.id as number | undefined),
+        );
+        if (!record) return { invalid: `image_info[${index}]: no such image (id, image_id)` };
+        records.push(record);
+      }
+      context.acceptTask(body);
+      for (const record of records) registry.scan(record);
+      registry.recordTask("image_scan", records);
+      return {};
+    }
+    case "list-images": {
+      const paging = page(query, 1, 200);
+      if ("invalid" in paging) return { invalid: paging.invalid as string };
+      if (query.image_type && !imageTypeSchema.safeParse(query.image_type).success) {
+        return { invalid: "image_type" };
+      }
+      if (
+        context.openRegistry &&
+        query.image_type &&
+        query.namespace &&
+        query.image_name &&
+        query.image_version
+      ) {
+        const info = {
+          image_type: query.image_type as ImageType,
+          namespace: query.namespace,
+          image_name: query.image_name,
+          image_version: query.image_version,
+          ...(query.instance_id ? { instance_id: query.instance_id } : {}),
+        };
+        if (!registry.has(info)) registry.push(info);
+      }
+      const views = registry
+        .known()
+        .filter(
+          (record) =>
+            (!query.image_type || record.info.image_type === query.image_type) &&
+            (!query.instance_id || record.info.instance_id === query.instance_id) &&
+            (!query.namespace || record.info.namespace === query.namespace) &&
+            (!query.image_name || record.info.image_name === query.image_name) &&
+            (!query.image_version || record.info.image_version === query.image_version),
+        )
+        .map((record) => registry.view(record))
+        .filter((view) => !query.scan_status || view.scan_status === query.scan_status);
+      if (query.sort_key === "latest_scan_time") {
+        const direction = query.sort_dir === "asc" ? 1 : -1;
+        views.sort(
+          (a, b) =>
+            direction * ((a.latest_scan_time ?? 0) - (b.latest_scan_time ?? 0)) || a.id - b.id,
+        );
+      }
+      return {
+        body: {
+          total_num: views.length,
+          data_list: views.slice(paging.offset, paging.offset + paging.limit),
+        },
+      };
+    }
+    case "list-vulnerabilities": {
+      const paging = page(query, 10, 200);
+      if ("invalid" in paging) return { invalid: paging.invalid as string };
+      for (const required of ["image_type", "namespace", "image_name", "tag_name"]) {
+        if (!query[required]) return { invalid: `${required} is required` };
+      }
+      const record = registry.findById(params[0]);
+      if (
+        !record ||
+        record.info.namespace !== query.namespace ||
+        record.info.image_name !== query.image_name ||
+        record.info.image_version !== query.tag_name
+      ) {
+        return { body: { total_num: 0, data_list: [] } };
+      }
+      const found = registry.vulnerabilities(record);
+      return {
+        body: {
+          total_num: found.length,
+          data_list: found.slice(paging.offset, paging.offset + paging.limit),
+        },
+      };
+    }
+    case "list-registries": {
+      const paging = page({ limit: "200", ...query }, 1, 200);
+      if ("invalid" in paging) return { invalid: paging.invalid as string };
+      const found = registry
+        .registries()
+        .filter(
+          (entry) =>
+            (!query.registry_type || entry.registry_type === query.registry_type) &&
+            (!query.registry_name || entry.registry_name === query.registry_name) &&
+            (!query.registry_addr || entry.registry_addr === query.registry_addr),
+        );
+      return {
+        body: {
+          total_num: found.length,
+          data_list: found.slice(paging.offset, paging.offset + paging.limit),
+        },
+      };
+    }
+    case "sync-task": {
+      if (typeof fields.sync_all_registries !== "boolean") {
+        return { invalid: "sync_all_registries is required" };
+      }
+      const info = fields.registry_info;
+      if (!fields.sync_all_registries && (!Array.isArray(info) || info.length === 0)) {
+        return { invalid: "registry_info must list registries when sync_all_registries is false" };
+      }
+      context.acceptSync(body);
+      registry.recordTask("image_sync", []);
+      registry.sync(
+        fields.sync_all_registries
+          ? {}
+          : {
+              registries: (info as Array<Record<string, unknown>>).map((entry) =>
+                String(entry.registry_id),
+              ),
+            },
+      );
+      return {};
+    }
+    case "sync-images": {
+      const type = fields.image_type;
+      if (type !== "private_image" && type !== "shared_image") {
+        return { invalid: "image_type must be private_image or shared_image" };
+      }
+      context.acceptSync(body);
+      registry.recordTask("image_sync", []);
+      registry.sync({ imageType: type });
+      return {};
+    }
+    case "smn-publish": {
+      if (typeof fields.message !== "string" || fields.message.length === 0) {
+        return { invalid: "message is required" };
+      }
+      context.publish({
+        topic: params[0] ?? "",
+        subject: typeof fields.subject === "string" ? fields.subject : undefined,
+        message: fields.message,
+      });
+      return { body: { request_id: "emulated", message_id: "emulated" } };
+    }
+    case "list-tasks": {
+      const paging = page(query, 10, 200);
+      if ("invalid" in paging) return { invalid: paging.invalid as string };
+      if (query.type !== "image_scan" && query.type !== "image_sync") {
+        return { invalid: "type must be image_scan or image_sync" };
+      }
+      const tasks = registry
+        .listTasks(query.type)
+        .filter(
+          (task) =>
+            !query.task_status || (query.task_status === "finished") === (task.task_status === 100),
+        );
+      return {
+        body: {
+          total_num: tasks.length,
+          data_list: tasks.slice(paging.offset, paging.offset + paging.limit),
+        },
+      };
+    }
+  }
+}
+
+export { registryIdOf };

@@ -1,0 +1,187 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createLocalContext } from "./context";
+import { prepareLocalEnvironment } from "./local-environment";
+import { registerPushes } from "./registry-pushes";
+
+/**
+ * `npm start`: serves the handler on 127.0.0.1:$PORT (default 8080). Each HTTP request becomes a
+ * FunctionGraph APIG trigger event (base64 body, lower-case headers) and gets the handler's
+ * answer, so a real SWR Enterprise / Harbor webhook or curl can be pointed at it.
+ */
+
+type Handler = (event: unknown, context: never) => Promise<unknown>;
+
+interface ApigResponse {
+  statusCode: number;
+  headers?: Record<string, string>;
+  body?: string;
+  isBase64Encoded?: boolean;
+}
+
+/** Requests larger than this are refused here, as APIG would refuse them. */
+const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
+
+export function apigEventOf(request: IncomingMessage, body: Buffer) {
+  const url = new URL(request.url ?? "/", "http://localhost");
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined)
+      headers[name.toLowerCase()] = Array.isArray(value) ? value.join(",") : value;
+  }
+  return {
+    httpMethod: request.method ?? "GET",
+    path: url.pathname,
+    resource: url.pathname,
+    headers,
+    queryStringParameters: Object.fromEntries(url.searchParams),
+    pathParameters: {},
+    body: body.toString("base64"),
+    isBase64Encoded: true,
+    requestContext: { apiId: "local", requestId: randomUUID(), stage: "local" },
+  };
+}
+
+export async function startLocalServer(options: {
+  port: number;
+  handler: Handler;
+  env?: NodeJS.ProcessEnv;
+}): Promise<{ server: Server; url: string }> {
+  const server = createServer(async (request, response) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of request) {
+        size += (chunk as Buffer).length;
+        if (size > MAX_REQUEST_BYTES) {
+          response.writeHead(413, { "content-type": "application/json" });
+          response.end(JSON.stringify({ status: "rejected", message: "request body too large" }));
+          return;
+        }
+        chunks.push(chunk as Buffer);
+      }
+    } catch {
+      // The client went away mid-body (or sent a broken one): nothing to answer, nothing to do.
+      request.socket.destroy();
+      return;
+    }
+    const event = apigEventOf(request, Buffer.concat(chunks));
+    try {
+      const answer = (await options.handler(
+        event,
+        createLocalContext({ env: options.env }) as never,
+      )) as ApigResponse;
+      const body = answer.body ?? "";
+      response.writeHead(answer.statusCode, answer.headers ?? {});
+      response.end(answer.isBase64Encoded ? Buffer.from(body, "base64") : body);
+    } catch (error) {
+      response.writeHead(500, { "content-type": "application/json" });
+      response.end(JSON.stringify({ status: "error", message: (error as Error).message }));
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}` };
+}
+
+/** A FunctionGraph TIMER trigger's event, as `npm start`'s flush interval sends it. */
+export function timerEvent(name = "local-flush") {
+  return {
+    version: "v1.0",
+    time: new Date().toISOString(),
+    trigger_type: "TIMER",
+    trigger_name: name,
+    user_event: "",
+  };
+}
+
+/**
+ * Flushes the scan queue on a schedule, as the TIMER trigger does in FunctionGraph: every
+ * `intervalMs`, or sooner when the last flush said when HSS's budget frees a call. Returns a
+ * function that stops it.
+ */
+export function startFlushSchedule(options: {
+  handler: Handler;
+  intervalMs: number;
+  env?: NodeJS.ProcessEnv;
+  onError?: (error: Error) => void;
+}): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const run = async () => {
+    let delay = options.intervalMs;
+    try {
+      const report = (await options.handler(
+        timerEvent(),
+        createLocalContext({ env: options.env }) as never,
+      )) as { flush?: { retry_after_ms?: number }; queue?: { pending: number } };
+      const retryAfter = report.flush?.retry_after_ms;
+      if ((report.queue?.pending ?? 0) > 0 && retryAfter !== undefined) {
+        delay = Math.min(options.intervalMs, Math.max(200, retryAfter + 100));
+      }
+    } catch (error) {
+      options.onError?.(error as Error);
+    }
+    if (!stopped) timer = setTimeout(run, delay);
+  };
+  timer = setTimeout(run, options.intervalMs);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
+async function main(): Promise<void> {
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const port = Number(process.env.PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    say(`PORT must be a port number, got ${JSON.stringify(process.env.PORT)}`);
+    process.exit(2);
+  }
+  const emulator = await prepareLocalEnvironment(process.env, say);
+  const { handler } = await import("../handler");
+  const { url } = await startLocalServer({
+    port,
+    handler: (event, context) => {
+      // The embedded emulator has no registry of its own: each push delivered here was pushed.
+      if (emulator) registerPushes(emulator, event, process.env);
+      return (handler as Handler)(event, context);
+    },
+    env: process.env,
+  });
+  say(`swr-scan-on-push listening on ${url}`);
+  const interval = Number(process.env.FLUSH_INTERVAL_SECONDS ?? 5);
+  if (!Number.isFinite(interval) || interval < 1 || interval > 60) {
+    say(
+      `FLUSH_INTERVAL_SECONDS must be 1–60, got ${JSON.stringify(process.env.FLUSH_INTERVAL_SECONDS)}`,
+    );
+    process.exit(2);
+  }
+  startFlushSchedule({
+    handler: handler as Handler,
+    intervalMs: interval * 1000,
+    env: process.env,
+    onError: (error) => say(`scheduled flush failed: ${error.message}`),
+  });
+  say(
+    `the scan queue is flushed every ${interval} s (FLUSH_INTERVAL_SECONDS), as FunctionGraph's timer trigger does every minute`,
+  );
+  // The secret itself is never printed: the hint refers to the variable.
+  const auth = process.env.WEBHOOK_AUTH === "none" ? "" : ` -H "authorization: $WEBHOOK_SECRET"`;
+  say(
+    `try: curl -s -X POST '${url}/?instance_id=my-instance' -H 'content-type: application/json'${auth} --data @events/harbor-push.json`,
+  );
+}
+
+if (require.main === module) {
+  main().catch((error) => {
+    process.stderr.write(
+      `npm start failed: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exit(1);
+  });
+}

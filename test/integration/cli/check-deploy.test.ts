@@ -1,0 +1,87 @@
+import { type AddressInfo, createServer } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLocalServer } from "../../../src/runners/server";
+import { SAMPLE_WEBHOOK_SECRET } from "../../support/fixtures";
+import { type Harness, startHarness } from "../../support/harness";
+import { runLocalTool } from "../../support/local-tool";
+
+function checkDeploy(env: Record<string, string>, ...args: string[]) {
+  return runLocalTool("cli/check-deploy.ts", args, { PATH: process.env.PATH, ...env });
+}
+
+/** The post-deploy check against a function served over HTTP, as a deployed trigger would be. */
+describe("npm run check-deploy", () => {
+  let harness: Harness;
+  let url: string;
+  let close: () => void;
+  beforeAll(async () => {
+    harness = await startHarness({ SCAN_QUEUE: "memory" });
+    const started = await startLocalServer({
+      port: 0,
+      handler: (event, context) => harness.invoke(event, context as object),
+    });
+    url = started.url;
+    close = () => started.server.close();
+  });
+  afterAll(async () => {
+    close();
+    await harness.close();
+  });
+
+  it("passes a correct setup in plain words, and nothing reaches HSS", async () => {
+    const run = await checkDeploy(
+      { WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET },
+      `${url}/swr-scan-on-push?instance_id=ee-instance`,
+    );
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(
+      /^ok {3}authentication: the webhook secret in the authorization header was accepted$/m,
+    );
+    expect(run.stdout).toMatch(/^ok {3}dry run: nothing was sent to HSS$/m);
+    expect(run.stdout).toMatch(/^ok {3}parsing: read as harbor-default, event PUSH_ARTIFACT$/m);
+    expect(run.stdout).toMatch(
+      /^ok {3}mapping: would scan test-webhook\/debian:latest on instance ee-instance/m,
+    );
+    expect(run.stdout).toMatch(
+      /^ok {3}HSS: http:\/\/127.0.0.1:\d+ \(region cn-north-4\), project id configured, credentials: an access key/m,
+    );
+    expect(run.stdout).toMatch(/^ok {3}queue: memory, reachable/m);
+    expect(run.stdout).toMatch(/the deployment is ready/);
+    expect(harness.emulator.received).toHaveLength(0);
+  });
+
+  it("says when the secret is wrong", async () => {
+    const run = await checkDeploy(
+      { WEBHOOK_SECRET: "not-the-secret-at-all-123" },
+      `${url}/x?instance_id=i`,
+    );
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(
+      /^FAIL authentication: the webhook secret in the authorization header was refused/m,
+    );
+    expect(run.stdout).not.toContain("not-the-secret-at-all-123");
+  });
+
+  it("says when no instance id is known for the registry", async () => {
+    const run = await checkDeploy({ WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET }, `${url}/x`);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(
+      /^FAIL instance id: no SWR Enterprise instance id for registry hub.harbor.com/m,
+    );
+    expect(harness.emulator.received).toHaveLength(0);
+  });
+
+  it("says when the function cannot be reached", async () => {
+    // A port that was just free: nothing listens there.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const run = await checkDeploy(
+      { WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET },
+      `http://127.0.0.1:${port}/x`,
+    );
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^FAIL could not reach http:\/\/127.0.0.1:\d+\/x: ECONNREFUSED/m);
+  });
+});

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  emulatorEnvironment,
+  type HssEmulator,
+  startHssEmulator,
+} from "../../../src/emulator/hss-emulator";
+import { scanKey } from "../../../src/hss/batch-scan-request";
+import { RedisScanQueue } from "../../../src/queue/redis-queue";
+import { QueueUnavailableError } from "../../../src/queue/scan-queue";
+import { runLocalTool } from "../../support/local-tool";
+import { type RedisServer, startRedis } from "../../support/redis-server";
+
+function queueCommand(env: Record<string, string>, ...args: string[]) {
+  return runLocalTool("cli/queue.ts", args, { PATH: process.env.PATH, ...env });
+}
+
+describe("npm run queue", () => {
+  let redis: RedisServer;
+  let emulator: HssEmulator;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    redis = await startRedis();
+    emulator = await startHssEmulator();
+    env = { ...emulatorEnvironment(emulator), SCAN_QUEUE: redis.url, LOG_LEVEL: "error" };
+  });
+  afterAll(async () => {
+    await emulator.close();
+    await redis.close();
+  });
+
+  it("shows, flushes and retries the dead letters of the shared queue", async () => {
+    // Prepare: two images waiting, one dead-lettered with HSS's error
+    const queue = new RedisScanQueue({
+      url: redis.url,
+      callsPerMinute: 4,
+      windowMs: 61_000,
+      timeoutMs: 1000,
+      unavailable: (message) => new QueueUnavailableError(message),
+    });
+    const scan = (tag: string) => {
+      const target = { namespace: "team", image_name: "app", image_version: tag };
+      return {
+        id: scanKey("private_image", target, `sha256:${tag}`),
+        image_type: "private_image" as const,
+        target,
+        digest: `sha256:${tag}`,
+      };
+    };
+    await queue.enqueue([scan("bad"), scan("1"), scan("2")], 60_000);
+    const claim = await queue.claim(1, 10_000);
+    if (!claim) throw new Error("expected a claim");
+    await queue.deadLetter(claim, {
+      http_status: 400,
+      error_code: "HSS.0001",
+      error_msg: "invalid parameter",
+    });
+    await queue.close();
+
+    // Act and assess
+    const status = await queueCommand(env, "status", "--json");
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      pending: 2,
+      claimed: 0,
+      dead_lettered: 1,
+      calls_in_window: 0,
+      calls_per_minute: 4,
+      oldest_age_ms: expect.any(Number),
+      dead_letters: [{ image: "team/app:bad", error: { error_code: "HSS.0001" } }],
+    });
+
+    const text = await queueCommand(env, "status");
+    expect(text.stdout).toMatch(/^pending 2, claimed 0, watched for results 0, dead-lettered 1$/m);
+    expect(text.stdout).toMatch(/dead: team\/app:bad — HSS.0001: invalid parameter/);
+
+    const flushed = await queueCommand(env, "flush");
+    expect(flushed.code).toBe(0);
+    expect(flushed.stdout).toMatch(
+      /^2 image\(s\) submitted in 1 HSS call\(s\), 0 dead-lettered; stopped: empty/,
+    );
+    expect(emulator.acceptedBatches()).toHaveLength(1);
+
+    const retried = await queueCommand(env, "retry-dead");
+    expect(retried.stdout.trim()).toBe("1 dead-lettered image(s) queued again");
+    const after = JSON.parse((await queueCommand(env, "status", "--json")).stdout);
+    expect(after).toMatchObject({ pending: 1, dead_lettered: 0, calls_in_window: 1 });
+  });
+
+  it("explains that an in-process queue cannot be reached, and exits 2", async () => {
+    const run = await queueCommand({ ...env, SCAN_QUEUE: "memory" }, "status");
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/lives inside one process/);
+  });
+
+  it("exits 1 naming the problem, not the password, when Redis cannot be reached", async () => {
+    const run = await queueCommand(
+      { ...env, SCAN_QUEUE: "redis://:s3cret-pass@127.0.0.1:1", QUEUE_TIMEOUT_MS: "300" },
+      "status",
+    );
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/Redis scan queue is unavailable/);
+    expect(run.stderr + run.stdout).not.toContain("s3cret-pass");
+  });
+
+  it("prints its usage for an unknown command", async () => {
+    const run = await queueCommand(env, "purge");
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/usage: npm run --silent queue -- status\|flush\|retry-dead/);
+  });
+});

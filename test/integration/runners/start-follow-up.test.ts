@@ -1,0 +1,94 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { harborPush, harborSample } from "../../support/fixtures";
+import { ROOT } from "../../support/local-tool";
+
+/**
+ * `npm start` as a new user runs it (no configuration: embedded emulator, in-process queue): a
+ * push becomes, with no one involved, a finished scan in its logs, HSS's sync step included.
+ */
+describe("npm start", () => {
+  let child: ChildProcess | undefined;
+  afterAll(() => {
+    child?.kill();
+  });
+
+  const start = (env: Record<string, string> = {}) => {
+    const lines: string[] = [];
+    child?.kill();
+    child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["src/runners/server.ts"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, PORT: "0", FLUSH_INTERVAL_SECONDS: "1", ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let buffered = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString("utf8");
+      const parts = buffered.split("\n");
+      buffered = parts.pop() ?? "";
+      lines.push(...parts);
+    });
+    const waitFor = async (pattern: RegExp, withinMs: number) => {
+      const until = Date.now() + withinMs;
+      while (Date.now() < until) {
+        const line = lines.find((candidate) => pattern.test(candidate));
+        if (line) return line;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error(`no line matching ${pattern} within ${withinMs} ms:\n${lines.join("\n")}`);
+    };
+    return { lines, waitFor };
+  };
+
+  it("shows a push becoming a finished scan in its logs", async () => {
+    const { lines, waitFor } = start();
+    const listening = await waitFor(/listening on http:\/\/127\.0\.0\.1:\d+/, 20_000);
+    const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(listening)?.[1];
+    const answer = await fetch(`${url}/?instance_id=local-instance`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(harborSample()),
+    });
+    expect(answer.status).toBe(202);
+
+    const finished = JSON.parse(await waitFor(/"event":"scan_finished"/, 45_000));
+    expect(finished).toMatchObject({ level: "info", scan_status: "success", vul_num: 0 });
+    expect(lines.some((line) => line.includes('"event":"not_synced"'))).toBe(true);
+    expect(lines.some((line) => line.includes('"event":"sync_requested"'))).toBe(true);
+    expect(lines.some((line) => line.includes('"answered":429'))).toBe(false);
+  }, 70_000);
+
+  it("with scan-task, follows two images pushed together to their results", async () => {
+    const { lines, waitFor } = start({ HSS_SCAN_API: "scan-task" });
+    const listening = await waitFor(/listening on http:\/\/127\.0\.0\.1:\d+/, 20_000);
+    const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(listening)?.[1];
+    const answer = await fetch(`${url}/?instance_id=local-instance`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(
+        harborPush("team/api", [
+          { tag: "high-1", digest: "sha256:1", resource_url: "hub.example.com/team/api:high-1" },
+          { tag: "clean-1", digest: "sha256:2", resource_url: "hub.example.com/team/api:clean-1" },
+        ]),
+      ),
+    });
+    expect(answer.status).toBe(202);
+
+    const finished = async () => {
+      const until = Date.now() + 45_000;
+      while (Date.now() < until) {
+        const done = lines.filter((line) => line.includes('"event":"scan_finished"'));
+        if (done.length >= 2) return done.map((line) => JSON.parse(line));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      throw new Error(lines.join("\n"));
+    };
+    const results = await finished();
+    expect(results.map((line) => [line.image, line.severity_level]).sort()).toEqual([
+      ["team/api:clean-1 (instance local-instance)", "Security"],
+      ["team/api:high-1 (instance local-instance)", "High"],
+    ]);
+    expect(lines.some((line) => line.includes('"answered":429'))).toBe(false);
+  }, 70_000);
+});
