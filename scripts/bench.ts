@@ -158,7 +158,7 @@ async function warmOverhead(env: NodeJS.ProcessEnv, emulatorUrl: string) {
     createHandler({
       env,
       writeLog: () => undefined,
-      createSubmitter: () => ({ submitBatchScan: async () => ({ requestId: "local" }) }),
+      createCaller: () => ({ call: async () => ({ requestId: "local", body: undefined }) }),
     }),
   );
   const loopback = await measure(

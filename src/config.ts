@@ -1,6 +1,8 @@
 import "./zod-setup";
 import * as z from "zod/mini";
-import { MAX_IMAGES_PER_BATCH } from "./hss/batch-scan-request";
+import { ScanOnPushError } from "./errors";
+import { MAX_IMAGES_PER_BATCH } from "./images/scan-target";
+import { SCAN_API_NAMES, SCAN_APIS } from "./scan-apis";
 import {
   compilePolicy,
   type PolicyDefinition,
@@ -206,6 +208,29 @@ const POLICY_VARIABLES = {
 } as const;
 type PolicyVariable = keyof typeof POLICY_VARIABLES;
 
+/**
+ * Variables whose values are secrets: never echoed back in an error, and deployed as FunctionGraph's
+ * encrypted variables (serverless.yml's encryptedEnvironment), never as plain ones.
+ */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+  "CLOUD_SDK_AK",
+  "CLOUD_SDK_SK",
+  "CLOUD_SDK_SECURITY_TOKEN",
+  "WEBHOOK_SECRET",
+  "SCAN_QUEUE",
+  "NOTIFY_WEBHOOK_URL",
+  "NOTIFY_SMN_TOPIC",
+]);
+
+/** A secret variable's value as parsed, in the forms it may appear in (each secret of a list). */
+function secretValuesOf(value: unknown): string[] {
+  if (typeof value === "string") return value ? [value] : [];
+  if (Array.isArray(value))
+    return value.filter((item): item is string => typeof item === "string" && item !== "");
+  const nested = (value as { secrets?: unknown } | undefined)?.secrets;
+  return Array.isArray(nested) ? secretValuesOf(nested) : [];
+}
+
 /** Every variable the function reads, with its rules; serverless.yml and the README list these. */
 const environmentShape = {
   HSS_REGION: optional(
@@ -262,7 +287,7 @@ const environmentShape = {
   SCAN_SKIP_SIGNATURES: flag(true),
   DRY_RUN: flag(false),
   LOG_LEVEL: withDefault(z.enum(["debug", "info", "warn", "error"]), "info"),
-  HSS_SCAN_API: withDefault(z.enum(["batch-scan", "scan-task"]), "batch-scan"),
+  HSS_SCAN_API: withDefault(z.enum(SCAN_API_NAMES), "batch-scan"),
   HSS_SCAN_SCOPE: withDefault(scanScope, SCAN_SCOPE_BITS.vulnerabilities),
   HSS_SCAN_RATE_LIMIT: integer(0, 1000, 0),
   FOLLOW_UP: flag(true),
@@ -325,10 +350,10 @@ function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environm
       `must be at least 5 s longer than one HSS attempt (HSS_TIMEOUT_MS=${env.HSS_TIMEOUT_MS}), or a claim could expire while its call is still running`,
     );
   }
-  if (env.HSS_SCAN_API === "scan-task" && (env.SCAN_QUEUE?.backend ?? "none") === "none") {
+  if (SCAN_APIS[env.HSS_SCAN_API].needsLookup && (env.SCAN_QUEUE?.backend ?? "none") === "none") {
     problem(
       "HSS_SCAN_API",
-      "scan-task needs a scan queue (SCAN_QUEUE): each image is looked up in HSS first, and one HSS has not synced yet waits for a sync, which only the queue can wait for",
+      `${env.HSS_SCAN_API} needs a scan queue (SCAN_QUEUE): each image is looked up in HSS first, and one HSS has not synced yet waits for a sync, which only the queue can wait for`,
     );
   }
   if ((env.NOTIFY_WEBHOOK_URL || env.NOTIFY_SMN_TOPIC) && !env.FOLLOW_UP) {
@@ -407,6 +432,10 @@ export const environmentSchema = z.pipe(
       maxRescans: env.FOLLOW_UP_MAX_RESCANS,
       syncTimeoutMs: env.HSS_SYNC_TIMEOUT_SECONDS * 1000,
     },
+    /** Every secret value configured, in every form it may appear in (scrubbed from logs). */
+    secrets: [...SECRET_VARIABLES].flatMap((name) =>
+      secretValuesOf(env[name as keyof Environment]),
+    ),
     notify: {
       minSeverity: env.NOTIFY_MIN_SEVERITY,
       webhookUrl: env.NOTIFY_WEBHOOK_URL,
@@ -444,21 +473,7 @@ export type Credentials = NonNullable<Config["credentials"]>;
 /** Every variable the function reads; serverless.yml and the README list exactly these. */
 export const CONFIG_VARIABLES = Object.keys(environmentShape);
 
-/**
- * Variables whose values are secrets: never echoed back in an error, and deployed as FunctionGraph's
- * encrypted variables (serverless.yml's encryptedEnvironment), never as plain ones.
- */
-export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
-  "CLOUD_SDK_AK",
-  "CLOUD_SDK_SK",
-  "CLOUD_SDK_SECURITY_TOKEN",
-  "WEBHOOK_SECRET",
-  "SCAN_QUEUE",
-  "NOTIFY_WEBHOOK_URL",
-  "NOTIFY_SMN_TOPIC",
-]);
-
-export class ConfigError extends Error {
+export class ConfigError extends ScanOnPushError {
   override readonly name = "ConfigError";
 }
 

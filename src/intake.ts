@@ -1,13 +1,11 @@
-import type { Config } from "./config";
+import type { Invocation } from "./composition-root";
 import { type Delivery, payloadOf } from "./delivery";
 import { HttpError, httpError } from "./errors";
-import { flushQueue, flushSettingsOf } from "./flush";
-import type { Notifier } from "./follow-up/notify";
+import { flushQueue } from "./flush/flusher";
 import { parseRegistryPayload } from "./formats";
 import type { RegistryEvent } from "./formats/registry-event";
-import { describeTarget, HSS_FIELD_MAX, type ScanTarget } from "./hss/batch-scan-request";
 import type { CallBudget } from "./hss/call-budget";
-import { type BatchScanSubmitter, isHssCaller } from "./hss/client";
+import { describeTarget, HSS_FIELD_MAX, type ScanTarget } from "./images/scan-target";
 import type { Logger } from "./log";
 import { type NewScan, QueueUnavailableError, type ScanQueue } from "./queue/scan-queue";
 import {
@@ -15,7 +13,6 @@ import {
   type QueuedImage,
   queuedReport,
   type ScanReport,
-  type SetupSummary,
   scanFailedError,
   scanReport,
 } from "./report";
@@ -28,31 +25,26 @@ import {
   splitIntoBatches,
 } from "./scan-plan";
 import { MIN_ATTEMPT_MS, submitBatches } from "./submit";
-import type { SubmittedImages } from "./submitted-images";
 import { authenticateDelivery } from "./webhook-auth";
 
-export interface IntakeDependencies {
-  config: Config;
-  /** Called only when there is something to send, so ignored events need no credentials. */
-  submitter: () => BatchScanSubmitter;
-  /** Tells of findings the follow-up sees right after intake (NOTIFY_*). */
-  notifier?: () => Promise<Notifier | undefined>;
-  /** What previews instead of sending, for a per-delivery dry run (`?dry_run=true`). */
-  previewer: () => BatchScanSubmitter;
-  /** What a dry run says about the HSS and queue settings (never a secret). */
-  describeSetup: () => Promise<SetupSummary>;
-  log: Logger;
-  /** Epoch milliseconds by which all HSS calls must have ended. */
-  deadline: number;
-  requestId?: string;
-  /** The scan queue (SCAN_QUEUE); undefined in direct mode. */
-  queue?: ScanQueue;
-  /**
-   * This instance's own call budget and memory of submitted images: direct mode's, and the
-   * fallback when the queue cannot be reached.
-   */
-  instance: { budget: CallBudget; submitted: SubmittedImages };
-}
+/** What intake works with: the invocation's (composition-root.ts), and its deadline. */
+export type IntakeDependencies = Pick<
+  Invocation,
+  | "config"
+  | "log"
+  | "requestId"
+  | "scanSender"
+  | "directSender"
+  | "previewSender"
+  | "hss"
+  | "flush"
+  | "followUp"
+  | "describeSetup"
+> &
+  Pick<Invocation["instance"], "queue" | "own" | "scanApi"> & {
+    /** Epoch milliseconds by which all HSS calls must have ended. */
+    deadline: number;
+  };
 
 /**
  * The whole job for one delivery: authenticate, recognise the payload, plan the scans, then
@@ -157,12 +149,12 @@ export async function scanOnPush(
       await sendNow(event, plan, deps, {
         dedupe: true,
         dryRun: false,
-        budget: deps.instance.budget,
+        budget: deps.own.budget,
       }),
     );
   if (!deps.queue) return sendDirectly();
   // Credentials are checked before anything is queued, so a misconfiguration answers 500 at once.
-  deps.submitter();
+  deps.scanSender(deps.queue.budget);
   try {
     return answered(log, plan, await enqueueAndFlush(event, plan, deps.queue, deps));
   } catch (error) {
@@ -255,44 +247,35 @@ async function enqueueAndFlush(
       already_queued: alreadyQueued,
     });
   }
-  const flush = await flushQueue({
-    queue,
-    submitter: deps.submitter,
-    ...flushSettingsOf(config),
-    deadline: deps.deadline,
-    log,
-  });
+  const flush = await flushQueue({ ...deps.flush(deps.deadline), queue });
   if (flush.images_submitted > 0) await checkRightAway(queue, deps);
   return queuedReport(event, plan.imageType, skipped, onQueue, flush, deps.requestId);
 }
 
 /**
- * batch-scan: HSS answers a scan request for an image it has not synced with the same empty 200,
- * so whether it knows the images just submitted is learnt from its list. One list call, right
- * away (the budget and the deadline permitting), starts the sync of an image HSS does not know
- * one flush period earlier than the next scheduled follow-up would. scan-task looks images up
- * before sending and needs no second look.
+ * An API that needs no lookup (batch-scan) is answered with the same empty 200 for an image HSS
+ * has not synced, so whether HSS knows the images just submitted is learnt from its list. One
+ * list call, right away (the budget and the deadline permitting), starts the sync of an image
+ * HSS does not know one flush period earlier than the next scheduled follow-up would. An API
+ * that looks images up before sending needs no second look.
  */
 async function checkRightAway(queue: ScanQueue, deps: IntakeDependencies): Promise<void> {
-  const { config, log } = deps;
-  if (!config.followUp.enabled || config.scan.api === "scan-task") return;
+  const { log, followUp: follow } = deps;
+  if (!follow || deps.scanApi.needsLookup) return;
   // At most three calls (list, then ListRegistry and a sync for an image HSS does not know),
   // each given a third of what is left before the answer is due.
   const callTimeoutMs = Math.floor((deps.deadline - Date.now()) / 3);
   if (callTimeoutMs < MIN_ATTEMPT_MS) return;
-  const submitter = deps.submitter();
-  if (!isHssCaller(submitter)) return;
   const { followUp } = await import("./follow-up/follow-up");
   try {
     await followUp({
       queue,
-      caller: submitter,
-      config,
+      hss: await deps.hss(callTimeoutMs),
+      settings: follow.settings,
       deadline: deps.deadline,
       log,
       maxListCalls: 1,
-      callTimeoutMs,
-      notifier: await deps.notifier?.(),
+      notifier: await follow.notifier(),
     });
   } catch (error) {
     if (!(error instanceof QueueUnavailableError)) throw error;
@@ -310,7 +293,7 @@ async function sendNow(
 ): Promise<ScanReport> {
   const { dryRun } = options;
   const { config, log } = deps;
-  const memory = deps.instance.submitted;
+  const memory = deps.own.submitted;
   const keyOf = new Map<ScanTarget, string>();
   const skipped = [...plan.skipped];
   let targets = plan.targets;
@@ -343,8 +326,7 @@ async function sendNow(
   const outcomes = await submitBatches(
     splitIntoBatches({ ...plan, targets }, config.hss.batchSize),
     {
-      submitter: dryRun ? deps.previewer : deps.submitter,
-      budget: options.dryRun ? undefined : options.budget,
+      sender: () => (options.dryRun ? deps.previewSender() : deps.directSender(options.budget)),
       concurrency: config.hss.concurrency,
       timeoutMs: config.hss.timeoutMs,
       retry: config.hss.retry,
@@ -374,8 +356,8 @@ function recentlySubmitted(image: string, agoMs: number, by: string): SkippedIma
 
 /** The queue's budget when there is a queue, falling back to this instance's when it is down. */
 function sharedBudget(deps: IntakeDependencies): CallBudget {
-  const { queue, instance, log } = deps;
-  if (!queue) return instance.budget;
+  const { queue, own, log } = deps;
+  if (!queue) return own.budget;
   const fallback = async <T>(use: (budget: CallBudget) => Promise<T>): Promise<T> => {
     try {
       return await use(queue.budget);
@@ -386,7 +368,7 @@ function sharedBudget(deps: IntakeDependencies): CallBudget {
         reason: error.message,
         fallback: "instance budget",
       });
-      return use(instance.budget);
+      return use(own.budget);
     }
   };
   return {

@@ -1,14 +1,10 @@
 import { HttpError } from "./errors";
-import type { FlushResult } from "./flush";
+import type { FlushResult } from "./flush/claims";
 import type { RegistryEvent } from "./formats/registry-event";
-import {
-  describeTarget,
-  type ImageType,
-  type OperateAllFilters,
-  type ScanBatch,
-  type ScanTarget,
-} from "./hss/batch-scan-request";
-import type { HssCallError, HssRequestPreview } from "./hss/client";
+import type { OperateAllFilters, ScanBatch } from "./hss/batch-scan-request";
+import { failureFieldsOf, type HssCallError } from "./hss/client";
+import type { HssRequestPreview } from "./hss/request";
+import { describeTarget, type ImageType, type ScanTarget } from "./images/scan-target";
 import type { AdjustedValue, SkippedImage, UnmappedImage } from "./scan-plan";
 import type { SubmitOutcome } from "./submit";
 
@@ -290,14 +286,7 @@ const OUTCOME_WORDS: Record<FailureOutcome, string> = {
 };
 
 function hssFailureOf(error: HssCallError, attempts: number): HssFailure {
-  return {
-    outcome: failureOutcomeOf(error),
-    http_status: error.httpStatus,
-    attempts,
-    error_code: error.errorCode,
-    error_msg: error.message,
-    hss_request_id: error.requestId,
-  };
+  return { outcome: failureOutcomeOf(error), attempts, ...failureFieldsOf(error) };
 }
 
 function describeScan(scan: ScanTarget | { operate_all: true }): string {

@@ -1,18 +1,17 @@
 import type { Config } from "./config";
-import type { ManualScanRequest } from "./formats/hss-scan-request";
+import type { ManualScanRequest } from "./formats/manual-scan-request";
 import type { PushedImage } from "./formats/registry-event";
+import type { OperateAllFilters, ScanBatch } from "./hss/batch-scan-request";
 import {
   describeTarget,
   HSS_FIELD_MAX,
   type ImageType,
   isScanTarget,
-  type OperateAllFilters,
-  type ScanBatch,
   type ScanTarget,
   scanKey,
   scanTargetSchema,
   targetKey,
-} from "./hss/batch-scan-request";
+} from "./images/scan-target";
 import type { NewScan } from "./queue/scan-queue";
 import type { ScanPolicy } from "./scan-policy";
 

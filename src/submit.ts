@@ -1,21 +1,16 @@
 import { mapWithConcurrency } from "./concurrency";
 import type { ScanBatch } from "./hss/batch-scan-request";
-import { BATCH_SCAN_API, type CallBudget, RATE_WINDOW_MS } from "./hss/call-budget";
-import {
-  type BatchScanSubmitter,
-  classifyFailure,
-  HssCallError,
-  type HssRequestPreview,
-  toHssCallError,
-} from "./hss/client";
+import { failureFieldsOf, HssCallError } from "./hss/client";
+import type { HssRequestPreview } from "./hss/request";
 import type { Logger } from "./log";
+import { retryDelayMs, type ScanSender, sendScan } from "./send-scan";
 
 /**
  * Sends batches to HSS within the invocation, for direct mode (no queue), manual HSS requests and
- * the fallback when the queue cannot be reached. Every call first takes a slot of the call budget;
- * a batch that gets none is not sent and fails with `RATE_LIMITED`, and a 429 spends the window
- * and is not retried in it. Other retryable failures (5xx, timeouts, connection errors) are
- * retried with exponential backoff and full jitter, never past the invocation's deadline.
+ * the fallback when the queue cannot be reached (send-scan.ts does each call). A batch the budget
+ * has no slot for is not sent and fails with `RATE_LIMITED`, and a 429 is not retried in its
+ * window. Other retryable failures (5xx, timeouts, connection errors) are retried after the one
+ * retry policy's delay, never past the invocation's deadline.
  */
 
 /** What became of one batch: the tagged outcome the report is built from. */
@@ -40,9 +35,8 @@ export interface RetryPolicy {
 }
 
 export interface SubmitBatchesOptions {
-  submitter: () => BatchScanSubmitter;
-  /** Undefined for a dry run, which sends nothing and so spends nothing. */
-  budget?: CallBudget;
+  /** Built only when there is something to send: ignored events need no credentials. */
+  sender: () => ScanSender;
   concurrency: number;
   /** Timeout of one attempt; shortened to what is left before the deadline. */
   timeoutMs: number;
@@ -55,6 +49,7 @@ export interface SubmitBatchesOptions {
 
 /** Below this, an attempt cannot do anything useful: HSS alone takes longer to answer. */
 export const MIN_ATTEMPT_MS = 100;
+/** The longest wait between two attempts of one invocation. */
 const MAX_DELAY_MS = 5000;
 
 export async function submitBatches(
@@ -62,19 +57,18 @@ export async function submitBatches(
   options: SubmitBatchesOptions,
 ): Promise<SubmitOutcome[]> {
   if (batches.length === 0) return [];
-  const submitter = options.submitter();
+  const sender = options.sender();
   return mapWithConcurrency(batches, options.concurrency, (batch) =>
-    submitWithRetries(batch, submitter, options),
+    submitWithRetries(batch, sender, options),
   );
 }
 
 async function submitWithRetries(
   batch: ScanBatch,
-  submitter: BatchScanSubmitter,
+  sender: ScanSender,
   options: SubmitBatchesOptions,
 ): Promise<SubmitOutcome> {
-  const { log, retry, deadline, budget } = options;
-  const random = options.random ?? Math.random;
+  const { log, retry, deadline } = options;
   const images = imagesOf(batch);
   let attempts = 0;
   let calls = 0;
@@ -88,76 +82,64 @@ async function submitWithRetries(
     if (left < MIN_ATTEMPT_MS) {
       return fail(
         lastError ??
-          new HssCallError(
-            "not sent: the invocation's time ran out before HSS could be asked",
-            undefined,
-            "DEADLINE_EXCEEDED",
-            undefined,
-          ),
+          notSent("the invocation's time ran out before HSS could be asked", "DEADLINE_EXCEEDED"),
       );
     }
-    if (budget) {
-      const slot = await budget.take(BATCH_SCAN_API);
-      if (!slot.granted) {
-        return fail(
-          new HssCallError(
-            `not sent: the HSS call budget (HSS_CALLS_PER_MINUTE per ${budget.scope === "shared" ? "queue" : "instance"}) is spent; a slot frees in ${Math.ceil(slot.retryAfterMs / 1000)} s`,
-            undefined,
-            "RATE_LIMITED",
-            undefined,
-          ),
-          slot.retryAfterMs,
-        );
-      }
+    const outcome = await sendScan(sender, batch, { timeoutMs: Math.min(options.timeoutMs, left) });
+    if (outcome.kind === "previewed") {
+      log.info("dry_run", {
+        image_type: batch.image_type,
+        images,
+        would_send: outcome.preview.url,
+      });
+      return { kind: "previewed", batch, preview: outcome.preview };
+    }
+    if (outcome.kind === "no_slot") {
+      const scope =
+        sender.mode === "send" && sender.budget.scope === "shared" ? "queue" : "instance";
+      return fail(
+        notSent(
+          `the HSS call budget (HSS_CALLS_PER_MINUTE per ${scope}) is spent; a slot frees in ${Math.ceil(outcome.retryAfterMs / 1000)} s`,
+          "RATE_LIMITED",
+        ),
+        outcome.retryAfterMs,
+      );
     }
     attempts += 1;
-    try {
-      const result = await submitter.submitBatchScan(batch, {
-        timeoutMs: Math.min(options.timeoutMs, left),
-      });
-      if (result.preview) {
-        log.info("dry_run", {
-          image_type: batch.image_type,
-          images,
-          would_send: result.preview.url,
-        });
-        return { kind: "previewed", batch, preview: result.preview };
-      }
+    if (outcome.kind === "sent") {
       calls += 1;
       log.info("submitted", {
         image_type: batch.image_type,
         images,
         attempt: attempts,
-        hss_request_id: result.requestId,
+        hss_request_id: outcome.requestId,
       });
-      return { kind: "sent", batch, requestId: result.requestId, attempts, calls };
-    } catch (thrown) {
-      const error = toHssCallError(thrown);
-      if (error.errorCode !== "CREDENTIALS_MISSING") calls += 1;
-      lastError = error;
-      const kind = classifyFailure(error);
-      if (kind === "throttled") {
-        // The window is spent: another call in it would only be throttled again.
-        await budget?.spendWindow(BATCH_SCAN_API);
-        return fail(error, budget?.windowMs ?? RATE_WINDOW_MS);
-      }
-      if (kind !== "transient" || attempts >= retry.attempts) return fail(error);
-      const ceiling = Math.min(MAX_DELAY_MS, retry.baseDelayMs * 2 ** (attempts - 1));
-      const delayMs = Math.round(random() * ceiling);
-      if (Date.now() + delayMs + MIN_ATTEMPT_MS > deadline) return fail(error);
-      log.warn("retried", {
-        image_type: batch.image_type,
-        images,
-        attempt: attempts,
-        delay_ms: delayMs,
-        http_status: error.httpStatus,
-        error_code: error.errorCode,
-        error_msg: error.message,
-        hss_request_id: error.requestId,
-      });
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return { kind: "sent", batch, requestId: outcome.requestId, attempts, calls };
     }
+    const { error, failure } = outcome;
+    if (error.errorCode !== "CREDENTIALS_MISSING") calls += 1;
+    lastError = error;
+    if (failure === "throttled") return fail(error, outcome.retryAfterMs);
+    if (failure !== "transient" || attempts >= retry.attempts) return fail(error);
+    const delayMs = retryDelayMs(
+      attempts,
+      { firstMs: retry.baseDelayMs, maxMs: MAX_DELAY_MS },
+      options.random ?? Math.random,
+    );
+    if (Date.now() + delayMs + MIN_ATTEMPT_MS > deadline) return fail(error);
+    log.warn("retried", {
+      image_type: batch.image_type,
+      images,
+      attempt: attempts,
+      delay_ms: delayMs,
+      ...failureFieldsOf(error),
+    });
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
   }
+}
+
+function notSent(why: string, code: string): HssCallError {
+  return new HssCallError(`not sent: ${why}`, undefined, code, undefined);
 }
 
 function imagesOf(batch: ScanBatch): number | "operate_all" {
@@ -175,10 +157,7 @@ function logFailure(
     image_type: batch.image_type,
     images: imagesOf(batch),
     attempts,
-    http_status: error.httpStatus,
-    error_code: error.errorCode,
-    error_msg: error.message,
-    hss_request_id: error.requestId,
+    ...failureFieldsOf(error),
   };
   // Rate limiting is expected under load and the sender is told when to come back.
   if (retryAfterMs !== undefined) {

@@ -1,11 +1,7 @@
+import { invocationOf, openInstance } from "../composition-root";
 import { ConfigError, loadConfig } from "../config";
-import { flushQueue, flushSettingsOf } from "../flush";
-import { BATCH_SCAN_API, MemoryCallBudget } from "../hss/call-budget";
-import { submitterSource } from "../hss/submitters";
-import { createLogger } from "../log";
-import { openQueue } from "../queue/open-queue";
+import { flushQueue } from "../flush/flusher";
 import type { ScanQueue } from "../queue/scan-queue";
-import { SubmittedImages } from "../submitted-images";
 
 /**
  * `npm run queue -- <command>`: what operators need to see and do with the shared scan queue,
@@ -43,24 +39,18 @@ async function main(args: string[]): Promise<number> {
       return 2;
     }
     // Only a Redis queue reaches here: it keeps its own budget and memory, shared by all.
-    queue = await openQueue(config, {
-      budget: new MemoryCallBudget(config.hss.callsPerMinute),
-      submitted: new SubmittedImages(config.dedupe.windowMs, config.dedupe.maxImages),
-    });
+    const instance = await openInstance(
+      json ? { ...process.env, LOG_LEVEL: "error" } : process.env,
+      {},
+    );
+    queue = instance.queue;
     if (!queue) return 2;
-    const log = createLogger({
-      level: json ? "error" : config.logLevel,
-      secrets: [
-        ...config.queue.secrets,
-        config.credentials?.sk ?? "",
-        config.credentials?.securityToken ?? "",
-      ],
-    });
+    const run = invocationOf(instance, {}, (line) => process.stderr.write(`${line}\n`));
 
     if (command === "status") {
       const [counts, budget, dead] = await Promise.all([
         queue.counts(),
-        queue.budget.check(config.scan.api === "scan-task" ? "scan-task" : BATCH_SCAN_API),
+        queue.budget.check(instance.scanApi.name as Parameters<typeof queue.budget.check>[0]),
         queue.deadLetters(DEAD_LETTERS_SHOWN),
       ]);
       const status = {
@@ -110,13 +100,9 @@ async function main(args: string[]): Promise<number> {
       return 0;
     }
 
-    const submitter = submitterSource();
     const { accepted: _accepted, ...result } = await flushQueue({
+      ...run.flush(Date.now() + 60_000),
       queue,
-      submitter: () => submitter(config, config.credentials, {}),
-      ...flushSettingsOf(config),
-      deadline: Date.now() + 60_000,
-      log,
     });
     say(
       json

@@ -1,21 +1,20 @@
-import { type Config, ConfigError, loadConfig } from "../config";
+import { invocationOf, openInstance } from "../composition-root";
+import { type Config, ConfigError } from "../config";
 import { startEmbeddedBackendIfUnconfigured } from "../emulator/embedded";
 import type { HssEmulator } from "../emulator/hss-emulator";
+import { ScanOnPushError } from "../errors";
 import { scanStateOf } from "../follow-up/follow-up";
 import { lookUp, refKey } from "../follow-up/lookup";
 import type { MinSeverity } from "../follow-up/notify";
 import { requestSync } from "../follow-up/sync";
-import { type HssApiClient, hssApiClient, type RegistryImage } from "../hss/apis";
-import type { ImageType, ScanBatch, ScanTarget } from "../hss/batch-scan-request";
-import { type CallBudget, type HssApi, MemoryCallBudget } from "../hss/call-budget";
-import { classifyFailure, createHssClient, toHssCallError } from "../hss/client";
-import { scanTaskBody, taskImageOf } from "../hss/scan-task-request";
-import { createLogger } from "../log";
+import type { HssApiClient } from "../hss/apis";
+import type { CallBudget } from "../hss/call-budget";
+import { type ImageType, targetKey } from "../images/scan-target";
+import type { Logger } from "../log";
 import { MemoryWatchStore } from "../queue/memory-queue";
-import { openQueue } from "../queue/open-queue";
 import type { ScanQueue } from "../queue/scan-queue";
 import { planPushScans, registryHostOf } from "../scan-plan";
-import { SubmittedImages } from "../submitted-images";
+import { type ScanSender, sendScan } from "../send-scan";
 import {
   EXIT,
   exitCodeOf,
@@ -68,7 +67,7 @@ interface Options {
   json: boolean;
 }
 
-class UsageError extends Error {}
+class UsageError extends ScanOnPushError {}
 
 export function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
@@ -165,18 +164,16 @@ export function mapReferences(
   return targets;
 }
 
-type ScanClient = HssApiClient & {
-  submitBatchScan(batch: ScanBatch): Promise<{ requestId?: string }>;
-};
-
 interface Run {
-  hss: ScanClient;
+  hss: HssApiClient;
+  /** The configured scan API, with the budget below: this command waits for syncs itself. */
+  sender: ScanSender;
   budget: CallBudget;
   config: Config;
   options: Options;
   marks: { once(key: string, ttlMs: number): Promise<boolean> };
   render: (images: Tracked[], elapsedMs: number, final: boolean) => void;
-  log: ReturnType<typeof createLogger>;
+  log: Logger;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -184,49 +181,35 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Asks HSS to scan the listed images that have no request yet, with one call of the scan API. */
 async function requestScans(images: Tracked[], run: Run): Promise<void> {
   const due = images.filter((image) => image.phase === "looking_up" && image.item);
-  const api: HssApi = run.config.scan.api === "scan-task" ? "scan-task" : "batch-scan";
   const byType = new Map<ImageType, Tracked[]>();
   for (const image of due)
     byType.set(image.image_type, [...(byType.get(image.image_type) ?? []), image]);
   for (const [imageType, group] of byType) {
-    const slot = await run.budget.take(api);
-    if (!slot.granted) return;
+    const listed = new Map(group.map((image) => [targetKey(image.target), image.item]));
     const now = Date.now();
-    try {
-      if (api === "scan-task") {
-        await run.hss.createManualImageScanTask(
-          scanTaskBody(
-            group.map((image) => taskImageOf(image.image_type, image.target, image.item)),
-            run.config.scan,
-          ),
-        );
-      } else {
-        await run.hss.submitBatchScan({
-          image_type: imageType,
-          image_info_list: group.map((image) => withHssInstanceUrl(image.target, image.item)),
-        });
-      }
+    const outcome = await sendScan(
+      run.sender,
+      { image_type: imageType, image_info_list: group.map((image) => image.target) },
+      {
+        timeoutMs: run.config.hss.timeoutMs,
+        listed: (target) => listed.get(targetKey(target)) ?? undefined,
+      },
+    );
+    if (outcome.kind === "no_slot") return;
+    if (outcome.kind !== "failed") {
       for (const image of group) {
         image.phase = "requested";
         image.requestedAt = now;
         image.note = undefined;
       }
-    } catch (error) {
-      const failure = toHssCallError(error);
-      if (classifyFailure(failure) === "throttled") await run.budget.spendWindow(api);
-      for (const image of group) {
-        image.note = `scan request failed: ${failure.errorCode} ${failure.message}`.slice(0, 160);
-        if (classifyFailure(failure) === "rejected" || classifyFailure(failure) === "refused") {
-          image.phase = "failed";
-        }
-      }
+      continue;
+    }
+    const { error, failure } = outcome;
+    for (const image of group) {
+      image.note = `scan request failed: ${error.errorCode} ${error.message}`.slice(0, 160);
+      if (failure === "rejected" || failure === "refused") image.phase = "failed";
     }
   }
-}
-
-/** HSS's own record of an enterprise image's instance URL is the value to send back. */
-function withHssInstanceUrl(target: ScanTarget, item: RegistryImage | undefined): ScanTarget {
-  return item?.instance_url ? { ...target, instance_url: item.instance_url } : target;
 }
 
 /** One round: look the open images up, sync what HSS does not list, scan what it does. */
@@ -323,62 +306,32 @@ export async function runScan(args: string[], env: NodeJS.ProcessEnv): Promise<n
       (line) => process.stderr.write(`${line}\n`),
       { quiet: true },
     );
-    const config = loadConfig(env);
+    // This command says what it must on stderr; its log shows only warnings and errors.
+    const instance = await openInstance({ ...env, LOG_LEVEL: "warn" }, {});
+    const { config } = instance;
     const targets = mapReferences(options.references, config.swr, options.instanceId);
-    const credentials = config.credentials;
-    if (!credentials)
+    if (!config.credentials)
       throw new ConfigError("set CLOUD_SDK_AK and CLOUD_SDK_SK (an IAM user with HSS permissions)");
     if (!config.hss.projectId)
       throw new ConfigError("HSS_PROJECT_ID: set it to the project id of the HSS region");
-    const log = createLogger({
-      level: "warn",
-      secrets: [
-        credentials.ak,
-        credentials.sk,
-        credentials.securityToken ?? "",
-        ...config.queue.secrets,
-      ],
-    });
     // With the function's Redis, its budget is shared: this command and the function together
-    // stay within HSS's limit.
-    queue =
-      config.queue.backend === "redis"
-        ? await openQueue(config, {
-            budget: new MemoryCallBudget(config.hss.callsPerMinute, config.hss.rateWindowMs),
-            submitted: new SubmittedImages(config.dedupe.windowMs, config.dedupe.maxImages),
-          })
-        : undefined;
-    const budget =
-      queue?.budget ?? new MemoryCallBudget(config.hss.callsPerMinute, config.hss.rateWindowMs);
-    const client = createHssClient({
-      endpoint: config.hss.endpoint,
-      region: config.hss.region,
-      projectId: config.hss.projectId,
-      enterpriseProjectId: config.hss.enterpriseProjectId,
-      credentials,
-    });
-    const hss: ScanClient = {
-      ...hssApiClient({
-        caller: client,
-        region: config.hss.region,
-        enterpriseProjectId: config.hss.enterpriseProjectId,
-        timeoutMs: config.hss.timeoutMs,
-      }),
-      submitBatchScan: (batch) =>
-        client.submitBatchScan(batch, { timeoutMs: config.hss.timeoutMs }),
-    };
+    // stay within HSS's limit. An in-process queue is this command's own.
+    queue = instance.queue;
+    const budget = queue?.budget ?? instance.own.budget;
+    const invocation = invocationOf(instance, {}, (line) => process.stderr.write(`${line}\n`));
     // The embedded emulator has no registry to tell it what was pushed: these images were.
     for (const { image_type, target } of targets) {
       emulator?.push({ image_type, ...target, host: registryHostOf(target.instance_url) });
     }
     const run: Run = {
-      hss,
+      hss: await invocation.hss(),
+      sender: invocation.scanSender(budget),
       budget,
       config,
       options,
       marks: queue?.watches ?? new MemoryWatchStore(Date.now),
       render: progressRenderer(process.stderr, !options.json),
-      log,
+      log: invocation.log,
     };
     const images: Tracked[] = targets.map((target) => ({ ...target, phase: "looking_up" }));
     const started = Date.now();

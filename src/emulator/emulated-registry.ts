@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ImageType, ScanTarget } from "../hss/batch-scan-request";
+import type { ImageType, ScanTarget } from "../images/scan-target";
 
 /**
  * What the HSS emulator knows about images, modelled on HSS's documented behaviour:

@@ -1,13 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import {
-  type ImageType,
-  imageTypeSchema,
-  type ScanBatch,
-  type ScanTarget,
-  scanBatchSchema,
-} from "../hss/batch-scan-request";
+import { type ScanBatch, scanBatchSchema } from "../hss/batch-scan-request";
+import { type ImageType, imageTypeSchema, type ScanTarget } from "../images/scan-target";
 import {
   DEFAULT_TIMINGS,
   EmulatedRegistry,

@@ -1,9 +1,15 @@
 import type { Config } from "../config";
-import { type HssApiClient, hssApiClient, type RegistryImage } from "../hss/apis";
-import { describeTarget } from "../hss/batch-scan-request";
-import type { HssCaller } from "../hss/client";
+import type { HssApiClient, RegistryImage } from "../hss/apis";
+import { failureFieldsOf } from "../hss/client";
+import { describeTarget } from "../images/scan-target";
 import type { Logger } from "../log";
-import { type FailureRecord, nextCheckInMs, type ScanQueue, type Watch } from "../queue/scan-queue";
+import {
+  type FailureRecord,
+  type NewScan,
+  nextCheckInMs,
+  type ScanQueue,
+  type Watch,
+} from "../queue/scan-queue";
 import { type ImageRef, LIST_PAGE, lookUp, refKey } from "./lookup";
 import type { Finding, Notifier } from "./notify";
 import { requestSync } from "./sync";
@@ -23,26 +29,28 @@ import { requestSync } from "./sync";
  * - gives up on a scan with no result after FOLLOW_UP_TIMEOUT_SECONDS (a dead letter again).
  * It runs in every scheduled flush, after the queue's own work; each watched image is checked
  * at most every FOLLOW_UP_INTERVAL_SECONDS, and every call takes a slot of its API's budget.
+ *
+ * What becomes of each watched image is decided by a pure function (`decideWatch`, tested as a
+ * table); `followUp` looks the images up, then carries the decisions out in a few batched calls.
  */
 
-export type FollowUpSettings = Config["followUp"] & {
+export type FollowUpSettings = Omit<Config["followUp"], "enabled"> & {
   leaseMs: number;
-  timeoutMs: number;
   dedupeWindowMs: number;
+  swr: Config["swr"];
 };
 
 export interface FollowUpOptions {
   queue: ScanQueue;
-  caller: HssCaller;
-  config: Pick<Config, "hss" | "swr" | "followUp" | "queue" | "dedupe">;
+  /** The calls around a scan, with the timeout each may take. */
+  hss: HssApiClient;
+  settings: FollowUpSettings;
   deadline: number;
   log: Logger;
   notifier?: Notifier;
   now?: () => number;
   /** List calls this run may make at most (right after intake: one). */
   maxListCalls?: number;
-  /** Timeout of each HSS call, when shorter than HSS_TIMEOUT_MS (right after intake). */
-  callTimeoutMs?: number;
 }
 
 export interface FollowUpResult {
@@ -65,7 +73,7 @@ const TERMINAL = new Set(["success", "failed", "download_failed", "image_oversiz
 const RESCAN_CODES = new Set(["response_timed_out", "get_detail_info_not_found"]);
 const RESYNC_CODES = new Set(["get_detail_info_not_found"]);
 /** Scans requested again after a sync, per image at most (HSS listing it, then losing it). */
-const MAX_RESYNCS = 3;
+export const MAX_RESYNCS = 3;
 
 /** What a listed image says about the scan we asked for at `requestedAt`. */
 export function scanStateOf(
@@ -96,10 +104,184 @@ export function findingOf(
   };
 }
 
+/** What becomes of one watched image, and what is logged about it as it is decided. */
+export interface WatchDecision {
+  action:
+    | { kind: "not_checked" }
+    | { kind: "check_later"; watch: Watch }
+    /** Its registry synced, and the image looked at again later. */
+    | { kind: "sync"; watch: Watch }
+    | { kind: "done"; finding?: Finding }
+    /** Back on the queue: HSS lists it now after a sync, or its scan is to be run again. */
+    | { kind: "requeue"; scan: NewScan; afterSync: boolean; rescan: number }
+    | { kind: "bury"; error: FailureRecord };
+  /** The scan's end, when this check saw it. */
+  ended?: "finished" | "failed";
+  events: Array<{ level: "info" | "warn"; event: string; fields: Record<string, unknown> }>;
+}
+
+/**
+ * Decides what becomes of a watched image from what HSS lists for it: `undefined` when it was not
+ * looked at this time, `null` when HSS does not list it, its record otherwise.
+ */
+export function decideWatch(
+  watch: Watch,
+  item: RegistryImage | null | undefined,
+  settings: FollowUpSettings,
+  at: number,
+): WatchDecision {
+  // Not looked at this time (budget, deadline, an error): due again soon.
+  if (item === undefined) return { action: { kind: "not_checked" }, events: [] };
+  const about = {
+    image: describeTarget(watch.target),
+    image_type: watch.image_type,
+    instance_id: watch.target.instance_id,
+  };
+  if (item === null) return decideUnlisted(watch, settings, at, about);
+  if (watch.state === "syncing") {
+    // Listed now, synced after we asked: the scan request it got before did nothing.
+    const synced = (item.latest_sync_time ?? at) >= watch.since - CLOCK_SKEW_MS;
+    return synced ? requeue(watch, true, settings) : later(watch);
+  }
+  const state = scanStateOf(item, watch.requested_at);
+  if (state === "finished") {
+    const finding = findingOf(watch, item);
+    return {
+      action: { kind: "done", finding },
+      ended: "finished",
+      events: [
+        {
+          level: "info",
+          event: "scan_finished",
+          fields: {
+            ...finding,
+            scan_status: item.scan_status,
+            digest_scanned: item.image_digest ?? undefined,
+            seconds_since_submitted: Math.round((at - watch.watched_at) / 1000),
+          },
+        },
+      ],
+    };
+  }
+  if (state === "failed") return decideFailed(watch, item, settings, at, about);
+  if (at - watch.watched_at > settings.timeoutMs) {
+    return bury({
+      error_code: "NO_SCAN_RESULT",
+      error_msg: `HSS reported no result for the scan ${Math.round((at - watch.requested_at) / 1000)} s after it was requested (status ${item.scan_status ?? "unknown"}; FOLLOW_UP_TIMEOUT_SECONDS=${settings.timeoutMs / 1000})`,
+    });
+  }
+  // Not started long after HSS accepted the request: HSS dropped it; ask again.
+  if (state === "not_started" && at - watch.requested_at > 3 * settings.intervalMs) {
+    return requeue(watch, false, settings);
+  }
+  return later(watch);
+}
+
+/** HSS does not list the image: it has not synced it from the registry yet. */
+function decideUnlisted(
+  watch: Watch,
+  settings: FollowUpSettings,
+  at: number,
+  about: Record<string, unknown>,
+): WatchDecision {
+  if (watch.state === "syncing" && at - watch.since > settings.syncTimeoutMs) {
+    return bury({
+      error_code: "NOT_SYNCED",
+      error_msg: `HSS still did not list the image ${Math.round((at - watch.since) / 1000)} s after a sync was requested (HSS_SYNC_TIMEOUT_SECONDS=${settings.syncTimeoutMs / 1000}): check that HSS can reach the registry (HSS console, Container Images, registry access)`,
+    });
+  }
+  if (watch.state === "syncing") return { action: { kind: "sync", watch }, events: [] };
+  return {
+    action: { kind: "sync", watch: { ...watch, state: "syncing", since: at } },
+    events: [
+      {
+        level: "info",
+        event: "not_synced",
+        fields: {
+          ...about,
+          action: "sync requested; the image stays watched and is scanned once HSS lists it",
+        },
+      },
+    ],
+  };
+}
+
+/** The scan ended in failure: logged, and scanned again when a re-scan can fix it. */
+function decideFailed(
+  watch: Watch,
+  item: RegistryImage,
+  settings: FollowUpSettings,
+  at: number,
+  about: Record<string, unknown>,
+): WatchDecision {
+  const code = item.scan_failed_code ?? "";
+  const rescan = RESCAN_CODES.has(code) && (watch.rescans ?? 0) < settings.maxRescans;
+  const resync = rescan && RESYNC_CODES.has(code);
+  const decision: WatchDecision = !rescan
+    ? { action: { kind: "done" }, events: [] }
+    : resync
+      ? { action: { kind: "sync", watch: { ...watch, state: "syncing", since: at } }, events: [] }
+      : requeue(watch, false, settings);
+  decision.ended = "failed";
+  decision.events.unshift({
+    level: "warn",
+    event: "scan_failed",
+    fields: {
+      ...about,
+      scan_status: item.scan_status,
+      scan_failed_code: item.scan_failed_code ?? undefined,
+      scan_failed_desc: item.scan_failed_desc ?? undefined,
+      rescan: rescan ? (resync ? "after a sync" : "queued again") : "no",
+    },
+  });
+  return decision;
+}
+
+/**
+ * Back on the queue, within its limits: a scan requested again because HSS lists the image now
+ * (after a sync) is the first real one and counts against MAX_RESYNCS; one requested again after a
+ * failure or a dropped request counts against FOLLOW_UP_MAX_RESCANS.
+ */
+function requeue(watch: Watch, afterSync: boolean, settings: FollowUpSettings): WatchDecision {
+  const rescans = (watch.rescans ?? 0) + (afterSync ? 0 : 1);
+  const resyncs = (watch.resyncs ?? 0) + (afterSync ? 1 : 0);
+  if (afterSync && resyncs > MAX_RESYNCS) {
+    return bury({
+      error_code: "NOT_SYNCED",
+      error_msg: `HSS lost the image ${MAX_RESYNCS} times after syncing it; check its registry access in the HSS console`,
+    });
+  }
+  if (!afterSync && rescans > settings.maxRescans) {
+    return bury({
+      error_code: "RESCANS_EXHAUSTED",
+      error_msg: `scanned ${watch.rescans ?? 0} more times without a result (FOLLOW_UP_MAX_RESCANS=${settings.maxRescans})`,
+    });
+  }
+  const { id, image_type, target, digest } = watch;
+  const scan: NewScan = {
+    id,
+    image_type,
+    target,
+    ...(digest ? { digest } : {}),
+    ...(rescans > 0 ? { rescans } : {}),
+    ...(resyncs > 0 ? { resyncs } : {}),
+  };
+  return { action: { kind: "requeue", scan, afterSync, rescan: rescans }, events: [] };
+}
+
+const later = (watch: Watch): WatchDecision => ({
+  action: { kind: "check_later", watch },
+  events: [],
+});
+const bury = (error: FailureRecord): WatchDecision => ({
+  action: { kind: "bury", error },
+  events: [],
+});
+
+/** Looks the due watches up, decides what becomes of each, and carries the decisions out. */
 export async function followUp(options: FollowUpOptions): Promise<FollowUpResult> {
-  const { queue, config, log } = options;
+  const { queue, settings, log } = options;
   const now = options.now ?? Date.now;
-  const settings = config.followUp;
   const result: FollowUpResult = {
     checked: 0,
     finished: 0,
@@ -112,230 +294,120 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
   // A run limited to a few list calls claims no more than those calls can cover (a page each).
   const limit =
     options.maxListCalls === undefined ? WATCHES_PER_RUN : options.maxListCalls * LIST_PAGE;
-  const watches = await queue.watches.claimDue(limit, config.queue.leaseMs);
+  const watches = await queue.watches.claimDue(limit, settings.leaseMs);
   if (watches.length === 0) return result;
-  const hss: HssApiClient = hssApiClient({
-    caller: options.caller,
-    region: config.hss.region,
-    enterpriseProjectId: config.hss.enterpriseProjectId,
-    timeoutMs: Math.min(config.hss.timeoutMs, options.callTimeoutMs ?? config.hss.timeoutMs),
-  });
   const lookup = await lookUp(watches, {
-    hss,
+    hss: options.hss,
     budget: queue.budget,
     deadline: options.deadline,
     maxCalls: options.maxListCalls,
   });
   result.list_calls = lookup.calls;
   if (lookup.stopped) result.stopped = lookup.stopped;
-  if (lookup.error) {
-    log.warn("follow_up_lookup_failed", {
-      http_status: lookup.error.httpStatus,
-      error_code: lookup.error.errorCode,
-      error_msg: lookup.error.message,
-      hss_request_id: lookup.error.requestId,
-    });
-  }
-
-  const nextCheckMs = nextCheckInMs(settings.intervalMs);
-  // Decided per watch, written at the end in a few batched calls.
-  const notChecked: Watch[] = [];
-  const checkLater: Watch[] = [];
-  const done: string[] = [];
-  const needSync: Watch[] = [];
-  const requeue: Watch[] = [];
-  const bury: Array<{ watch: Watch; error: FailureRecord }> = [];
-  const findings: Finding[] = [];
+  if (lookup.error) log.warn("follow_up_lookup_failed", { ...failureFieldsOf(lookup.error) });
   const at = now();
-  for (const watch of watches) {
+  const decisions = watches.map((watch) => {
     const key = refKey(watch);
-    if (!lookup.found.has(key)) {
-      // Not looked at this time (budget, deadline, an error): due again soon.
-      notChecked.push(watch);
-      continue;
-    }
-    result.checked += 1;
-    const item = lookup.found.get(key) ?? null;
-    const image = describeTarget(watch.target);
-    if (item === null) {
-      // HSS does not list it: it has not synced the image from the registry yet.
-      if (watch.state === "syncing" && at - watch.since > settings.syncTimeoutMs) {
-        bury.push({
-          watch,
-          error: {
-            error_code: "NOT_SYNCED",
-            error_msg: `HSS still did not list the image ${Math.round((at - watch.since) / 1000)} s after a sync was requested (HSS_SYNC_TIMEOUT_SECONDS=${settings.syncTimeoutMs / 1000}): check that HSS can reach the registry (HSS console, Container Images, registry access)`,
-          },
-        });
-        continue;
-      }
-      const syncing: Watch =
-        watch.state === "syncing" ? watch : { ...watch, state: "syncing", since: at };
-      if (watch.state !== "syncing") {
-        log.info("not_synced", {
-          image,
-          image_type: watch.image_type,
-          instance_id: watch.target.instance_id,
-          action: "sync requested; the image stays watched and is scanned once HSS lists it",
-        });
-      }
-      needSync.push(syncing);
-      checkLater.push(syncing);
-      continue;
-    }
-    if (watch.state === "syncing") {
-      // Listed now, synced after we asked: the scan request it got before did nothing.
-      if ((item.latest_sync_time ?? at) >= watch.since - CLOCK_SKEW_MS) requeue.push(watch);
-      else checkLater.push(watch);
-      continue;
-    }
-    const state = scanStateOf(item, watch.requested_at);
-    if (state === "finished") {
-      result.finished += 1;
-      const finding = findingOf(watch, item);
-      log.info("scan_finished", {
-        ...finding,
-        scan_status: item.scan_status,
-        digest_scanned: item.image_digest ?? undefined,
-        seconds_since_submitted: Math.round((at - watch.watched_at) / 1000),
-      });
-      done.push(watch.id);
-      findings.push(finding);
-      continue;
-    }
-    if (state === "failed") {
-      const code = item.scan_failed_code ?? "";
-      const rescan = RESCAN_CODES.has(code) && (watch.rescans ?? 0) < settings.maxRescans;
-      result.failed += 1;
-      log.warn("scan_failed", {
-        image,
-        image_type: watch.image_type,
-        instance_id: watch.target.instance_id,
-        scan_status: item.scan_status,
-        scan_failed_code: item.scan_failed_code ?? undefined,
-        scan_failed_desc: item.scan_failed_desc ?? undefined,
-        rescan: rescan ? (RESYNC_CODES.has(code) ? "after a sync" : "queued again") : "no",
-      });
-      if (!rescan) {
-        done.push(watch.id);
-      } else if (RESYNC_CODES.has(code)) {
-        const syncing: Watch = { ...watch, state: "syncing", since: at };
-        needSync.push(syncing);
-        checkLater.push(syncing);
-      } else {
-        requeue.push(watch);
-      }
-      continue;
-    }
-    if (at - watch.watched_at > settings.timeoutMs) {
-      bury.push({
-        watch,
-        error: {
-          error_code: "NO_SCAN_RESULT",
-          error_msg: `HSS reported no result for the scan ${Math.round((at - watch.requested_at) / 1000)} s after it was requested (status ${item.scan_status ?? "unknown"}; FOLLOW_UP_TIMEOUT_SECONDS=${settings.timeoutMs / 1000})`,
-        },
-      });
-      continue;
-    }
-    // Not started long after HSS accepted the request: HSS dropped it; ask again.
-    if (state === "not_started" && at - watch.requested_at > 3 * settings.intervalMs) {
-      requeue.push(watch);
-      continue;
-    }
-    checkLater.push(watch);
-  }
-  await queue.watches.add(
-    notChecked,
-    Math.min(nextCheckMs, Math.max(1000, lookup.retryAfterMs ?? 0)),
-  );
-  await queue.watches.add(checkLater, nextCheckMs);
+    const decision = decideWatch(
+      watch,
+      lookup.found.has(key) ? (lookup.found.get(key) ?? null) : undefined,
+      settings,
+      at,
+    );
+    for (const { level, event, fields } of decision.events) log[level](event, fields);
+    return { watch, decision };
+  });
+  await carryOut(decisions, { ...options, retryAfterMs: lookup.retryAfterMs }, result);
+  return result;
+}
 
-  if (needSync.length > 0) {
-    result.syncing = needSync.length;
-    await requestSync(needSync, {
+type Decided = Array<{ watch: Watch; decision: WatchDecision }>;
+
+/** The decisions, written in one batched call per kind. */
+async function carryOut(
+  decided: Decided,
+  options: FollowUpOptions & { retryAfterMs?: number },
+  result: FollowUpResult,
+): Promise<void> {
+  const { queue, settings, log } = options;
+  const of = <K extends WatchDecision["action"]["kind"]>(kind: K) =>
+    decided.flatMap(({ watch, decision }) =>
+      decision.action.kind === kind
+        ? [{ watch, action: decision.action as Extract<WatchDecision["action"], { kind: K }> }]
+        : [],
+    );
+  for (const { decision } of decided) {
+    if (decision.action.kind !== "not_checked") result.checked += 1;
+    if (decision.ended === "finished") result.finished += 1;
+    if (decision.ended === "failed") result.failed += 1;
+  }
+  const nextCheckMs = nextCheckInMs(settings.intervalMs);
+  await queue.watches.add(
+    of("not_checked").map(({ watch }) => watch),
+    Math.min(nextCheckMs, Math.max(1000, options.retryAfterMs ?? 0)),
+  );
+  const syncing = of("sync").map(({ action }) => action.watch);
+  await queue.watches.add(
+    [...of("check_later").map(({ action }) => action.watch), ...syncing],
+    nextCheckMs,
+  );
+  if (syncing.length > 0) {
+    result.syncing = syncing.length;
+    const { hss } = options;
+    await requestSync(syncing, {
       hss,
       budget: queue.budget,
       marks: queue.watches,
-      swr: config.swr,
+      swr: settings.swr,
       log,
     });
   }
-  if (requeue.length > 0) {
-    // A scan requested again because HSS lists the image now (after a sync) is the first real
-    // one: it counts against MAX_RESYNCS; one requested again after a failure or a dropped request
-    // counts against FOLLOW_UP_MAX_RESCANS.
-    const afterSync = (watch: Watch) => watch.state === "syncing";
-    const within = requeue.filter((watch) =>
-      afterSync(watch)
-        ? (watch.resyncs ?? 0) < MAX_RESYNCS
-        : (watch.rescans ?? 0) < settings.maxRescans,
+  const requeued = of("requeue");
+  if (requeued.length > 0) {
+    await queue.enqueue(
+      requeued.map(({ action }) => action.scan),
+      settings.dedupeWindowMs,
+      { force: true },
     );
-    for (const watch of requeue) {
-      if (within.includes(watch)) continue;
-      bury.push({
-        watch,
-        error: afterSync(watch)
-          ? {
-              error_code: "NOT_SYNCED",
-              error_msg: `HSS lost the image ${MAX_RESYNCS} times after syncing it; check its registry access in the HSS console`,
-            }
-          : {
-              error_code: "RESCANS_EXHAUSTED",
-              error_msg: `scanned ${watch.rescans ?? 0} more times without a result (FOLLOW_UP_MAX_RESCANS=${settings.maxRescans})`,
-            },
-      });
-    }
-    const scans = within.map(({ id, image_type, target, digest, rescans, resyncs, state }) => {
-      const synced = state === "syncing";
-      const next = {
-        rescans: (rescans ?? 0) + (synced ? 0 : 1),
-        resyncs: (resyncs ?? 0) + (synced ? 1 : 0),
-      };
-      return {
-        id,
-        image_type,
-        target,
-        ...(digest ? { digest } : {}),
-        ...(next.rescans > 0 ? { rescans: next.rescans } : {}),
-        ...(next.resyncs > 0 ? { resyncs: next.resyncs } : {}),
-      };
-    });
-    await queue.enqueue(scans, config.dedupe.windowMs, { force: true });
-    done.push(...within.map((watch) => watch.id));
-    result.requeued = within.length;
-    for (const watch of within) {
+    result.requeued = requeued.length;
+    for (const { watch, action } of requeued) {
       log.info("requeued", {
         image: describeTarget(watch.target),
         image_type: watch.image_type,
         instance_id: watch.target.instance_id,
-        ...(afterSync(watch)
+        ...(action.afterSync
           ? { reason: "HSS lists the image now" }
-          : { reason: "the scan is to be run again", rescan: (watch.rescans ?? 0) + 1 }),
+          : { reason: "the scan is to be run again", rescan: action.rescan }),
       });
     }
   }
-  if (bury.length > 0) {
+  const buried = of("bury");
+  if (buried.length > 0) {
     await queue.bury(
-      bury.map(({ watch, error }) => {
+      buried.map(({ watch, action }) => {
         const { state: _state, requested_at: _r, since: _s, watched_at: _w, ...scan } = watch;
-        return { scan, error };
+        return { scan, error: action.error };
       }),
     );
   }
-  for (const { watch, error } of bury) {
+  for (const { watch, action } of buried) {
     result.gave_up += 1;
     log.error("dead_lettered", {
       image: describeTarget(watch.target),
       image_type: watch.image_type,
       instance_id: watch.target.instance_id,
       digest: watch.digest,
-      error_code: error.error_code,
-      error_msg: error.error_msg,
+      error_code: action.error.error_code,
+      error_msg: action.error.error_msg,
     });
   }
-  await queue.watches.remove([...done, ...bury.map(({ watch }) => watch.id)]);
-  for (const finding of findings) await options.notifier?.notify(finding);
-  return result;
+  const done = of("done");
+  await queue.watches.remove([
+    ...done.map(({ watch }) => watch.id),
+    ...requeued.map(({ watch }) => watch.id),
+    ...buried.map(({ watch }) => watch.id),
+  ]);
+  for (const { action } of done) if (action.finding) await options.notifier?.notify(action.finding);
 }
 
 export type { ImageRef };

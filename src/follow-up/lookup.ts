@@ -1,7 +1,7 @@
 import type { HssApiClient, RegistryImage } from "../hss/apis";
-import { type ImageType, type ScanTarget, targetKey } from "../hss/batch-scan-request";
 import type { CallBudget } from "../hss/call-budget";
 import { classifyFailure, type HssCallError, toHssCallError } from "../hss/client";
+import { type ImageType, type ScanTarget, targetKey } from "../images/scan-target";
 
 /**
  * Finds pushed images in HSS's own list (ListRegistryImages), with as few calls as the list

@@ -67,6 +67,7 @@ export function createNotifier(options: {
     notify.smnTopic && notify.smnEndpoint && options.credentials && options.projectId
       ? createHssClient({
           endpoint: notify.smnEndpoint,
+          region: options.region,
           projectId: options.projectId,
           credentials: options.credentials,
         })
@@ -109,7 +110,6 @@ export function createNotifier(options: {
               pathTemplate: "/v2/{project_id}/notifications/topics/{topic_urn}/publish",
               pathParams: { topic_urn: notify.smnTopic },
               query: {},
-              headers: options.region ? { region: options.region } : {},
               body: { subject, message },
             },
             { timeoutMs },

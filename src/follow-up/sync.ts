@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import type { HssApiClient } from "../hss/apis";
 import type { CallBudget, HssApi } from "../hss/call-budget";
-import { classifyFailure, toHssCallError } from "../hss/client";
+import { classifyFailure, failureFieldsOf, toHssCallError } from "../hss/client";
 import type { Logger } from "../log";
 import type { WatchStore } from "../queue/scan-queue";
 import { registryHostOf } from "../scan-plan";
@@ -122,13 +122,7 @@ export async function requestSync(
           first.image_type === "instance_image" ? "sync-task" : "sync-images",
         );
       }
-      log.warn("sync_failed", {
-        registry,
-        http_status: failure.httpStatus,
-        error_code: failure.errorCode,
-        error_msg: failure.message,
-        hss_request_id: failure.requestId,
-      });
+      log.warn("sync_failed", { registry, ...failureFieldsOf(failure) });
       done("failed");
     }
   }

@@ -1,4 +1,4 @@
-import type { ManualScanRequest } from "./hss-scan-request";
+import type { ManualScanRequest } from "./manual-scan-request";
 
 /** One artifact that a registry reports as pushed, in the registry's own terms. */
 export interface PushedImage {

@@ -1,19 +1,32 @@
+import { ScanOnPushError } from "../errors";
 import "../zod-setup";
 import * as z from "zod/mini";
-import { HSS_APIS } from "./api-paths";
-import type { HssCaller, HssRequest } from "./client";
-import type { CreateManualImageScanTaskBody } from "./scan-task-request";
+import type { HssCaller, HssRequest } from "./request";
 
 /**
  * The HSS calls around a scan, typed: what to ask (field names exactly as in HSS's API reference
  * and generated SDK models) and what comes back (parsed with zod; unknown fields are kept, so a
- * field HSS adds later does not break anything). Every call is signed and sent like batch-scan
+ * field HSS adds later does not break anything). Every call is signed and sent like a scan
  * (client.ts) and counted against its own API's budget by the caller (each HSS API has its own
  * five calls a minute).
  *
  * Loaded only where these calls are made (the flusher's follow-up, the scan-task path, the
  * `scan` command): direct-mode pushes never pay for these schemas at cold start.
  */
+
+/** The calls around a scan, by the name of their call budget: method and path. */
+export const AROUND_SCAN_APIS = {
+  "list-images": { method: "GET", path: "/v5/{project_id}/image/registries/images" },
+  "list-vulnerabilities": {
+    method: "GET",
+    path: "/v5/{project_id}/image/{image_id}/vulnerabilities",
+  },
+  "list-registries": { method: "GET", path: "/v5/{project_id}/image/registries" },
+  "sync-task": { method: "POST", path: "/v5/{project_id}/image/image-sync/tasks" },
+  "sync-images": { method: "POST", path: "/v5/{project_id}/image/synchronize" },
+  "list-tasks": { method: "GET", path: "/v5/{project_id}/image/tasks" },
+} as const satisfies Record<string, { method: HssRequest["method"]; path: string }>;
+export type AroundScanApi = keyof typeof AROUND_SCAN_APIS;
 
 const count = z.catch(z.optional(z.int()), undefined);
 const text = z.catch(z.optional(z.nullable(z.string())), undefined);
@@ -158,17 +171,16 @@ export interface CreateImageSynchronizeTaskBody {
 
 type Query = Record<string, string | number | boolean | undefined>;
 
-function queryOf(query: Query, enterpriseProjectId: string | undefined): Record<string, string> {
+function queryOf(query: Query): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(query)) {
     if (value !== undefined) out[name] = String(value);
   }
-  if (enterpriseProjectId) out.enterprise_project_id = enterpriseProjectId;
   return out;
 }
 
 /** An answer HSS gave that is not what the reference says it returns. */
-export class HssAnswerError extends Error {
+export class HssAnswerError extends ScanOnPushError {
   override readonly name = "HssAnswerError";
 }
 
@@ -183,65 +195,48 @@ function parsed<T>(schema: z.ZodMiniType<T>, body: unknown, what: string): T {
 
 export interface HssApiClientOptions {
   caller: HssCaller;
-  region?: string;
-  enterpriseProjectId?: string;
   timeoutMs: number;
 }
 
 /** The typed calls. Each sends exactly one request; the caller takes the budget slot first. */
 export function hssApiClient(options: HssApiClientOptions) {
-  const { caller, region, enterpriseProjectId, timeoutMs } = options;
-  const headers: Record<string, string> = region ? { region } : {};
+  const { caller, timeoutMs } = options;
   const send = (
-    endpoint: (typeof HSS_APIS)[keyof typeof HSS_APIS],
+    api: AroundScanApi,
     query: Query,
     body?: unknown,
     pathParams?: Record<string, string>,
-    callTimeoutMs = timeoutMs,
-  ) => {
-    const request: HssRequest = {
-      method: endpoint.method,
-      pathTemplate: endpoint.path,
-      pathParams,
-      query: queryOf(query, enterpriseProjectId),
-      headers,
-      body,
-    };
-    return caller.call(request, { timeoutMs: callTimeoutMs });
-  };
+  ) =>
+    caller.call(
+      {
+        method: AROUND_SCAN_APIS[api].method,
+        pathTemplate: AROUND_SCAN_APIS[api].path,
+        pathParams,
+        query: queryOf(query),
+        body,
+      },
+      { timeoutMs },
+    );
   return {
     async listRegistryImages(query: ListRegistryImagesQuery) {
-      const answer = await send(HSS_APIS.listImages, query);
+      const answer = await send("list-images", query);
       return parsed(registryImagesSchema, answer.body, "ListRegistryImages");
     },
     async listImageVulnerabilities(imageId: string, query: ListImageVulnerabilitiesQuery) {
-      const answer = await send(HSS_APIS.listVulnerabilities, { ...query }, undefined, {
+      const answer = await send("list-vulnerabilities", { ...query }, undefined, {
         image_id: imageId,
       });
       return parsed(vulnerabilitiesSchema, answer.body, "ListImageVulnerabilities");
     },
     async listRegistry(query: ListRegistryQuery) {
-      const answer = await send(HSS_APIS.listRegistries, { ...query });
+      const answer = await send("list-registries", { ...query });
       return parsed(registriesSchema, answer.body, "ListRegistry");
     },
     async createImageSynchronizeTask(body: CreateImageSynchronizeTaskBody) {
-      return { requestId: (await send(HSS_APIS.syncTask, {}, body)).requestId };
+      return { requestId: (await send("sync-task", {}, body)).requestId };
     },
     async runImageSynchronize(body: { image_type: string }) {
-      return { requestId: (await send(HSS_APIS.syncImages, {}, body)).requestId };
-    },
-    async createManualImageScanTask(
-      body: CreateManualImageScanTaskBody,
-      options: { timeoutMs?: number; globalImageType?: "registry" | "local" } = {},
-    ) {
-      const answer = await send(
-        HSS_APIS.scanTask,
-        { global_image_type: options.globalImageType ?? "registry" },
-        body,
-        undefined,
-        options.timeoutMs,
-      );
-      return { requestId: answer.requestId };
+      return { requestId: (await send("sync-images", {}, body)).requestId };
     },
     async listImageScanTask(query: {
       type: "image_scan" | "image_sync";
@@ -250,7 +245,7 @@ export function hssApiClient(options: HssApiClientOptions) {
       offset?: number;
       limit?: number;
     }) {
-      const answer = await send(HSS_APIS.listTasks, { ...query });
+      const answer = await send("list-tasks", { ...query });
       return parsed(imageTasksSchema, answer.body, "ListImageScanTask");
     },
   };

@@ -1,3 +1,5 @@
+import type { ScanApiName } from "../scan-apis";
+import type { AroundScanApi } from "./apis";
 /**
  * HSS lets one user call each API at most 5 times a minute (and 5 per source IP); beyond that the
  * API gateway answers 429 APIGW.0308. A call budget keeps this project under that limit: every
@@ -10,16 +12,7 @@
  */
 
 /** The API the budget is counted for; each HSS API has its own five calls. */
-export type HssApi =
-  | "batch-scan"
-  | "scan-task"
-  | "list-images"
-  | "list-vulnerabilities"
-  | "list-registries"
-  | "sync-task"
-  | "sync-images"
-  | "list-tasks";
-export const BATCH_SCAN_API: HssApi = "batch-scan";
+export type HssApi = ScanApiName | AroundScanApi;
 
 /**
  * How long a call counts against the budget by default (HSS_RATE_WINDOW_SECONDS). HSS counts a

@@ -1,8 +1,16 @@
 import { BasicCredentials } from "@huaweicloud/huaweicloud-sdk-core/auth/BasicCredentials";
 import type { Credentials } from "../config";
+import { ScanOnPushError } from "../errors";
 import { secretScrubber } from "../log";
-import type { ScanBatch } from "./batch-scan-request";
 import { sendRequest, TransportError } from "./http-transport";
+import type {
+  CallOptions,
+  HssAnswer,
+  HssCaller,
+  HssRequest,
+  HssRequestPreview,
+  HssTarget,
+} from "./request";
 
 /**
  * The only module that talks to HSS. Requests are signed by the Huawei SDK core itself
@@ -17,131 +25,55 @@ import { sendRequest, TransportError } from "./http-transport";
  * - there is no default timeout.
  * Here the project id is always set, the region travels as the `region` header, every request
  * has a timeout, and nothing is logged by the core. Errors leave this module as HssCallError,
- * which holds only what is safe to log and report.
+ * which holds only what is safe to log and report. The client knows no API: every call is an
+ * HssRequest (request.ts) that the scan APIs (src/scan-apis/) or the calls around a scan
+ * (apis.ts) describe.
  */
 
 export const USER_AGENT = "swr-scan-on-push/0.1";
 
-export interface HssClientOptions {
-  endpoint: string;
-  region?: string;
-  projectId: string;
-  enterpriseProjectId?: string;
+export interface HssClientOptions extends HssTarget {
   credentials: Credentials;
 }
 
-export interface SubmitOptions {
-  timeoutMs: number;
-}
-
-export interface BatchScanResult {
-  requestId?: string;
-  /** Set by a dry run instead of sending: the request that would have been sent. */
-  preview?: HssRequestPreview;
-}
-
-/** A scan request as it goes on the wire, less the signature headers. */
-export interface HssRequestPreview {
-  method: "POST";
-  url: string;
-  headers: Record<string, string>;
-  /** A batch-scan body, or a CreateManualImageScanTask body (HSS_SCAN_API=scan-task). */
-  body: unknown;
-  /** What the preview cannot show. */
-  note?: string;
-}
-
-export const BATCH_SCAN_PATH = "/v5/{project_id}/image/batch-scan";
-
 /**
- * One HSS call as this project describes it before sending: the SDK core sends exactly this (and
- * signs it), and a dry run shows it. Kept in one place so that the two cannot drift apart.
+ * What a request becomes on the wire, less the signature: the path (project id left to the
+ * signer), the query with the enterprise project, and the headers every call carries. The client
+ * sends exactly this, and a dry run shows it, so that the two cannot drift apart.
  */
-export interface HssCall {
-  method: "POST";
-  /** The path with `{project_id}`, which the core fills from the credential's project id. */
-  pathTemplate: string;
-  query: Record<string, string>;
-  headers: Record<string, string>;
-  body: ScanBatch;
+function wireOf(request: HssRequest, target: HssTarget) {
+  let path = request.pathTemplate;
+  for (const [name, value] of Object.entries(request.pathParams ?? {})) {
+    // As the core's generated clients do: ":" stays (an SMN topic URN), the signer encodes it.
+    path = path.replace(`{${name}}`, encodeURIComponent(value).replace(/%3A/gi, ":"));
+  }
+  const query = target.enterpriseProjectId
+    ? { ...request.query, enterprise_project_id: target.enterpriseProjectId }
+    : request.query;
+  const headers: Record<string, string> = target.region ? { region: target.region } : {};
+  return { path, query, headers };
 }
 
-export function describeBatchScan(
-  options: Pick<HssClientOptions, "region" | "enterpriseProjectId">,
-  batch: ScanBatch,
-): HssCall {
-  return {
-    method: "POST",
-    pathTemplate: BATCH_SCAN_PATH,
-    query: options.enterpriseProjectId
-      ? { enterprise_project_id: options.enterpriseProjectId }
-      : {},
-    headers: options.region ? { region: options.region } : {},
-    body: batch,
-  };
-}
-
-/** The request `createHssClient` sends for a batch (the SDK core adds the signature headers). */
-export function previewBatchScan(
-  options: Omit<HssClientOptions, "credentials">,
-  batch: ScanBatch,
+/** The request the client would send, as a dry run shows it. */
+export function previewOf(
+  request: HssRequest,
+  target: HssTarget,
+  note?: string,
 ): HssRequestPreview {
-  const call = describeBatchScan(options, batch);
-  const path = call.pathTemplate.replace("{project_id}", encodeURIComponent(options.projectId));
-  const query = new URLSearchParams(call.query).toString();
+  const wire = wireOf(request, target);
+  const path = wire.path.replace("{project_id}", encodeURIComponent(target.projectId));
+  const query = new URLSearchParams(wire.query).toString();
   return {
-    method: call.method,
-    url: `${options.endpoint.replace(/\/$/, "")}${path}${query ? `?${query}` : ""}`,
+    method: request.method,
+    url: `${target.endpoint.replace(/\/$/, "")}${path}${query ? `?${query}` : ""}`,
     headers: {
       "content-type": "application/json",
-      "x-project-id": options.projectId,
-      ...call.headers,
+      "x-project-id": target.projectId,
+      ...wire.headers,
     },
-    body: call.body,
+    body: request.body,
+    ...(note ? { note } : {}),
   };
-}
-
-/** Does everything but send: each batch comes back with the request that would have been sent. */
-export function createDryRunSubmitter(
-  options: Omit<HssClientOptions, "credentials">,
-): BatchScanSubmitter {
-  return {
-    submitBatchScan: async (batch) => ({ preview: previewBatchScan(options, batch) }),
-  };
-}
-
-/** Anything that can ask HSS to scan a batch: the real client, or a dry run. */
-export interface BatchScanSubmitter {
-  submitBatchScan(batch: ScanBatch, options: SubmitOptions): Promise<BatchScanResult>;
-}
-
-/** Any HSS request, before signing: `{project_id}` and `pathParams` are filled in the path. */
-export interface HssRequest {
-  method: "GET" | "POST";
-  pathTemplate: string;
-  pathParams?: Record<string, string>;
-  query: Record<string, string>;
-  headers: Record<string, string>;
-  body?: unknown;
-}
-
-export interface HssAnswer {
-  requestId?: string;
-  /** The parsed JSON body; undefined for an empty one. */
-  body: unknown;
-}
-
-/** Sends any signed HSS request (the calls around the scan: src/hss/apis.ts). */
-export interface HssCaller {
-  call(request: HssRequest, options: SubmitOptions): Promise<HssAnswer>;
-}
-
-/** The real client: batch-scan, and every other call. */
-export type HssClient = BatchScanSubmitter & HssCaller;
-
-/** Whether a submitter can make the other calls (tests may give a batch-scan-only one). */
-export function isHssCaller(candidate: BatchScanSubmitter): candidate is HssClient {
-  return typeof (candidate as Partial<HssCaller>).call === "function";
 }
 
 // The signer's own encoding (RFC 3986 unreserved characters only), so that the query sent is the
@@ -152,7 +84,7 @@ const encodeQueryPart = (value: string) =>
     (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`,
   );
 
-export class HssCallError extends Error {
+export class HssCallError extends ScanOnPushError {
   override readonly name = "HssCallError";
   constructor(
     message: string,
@@ -161,12 +93,13 @@ export class HssCallError extends Error {
     /** HSS or API gateway error code (`HSS.0001`, `APIGW.0308`), or a local code. */
     readonly errorCode: string,
     readonly requestId: string | undefined,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
-export function createHssClient(options: HssClientOptions): HssClient {
+export function createHssClient(options: HssClientOptions): HssCaller {
   const credentials = new BasicCredentials()
     .withAk(options.credentials.ak)
     .withSk(options.credentials.sk)
@@ -181,13 +114,9 @@ export function createHssClient(options: HssClientOptions): HssClient {
   ]);
   const endpoint = options.endpoint.replace(/\/$/, "");
 
-  const call = async (request: HssRequest, { timeoutMs }: SubmitOptions): Promise<HssAnswer> => {
+  const call = async (request: HssRequest, { timeoutMs }: CallOptions): Promise<HssAnswer> => {
     try {
-      let path = request.pathTemplate;
-      for (const [name, value] of Object.entries(request.pathParams ?? {})) {
-        // As the core's generated clients do: ":" stays (an SMN topic URN), the signer encodes it.
-        path = path.replace(`{${name}}`, encodeURIComponent(value).replace(/%3A/gi, ":"));
-      }
+      const wire = wireOf(request, options);
       const hasBody = request.body !== undefined;
       // The shape the core's generated clients hand to the signer; `data` is hashed as
       // JSON.stringify(data), which is exactly the body sent below.
@@ -195,20 +124,20 @@ export function createHssClient(options: HssClientOptions): HssClient {
         undefined as never,
         {
           method: request.method,
-          url: path,
+          url: wire.path,
           endpoint,
           contentType: "application/json",
           headers: {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            ...request.headers,
+            ...wire.headers,
           },
-          queryParams: request.query,
+          queryParams: wire.query,
           pathParams: {},
           data: request.body,
         } as never,
       )) as unknown as { endpoint: string; headers: Record<string, string> };
-      const query = Object.entries(request.query)
+      const query = Object.entries(wire.query)
         .map(([name, value]) => `${encodeQueryPart(name)}=${encodeQueryPart(value)}`)
         .join("&");
       const url = new URL(`${signed.endpoint}${query ? `?${query}` : ""}`);
@@ -230,29 +159,13 @@ export function createHssClient(options: HssClientOptions): HssClient {
       throw callErrorOf(response.status, response.body, requestId);
     } catch (error) {
       const failure = toHssCallError(error);
-      // HSS or the gateway may quote the access key back in its message.
+      // HSS or the gateway may quote the access key back in its message (so no `cause` either:
+      // the error underneath is not scrubbed).
       const message = scrub(failure.message);
       throw new HssCallError(message, failure.httpStatus, failure.errorCode, failure.requestId);
     }
   };
-
-  return {
-    call,
-    async submitBatchScan(batch, submitOptions) {
-      const described = describeBatchScan(options, batch);
-      const answer = await call(
-        {
-          method: described.method,
-          pathTemplate: described.pathTemplate,
-          query: described.query,
-          headers: described.headers,
-          body: described.body,
-        },
-        submitOptions,
-      );
-      return { requestId: answer.requestId };
-    },
-  };
+  return { call };
 }
 
 function parseAnswer(body: string, status: number, requestId: string | undefined): unknown {
@@ -303,6 +216,7 @@ export function toHssCallError(error: unknown): HssCallError {
       undefined,
       error.kind === "timeout" ? "TIMEOUT" : "CONNECTION_ERROR",
       undefined,
+      { cause: error },
     );
   }
   const fields = (typeof error === "object" && error !== null ? error : {}) as Record<
@@ -324,6 +238,21 @@ export function toHssCallError(error: unknown): HssCallError {
     else code = "CONNECTION_ERROR";
   }
   return new HssCallError(message, status, code, requestId);
+}
+
+/** The fields a failed call is logged, answered and dead-lettered with: all that is safe to show. */
+export function failureFieldsOf(error: HssCallError): {
+  http_status?: number;
+  error_code: string;
+  error_msg: string;
+  hss_request_id?: string;
+} {
+  return {
+    http_status: error.httpStatus,
+    error_code: error.errorCode,
+    error_msg: error.message,
+    hss_request_id: error.requestId,
+  };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { ScanOnPushError } from "../errors";
 
 /**
  * One HTTP request to HSS on Node's own http/https, with a timeout that covers the whole exchange.
@@ -17,13 +18,14 @@ export interface TransportResponse {
 }
 
 /** A request that got no HTTP answer: `timeout`, or the connection failed (`code` from Node). */
-export class TransportError extends Error {
+export class TransportError extends ScanOnPushError {
   override readonly name = "TransportError";
   constructor(
     message: string,
     readonly kind: "timeout" | "connection",
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -63,6 +65,7 @@ export function sendRequest(
           new TransportError(
             `${error.code ? `${error.code}: ` : ""}${error.message}`.slice(0, 200),
             "connection",
+            { cause: error },
           ),
         ),
       );
@@ -80,7 +83,7 @@ export function sendRequest(
         chunks.push(chunk);
       });
       incoming.on("error", (error) =>
-        finish(() => reject(new TransportError(error.message, "connection"))),
+        finish(() => reject(new TransportError(error.message, "connection", { cause: error }))),
       );
       incoming.on("end", () =>
         finish(() =>

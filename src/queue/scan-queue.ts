@@ -1,5 +1,6 @@
-import type { ImageType, ScanTarget } from "../hss/batch-scan-request";
+import { ScanOnPushError } from "../errors";
 import type { CallBudget } from "../hss/call-budget";
+import type { ImageType, ScanTarget } from "../images/scan-target";
 
 /**
  * The scan queue between intake and HSS. Intake puts each pushed image on it; the flusher takes
@@ -174,6 +175,6 @@ export interface ScanQueue {
 }
 
 /** A queue that could not be reached or answered in time; the message is safe to show. */
-export class QueueUnavailableError extends Error {
+export class QueueUnavailableError extends ScanOnPushError {
   override readonly name = "QueueUnavailableError";
 }

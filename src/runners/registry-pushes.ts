@@ -2,7 +2,7 @@ import { loadConfig } from "../config";
 import { payloadOf, recogniseDelivery } from "../delivery";
 import type { HssEmulator } from "../emulator/hss-emulator";
 import { parseRegistryPayload } from "../formats";
-import { targetKey } from "../hss/batch-scan-request";
+import { targetKey } from "../images/scan-target";
 import { planPushScans, registryHostOf } from "../scan-plan";
 
 /**

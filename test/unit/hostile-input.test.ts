@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHandler } from "../../src/handler";
 import { scanBatchSchema } from "../../src/hss/batch-scan-request";
-import type { BatchScanSubmitter } from "../../src/hss/client";
+import type { HssCaller } from "../../src/hss/request";
 import type { ScanReport } from "../../src/report";
 import { createLocalContext } from "../../src/runners/context";
 import { apigEvent, harborPush, SAMPLE_WEBHOOK_SECRET } from "../support/fixtures";
@@ -141,17 +141,17 @@ describe("limits", () => {
 describe("generated hostile payloads", () => {
   const sent: unknown[] = [];
   const malformed: unknown[] = [];
-  const recordingSubmitter: BatchScanSubmitter = {
-    async submitBatchScan(batch) {
+  const recordingCaller: HssCaller = {
+    async call({ body: batch }) {
       sent.push(batch);
       if (!scanBatchSchema.safeParse(batch).success) malformed.push(batch);
-      return { requestId: "generated" };
+      return { requestId: "generated", body: undefined };
     },
   };
   const handler = createHandler({
     env: TEST_ENV,
     writeLog: () => undefined,
-    createSubmitter: () => recordingSubmitter,
+    createCaller: () => recordingCaller,
   });
 
   const hostileKey = fc.constantFrom(

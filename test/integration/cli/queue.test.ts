@@ -4,7 +4,7 @@ import {
   type HssEmulator,
   startHssEmulator,
 } from "../../../src/emulator/hss-emulator";
-import { scanKey } from "../../../src/hss/batch-scan-request";
+import { scanKey } from "../../../src/images/scan-target";
 import { RedisScanQueue } from "../../../src/queue/redis-queue";
 import { QueueUnavailableError } from "../../../src/queue/scan-queue";
 import { runLocalTool } from "../../support/local-tool";

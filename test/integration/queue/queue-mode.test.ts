@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HssEmulatorOptions } from "../../../src/emulator/hss-emulator";
-import type { ScheduledFlushReport } from "../../../src/flush";
+import type { ScheduledFlushReport } from "../../../src/flush/scheduled";
 import { timerEvent } from "../../../src/runners/server";
 import { loadEvent, tagsPush } from "../../support/fixtures";
 import { acceptedTags, flushUntil, startHarness } from "../../support/harness";

@@ -6,7 +6,7 @@ import {
   type HssEmulator,
   startHssEmulator,
 } from "../../../src/emulator/hss-emulator";
-import type { ScheduledFlushReport } from "../../../src/flush";
+import type { ScheduledFlushReport } from "../../../src/flush/scheduled";
 import { createHandler } from "../../../src/handler";
 import { createLocalContext } from "../../../src/runners/context";
 import { timerEvent } from "../../../src/runners/server";

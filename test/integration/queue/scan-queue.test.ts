@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type ScanTarget, scanKey } from "../../../src/hss/batch-scan-request";
-import { BATCH_SCAN_API, MemoryCallBudget } from "../../../src/hss/call-budget";
+import { MemoryCallBudget } from "../../../src/hss/call-budget";
+
+const BATCH_SCAN_API = "batch-scan";
+
+import { type ScanTarget, scanKey } from "../../../src/images/scan-target";
 import { MemoryScanQueue } from "../../../src/queue/memory-queue";
 import { RedisScanQueue } from "../../../src/queue/redis-queue";
 import {

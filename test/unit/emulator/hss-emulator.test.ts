@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type HssEmulator, startHssEmulator } from "../../../src/emulator/hss-emulator";
 import { createHssClient } from "../../../src/hss/client";
+import { SCAN_APIS } from "../../../src/scan-apis";
+
+const settings = { scope: 0, rateLimit: 0 };
 
 /** The project's own HSS client, signing with the emulator's key. */
 function clientOf(emulator: HssEmulator) {
@@ -29,10 +32,12 @@ describe("the HSS emulator", () => {
     const results = [];
     for (let i = 0; i < 6; i++) {
       results.push(
-        await client.submitBatchScan(batch, { timeoutMs: 2000 }).then(
-          () => "accepted",
-          (error: { httpStatus?: number; errorCode?: string; message: string }) => error,
-        ),
+        await client
+          .call(SCAN_APIS["batch-scan"].request(batch, settings), { timeoutMs: 2000 })
+          .then(
+            () => "accepted",
+            (error: { httpStatus?: number; errorCode?: string; message: string }) => error,
+          ),
       );
     }
     expect(results.slice(0, 5)).toEqual(Array(5).fill("accepted"));
@@ -52,11 +57,14 @@ describe("the HSS emulator's history", () => {
     try {
       const client = clientOf(emulator);
       for (const tag of ["1", "2", "3", "4", "5"]) {
-        await client.submitBatchScan(
-          {
-            image_type: "private_image",
-            image_info_list: [{ namespace: "n", image_name: "i", image_version: tag }],
-          },
+        await client.call(
+          SCAN_APIS["batch-scan"].request(
+            {
+              image_type: "private_image",
+              image_info_list: [{ namespace: "n", image_name: "i", image_version: tag }],
+            },
+            settings,
+          ),
           { timeoutMs: 2000 },
         );
       }

@@ -11,6 +11,8 @@ import { lookUp } from "../../../src/follow-up/lookup";
 import { hssApiClient } from "../../../src/hss/apis";
 import { MemoryCallBudget } from "../../../src/hss/call-budget";
 import { createHssClient, HssCallError } from "../../../src/hss/client";
+import type { HssCaller } from "../../../src/hss/request";
+import { SCAN_APIS } from "../../../src/scan-apis";
 
 let emulator: HssEmulator | undefined;
 afterEach(async () => {
@@ -27,15 +29,25 @@ async function clientFor(options: HssEmulatorOptions = { rateLimit: false }) {
     enterpriseProjectId: "all_granted_eps",
     credentials: { ...EMULATOR_KEY, securityToken: undefined },
   });
-  return {
-    emulator,
-    hss: hssApiClient({
-      caller,
-      region: "cn-north-4",
-      enterpriseProjectId: "all_granted_eps",
-      timeoutMs: 2000,
-    }),
-  };
+  return { emulator, caller, hss: hssApiClient({ caller, timeoutMs: 2000 }) };
+}
+
+/** A scan task for one image of team/api, named by HSS's ids as the lookup gives them. */
+function createScanTask(
+  caller: HssCaller,
+  tag: string,
+  ids: { id?: number; image_id?: string },
+  settings = { scope: 0x000f0000, rateLimit: 0 },
+) {
+  const request = SCAN_APIS["scan-task"].request(
+    {
+      image_type: "instance_image",
+      image_info_list: [{ namespace: "team", image_name: "api", image_version: tag }],
+    },
+    settings,
+    () => ids,
+  );
+  return caller.call(request, { timeoutMs: 2000 });
 }
 
 const image = (tag: string, name = "api") => ({
@@ -133,7 +145,7 @@ describe("the HSS calls around the scan", () => {
   });
 
   it("creates sync and scan tasks with the bodies the reference names", async () => {
-    const { emulator, hss } = await clientFor();
+    const { emulator, hss, caller } = await clientFor();
     emulator.push(image("1.0"));
     const [listed] = (await hss.listRegistryImages({ namespace: "team", limit: 10 })).data_list;
     await hss.createImageSynchronizeTask({
@@ -141,18 +153,9 @@ describe("the HSS calls around the scan", () => {
       registry_info: [{ registry_id: "ee-inst-1", registry_type: "SwrEnterprise" }],
     });
     await hss.runImageSynchronize({ image_type: "private_image" });
-    await hss.createManualImageScanTask({
-      scan_scope: 0x000f0000,
-      rate_limit: 0,
-      image_info: [
-        {
-          id: listed?.id ?? undefined,
-          image_id: listed?.image_id ?? undefined,
-          namespace: "team",
-          image_name: "api",
-          image_version: "1.0",
-        },
-      ],
+    await createScanTask(caller, "1.0", {
+      id: listed?.id ?? undefined,
+      image_id: listed?.image_id ?? undefined,
     });
     const registries = await hss.listRegistry({ registry_type: "SwrEnterprise" });
     const tasks = await hss.listImageScanTask({ type: "image_scan", limit: 10 });
@@ -173,14 +176,10 @@ describe("the HSS calls around the scan", () => {
   });
 
   it("refuses a scan task for an image HSS does not know", async () => {
-    const { hss } = await clientFor();
-    const error = await hss
-      .createManualImageScanTask({
-        image_info: [
-          { image_id: "img-999999", namespace: "team", image_name: "api", image_version: "1" },
-        ],
-      })
-      .catch((thrown: unknown) => thrown);
+    const { caller } = await clientFor();
+    const error = await createScanTask(caller, "1", { image_id: "img-999999" }).catch(
+      (thrown: unknown) => thrown,
+    );
     expect(error).toMatchObject({ httpStatus: 400, errorCode: "HSS.0001" });
   });
 });

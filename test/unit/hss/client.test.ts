@@ -4,6 +4,15 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type HssEmulator, startHssEmulator } from "../../../src/emulator/hss-emulator";
 import { createHssClient, HssCallError } from "../../../src/hss/client";
+import type { HssCaller } from "../../../src/hss/request";
+import { SCAN_APIS } from "../../../src/scan-apis";
+
+/** One batch-scan call through the client, as the senders make it. */
+const submitBatchScan = (
+  caller: HssCaller,
+  scans: Parameters<(typeof SCAN_APIS)["batch-scan"]["request"]>[0],
+  options: { timeoutMs: number },
+) => caller.call(SCAN_APIS["batch-scan"].request(scans, { scope: 0, rateLimit: 0 }), options);
 
 const key = { ak: "TESTACCESSKEY", sk: "test-secret-key", securityToken: "test-security-token" };
 const batch = {
@@ -33,9 +42,13 @@ describe("HSS client on the SDK core", () => {
 
   it("sends a correctly signed batch-scan request with region, project and token headers", async () => {
     // Act
-    const result = await client({ enterpriseProjectId: "all_granted_eps" }).submitBatchScan(batch, {
-      timeoutMs: 2000,
-    });
+    const result = await submitBatchScan(
+      client({ enterpriseProjectId: "all_granted_eps" }),
+      batch,
+      {
+        timeoutMs: 2000,
+      },
+    );
 
     // Assess
     const [request] = emulator.received;
@@ -56,7 +69,7 @@ describe("HSS client on the SDK core", () => {
   });
 
   it("omits the region header and the enterprise project when not configured", async () => {
-    await client({ region: undefined }).submitBatchScan(batch, { timeoutMs: 2000 });
+    await submitBatchScan(client({ region: undefined }), batch, { timeoutMs: 2000 });
     expect(emulator.received[0]?.headers.region).toBeUndefined();
     expect(emulator.received[0]?.query).toEqual({});
   });
@@ -68,9 +81,9 @@ describe("HSS client on the SDK core", () => {
       errorCode: "APIGW.0308",
       errorMsg: "throttled",
     });
-    const error = await client()
-      .submitBatchScan(batch, { timeoutMs: 2000 })
-      .catch((e: unknown) => e);
+    const error = await submitBatchScan(client(), batch, { timeoutMs: 2000 }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(HssCallError);
     expect(error).toMatchObject({
       httpStatus: 429,
@@ -81,18 +94,18 @@ describe("HSS client on the SDK core", () => {
   });
 
   it("is refused by the emulator when signed with the wrong secret key", async () => {
-    const error = await client({ credentials: { ...key, sk: "wrong" } })
-      .submitBatchScan(batch, { timeoutMs: 2000 })
-      .catch((e: unknown) => e);
+    const error = await submitBatchScan(client({ credentials: { ...key, sk: "wrong" } }), batch, {
+      timeoutMs: 2000,
+    }).catch((e: unknown) => e);
     expect(error).toMatchObject({ httpStatus: 401, errorCode: "APIGW.0301" });
   });
 
   it("gives up after the timeout when HSS does not answer", async () => {
     emulator.failNext({ kind: "hang" });
     const started = Date.now();
-    const error = await client()
-      .submitBatchScan(batch, { timeoutMs: 200 })
-      .catch((e: unknown) => e);
+    const error = await submitBatchScan(client(), batch, { timeoutMs: 200 }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toMatchObject({ httpStatus: undefined, errorCode: "TIMEOUT" });
     expect(Date.now() - started).toBeLessThan(5000);
   });
@@ -101,18 +114,16 @@ describe("HSS client on the SDK core", () => {
     const closed = await startHssEmulator();
     const url = closed.url;
     await closed.close();
-    const error = await client({ endpoint: url })
-      .submitBatchScan(batch, { timeoutMs: 2000 })
-      .catch((e: unknown) => e);
+    const error = await submitBatchScan(client({ endpoint: url }), batch, {
+      timeoutMs: 2000,
+    }).catch((e: unknown) => e);
     expect(error).toMatchObject({ httpStatus: undefined, errorCode: "CONNECTION_ERROR" });
   });
 
   it("keeps the core's own logging off stdout", async () => {
     const stdout = vi.spyOn(process.stdout, "write");
     emulator.failNext({ kind: "http", status: 500, errorCode: "HSS.1000", errorMsg: "boom" });
-    await client()
-      .submitBatchScan(batch, { timeoutMs: 2000 })
-      .catch(() => undefined);
+    await submitBatchScan(client(), batch, { timeoutMs: 2000 }).catch(() => undefined);
     expect(stdout).not.toHaveBeenCalled();
   });
 

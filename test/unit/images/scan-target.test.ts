@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isScanTarget, scanTargetSchema } from "../../../src/hss/batch-scan-request";
+import { isScanTarget, scanTargetSchema } from "../../../src/images/scan-target";
 
 describe("isScanTarget", () => {
   const text = fc.oneof(

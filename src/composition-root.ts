@@ -1,0 +1,261 @@
+import { CONFIG_VARIABLES, type Config, ConfigError, type Credentials, loadConfig } from "./config";
+import type { FlushOptions, FlushSettings, SendingScanSender } from "./flush/claims";
+import type { FollowUpSettings } from "./follow-up/follow-up";
+import type { Notifier } from "./follow-up/notify";
+import type { HssApiClient } from "./hss/apis";
+import { type CallBudget, MemoryCallBudget } from "./hss/call-budget";
+import { createHssClient, type HssClientOptions } from "./hss/client";
+import type { HssCaller, HssTarget } from "./hss/request";
+import { createLogger, type Logger, secretScrubber } from "./log";
+import {
+  agencyCredentialsOf,
+  deadlineOf,
+  type PlatformContext,
+  projectIdOf,
+  requestIdOf,
+  variablesOf,
+} from "./platform-context";
+import { openQueue } from "./queue/open-queue";
+import type { ScanQueue } from "./queue/scan-queue";
+import type { SetupSummary } from "./report";
+import { directApiOf, SCAN_APIS, type ScanApi } from "./scan-apis";
+import type { ScanSender } from "./send-scan";
+import { SubmittedImages } from "./submitted-images";
+
+/**
+ * The one place that builds what the function works with: per warm instance, the configuration
+ * (read once), the scan API it names, the queue, this instance's own call budget and memory of
+ * submitted images, and the HSS client per set of credentials; per invocation, the logger with
+ * every secret to scrub, the deadline, the senders of scan requests, the calls around a scan and
+ * the settings each step takes. Everything else receives what it needs from here; tests pass
+ * fakes through the same seam (`createCaller`).
+ */
+
+export type CallerFactory = (options: HssClientOptions) => HssCaller;
+
+/** What a warm instance keeps between invocations. */
+export interface Instance {
+  config: Config;
+  scanApi: ScanApi;
+  /** The scan queue (SCAN_QUEUE); undefined in direct mode. */
+  queue?: ScanQueue;
+  /**
+   * This instance's own call budget and memory of submitted images: direct mode's, and the
+   * fallback when the queue cannot be reached.
+   */
+  own: { budget: CallBudget; submitted: SubmittedImages };
+  /** The HSS client for these credentials, kept while they stay the same (agency keys rotate). */
+  callerFor(credentials: Credentials, target: HssTarget): HssCaller;
+}
+
+export async function openInstance(
+  env: NodeJS.ProcessEnv,
+  context: PlatformContext,
+  createCaller: CallerFactory = createHssClient,
+): Promise<Instance> {
+  const config = loadConfig(variablesOf(env, context, CONFIG_VARIABLES));
+  const own = {
+    budget: new MemoryCallBudget(config.hss.callsPerMinute, config.hss.rateWindowMs),
+    submitted: new SubmittedImages(config.dedupe.windowMs, config.dedupe.maxImages),
+  };
+  let cached: { key: string; caller: HssCaller } | undefined;
+  return {
+    config,
+    scanApi: SCAN_APIS[config.scan.api],
+    queue: await openQueue(config, own),
+    own,
+    callerFor(credentials, target) {
+      const key = JSON.stringify([credentials, target]);
+      if (cached?.key !== key) cached = { key, caller: createCaller({ ...target, credentials }) };
+      return cached.caller;
+    },
+  };
+}
+
+/** What one invocation works with. */
+export interface Invocation {
+  instance: Instance;
+  config: Config;
+  log: Logger;
+  requestId?: string;
+  /** The epoch ms by which every call must have ended: HTTP deliveries answer sooner. */
+  deadline: (kind: "http" | "direct" | "schedule") => number;
+  /** Sends scans of the configured API, with the budget given (throws without credentials). */
+  scanSender: (budget: CallBudget) => SendingScanSender;
+  /** Sends within this invocation, with the budget given (throws without credentials). */
+  directSender: (budget: CallBudget) => ScanSender;
+  /** Shows what would be sent (a dry run; needs no credentials). */
+  previewSender: () => ScanSender;
+  /** The calls around a scan, each within `timeoutMs` (HSS_TIMEOUT_MS by default). */
+  hss: (timeoutMs?: number) => Promise<HssApiClient>;
+  /** What the flusher needs besides the queue. */
+  flush: (deadline: number) => Omit<FlushOptions, "queue">;
+  /** The follow-up's settings and notifier; undefined when FOLLOW_UP is off. */
+  followUp?: { settings: FollowUpSettings; notifier: () => Promise<Notifier | undefined> };
+  /** What a dry run tells about the setup: where HSS calls go and what they sign with. */
+  describeSetup: () => Promise<SetupSummary>;
+}
+
+export function invocationOf(
+  instance: Instance,
+  context: PlatformContext,
+  writeLog?: (line: string) => void,
+): Invocation {
+  const { config, scanApi } = instance;
+  const requestId = requestIdOf(context);
+  const agency = agencyCredentialsOf(context);
+  const credentials = agency ?? config.credentials;
+  const log = createLogger({
+    level: config.logLevel,
+    requestId,
+    secrets: [...config.secrets, ...valuesOf(credentials)],
+    write: writeLog,
+  });
+  const projectId = config.hss.projectId ?? projectIdOf(context);
+  const target = (): HssTarget => {
+    if (!projectId) {
+      throw new ConfigError("HSS_PROJECT_ID: set it to the project id of the HSS region");
+    }
+    return {
+      endpoint: config.hss.endpoint,
+      region: config.hss.region,
+      projectId,
+      enterpriseProjectId: config.hss.enterpriseProjectId,
+    };
+  };
+  const caller = (): HssCaller => {
+    if (!credentials) {
+      throw new ConfigError(
+        "no credentials for HSS: give the function an agency with HSS permissions, or set CLOUD_SDK_AK and CLOUD_SDK_SK",
+      );
+    }
+    return instance.callerFor(credentials, target());
+  };
+  const send = (api: ScanApi, budget: CallBudget): SendingScanSender => ({
+    mode: "send",
+    api,
+    settings: config.scan,
+    caller: caller(),
+    budget,
+  });
+  const hss = async (timeoutMs = config.hss.timeoutMs) => {
+    const { hssApiClient } = await import("./hss/apis");
+    return hssApiClient({ caller: caller(), timeoutMs: Math.min(timeoutMs, config.hss.timeoutMs) });
+  };
+  const notifier = async () =>
+    (await import("./follow-up/notify")).createNotifier({
+      notify: config.notify,
+      credentials,
+      projectId,
+      region: config.hss.region,
+      timeoutMs: config.hss.timeoutMs,
+      log,
+    });
+  return {
+    instance,
+    config,
+    log,
+    requestId,
+    deadline: (kind) =>
+      deadlineOf(context, {
+        marginMs: config.deadline.marginMs,
+        httpMs: kind === "http" ? config.deadline.httpMs : undefined,
+      }),
+    scanSender: (budget) => send(scanApi, budget),
+    directSender: (budget) => send(directApiOf(scanApi), budget),
+    previewSender: () => ({
+      mode: "preview",
+      api: scanApi,
+      settings: config.scan,
+      // A dry run needs no project id either: the preview shows where it would go.
+      target: { ...safeTarget(config), projectId: projectId ?? "{project_id}" },
+    }),
+    hss,
+    flush: (deadline) => ({
+      sender: () => send(scanApi, queueOf(instance).budget),
+      hss: () => hss(),
+      settings: flushSettingsOf(config),
+      deadline,
+      log,
+    }),
+    followUp: config.followUp.enabled
+      ? { settings: followUpSettingsOf(config), notifier }
+      : undefined,
+    describeSetup: () => describeSetup(instance, context),
+  };
+}
+
+/** The flusher's slice of the configuration. */
+export function flushSettingsOf(config: Config): FlushSettings {
+  return {
+    batchSize: config.hss.batchSize,
+    leaseMs: config.queue.leaseMs,
+    timeoutMs: config.hss.timeoutMs,
+    maxAttempts: config.queue.maxAttempts,
+    retryMaxMs: config.queue.retryMaxMs,
+    dedupeWindowMs: config.dedupe.windowMs,
+    followUp: config.followUp.enabled,
+    followUpIntervalMs: config.followUp.intervalMs,
+    swr: config.swr,
+  };
+}
+
+/** The follow-up's slice of the configuration. */
+export function followUpSettingsOf(config: Config): FollowUpSettings {
+  const { enabled: _enabled, ...followUp } = config.followUp;
+  return {
+    ...followUp,
+    leaseMs: config.queue.leaseMs,
+    dedupeWindowMs: config.dedupe.windowMs,
+    swr: config.swr,
+  };
+}
+
+function queueOf(instance: Instance): ScanQueue {
+  if (!instance.queue) throw new Error("a queue sender without a queue (SCAN_QUEUE)");
+  return instance.queue;
+}
+
+function safeTarget(config: Config): Omit<HssTarget, "projectId"> {
+  return {
+    endpoint: config.hss.endpoint,
+    region: config.hss.region,
+    enterpriseProjectId: config.hss.enterpriseProjectId,
+  };
+}
+
+function valuesOf(credentials: Credentials | undefined): string[] {
+  return credentials ? [credentials.ak, credentials.sk, credentials.securityToken ?? ""] : [];
+}
+
+async function describeSetup(instance: Instance, context: PlatformContext): Promise<SetupSummary> {
+  const { config, queue } = instance;
+  let reachable: { reachable?: boolean; problem?: string } = {};
+  if (queue) {
+    // This goes into an HTTP answer, not through the logger: the Redis password is scrubbed here.
+    const scrub = secretScrubber(config.queue.secrets);
+    reachable = await queue.counts().then(
+      () => ({ reachable: true }),
+      (error: Error) => ({ reachable: false, problem: scrub(error.message) }),
+    );
+  }
+  return {
+    hss: {
+      endpoint: config.hss.endpoint,
+      region: config.hss.region,
+      project_id: config.hss.projectId
+        ? "configured"
+        : projectIdOf(context)
+          ? "from the runtime"
+          : "missing",
+      credentials: agencyCredentialsOf(context)
+        ? "agency"
+        : config.credentials
+          ? "access key"
+          : "missing",
+      enterprise_project_id: config.hss.enterpriseProjectId,
+    },
+    queue: { backend: config.queue.backend, ...reachable },
+    calls_per_minute: config.hss.callsPerMinute,
+  };
+}

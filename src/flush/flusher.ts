@@ -1,0 +1,193 @@
+import type { ScanBatch } from "../hss/batch-scan-request";
+import { failureFieldsOf, type HssCallError } from "../hss/client";
+import { targetKey } from "../images/scan-target";
+import {
+  nextCheckInMs,
+  type QueuedScan,
+  QueueUnavailableError,
+  watchOf,
+} from "../queue/scan-queue";
+import { firstCheckInMs } from "../scan-apis";
+import { sendScan } from "../send-scan";
+import { MIN_ATTEMPT_MS } from "../submit";
+import {
+  type FlushOptions,
+  type FlushResult,
+  type FlushStep,
+  logDeadLetter,
+  NO_ATTEMPT_LIMIT,
+  type ReadyClaim,
+  releaseAfterFailure,
+  releaseUntouched,
+  type SendingScanSender,
+} from "./claims";
+
+/**
+ * The flusher: takes queued images off the queue in batches of up to HSS_BATCH_SIZE and sends
+ * each batch with one call of the scan API, as long as the call budget has a slot, the queue has
+ * images and the deadline is not near. It runs right after intake and on a schedule
+ * (scheduled.ts); any instance may run it at any time, since claims, leases and the budget
+ * live in the queue.
+ *
+ * What HSS answered decides what becomes of a claim:
+ * - accepted → removed, remembered for the dedupe window, and watched by the follow-up;
+ * - 429 → back to the queue untouched, the window counted as spent, flushing stops;
+ * - no answer or 5xx → back to the queue after a backoff, an attempt counted;
+ * - the caller refused (signature, permissions) → likewise, and flushing stops: every batch
+ *   would be refused alike;
+ * - the images rejected (400) → a batch of several is split in two halves that are retried
+ *   separately, so the good images go through and the rejected one ends alone and is
+ *   dead-lettered with HSS's code and message.
+ *
+ * A scan API that names images by HSS's own records (`needsLookup`) has each claim looked up in
+ * HSS's image list first (lookup-first.ts): what HSS lists is sent, what it does not
+ * list goes to the follow-up, which has its registry synced.
+ */
+
+export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
+  const { queue, log } = options;
+  const sender = options.sender();
+  const result: FlushResult = {
+    hss_calls: 0,
+    images_submitted: 0,
+    dead_lettered: 0,
+    returned: 0,
+    stopped: "empty",
+    accepted: new Map(),
+  };
+  const budgetName = sender.api.name as Parameters<typeof queue.budget.check>[0];
+  try {
+    for (;;) {
+      if (options.deadline - Date.now() < MIN_ATTEMPT_MS) return stop(result, { stop: "deadline" });
+      const budget = await queue.budget.check(budgetName);
+      if (budget.remaining <= 0) {
+        return stop(result, { stop: "budget", retryAfterMs: budget.retryAfterMs });
+      }
+      const claimed = await queue.claim(options.settings.batchSize, options.settings.leaseMs);
+      if (!claimed) return stop(result, { stop: "empty" });
+      let ready: ReadyClaim | FlushStep = { claim: claimed };
+      if (sender.api.needsLookup) {
+        const { lookUpFirst } = await import("./lookup-first");
+        ready = await lookUpFirst(claimed, { ...options, hss: await options.hss() }, result);
+      }
+      if (ready === "continue") continue;
+      if ("stop" in ready) return stop(result, ready);
+      const next = await sendClaim(ready, sender, options, result);
+      if (next !== "continue") return stop(result, next);
+    }
+  } catch (error) {
+    if (!(error instanceof QueueUnavailableError)) throw error;
+    log.warn("queue_unavailable", { during: "flush", reason: error.message });
+    return stop(result, { stop: "queue_unavailable" });
+  }
+}
+
+function stop(result: FlushResult, step: Exclude<FlushStep, "continue">): FlushResult {
+  result.stopped = step.stop;
+  if (step.retryAfterMs !== undefined) {
+    result.retry_after_ms = Math.max(0, Math.round(step.retryAfterMs));
+  }
+  return result;
+}
+
+/** One call of the scan API for a claim, and what becomes of the claim after it. */
+async function sendClaim(
+  ready: ReadyClaim,
+  sender: SendingScanSender,
+  options: FlushOptions,
+  result: FlushResult,
+): Promise<FlushStep> {
+  const { queue, log, settings } = options;
+  const { claim, listed } = ready;
+  const [first] = claim.scans;
+  if (!first) return "continue";
+  const batch: ScanBatch = {
+    image_type: first.image_type,
+    image_info_list: claim.scans.map((scan) => scan.target),
+  };
+  const outcome = await sendScan(sender, batch, {
+    timeoutMs: Math.min(
+      settings.timeoutMs,
+      Math.max(MIN_ATTEMPT_MS, options.deadline - Date.now()),
+    ),
+    listed: listed && ((target) => listed.get(targetKey(target))),
+  });
+  if (outcome.kind === "no_slot") {
+    // Another flusher took the last slot between the look and the claim.
+    await queue.release(claim, { delayMs: 0, countAttempt: false, maxAttempts: NO_ATTEMPT_LIMIT });
+    return { stop: "budget", retryAfterMs: outcome.retryAfterMs };
+  }
+  if (outcome.kind === "previewed") return "continue";
+  result.hss_calls += 1;
+  const images = claim.scans.length;
+  if (outcome.kind === "sent") {
+    await queue.accepted(claim, settings.dedupeWindowMs);
+    if (settings.followUp) {
+      const now = Date.now();
+      await queue.watches.add(
+        claim.scans.map((scan) => watchOf(scan, "scanning", now)),
+        firstCheckInMs(sender.api, nextCheckInMs(settings.followUpIntervalMs)),
+      );
+    }
+    result.images_submitted += images;
+    for (const scan of claim.scans) result.accepted.set(scan.id, outcome.requestId);
+    log.info("flushed", {
+      image_type: first.image_type,
+      api: sender.api.name,
+      images,
+      hss_calls: 1,
+      wait_ms: Date.now() - Math.min(...claim.scans.map((scan) => scan.queued_at)),
+      hss_request_id: outcome.requestId,
+    });
+    return "continue";
+  }
+  return settleFailedClaim(claim, outcome.error, outcome.failure, options, result);
+}
+
+/** What becomes of a claim whose call failed, by what the failure means. */
+async function settleFailedClaim(
+  claim: ReadyClaim["claim"],
+  error: HssCallError,
+  failure: "throttled" | "transient" | "refused" | "rejected",
+  options: FlushOptions,
+  result: FlushResult,
+): Promise<FlushStep> {
+  const { queue, log } = options;
+  const images = claim.scans.length;
+  const fields = {
+    image_type: claim.scans[0]?.image_type,
+    images,
+    ...failureFieldsOf(error),
+  };
+  if (failure === "throttled") {
+    await releaseUntouched(claim, options, result);
+    log.warn("throttled", { ...fields, retry_after_s: Math.ceil(queue.budget.windowMs / 1000) });
+    return { stop: "throttled", retryAfterMs: queue.budget.windowMs };
+  }
+  if (failure === "rejected") {
+    if (images > 1) {
+      await queue.release(claim, {
+        delayMs: 0,
+        countAttempt: false,
+        maxAttempts: NO_ATTEMPT_LIMIT,
+        error: failureFieldsOf(error),
+        split: true,
+      });
+      result.returned += images;
+      log.warn("split", { ...fields, into: [Math.ceil(images / 2), Math.floor(images / 2)] });
+      return "continue";
+    }
+    await queue.deadLetter(claim, failureFieldsOf(error));
+    result.dead_lettered += 1;
+    logDeadLetter(log, claim.scans[0] as QueuedScan, error, 1);
+    return "continue";
+  }
+  const { attempts, delayMs } = await releaseAfterFailure(claim, error, options, result);
+  const refused = failure === "refused";
+  log[refused ? "error" : "warn"](refused ? "refused" : "retry_later", {
+    ...fields,
+    attempt: attempts,
+    retry_in_s: Math.ceil(delayMs / 1000),
+  });
+  return refused ? { stop: "refused" } : "continue";
+}

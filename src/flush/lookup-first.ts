@@ -1,0 +1,134 @@
+import { type LookupResult, lookUp, refKey } from "../follow-up/lookup";
+import { requestSync } from "../follow-up/sync";
+import type { HssApiClient, RegistryImage } from "../hss/apis";
+import type { CallBudget } from "../hss/call-budget";
+import { classifyFailure, failureFieldsOf } from "../hss/client";
+import { describeTarget, targetKey } from "../images/scan-target";
+import { nextCheckInMs, type QueuedScan, watchOf } from "../queue/scan-queue";
+import {
+  type FlushOptions,
+  type FlushResult,
+  type FlushStep,
+  type ReadyClaim,
+  releaseAfterFailure,
+  releaseUntouched,
+} from "./claims";
+
+/**
+ * The lookup before a scan, for a scan API that names images by HSS's own records (`needsLookup`,
+ * src/scan-apis/): the flusher looks each claimed image up in ListRegistryImages and sends one call
+ * for every image HSS lists. Images HSS does not list yet go to the follow-up, which syncs their
+ * registry and queues them again once listed; what could not be looked at goes back to the queue
+ * (after a backoff when the lookup failed).
+ */
+
+export interface ClaimLookup {
+  found: Array<{ scan: QueuedScan; item: RegistryImage }>;
+  unlisted: QueuedScan[];
+  unchecked: QueuedScan[];
+  lookup: LookupResult;
+}
+
+export async function lookUpClaim(
+  scans: QueuedScan[],
+  options: { hss: HssApiClient; budget: CallBudget; deadline: number },
+): Promise<ClaimLookup> {
+  const lookup = await lookUp(scans, options);
+  const result: ClaimLookup = { found: [], unlisted: [], unchecked: [], lookup };
+  for (const scan of scans) {
+    const key = refKey(scan);
+    if (!lookup.found.has(key)) result.unchecked.push(scan);
+    else {
+      const item = lookup.found.get(key);
+      if (item) result.found.push({ scan, item });
+      else result.unlisted.push(scan);
+    }
+  }
+  return result;
+}
+
+/** Looks a claim up, settles what cannot be sent, and gives back what can. */
+export async function lookUpFirst(
+  claim: ReadyClaim["claim"],
+  options: Omit<FlushOptions, "hss"> & { hss: HssApiClient },
+  result: FlushResult,
+): Promise<ReadyClaim | FlushStep> {
+  const { queue, log, hss } = options;
+  const looked = await lookUpClaim(claim.scans, {
+    hss,
+    budget: queue.budget,
+    deadline: options.deadline,
+  });
+  result.list_calls = (result.list_calls ?? 0) + looked.lookup.calls;
+  const lookupError = looked.lookup.error;
+  if (looked.unchecked.length > 0) {
+    const part = { token: claim.token, scans: looked.unchecked };
+    if (!lookupError || classifyFailure(lookupError) === "throttled") {
+      // Not looked at (the list API's budget, the deadline, its window spent): back as they were.
+      await releaseUntouched(part, options, result);
+    } else {
+      await releaseAfterFailure(part, lookupError, options, result);
+    }
+    if (lookupError) {
+      log.warn("lookup_failed", { images: part.scans.length, ...failureFieldsOf(lookupError) });
+    }
+  }
+  if (looked.unlisted.length > 0)
+    await handOverUnlisted(claim.token, looked.unlisted, options, result);
+  if (looked.found.length === 0) return stepAfterEmptyLookup(looked.lookup, options);
+  return {
+    claim: { token: claim.token, scans: looked.found.map(({ scan }) => scan) },
+    listed: new Map(looked.found.map(({ scan, item }) => [targetKey(scan.target), item])),
+  };
+}
+
+/** Images HSS does not list yet: accepted from the queue, watched, and their sync asked for now. */
+async function handOverUnlisted(
+  token: string,
+  unlisted: QueuedScan[],
+  options: Omit<FlushOptions, "hss"> & { hss: HssApiClient },
+  result: FlushResult,
+): Promise<void> {
+  const { queue, log, settings } = options;
+  const now = Date.now();
+  await queue.accepted({ token, scans: unlisted }, settings.dedupeWindowMs);
+  // Their sync is asked for below: the first look is worth making once it can have run.
+  await queue.watches.add(
+    unlisted.map((scan) => watchOf(scan, "syncing", now)),
+    nextCheckInMs(settings.followUpIntervalMs),
+  );
+  result.not_synced = (result.not_synced ?? 0) + unlisted.length;
+  for (const scan of unlisted) {
+    log.info("not_synced", {
+      image: describeTarget({ ...scan.target, instance_id: undefined }),
+      image_type: scan.image_type,
+      instance_id: scan.target.instance_id,
+      action: "HSS does not list it yet: its registry is synced and it is scanned once listed",
+    });
+  }
+  // The sync is asked for now (at most once per window per registry), not at the next
+  // follow-up: HSS starts syncing while the image waits.
+  await requestSync(unlisted, {
+    hss: options.hss,
+    budget: queue.budget,
+    marks: queue.watches,
+    swr: settings.swr,
+    log,
+  });
+}
+
+function stepAfterEmptyLookup(
+  lookup: LookupResult,
+  options: Pick<FlushOptions, "queue">,
+): FlushStep {
+  if (lookup.error) {
+    const kind = classifyFailure(lookup.error);
+    if (kind === "throttled") {
+      return { stop: "throttled", retryAfterMs: options.queue.budget.windowMs };
+    }
+    if (kind === "refused") return { stop: "refused" };
+  }
+  if (lookup.stopped === "budget") return { stop: "budget", retryAfterMs: lookup.retryAfterMs };
+  if (lookup.stopped === "deadline") return { stop: "deadline" };
+  return "continue";
+}
