@@ -1,12 +1,12 @@
 import { CONFIG_VARIABLES, type Config, ConfigError, type Credentials, loadConfig } from "./config";
-import type { FlushOptions, FlushSettings, SendingScanSender } from "./flush/claims";
+import type { FlushSettings, SendingScanSender } from "./flush/claims";
 import type { FollowUpSettings } from "./follow-up/follow-up";
 import type { Notifier } from "./follow-up/notify";
-import type { HssApiClient } from "./hss/apis";
 import { type CallBudget, MemoryCallBudget } from "./hss/call-budget";
 import { createHssClient, type HssClientOptions } from "./hss/client";
 import type { HssCaller, HssTarget } from "./hss/request";
-import { createLogger, type Logger, secretScrubber } from "./log";
+import type { IntakeDependencies } from "./intake";
+import { createLogger, secretScrubber } from "./log";
 import {
   agencyCredentialsOf,
   deadlineOf,
@@ -19,7 +19,6 @@ import { openQueue } from "./queue/open-queue";
 import type { ScanQueue } from "./queue/scan-queue";
 import type { SetupSummary } from "./report";
 import { directApiOf, SCAN_APIS, type ScanApi } from "./scan-apis";
-import type { ScanSender } from "./send-scan";
 import { SubmittedImages } from "./submitted-images";
 
 /**
@@ -72,28 +71,16 @@ export async function openInstance(
   };
 }
 
-/** What one invocation works with. */
-export interface Invocation {
+/**
+ * What one invocation works with: intake's dependencies (intake.ts), with the deadline chosen by
+ * the kind of delivery, and the instance they were built from.
+ */
+export interface Invocation
+  extends Omit<IntakeDependencies, "deadline" | "queue" | "own" | "scanApi" | "followUp"> {
   instance: Instance;
-  config: Config;
-  log: Logger;
-  requestId?: string;
   /** The epoch ms by which every call must have ended: HTTP deliveries answer sooner. */
   deadline: (kind: "http" | "direct" | "schedule") => number;
-  /** Sends scans of the configured API, with the budget given (throws without credentials). */
-  scanSender: (budget: CallBudget) => SendingScanSender;
-  /** Sends within this invocation, with the budget given (throws without credentials). */
-  directSender: (budget: CallBudget) => ScanSender;
-  /** Shows what would be sent (a dry run; needs no credentials). */
-  previewSender: () => ScanSender;
-  /** The calls around a scan, each within `timeoutMs` (HSS_TIMEOUT_MS by default). */
-  hss: (timeoutMs?: number) => Promise<HssApiClient>;
-  /** What the flusher needs besides the queue. */
-  flush: (deadline: number) => Omit<FlushOptions, "queue">;
-  /** The follow-up's settings and notifier; undefined when FOLLOW_UP is off. */
   followUp?: { settings: FollowUpSettings; notifier: () => Promise<Notifier | undefined> };
-  /** What a dry run tells about the setup: where HSS calls go and what they sign with. */
-  describeSetup: () => Promise<SetupSummary>;
 }
 
 export function invocationOf(
@@ -103,50 +90,30 @@ export function invocationOf(
 ): Invocation {
   const { config, scanApi } = instance;
   const requestId = requestIdOf(context);
-  const agency = agencyCredentialsOf(context);
-  const credentials = agency ?? config.credentials;
+  const access = hssAccessOf(instance, context);
   const log = createLogger({
     level: config.logLevel,
     requestId,
-    secrets: [...config.secrets, ...valuesOf(credentials)],
+    secrets: [...config.secrets, ...valuesOf(access.credentials)],
     write: writeLog,
   });
-  const projectId = config.hss.projectId ?? projectIdOf(context);
-  const target = (): HssTarget => {
-    if (!projectId) {
-      throw new ConfigError("HSS_PROJECT_ID: set it to the project id of the HSS region");
-    }
-    return {
-      endpoint: config.hss.endpoint,
-      region: config.hss.region,
-      projectId,
-      enterpriseProjectId: config.hss.enterpriseProjectId,
-    };
-  };
-  const caller = (): HssCaller => {
-    if (!credentials) {
-      throw new ConfigError(
-        "no credentials for HSS: give the function an agency with HSS permissions, or set CLOUD_SDK_AK and CLOUD_SDK_SK",
-      );
-    }
-    return instance.callerFor(credentials, target());
-  };
   const send = (api: ScanApi, budget: CallBudget): SendingScanSender => ({
     mode: "send",
     api,
     settings: config.scan,
-    caller: caller(),
+    caller: access.caller(),
     budget,
   });
   const hss = async (timeoutMs = config.hss.timeoutMs) => {
     const { hssApiClient } = await import("./hss/apis");
-    return hssApiClient({ caller: caller(), timeoutMs: Math.min(timeoutMs, config.hss.timeoutMs) });
+    const caller = access.caller();
+    return hssApiClient({ caller, timeoutMs: Math.min(timeoutMs, config.hss.timeoutMs) });
   };
   const notifier = async () =>
     (await import("./follow-up/notify")).createNotifier({
       notify: config.notify,
-      credentials,
-      projectId,
+      credentials: access.credentials,
+      projectId: access.projectId,
       region: config.hss.region,
       timeoutMs: config.hss.timeoutMs,
       log,
@@ -168,7 +135,7 @@ export function invocationOf(
       api: scanApi,
       settings: config.scan,
       // A dry run needs no project id either: the preview shows where it would go.
-      target: { ...safeTarget(config), projectId: projectId ?? "{project_id}" },
+      target: targetOf(config, access.projectId ?? "{project_id}"),
     }),
     hss,
     flush: (deadline) => ({
@@ -182,6 +149,41 @@ export function invocationOf(
       ? { settings: followUpSettingsOf(config), notifier }
       : undefined,
     describeSetup: () => describeSetup(instance, context),
+  };
+}
+
+/**
+ * What HSS calls are signed with in this invocation: the agency's temporary credentials, which
+ * FunctionGraph hands over on every invocation, or the configured access key; and the project.
+ * The client is built when first needed, and fails then, naming what is missing.
+ */
+function hssAccessOf(instance: Instance, context: PlatformContext) {
+  const { config } = instance;
+  const credentials = agencyCredentialsOf(context) ?? config.credentials;
+  const projectId = config.hss.projectId ?? projectIdOf(context);
+  return {
+    credentials,
+    projectId,
+    caller(): HssCaller {
+      if (!credentials) {
+        throw new ConfigError(
+          "no credentials for HSS: give the function an agency with HSS permissions, or set CLOUD_SDK_AK and CLOUD_SDK_SK",
+        );
+      }
+      if (!projectId) {
+        throw new ConfigError("HSS_PROJECT_ID: set it to the project id of the HSS region");
+      }
+      return instance.callerFor(credentials, targetOf(config, projectId));
+    },
+  };
+}
+
+function targetOf(config: Config, projectId: string): HssTarget {
+  return {
+    endpoint: config.hss.endpoint,
+    region: config.hss.region,
+    projectId,
+    enterpriseProjectId: config.hss.enterpriseProjectId,
   };
 }
 
@@ -214,14 +216,6 @@ export function followUpSettingsOf(config: Config): FollowUpSettings {
 function queueOf(instance: Instance): ScanQueue {
   if (!instance.queue) throw new Error("a queue sender without a queue (SCAN_QUEUE)");
   return instance.queue;
-}
-
-function safeTarget(config: Config): Omit<HssTarget, "projectId"> {
-  return {
-    endpoint: config.hss.endpoint,
-    region: config.hss.region,
-    enterpriseProjectId: config.hss.enterpriseProjectId,
-  };
 }
 
 function valuesOf(credentials: Credentials | undefined): string[] {

@@ -1,9 +1,13 @@
-import type { Invocation } from "./composition-root";
+import type { Config } from "./config";
 import { type Delivery, payloadOf } from "./delivery";
 import { HttpError, httpError } from "./errors";
+import type { FlushOptions } from "./flush/claims";
 import { flushQueue } from "./flush/flusher";
+import type { FollowUpSettings } from "./follow-up/follow-up";
+import type { Notifier } from "./follow-up/notify";
 import { parseRegistryPayload } from "./formats";
 import type { RegistryEvent } from "./formats/registry-event";
+import type { HssApiClient } from "./hss/apis";
 import type { CallBudget } from "./hss/call-budget";
 import { describeTarget, HSS_FIELD_MAX, type ScanTarget } from "./images/scan-target";
 import type { Logger } from "./log";
@@ -13,9 +17,11 @@ import {
   type QueuedImage,
   queuedReport,
   type ScanReport,
+  type SetupSummary,
   scanFailedError,
   scanReport,
 } from "./report";
+import type { ScanApi } from "./scan-apis";
 import {
   planManualScans,
   planPushScans,
@@ -24,27 +30,38 @@ import {
   type SkippedImage,
   splitIntoBatches,
 } from "./scan-plan";
+import type { ScanSender } from "./send-scan";
 import { MIN_ATTEMPT_MS, submitBatches } from "./submit";
+import type { SubmittedImages } from "./submitted-images";
 import { authenticateDelivery } from "./webhook-auth";
 
-/** What intake works with: the invocation's (composition-root.ts), and its deadline. */
-export type IntakeDependencies = Pick<
-  Invocation,
-  | "config"
-  | "log"
-  | "requestId"
-  | "scanSender"
-  | "directSender"
-  | "previewSender"
-  | "hss"
-  | "flush"
-  | "followUp"
-  | "describeSetup"
-> &
-  Pick<Invocation["instance"], "queue" | "own" | "scanApi"> & {
-    /** Epoch milliseconds by which all HSS calls must have ended. */
-    deadline: number;
-  };
+/** What intake works with, built for each invocation by the composition root. */
+export interface IntakeDependencies {
+  config: Config;
+  log: Logger;
+  requestId?: string;
+  /** Epoch milliseconds by which all HSS calls must have ended. */
+  deadline: number;
+  /** The scan queue (SCAN_QUEUE); undefined in direct mode. */
+  queue?: ScanQueue;
+  /** This instance's own budget and memory: direct mode's, and the fallback when the queue is down. */
+  own: { budget: CallBudget; submitted: SubmittedImages };
+  scanApi: ScanApi;
+  /** Sends the configured API's scans with the budget given (throws without credentials). */
+  scanSender(budget: CallBudget): ScanSender;
+  /** Sends within this invocation (an API that needs no lookup), with the budget given. */
+  directSender(budget: CallBudget): ScanSender;
+  /** Shows what would be sent (a dry run). */
+  previewSender(): ScanSender;
+  /** The calls around a scan, each within `timeoutMs`. */
+  hss(timeoutMs?: number): Promise<HssApiClient>;
+  /** What the flusher needs besides the queue. */
+  flush(deadline: number): Omit<FlushOptions, "queue">;
+  /** The follow-up's settings and notifier; undefined when FOLLOW_UP is off. */
+  followUp?: { settings: FollowUpSettings; notifier(): Promise<Notifier | undefined> };
+  /** What a dry run says about the HSS and queue settings (never a secret). */
+  describeSetup(): Promise<SetupSummary>;
+}
 
 /**
  * The whole job for one delivery: authenticate, recognise the payload, plan the scans, then
@@ -65,13 +82,23 @@ export async function scanOnPush(
   const dryRun =
     config.dryRun ||
     (delivery.kind === "http" && /^(1|true|yes)$/i.test(delivery.query.dry_run ?? ""));
+  const event = recognise(delivery, deps);
+  if (event.kind === "ignored") return ignoredReport(event, deps.requestId);
+  const plan = planOf(event, delivery, deps);
+  return dryRun ? previewPlan(event, plan, deps) : sendPlan(event, plan, deps);
+}
+
+type ScanEvent = Exclude<RegistryEvent, { kind: "ignored" }>;
+
+/** The payload, recognised and checked against what this delivery may ask; what is ignored logged. */
+function recognise(delivery: Delivery, deps: IntakeDependencies): RegistryEvent {
+  const { config, log } = deps;
   const event = parseRegistryPayload(payloadOf(delivery, config.limits.bodyBytes));
   log.info("received", {
     delivery: delivery.kind,
     format: event.format,
     event_type: event.eventType,
   });
-
   if (event.kind === "scan-request" && delivery.kind === "http" && !config.webhook.manualRequests) {
     // The registry's secret lets the registry push; an image list or operate_all is an operator's
     // request, made by invoking the function (IAM decides who may).
@@ -85,12 +112,11 @@ export async function scanOnPush(
       event_type: event.eventType,
       reason: event.reason ?? "not a push event",
     });
-    return ignoredReport(event, deps.requestId);
+    return event;
   }
   for (const passedOver of event.kind === "push" ? (event.ignored ?? []) : []) {
     log.info("ignored", { event_type: passedOver.eventType, reason: passedOver.reason });
   }
-
   const count = imageCount(event);
   if (count > config.limits.imagesPerDelivery) {
     throw httpError(
@@ -98,7 +124,12 @@ export async function scanOnPush(
       `${count} images in one delivery; the limit is ${config.limits.imagesPerDelivery} (MAX_IMAGES_PER_DELIVERY): split the list`,
     );
   }
+  return event;
+}
 
+/** The scans the event asks for, mapped to HSS's terms; what is skipped logged with why. */
+function planOf(event: ScanEvent, delivery: Delivery, deps: IntakeDependencies): ScanPlan {
+  const { config, log } = deps;
   const queryInstanceId = delivery.kind === "http" ? delivery.query.instance_id : undefined;
   if (
     queryInstanceId !== undefined &&
@@ -112,47 +143,42 @@ export async function scanOnPush(
   }
   const plan =
     event.kind === "push"
-      ? planPushScans(event.images, {
-          queryInstanceId,
-          swr: config.swr,
-          policy: config.policy,
-        })
+      ? planPushScans(event.images, { queryInstanceId, swr: config.swr, policy: config.policy })
       : planManualScans(event.request, config.swr);
   for (const skipped of plan.skipped) {
     log.info("skipped", { image: skipped.image, rule: skipped.rule, reason: skipped.reason });
   }
+  return plan;
+}
 
-  if (dryRun) {
-    const report = await sendNow(event, plan, deps, {
-      dedupe: event.kind !== "scan-request",
-      dryRun: true,
-    });
-    return answered(log, plan, { ...report, setup: await deps.describeSetup() });
-  }
+/** A dry run: the requests that would be sent, and what the setup says about HSS and the queue. */
+async function previewPlan(
+  event: ScanEvent,
+  plan: ScanPlan,
+  deps: IntakeDependencies,
+): Promise<ScanReport> {
+  const report = await sendNow(event, plan, deps, {
+    dedupe: event.kind !== "scan-request",
+    dryRun: true,
+  });
+  return answered(deps.log, plan, { ...report, setup: await deps.describeSetup() });
+}
+
+/** Queued and flushed with a queue; sent within this invocation otherwise, or when it is down. */
+async function sendPlan(
+  event: ScanEvent,
+  plan: ScanPlan,
+  deps: IntakeDependencies,
+): Promise<ScanReport> {
+  const { log } = deps;
+  const now = (options: { dedupe: boolean; budget: CallBudget }) =>
+    sendNow(event, plan, deps, { ...options, dryRun: false }).then((report) =>
+      answered(log, plan, report),
+    );
   // A manual request is sent as asked (no dedupe), through the same budget as the queue.
-  if (event.kind === "scan-request") {
-    return answered(
-      log,
-      plan,
-      await sendNow(event, plan, deps, {
-        dedupe: false,
-        dryRun: false,
-        budget: sharedBudget(deps),
-      }),
-    );
-  }
+  if (event.kind === "scan-request") return now({ dedupe: false, budget: sharedBudget(deps) });
   // Direct mode, and the fallback when the queue cannot be reached: this instance's budget.
-  const sendDirectly = async () =>
-    answered(
-      log,
-      plan,
-      await sendNow(event, plan, deps, {
-        dedupe: true,
-        dryRun: false,
-        budget: deps.own.budget,
-      }),
-    );
-  if (!deps.queue) return sendDirectly();
+  if (!deps.queue) return now({ dedupe: true, budget: deps.own.budget });
   // Credentials are checked before anything is queued, so a misconfiguration answers 500 at once.
   deps.scanSender(deps.queue.budget);
   try {
@@ -162,7 +188,7 @@ export async function scanOnPush(
     // Never 202 for an image that is neither queued nor submitted: send it now if this instance's
     // budget allows, otherwise the sender is told to come back (503, Retry-After).
     log.warn("queue_unavailable", { during: "intake", reason: error.message, fallback: "direct" });
-    return sendDirectly();
+    return now({ dedupe: true, budget: deps.own.budget });
   }
 }
 
@@ -380,7 +406,7 @@ function sharedBudget(deps: IntakeDependencies): CallBudget {
   };
 }
 
-function imageCount(event: Exclude<RegistryEvent, { kind: "ignored" }>): number {
+function imageCount(event: ScanEvent): number {
   if (event.kind === "push") return event.images.length;
   return event.request.image_info_list?.length ?? 0;
 }

@@ -117,6 +117,12 @@ export async function checkDeployment(options: {
     return checks;
   }
   checks.push({ ok: true, line: "dry run: nothing was sent to HSS" });
+  return [...checks, ...mappingChecks(answer), ...setupChecks(answer)];
+}
+
+/** What the dry run says of the sample: how it was read and what it would scan. */
+function mappingChecks(answer: DryRunAnswer): Check[] {
+  const checks: Check[] = [];
   if (answer.event) {
     checks.push({
       ok: true,
@@ -144,6 +150,12 @@ export async function checkDeployment(options: {
   if ((answer.would_submit ?? []).length === 0 && !answer.unmapped) {
     checks.push({ ok: false, line: "mapping: the sample would scan nothing" });
   }
+  return checks;
+}
+
+/** What the dry run says of the setup: where HSS calls go, with what, and the queue. */
+function setupChecks(answer: DryRunAnswer): Check[] {
+  const checks: Check[] = [];
   const setup = answer.setup;
   if (setup) {
     const hss = setup.hss;

@@ -1,4 +1,4 @@
-import { invocationOf, openInstance } from "../composition-root";
+import { type Instance, invocationOf, openInstance } from "../composition-root";
 import { ConfigError, loadConfig } from "../config";
 import { flushQueue } from "../flush/flusher";
 import type { ScanQueue } from "../queue/scan-queue";
@@ -47,51 +47,7 @@ async function main(args: string[]): Promise<number> {
     if (!queue) return 2;
     const run = invocationOf(instance, {}, (line) => process.stderr.write(`${line}\n`));
 
-    if (command === "status") {
-      const [counts, budget, dead] = await Promise.all([
-        queue.counts(),
-        queue.budget.check(instance.scanApi.name as Parameters<typeof queue.budget.check>[0]),
-        queue.deadLetters(DEAD_LETTERS_SHOWN),
-      ]);
-      const status = {
-        ...counts,
-        calls_in_window: budget.used,
-        calls_per_minute: config.hss.callsPerMinute,
-        next_call_in_ms: budget.retryAfterMs,
-        dead_letters: dead.map((letter) => ({
-          image: `${letter.scan.target.namespace}/${letter.scan.target.image_name}:${letter.scan.target.image_version}`,
-          instance_id: letter.scan.target.instance_id,
-          digest: letter.scan.digest,
-          error: letter.error,
-          dead_at: new Date(letter.dead_at).toISOString(),
-        })),
-      };
-      if (json) {
-        say(JSON.stringify(status, null, 2));
-        return 0;
-      }
-      say(
-        `pending ${counts.pending}, claimed ${counts.claimed}, watched for results ${counts.watched ?? 0}, dead-lettered ${counts.dead_lettered}`,
-      );
-      say(
-        `HSS ${config.scan.api} calls in the current window: ${budget.used} of ${config.hss.callsPerMinute}${budget.retryAfterMs > 0 ? ` (next call possible in ${Math.ceil(budget.retryAfterMs / 1000)} s)` : ""}`,
-      );
-      say(
-        counts.oldest_age_ms === undefined
-          ? "nothing is waiting"
-          : `oldest image waiting: ${Math.round(counts.oldest_age_ms / 1000)} s`,
-      );
-      for (const letter of status.dead_letters) {
-        say(
-          `dead: ${letter.image}${letter.instance_id ? ` (instance ${letter.instance_id})` : ""} — ${letter.error?.error_code ?? "?"}: ${letter.error?.error_msg ?? ""}${letter.error?.hss_request_id ? ` (request id ${letter.error.hss_request_id})` : ""}`,
-        );
-      }
-      if (counts.dead_lettered > status.dead_letters.length) {
-        say(`… and ${counts.dead_lettered - status.dead_letters.length} more dead letters`);
-      }
-      return 0;
-    }
-
+    if (command === "status") return await status(instance, queue, json);
     if (command === "retry-dead") {
       const count = await queue.retryDead();
       say(
@@ -99,7 +55,6 @@ async function main(args: string[]): Promise<number> {
       );
       return 0;
     }
-
     const { accepted: _accepted, ...result } = await flushQueue({
       ...run.flush(Date.now() + 60_000),
       queue,
@@ -116,6 +71,53 @@ async function main(args: string[]): Promise<number> {
   } finally {
     await queue?.close();
   }
+}
+
+/** `status`: counts, the scan API's budget now, and the newest dead letters with HSS's error. */
+async function status(instance: Instance, queue: ScanQueue, json: boolean): Promise<number> {
+  const { config } = instance;
+  const [counts, budget, dead] = await Promise.all([
+    queue.counts(),
+    queue.budget.check(instance.scanApi.name as Parameters<typeof queue.budget.check>[0]),
+    queue.deadLetters(DEAD_LETTERS_SHOWN),
+  ]);
+  const status = {
+    ...counts,
+    calls_in_window: budget.used,
+    calls_per_minute: config.hss.callsPerMinute,
+    next_call_in_ms: budget.retryAfterMs,
+    dead_letters: dead.map((letter) => ({
+      image: `${letter.scan.target.namespace}/${letter.scan.target.image_name}:${letter.scan.target.image_version}`,
+      instance_id: letter.scan.target.instance_id,
+      digest: letter.scan.digest,
+      error: letter.error,
+      dead_at: new Date(letter.dead_at).toISOString(),
+    })),
+  };
+  if (json) {
+    say(JSON.stringify(status, null, 2));
+    return 0;
+  }
+  say(
+    `pending ${counts.pending}, claimed ${counts.claimed}, watched for results ${counts.watched ?? 0}, dead-lettered ${counts.dead_lettered}`,
+  );
+  say(
+    `HSS ${config.scan.api} calls in the current window: ${budget.used} of ${config.hss.callsPerMinute}${budget.retryAfterMs > 0 ? ` (next call possible in ${Math.ceil(budget.retryAfterMs / 1000)} s)` : ""}`,
+  );
+  say(
+    counts.oldest_age_ms === undefined
+      ? "nothing is waiting"
+      : `oldest image waiting: ${Math.round(counts.oldest_age_ms / 1000)} s`,
+  );
+  for (const letter of status.dead_letters) {
+    say(
+      `dead: ${letter.image}${letter.instance_id ? ` (instance ${letter.instance_id})` : ""} — ${letter.error?.error_code ?? "?"}: ${letter.error?.error_msg ?? ""}${letter.error?.hss_request_id ? ` (request id ${letter.error.hss_request_id})` : ""}`,
+    );
+  }
+  if (counts.dead_lettered > status.dead_letters.length) {
+    say(`… and ${counts.dead_lettered - status.dead_letters.length} more dead letters`);
+  }
+  return 0;
 }
 
 main(process.argv.slice(2)).then((code) => {

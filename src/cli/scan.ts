@@ -290,6 +290,56 @@ async function vulnerabilitiesOf(image: Tracked, run: Run) {
   }));
 }
 
+/** Rounds until every image has a result, or (without --wait) a request; at most --timeout. */
+async function follow(images: Tracked[], run: Run): Promise<void> {
+  const { options } = run;
+  const started = Date.now();
+  const deadline = started + options.timeoutMs;
+  for (;;) {
+    const retryAfterMs = await round(images, run, deadline);
+    run.render(images, Date.now() - started, false);
+    const open = images.filter((image) => !TERMINAL.has(image.phase));
+    if (open.length === 0) break;
+    // Without --wait: done once every image is submitted (after a sync where one was needed).
+    if (!options.wait && open.every((image) => image.phase === "requested")) break;
+    if (Date.now() >= deadline) {
+      for (const image of open) {
+        image.phase = "timed_out";
+        image.note ??= `no result within ${Math.round(options.timeoutMs / 1000)} s (--timeout)`;
+      }
+      break;
+    }
+    await sleep(
+      Math.min(Math.max(options.pollMs, retryAfterMs), Math.max(0, deadline - Date.now())),
+    );
+  }
+  run.render(images, Date.now() - started, true);
+}
+
+/** The results on stdout (a table, or JSON), and the exit status they make. */
+async function answer(images: Tracked[], run: Run): Promise<number> {
+  const { options } = run;
+  const results = images.map(resultOf);
+  if (options.vulnerabilities) {
+    for (const [index, image] of images.entries()) {
+      const result = results[index];
+      if (result?.status === "scanned") result.found = await vulnerabilitiesOf(image, run);
+    }
+  }
+  const code = exitCodeOf(results, options);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ images: results, exit_code: code }, null, 2)}\n`);
+    return code;
+  }
+  process.stdout.write(`${table(results)}\n`);
+  for (const result of results) {
+    if (!result.found?.length) continue;
+    process.stdout.write(`\n${result.image}\n`);
+    process.stdout.write(`${vulnerabilityTable(result.found)}\n`);
+  }
+  return code;
+}
+
 export async function runScan(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let options: Options;
   try {
@@ -334,46 +384,8 @@ export async function runScan(args: string[], env: NodeJS.ProcessEnv): Promise<n
       log: invocation.log,
     };
     const images: Tracked[] = targets.map((target) => ({ ...target, phase: "looking_up" }));
-    const started = Date.now();
-    const deadline = started + options.timeoutMs;
-    for (;;) {
-      const retryAfterMs = await round(images, run, deadline);
-      run.render(images, Date.now() - started, false);
-      const open = images.filter((image) => !TERMINAL.has(image.phase));
-      if (open.length === 0) break;
-      // Without --wait: done once every image is submitted (after a sync where one was needed).
-      if (!options.wait && open.every((image) => image.phase === "requested")) break;
-      if (Date.now() >= deadline) {
-        for (const image of open) {
-          image.phase = "timed_out";
-          image.note ??= `no result within ${Math.round(options.timeoutMs / 1000)} s (--timeout)`;
-        }
-        break;
-      }
-      await sleep(
-        Math.min(Math.max(options.pollMs, retryAfterMs), Math.max(0, deadline - Date.now())),
-      );
-    }
-    run.render(images, Date.now() - started, true);
-    const results = images.map(resultOf);
-    if (options.vulnerabilities) {
-      for (const [index, image] of images.entries()) {
-        const result = results[index];
-        if (result?.status === "scanned") result.found = await vulnerabilitiesOf(image, run);
-      }
-    }
-    const code = exitCodeOf(results, options);
-    if (options.json) {
-      process.stdout.write(`${JSON.stringify({ images: results, exit_code: code }, null, 2)}\n`);
-    } else {
-      process.stdout.write(`${table(results)}\n`);
-      for (const result of results) {
-        if (!result.found?.length) continue;
-        process.stdout.write(`\n${result.image}\n`);
-        process.stdout.write(`${vulnerabilityTable(result.found)}\n`);
-      }
-    }
-    return code;
+    await follow(images, run);
+    return await answer(images, run);
   } catch (error) {
     if (error instanceof UsageError || error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

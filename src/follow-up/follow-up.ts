@@ -322,77 +322,92 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
 }
 
 type Decided = Array<{ watch: Watch; decision: WatchDecision }>;
+type Carried = FollowUpOptions & { retryAfterMs?: number };
+
+/** The watches whose decision is of this kind, with it. */
+function decidedAs<K extends WatchDecision["action"]["kind"]>(decided: Decided, kind: K) {
+  return decided.flatMap(({ watch, decision }) =>
+    decision.action.kind === kind
+      ? [{ watch, action: decision.action as Extract<WatchDecision["action"], { kind: K }> }]
+      : [],
+  );
+}
 
 /** The decisions, written in one batched call per kind. */
-async function carryOut(
-  decided: Decided,
-  options: FollowUpOptions & { retryAfterMs?: number },
-  result: FollowUpResult,
-): Promise<void> {
-  const { queue, settings, log } = options;
-  const of = <K extends WatchDecision["action"]["kind"]>(kind: K) =>
-    decided.flatMap(({ watch, decision }) =>
-      decision.action.kind === kind
-        ? [{ watch, action: decision.action as Extract<WatchDecision["action"], { kind: K }> }]
-        : [],
-    );
+async function carryOut(decided: Decided, options: Carried, result: FollowUpResult) {
   for (const { decision } of decided) {
     if (decision.action.kind !== "not_checked") result.checked += 1;
     if (decision.ended === "finished") result.finished += 1;
     if (decision.ended === "failed") result.failed += 1;
   }
+  await checkAgain(decided, options, result);
+  const requeued = await requeueAll(decidedAs(decided, "requeue"), options);
+  result.requeued = requeued.length;
+  const buried = await buryAll(decidedAs(decided, "bury"), options);
+  result.gave_up = buried.length;
+  const done = decidedAs(decided, "done");
+  await options.queue.watches.remove(
+    [...done, ...requeued, ...buried].map(({ watch }) => watch.id),
+  );
+  for (const { action } of done) {
+    if (action.finding) await options.notifier?.notify(action.finding);
+  }
+}
+
+/** Watched again: soon when not looked at, after the interval otherwise; syncs asked for. */
+async function checkAgain(decided: Decided, options: Carried, result: FollowUpResult) {
+  const { queue, settings, log } = options;
   const nextCheckMs = nextCheckInMs(settings.intervalMs);
   await queue.watches.add(
-    of("not_checked").map(({ watch }) => watch),
+    decidedAs(decided, "not_checked").map(({ watch }) => watch),
     Math.min(nextCheckMs, Math.max(1000, options.retryAfterMs ?? 0)),
   );
-  const syncing = of("sync").map(({ action }) => action.watch);
+  const syncing = decidedAs(decided, "sync").map(({ action }) => action.watch);
   await queue.watches.add(
-    [...of("check_later").map(({ action }) => action.watch), ...syncing],
+    [...decidedAs(decided, "check_later").map(({ action }) => action.watch), ...syncing],
     nextCheckMs,
   );
-  if (syncing.length > 0) {
-    result.syncing = syncing.length;
-    const { hss } = options;
-    await requestSync(syncing, {
-      hss,
-      budget: queue.budget,
-      marks: queue.watches,
-      swr: settings.swr,
-      log,
+  if (syncing.length === 0) return;
+  result.syncing = syncing.length;
+  await requestSync(syncing, {
+    hss: options.hss,
+    budget: queue.budget,
+    marks: queue.watches,
+    swr: settings.swr,
+    log,
+  });
+}
+
+async function requeueAll(requeued: ReturnType<typeof decidedAs<"requeue">>, options: Carried) {
+  if (requeued.length === 0) return requeued;
+  await options.queue.enqueue(
+    requeued.map(({ action }) => action.scan),
+    options.settings.dedupeWindowMs,
+    { force: true },
+  );
+  for (const { watch, action } of requeued) {
+    options.log.info("requeued", {
+      image: describeTarget(watch.target),
+      image_type: watch.image_type,
+      instance_id: watch.target.instance_id,
+      ...(action.afterSync
+        ? { reason: "HSS lists the image now" }
+        : { reason: "the scan is to be run again", rescan: action.rescan }),
     });
   }
-  const requeued = of("requeue");
-  if (requeued.length > 0) {
-    await queue.enqueue(
-      requeued.map(({ action }) => action.scan),
-      settings.dedupeWindowMs,
-      { force: true },
-    );
-    result.requeued = requeued.length;
-    for (const { watch, action } of requeued) {
-      log.info("requeued", {
-        image: describeTarget(watch.target),
-        image_type: watch.image_type,
-        instance_id: watch.target.instance_id,
-        ...(action.afterSync
-          ? { reason: "HSS lists the image now" }
-          : { reason: "the scan is to be run again", rescan: action.rescan }),
-      });
-    }
-  }
-  const buried = of("bury");
-  if (buried.length > 0) {
-    await queue.bury(
-      buried.map(({ watch, action }) => {
-        const { state: _state, requested_at: _r, since: _s, watched_at: _w, ...scan } = watch;
-        return { scan, error: action.error };
-      }),
-    );
-  }
+  return requeued;
+}
+
+async function buryAll(buried: ReturnType<typeof decidedAs<"bury">>, options: Carried) {
+  if (buried.length === 0) return buried;
+  await options.queue.bury(
+    buried.map(({ watch, action }) => {
+      const { state: _state, requested_at: _r, since: _s, watched_at: _w, ...scan } = watch;
+      return { scan, error: action.error };
+    }),
+  );
   for (const { watch, action } of buried) {
-    result.gave_up += 1;
-    log.error("dead_lettered", {
+    options.log.error("dead_lettered", {
       image: describeTarget(watch.target),
       image_type: watch.image_type,
       instance_id: watch.target.instance_id,
@@ -401,13 +416,7 @@ async function carryOut(
       error_msg: action.error.error_msg,
     });
   }
-  const done = of("done");
-  await queue.watches.remove([
-    ...done.map(({ watch }) => watch.id),
-    ...requeued.map(({ watch }) => watch.id),
-    ...buried.map(({ watch }) => watch.id),
-  ]);
-  for (const { action } of done) if (action.finding) await options.notifier?.notify(action.finding);
+  return buried;
 }
 
 export type { ImageRef };

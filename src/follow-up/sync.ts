@@ -44,7 +44,7 @@ export async function requestSync(
   images: ImageRef[],
   options: SyncOptions,
 ): Promise<SyncRequest[]> {
-  const { hss, budget, log } = options;
+  const { budget, log } = options;
   const byRegistry = new Map<string, ImageRef[]>();
   for (const image of images) {
     const key =
@@ -57,74 +57,85 @@ export async function requestSync(
   for (const [registry, waiting] of byRegistry) {
     const [first] = waiting;
     if (!first) continue;
-    const done = (outcome: SyncRequest["outcome"]) =>
-      outcomes.push({ registry, images: waiting.length, outcome });
-    if (!(await options.marks.once(`sync:${registry}`, budget.windowMs))) {
-      done("recently_requested");
-      continue;
-    }
-    const take = async (api: HssApi) => (await budget.take(api)).granted;
-    try {
-      if (first.image_type !== "instance_image") {
-        if (!(await take("sync-images"))) {
-          done("budget");
-          continue;
+    let outcome: SyncRequest["outcome"] = "recently_requested";
+    if (await options.marks.once(`sync:${registry}`, budget.windowMs)) {
+      const enterprise = first.image_type === "instance_image";
+      try {
+        const logged = { registry, images: waiting.length };
+        outcome = enterprise
+          ? await syncInstance(first, logged, options)
+          : await syncBasic(first, logged, options);
+      } catch (error) {
+        const failure = toHssCallError(error);
+        if (classifyFailure(failure) === "throttled") {
+          await budget.spendWindow(enterprise ? "sync-task" : "sync-images");
         }
-        const answer = await hss.runImageSynchronize({ image_type: first.image_type });
-        log.info("sync_requested", {
-          registry,
-          api: "RunImageSynchronize",
-          images: waiting.length,
-          hss_request_id: answer.requestId,
-        });
-        done("requested");
-        continue;
+        log.warn("sync_failed", { registry, ...failureFieldsOf(failure) });
+        outcome = "failed";
       }
-      const address = registryAddressOf(first, options.swr);
-      let registryId: string | undefined;
-      if (address && (await take("list-registries"))) {
-        const listed = await hss.listRegistry({
-          registry_type: "SwrEnterprise",
-          registry_addr: address,
-          limit: 200,
-        });
-        registryId = listed.data_list.find(
-          (entry) =>
-            entry.registry_addr === address ||
-            (entry.instance_id && entry.instance_id === first.target.instance_id),
-        )?.registry_id;
-      }
-      if (!(await take("sync-task"))) {
-        done("budget");
-        continue;
-      }
-      const answer = await hss.createImageSynchronizeTask(
-        registryId
-          ? {
-              sync_all_registries: false,
-              registry_info: [{ registry_id: registryId, registry_type: "SwrEnterprise" }],
-            }
-          : { sync_all_registries: true },
-      );
-      log.info("sync_requested", {
-        registry,
-        api: "CreateImageSynchronizeTask",
-        registry_id: registryId,
-        all_registries: registryId === undefined,
-        images: waiting.length,
-        hss_request_id: answer.requestId,
-      });
-      done("requested");
-    } catch (error) {
-      const failure = toHssCallError(error);
-      if (classifyFailure(failure) === "throttled") {
-        await budget.spendWindow(
-          first.image_type === "instance_image" ? "sync-task" : "sync-images",
-        );
-      }
-      log.warn("sync_failed", { registry, ...failureFieldsOf(failure) });
-      done("failed");
     }
+    outcomes.push({ registry, images: waiting.length, outcome });
   }
   return outcomes;
+}
+
+type Logged = { registry: string; images: number };
+
+const slot = async (budget: CallBudget, api: HssApi) => (await budget.take(api)).granted;
+
+/** SWR basic: RunImageSynchronize for the image type. */
+async function syncBasic(
+  first: ImageRef,
+  logged: Logged,
+  { hss, budget, log }: SyncOptions,
+): Promise<SyncRequest["outcome"]> {
+  if (!(await slot(budget, "sync-images"))) return "budget";
+  const answer = await hss.runImageSynchronize({ image_type: first.image_type });
+  log.info("sync_requested", {
+    ...logged,
+    api: "RunImageSynchronize",
+    hss_request_id: answer.requestId,
+  });
+  return "requested";
+}
+
+/** SWR Enterprise: the instance's registry found by its address, or every registry. */
+async function syncInstance(
+  first: ImageRef,
+  logged: Logged,
+  options: SyncOptions,
+): Promise<SyncRequest["outcome"]> {
+  const { hss, budget, log } = options;
+  const address = registryAddressOf(first, options.swr);
+  let registryId: string | undefined;
+  if (address && (await slot(budget, "list-registries"))) {
+    const listed = await hss.listRegistry({
+      registry_type: "SwrEnterprise",
+      registry_addr: address,
+      limit: 200,
+    });
+    registryId = listed.data_list.find(
+      (entry) =>
+        entry.registry_addr === address ||
+        (entry.instance_id && entry.instance_id === first.target.instance_id),
+    )?.registry_id;
+  }
+  if (!(await slot(budget, "sync-task"))) return "budget";
+  const answer = await hss.createImageSynchronizeTask(
+    registryId
+      ? {
+          sync_all_registries: false,
+          registry_info: [{ registry_id: registryId, registry_type: "SwrEnterprise" }],
+        }
+      : { sync_all_registries: true },
+  );
+  log.info("sync_requested", {
+    registry: logged.registry,
+    api: "CreateImageSynchronizeTask",
+    registry_id: registryId,
+    all_registries: registryId === undefined,
+    images: logged.images,
+    hss_request_id: answer.requestId,
+  });
+  return "requested";
 }

@@ -1,0 +1,192 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import ts from "typescript";
+import { describe, expect, it } from "vitest";
+import { ROOT } from "../support/local-tool";
+
+/**
+ * The house's rules, checked on the source itself (docs/architecture.md draws them): every module
+ * of src/ sits in a layer and imports only from its own layer or below (type imports and lazy
+ * `import()` included); no import cycle; and no function outside the emulator is longer than 80
+ * lines.
+ */
+
+/** The layers, lowest first; a module is in the first layer one of whose prefixes it starts with. */
+const LAYERS: Array<{ name: string; modules: string[] }> = [
+  {
+    name: "foundation",
+    modules: [
+      "errors",
+      "log",
+      "concurrency",
+      "zod-setup",
+      "bundle-files",
+      "scan-policy",
+      "images/",
+      "hss/request",
+      "hss/batch-scan-request",
+    ],
+  },
+  { name: "scan APIs", modules: ["scan-apis/"] },
+  { name: "configuration", modules: ["config", "platform-context"] },
+  { name: "services", modules: ["hss/", "queue/", "submitted-images"] },
+  {
+    name: "steps",
+    modules: [
+      "delivery",
+      "formats/",
+      "scan-plan",
+      "webhook-auth",
+      "send-scan",
+      "submit",
+      "report",
+      "flush/",
+      "follow-up/",
+      "middleware/",
+    ],
+  },
+  { name: "entry", modules: ["intake", "composition-root", "handler", "loader"] },
+  { name: "around the product", modules: ["cli/", "runners/", "emulator/"] },
+];
+
+const SRC = join(ROOT, "src");
+
+function sourceFiles(folder: string): string[] {
+  return readdirSync(folder).flatMap((name) => {
+    const path = join(folder, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return path.endsWith(".ts") ? [path] : [];
+  });
+}
+
+/** A module's name: its path under src/, without `.ts`. */
+const moduleOf = (path: string) => relative(SRC, path).replace(/\.ts$/, "").replaceAll("\\", "/");
+
+function layerOf(module: string): number {
+  const index = LAYERS.findIndex(({ modules }) =>
+    modules.some((prefix) =>
+      prefix.endsWith("/") ? module.startsWith(prefix) : module === prefix,
+    ),
+  );
+  if (index < 0) throw new Error(`${module} is in no layer: add it to LAYERS`);
+  return index;
+}
+
+/** Every module of src/ with the modules of src/ it imports (statically, by type, or lazily). */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const path of sourceFiles(SRC)) {
+    const source = ts.createSourceFile(path, readFileSync(path, "utf8"), ts.ScriptTarget.ES2022);
+    const specifiers: string[] = [];
+    const visit = (node: ts.Node) => {
+      if (
+        (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+        node.moduleSpecifier &&
+        ts.isStringLiteral(node.moduleSpecifier)
+      ) {
+        specifiers.push(node.moduleSpecifier.text);
+      }
+      if (
+        ts.isCallExpression(node) &&
+        node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+        node.arguments[0] &&
+        ts.isStringLiteral(node.arguments[0])
+      ) {
+        specifiers.push(node.arguments[0].text);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+    const imported = specifiers
+      .filter((specifier) => specifier.startsWith("."))
+      .map((specifier) => {
+        const target = resolve(dirname(path), specifier);
+        const file = [`${target}.ts`, join(target, "index.ts")].find((candidate) => {
+          try {
+            return statSync(candidate).isFile();
+          } catch {
+            return false;
+          }
+        });
+        return file ? moduleOf(file) : undefined;
+      })
+      .filter((module): module is string => module !== undefined);
+    graph.set(moduleOf(path), [...new Set(imported)]);
+  }
+  return graph;
+}
+
+describe("the source's structure", () => {
+  const graph = importGraph();
+
+  it("has every module in a layer, importing only from its own layer or below", () => {
+    const upward: string[] = [];
+    for (const [module, imports] of graph) {
+      for (const imported of imports) {
+        if (layerOf(imported) > layerOf(module)) {
+          upward.push(
+            `${module} (${LAYERS[layerOf(module)]?.name}) imports ${imported} (${LAYERS[layerOf(imported)]?.name})`,
+          );
+        }
+      }
+    }
+    expect(upward).toEqual([]);
+  });
+
+  it("has no import cycle", () => {
+    const cycles: string[] = [];
+    const state = new Map<string, "visiting" | "done">();
+    const path: string[] = [];
+    const visit = (module: string) => {
+      state.set(module, "visiting");
+      path.push(module);
+      for (const next of graph.get(module) ?? []) {
+        if (state.get(next) === "visiting") {
+          cycles.push([...path.slice(path.indexOf(next)), next].join(" → "));
+        } else if (!state.has(next)) visit(next);
+      }
+      path.pop();
+      state.set(module, "done");
+    };
+    for (const module of graph.keys()) if (!state.has(module)) visit(module);
+    expect(cycles).toEqual([]);
+  });
+
+  it("keeps the product out of reach of the tools around it", () => {
+    const product = [...graph.keys()].filter((module) => layerOf(module) < LAYERS.length - 1);
+    expect(product.length).toBeGreaterThan(40);
+    for (const module of product) {
+      for (const imported of graph.get(module) ?? []) {
+        expect(imported, module).not.toMatch(/^(cli|runners|emulator)\//);
+      }
+    }
+  });
+
+  it("has no function longer than 80 lines outside the emulator", () => {
+    const long: string[] = [];
+    for (const path of sourceFiles(SRC)) {
+      if (moduleOf(path).startsWith("emulator/")) continue;
+      const source = ts.createSourceFile(
+        path,
+        readFileSync(path, "utf8"),
+        ts.ScriptTarget.ES2022,
+        true,
+      );
+      const visit = (node: ts.Node) => {
+        if (
+          ts.isFunctionDeclaration(node) ||
+          ts.isMethodDeclaration(node) ||
+          ts.isArrowFunction(node) ||
+          ts.isFunctionExpression(node)
+        ) {
+          const start = source.getLineAndCharacterOfPosition(node.getStart()).line;
+          const lines = source.getLineAndCharacterOfPosition(node.getEnd()).line - start + 1;
+          if (lines > 80) long.push(`${moduleOf(path)}:${start + 1} (${lines} lines)`);
+        }
+        ts.forEachChild(node, visit);
+      };
+      visit(source);
+    }
+    expect(long).toEqual([]);
+  });
+});

@@ -1,0 +1,225 @@
+import { describe, expect, it } from "vitest";
+import {
+  decideWatch,
+  type FollowUpSettings,
+  MAX_RESYNCS,
+  type WatchDecision,
+} from "../../../src/follow-up/follow-up";
+import type { RegistryImage } from "../../../src/hss/apis";
+import type { Watch } from "../../../src/queue/scan-queue";
+
+/** What the follow-up decides for one watched image, from what HSS lists for it. */
+
+const AT = 10_000_000;
+const settings: FollowUpSettings = {
+  intervalMs: 20_000,
+  timeoutMs: 3_600_000,
+  maxRescans: 2,
+  syncTimeoutMs: 900_000,
+  leaseMs: 60_000,
+  dedupeWindowMs: 600_000,
+  swr: { defaultInstance: undefined, instancesByHost: {} },
+};
+
+const watch = (changes: Partial<Watch> = {}): Watch => ({
+  id: "w1",
+  image_type: "instance_image",
+  target: { namespace: "team", image_name: "api", image_version: "1", instance_id: "i-1" },
+  digest: "sha256:abc",
+  state: "scanning",
+  requested_at: AT - 30_000,
+  since: AT - 30_000,
+  watched_at: AT - 30_000,
+  ...changes,
+});
+
+const listed = (changes: Partial<RegistryImage> = {}): RegistryImage => ({
+  namespace: "team",
+  image_name: "api",
+  image_version: "1",
+  scan_status: "scanning",
+  ...changes,
+});
+
+/** The decision in short: its kind, and what it carries that the case is about. */
+function summary(decision: WatchDecision) {
+  const { action } = decision;
+  return {
+    kind: action.kind,
+    ...(action.kind === "bury" ? { code: action.error.error_code } : {}),
+    ...(action.kind === "requeue"
+      ? { afterSync: action.afterSync, rescans: action.scan.rescans, resyncs: action.scan.resyncs }
+      : {}),
+    ...(action.kind === "sync" ? { state: action.watch.state, since: action.watch.since } : {}),
+    ...(action.kind === "done" ? { finding: Boolean(action.finding) } : {}),
+    ...(decision.ended ? { ended: decision.ended } : {}),
+    events: decision.events.map(({ event, fields }) =>
+      event === "scan_failed" ? `${event}: rescan ${String(fields.rescan)}` : event,
+    ),
+  };
+}
+
+const finishedAt = AT - 1000;
+
+describe("decideWatch", () => {
+  it.each<[string, Watch, RegistryImage | null | undefined, ReturnType<typeof summary>]>([
+    ["not looked at: due again soon", watch(), undefined, { kind: "not_checked", events: [] }],
+    [
+      "not listed: its registry synced, said once",
+      watch(),
+      null,
+      { kind: "sync", state: "syncing", since: AT, events: ["not_synced"] },
+    ],
+    [
+      "still not listed while syncing: synced again, said nothing",
+      watch({ state: "syncing", since: AT - 60_000 }),
+      null,
+      { kind: "sync", state: "syncing", since: AT - 60_000, events: [] },
+    ],
+    [
+      "not listed long after its sync: given up",
+      watch({ state: "syncing", since: AT - settings.syncTimeoutMs - 1 }),
+      null,
+      { kind: "bury", code: "NOT_SYNCED", events: [] },
+    ],
+    [
+      "listed after a sync it asked for: scanned again",
+      watch({ state: "syncing", since: AT - 60_000 }),
+      listed({ latest_sync_time: AT - 10_000 }),
+      { kind: "requeue", afterSync: true, rescans: undefined, resyncs: 1, events: [] },
+    ],
+    [
+      "listed, but synced before it asked: looked at later",
+      watch({ state: "syncing", since: AT - 60_000 }),
+      listed({ latest_sync_time: AT - 120_000 }),
+      { kind: "check_later", events: [] },
+    ],
+    [
+      "listed after a sync once too often: given up",
+      watch({ state: "syncing", since: AT - 60_000, resyncs: MAX_RESYNCS }),
+      listed({ latest_sync_time: AT - 10_000 }),
+      { kind: "bury", code: "NOT_SYNCED", events: [] },
+    ],
+    [
+      "scanned since it was requested: done, with a finding",
+      watch(),
+      listed({ scan_status: "success", latest_scan_time: finishedAt, vul_num: 3 }),
+      { kind: "done", finding: true, ended: "finished", events: ["scan_finished"] },
+    ],
+    [
+      "scanned, but before it was requested: not its scan yet",
+      watch(),
+      listed({ scan_status: "success", latest_scan_time: AT - 3_600_000 }),
+      { kind: "check_later", events: [] },
+    ],
+    [
+      "failed for good: done",
+      watch(),
+      listed({
+        scan_status: "failed",
+        scan_failed_code: "image_oversized",
+        latest_scan_time: finishedAt,
+      }),
+      { kind: "done", finding: false, ended: "failed", events: ["scan_failed: rescan no"] },
+    ],
+    [
+      "timed out: scanned again",
+      watch(),
+      listed({
+        scan_status: "failed",
+        scan_failed_code: "response_timed_out",
+        latest_scan_time: finishedAt,
+      }),
+      {
+        kind: "requeue",
+        afterSync: false,
+        rescans: 1,
+        resyncs: undefined,
+        ended: "failed",
+        events: ["scan_failed: rescan queued again"],
+      },
+    ],
+    [
+      "timed out once too often: done",
+      watch({ rescans: settings.maxRescans }),
+      listed({
+        scan_status: "failed",
+        scan_failed_code: "response_timed_out",
+        latest_scan_time: finishedAt,
+      }),
+      { kind: "done", finding: false, ended: "failed", events: ["scan_failed: rescan no"] },
+    ],
+    [
+      "failed for details HSS must sync again: synced first",
+      watch(),
+      listed({
+        scan_status: "failed",
+        scan_failed_code: "get_detail_info_not_found",
+        latest_scan_time: finishedAt,
+      }),
+      {
+        kind: "sync",
+        state: "syncing",
+        since: AT,
+        ended: "failed",
+        events: ["scan_failed: rescan after a sync"],
+      },
+    ],
+    [
+      "no result long after it was requested: given up",
+      watch({ watched_at: AT - settings.timeoutMs - 1, requested_at: AT - settings.timeoutMs - 1 }),
+      listed({ scan_status: "scanning" }),
+      { kind: "bury", code: "NO_SCAN_RESULT", events: [] },
+    ],
+    [
+      "never started long after HSS accepted it: asked again",
+      watch({ requested_at: AT - 3 * settings.intervalMs - 1 }),
+      listed({ scan_status: "unscan" }),
+      { kind: "requeue", afterSync: false, rescans: 1, resyncs: undefined, events: [] },
+    ],
+    [
+      "never started, asked again too often: given up",
+      watch({ requested_at: AT - 3 * settings.intervalMs - 1, rescans: settings.maxRescans }),
+      listed({ scan_status: "unscan" }),
+      { kind: "bury", code: "RESCANS_EXHAUSTED", events: [] },
+    ],
+    [
+      "still scanning: looked at later",
+      watch(),
+      listed({ scan_status: "scanning" }),
+      { kind: "check_later", events: [] },
+    ],
+  ])("%s", (_, watched, item, expected) => {
+    expect(summary(decideWatch(watched, item, settings, AT))).toEqual(expected);
+  });
+
+  it("carries the image's findings, digest and counts into the finding it notifies", () => {
+    const { action } = decideWatch(
+      watch(),
+      listed({
+        scan_status: "success",
+        latest_scan_time: finishedAt,
+        severity_level: "High",
+        vul_num: 3,
+        malicious_file_num: 1,
+        unsafe_setting_num: 2,
+      }),
+      settings,
+      AT,
+    );
+    expect(action).toEqual({
+      kind: "done",
+      finding: {
+        image: "team/api:1 (instance i-1)",
+        image_type: "instance_image",
+        instance_id: "i-1",
+        digest: "sha256:abc",
+        severity_level: "High",
+        vul_num: 3,
+        malicious_file_num: 1,
+        unsafe_setting_num: 2,
+        latest_scan_time: finishedAt,
+      },
+    });
+  });
+});
