@@ -1,7 +1,12 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { createServer } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
-import { flattenHeaders, parseJson, readBody, SENSITIVE_HEADERS } from "../../src/emulator/http";
+import {
+  flattenHeaders,
+  parseJson,
+  readBody,
+  SENSITIVE_HEADERS,
+  serveOnLoopback,
+} from "../../src/emulator/http";
 import { type SigningKey, verifySignature } from "../../src/emulator/signature";
 
 /**
@@ -186,7 +191,6 @@ export async function startFunctionGraphEmulator(
   const triggers = new Map<string, TriggerRecord>();
   const faults: FunctionGraphFault[] = [];
   const received: FunctionGraphRequest[] = [];
-  const sockets = new Set<Socket>();
   const urnOf = (name: string) => `urn:fss:${region}:${projectId}:function:default:${name}`;
 
   const api = new FunctionGraphApi({ region, projectId, agencies, functions, triggers, urnOf });
@@ -263,10 +267,6 @@ export async function startFunctionGraphEmulator(
       return send(error(500, "FSS.0500", "Internal server error."));
     }
   });
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
 
   function listProjects(name: string | null): Answer {
     if (options.canListProjects === false) {
@@ -304,13 +304,9 @@ export async function startFunctionGraphEmulator(
     };
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const served = await serveOnLoopback(server, options.port);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: served.url,
     projectId,
     region,
     keys,
@@ -330,11 +326,7 @@ export async function startFunctionGraphEmulator(
       faults.length = 0;
       received.length = 0;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
+    close: served.close,
   };
 }
 

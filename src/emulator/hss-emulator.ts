@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { type ScanBatch, scanBatchSchema } from "../hss/batch-scan-request";
 import { type ImageType, imageTypeSchema, type ScanTarget } from "../images/scan-target";
 import {
@@ -10,7 +9,7 @@ import {
   type RegistryTimings,
   registryIdOf,
 } from "./emulated-registry";
-import { flattenHeaders, parseJson, readBody, SENSITIVE_HEADERS } from "./http";
+import { flattenHeaders, parseJson, readBody, SENSITIVE_HEADERS, serveOnLoopback } from "./http";
 import { type SigningKey, verifySignature } from "./signature";
 
 /**
@@ -141,7 +140,6 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
   const received: ReceivedRequest[] = [];
   const accepted: ScanBatch[] = [];
   const faults: EmulatorFault[] = [];
-  const sockets = new Set<Socket>();
   let inFlight = 0;
   let maxInFlight = 0;
   let throttled = 0;
@@ -283,19 +281,11 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     if ("invalid" in handled) return invalid(handled.invalid);
     return ok(handled.body);
   });
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const served = await serveOnLoopback(server, options.port);
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: served.url,
     projectId,
     keys,
     received,
@@ -326,11 +316,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
       throttled = 0;
       callLog.clear();
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
+    close: served.close,
   };
 }
 

@@ -1,4 +1,5 @@
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 
 /** What the loopback stand-ins (HSS, FunctionGraph) share to read a request. */
 
@@ -38,3 +39,31 @@ export function parseJson(body: Buffer): unknown {
 
 /** Headers that carry credentials: never recorded or printed. */
 export const SENSITIVE_HEADERS = new Set(["authorization", "x-security-token"]);
+
+/**
+ * Starts a stand-in's server on loopback (a free port unless one is given); `close` ends it with
+ * every connection still open, so that a test's teardown never waits on a client's keep-alive.
+ */
+export async function serveOnLoopback(
+  server: Server,
+  port = 0,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
