@@ -188,7 +188,7 @@ function targetOf(config: Config, projectId: string): HssTarget {
 }
 
 /** The flusher's slice of the configuration. */
-export function flushSettingsOf(config: Config): FlushSettings {
+function flushSettingsOf(config: Config): FlushSettings {
   return {
     batchSize: config.hss.batchSize,
     leaseMs: config.queue.leaseMs,
@@ -203,7 +203,7 @@ export function flushSettingsOf(config: Config): FlushSettings {
 }
 
 /** The follow-up's slice of the configuration. */
-export function followUpSettingsOf(config: Config): FollowUpSettings {
+function followUpSettingsOf(config: Config): FollowUpSettings {
   const { enabled: _enabled, ...followUp } = config.followUp;
   return {
     ...followUp,

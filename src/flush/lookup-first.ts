@@ -22,14 +22,14 @@ import {
  * (after a backoff when the lookup failed).
  */
 
-export interface ClaimLookup {
+interface ClaimLookup {
   found: Array<{ scan: QueuedScan; item: RegistryImage }>;
   unlisted: QueuedScan[];
   unchecked: QueuedScan[];
   lookup: LookupResult;
 }
 
-export async function lookUpClaim(
+async function lookUpClaim(
   scans: QueuedScan[],
   options: { hss: HssApiClient; budget: CallBudget; deadline: number },
 ): Promise<ClaimLookup> {

@@ -62,7 +62,7 @@ export const scanTask: ScanApi = {
 };
 
 /** An image of a task, named as HSS lists it; what HSS does not say comes from the push. */
-export function taskImageOf(
+function taskImageOf(
   imageType: ImageType,
   target: ScanTarget,
   item?: ListedImageIds,
@@ -86,7 +86,7 @@ export function taskImageOf(
   return image;
 }
 
-export function scanTaskBody(
+function scanTaskBody(
   images: ScanTaskImage[],
   settings: ScanSettings,
 ): CreateManualImageScanTaskBody {
