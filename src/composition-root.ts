@@ -107,7 +107,7 @@ export function invocationOf(
   const hss = async (timeoutMs = config.hss.timeoutMs) => {
     const { hssApiClient } = await import("./hss/apis");
     const caller = access.caller();
-    return hssApiClient({ caller, timeoutMs: Math.min(timeoutMs, config.hss.timeoutMs) });
+    return hssApiClient({ caller, timeoutMs: Math.min(timeoutMs, config.hss.timeoutMs), log });
   };
   const notifier = async () =>
     (await import("./follow-up/notify")).createNotifier({

@@ -83,10 +83,12 @@ interface SyncRequest {
   imageType?: ImageType;
 }
 
+/** An image as ListRegistryImages lists it (RegistryImagesInfo's fields this emulator fills). */
 export interface ListedImage {
   id: number;
   image_id: string;
   image_digest: string;
+  image_type: ImageType;
   registry_id: string;
   registry_name: string;
   registry_type: string;
@@ -106,6 +108,16 @@ export interface ListedImage {
   latest_scan_time?: number;
   latest_sync_time: number;
   latest_update_time: number;
+}
+
+/** A registry as ListRegistry lists it (RegistryInfo): its id is `id`. */
+export interface EmulatedRegistryInfo {
+  id: string;
+  registry_name: string;
+  registry_type: string;
+  registry_addr: string;
+  status: "success";
+  images_num: number;
 }
 
 export function registryIdOf(info: Pick<PushedImageInfo, "image_type" | "instance_id">): string {
@@ -316,6 +328,7 @@ export class EmulatedRegistry {
       id: record.id,
       image_id: imageIdOf(record),
       image_digest: record.digest,
+      image_type: info.image_type,
       registry_id: registryIdOf(info),
       registry_name:
         info.image_type === "instance_image" ? `swr-ee-${info.instance_id ?? ""}` : "SWR",
@@ -361,22 +374,14 @@ export class EmulatedRegistry {
     return outcome.kind === "success" ? outcome.vulnerabilities : [];
   }
 
-  /** Registries, as ListRegistry shows them: every registry an image was pushed to. */
-  registries(): Array<{
-    registry_id: string;
-    registry_name: string;
-    registry_type: string;
-    registry_addr: string;
-  }> {
-    const byId = new Map<
-      string,
-      { registry_id: string; registry_name: string; registry_type: string; registry_addr: string }
-    >();
-    for (const { info } of this.images.values()) {
+  /** Registries, as ListRegistry shows them (RegistryInfo): every registry an image was pushed to. */
+  registries(): EmulatedRegistryInfo[] {
+    const byId = new Map<string, EmulatedRegistryInfo>();
+    for (const record of this.images.values()) {
+      const { info } = record;
       const id = registryIdOf(info);
-      if (byId.has(id)) continue;
-      byId.set(id, {
-        registry_id: id,
+      const entry = byId.get(id) ?? {
+        id,
         registry_name:
           info.image_type === "instance_image" ? `swr-ee-${info.instance_id ?? ""}` : "SWR",
         registry_type: registryTypeOf(info.image_type),
@@ -384,7 +389,11 @@ export class EmulatedRegistry {
           info.image_type === "instance_image"
             ? (info.host ?? "swr-ee.example.com")
             : "swr.cn-north-4.myhuaweicloud.com",
-      });
+        status: "success",
+        images_num: 0,
+      };
+      if (record.syncedAt !== undefined) entry.images_num += 1;
+      byId.set(id, entry);
     }
     return [...byId.values()];
   }
@@ -411,6 +420,8 @@ export class EmulatedRegistry {
           task_id: task.id,
           task_type: type === "image_sync" ? "manualSync" : "manual",
           task_status: done ? 100 : Math.floor(((now - task.at) / span) * 100),
+          begin_time: task.at,
+          ...(done ? { end_time: task.at + span } : {}),
           total_num: task.records.length,
           success_num: done ? task.records.length - failed.length : 0,
           failed_num: failed.length,
@@ -420,7 +431,6 @@ export class EmulatedRegistry {
             namespace: view.namespace,
             failed_reason: view.scan_failed_desc,
           })),
-          create_time: task.at,
         };
       });
   }

@@ -9,6 +9,13 @@ import {
   type RegistryTimings,
   registryIdOf,
 } from "./emulated-registry";
+import {
+  type Listed,
+  listImages,
+  listRegistries,
+  listTasks,
+  listVulnerabilities,
+} from "./hss-lists";
 import { flattenHeaders, parseJson, readBody, SENSITIVE_HEADERS, serveOnLoopback } from "./http";
 import { type SigningKey, verifySignature } from "./signature";
 
@@ -38,7 +45,9 @@ export type EmulatorFault =
   /** Never answer; the client's timeout has to end the request. */
   | { kind: "hang" }
   /** Answer normally, but only after this many milliseconds. */
-  | { kind: "delay"; ms: number };
+  | { kind: "delay"; ms: number }
+  /** Answer with this status and JSON body (RunImageSynchronize's 200 with an `error_code`). */
+  | { kind: "answer"; status: number; body: unknown };
 
 export interface ReceivedRequest {
   method: string;
@@ -86,6 +95,12 @@ export interface HssEmulatorOptions {
    * default: tests push images explicitly with `push()`.
    */
   openRegistry?: boolean;
+  /**
+   * Answer lists as thinly as HSS's models allow (hss-lists.ts): fields without a value left out
+   * or null, and one item in every 21 that does not say what it is about. For tests of a client
+   * that must read every item on its own.
+   */
+  sparseAnswers?: boolean;
 }
 
 export interface HssEmulator {
@@ -242,6 +257,14 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
       return;
     }
     if (fault?.kind === "http") return answer(fault.status, fault.errorCode, fault.errorMsg);
+    if (fault?.kind === "answer") {
+      record({ ...base, status: fault.status }, requestId);
+      res.setHeader("X-Request-Id", requestId);
+      res
+        .writeHead(fault.status, { "content-type": "application/json" })
+        .end(JSON.stringify(fault.body));
+      return;
+    }
     if (fault?.kind === "delay") await new Promise((resolve) => setTimeout(resolve, fault.ms));
 
     if (!matched) {
@@ -272,6 +295,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     const handled = handleApi(matched.route.api, base.query, base.body, matched.params, {
       registry,
       openRegistry: options.openRegistry === true,
+      sparse: options.sparseAnswers === true,
       rejectImage: options.rejectImage,
       accept: (batch) => keep(accepted, batch),
       acceptTask: (task) => keep(acceptedTasks, task),
@@ -354,6 +378,7 @@ function matchRoute(method: string, path: string) {
 interface ApiContext {
   registry: EmulatedRegistry;
   openRegistry: boolean;
+  sparse: boolean;
   rejectImage?: (image: ScanTarget) => boolean;
   accept(batch: ScanBatch): void;
   acceptTask(task: unknown): void;
@@ -362,17 +387,6 @@ interface ApiContext {
 }
 
 type Handled = { body?: unknown } | { invalid: string };
-
-/** Paging as HSS's list APIs take it: `offset` ≥ 0, `limit` within the API's range. */
-function page(query: Record<string, string>, min: number, max: number) {
-  const offset = query.offset === undefined ? 0 : Number(query.offset);
-  const limit = query.limit === undefined ? min : Number(query.limit);
-  if (!Number.isInteger(offset) || offset < 0) return { invalid: "offset must be ≥ 0" };
-  if (!Number.isInteger(limit) || limit < min || limit > max) {
-    return { invalid: `limit must be ${min}–${max}` };
-  }
-  return { offset, limit };
-}
 
 function handleApi(
   api: EmulatedApi,
@@ -417,135 +431,21 @@ function handleApi(
       return {};
     }
     case "scan-task": {
-      const scope = fields.scan_scope;
-      if (scope !== undefined && (!Number.isInteger(scope) || (scope as number) <= 0)) {
-        return { invalid: "scan_scope must be a positive bitmask" };
-      }
-      const limit = fields.rate_limit;
-      if (
-        limit !== undefined &&
-        (!Number.isInteger(limit) || (limit as number) < 0 || (limit as number) > 1000)
-      ) {
-        return { invalid: "rate_limit must be 0–1000" };
-      }
-      if (fields.is_all === true) {
-        context.acceptTask(body);
-        const all = registry.known();
-        for (const record of all) registry.scan(record);
-        registry.recordTask("image_scan", all);
-        return {};
-      }
-      const images = fields.image_info;
-      if (!Array.isArray(images) || images.length === 0) {
-        return { invalid: "image_info must list images, or is_all be true" };
-      }
-      const records = [];
-      for (const [index, image] of images.entries()) {
-        const entry = (typeof image === "object" && image !== null ? image : {}) as Record<
-          string,
-          unknown
-        >;
-        // HSS identifies images in a scan task by its own ids, as ListRegistryImages gives them.
-        const record = registry.findById(
-          (entry.image_id as string | undefined) ?? (entry.id as number | undefined),
-        );
-        if (!record) return { invalid: `image_info[${index}]: no such image (id, image_id)` };
-        records.push(record);
-      }
+      const task = scanTaskOf(fields, registry);
+      if ("invalid" in task) return task;
       context.acceptTask(body);
-      for (const record of records) registry.scan(record);
-      registry.recordTask("image_scan", records);
+      for (const record of task.records) registry.scan(record);
+      registry.recordTask("image_scan", task.records);
       return {};
     }
     case "list-images": {
-      const paging = page(query, 1, 200);
-      if ("invalid" in paging) return { invalid: paging.invalid as string };
-      if (query.image_type && !imageTypeSchema.safeParse(query.image_type).success) {
-        return { invalid: "image_type" };
-      }
-      if (
-        context.openRegistry &&
-        query.image_type &&
-        query.namespace &&
-        query.image_name &&
-        query.image_version
-      ) {
-        const info = {
-          image_type: query.image_type as ImageType,
-          namespace: query.namespace,
-          image_name: query.image_name,
-          image_version: query.image_version,
-          ...(query.instance_id ? { instance_id: query.instance_id } : {}),
-        };
-        if (!registry.has(info)) registry.push(info);
-      }
-      const views = registry
-        .known()
-        .filter(
-          (record) =>
-            (!query.image_type || record.info.image_type === query.image_type) &&
-            (!query.instance_id || record.info.instance_id === query.instance_id) &&
-            (!query.namespace || record.info.namespace === query.namespace) &&
-            (!query.image_name || record.info.image_name === query.image_name) &&
-            (!query.image_version || record.info.image_version === query.image_version),
-        )
-        .map((record) => registry.view(record))
-        .filter((view) => !query.scan_status || view.scan_status === query.scan_status);
-      if (query.sort_key === "latest_scan_time") {
-        const direction = query.sort_dir === "asc" ? 1 : -1;
-        views.sort(
-          (a, b) =>
-            direction * ((a.latest_scan_time ?? 0) - (b.latest_scan_time ?? 0)) || a.id - b.id,
-        );
-      }
-      return {
-        body: {
-          total_num: views.length,
-          data_list: views.slice(paging.offset, paging.offset + paging.limit),
-        },
-      };
+      if (context.openRegistry) pushLookedUp(registry, query);
+      return answerOf(listImages(registry, query, context.sparse));
     }
-    case "list-vulnerabilities": {
-      const paging = page(query, 10, 200);
-      if ("invalid" in paging) return { invalid: paging.invalid as string };
-      for (const required of ["image_type", "namespace", "image_name", "tag_name"]) {
-        if (!query[required]) return { invalid: `${required} is required` };
-      }
-      const record = registry.findById(params[0]);
-      if (
-        !record ||
-        record.info.namespace !== query.namespace ||
-        record.info.image_name !== query.image_name ||
-        record.info.image_version !== query.tag_name
-      ) {
-        return { body: { total_num: 0, data_list: [] } };
-      }
-      const found = registry.vulnerabilities(record);
-      return {
-        body: {
-          total_num: found.length,
-          data_list: found.slice(paging.offset, paging.offset + paging.limit),
-        },
-      };
-    }
-    case "list-registries": {
-      const paging = page({ limit: "200", ...query }, 1, 200);
-      if ("invalid" in paging) return { invalid: paging.invalid as string };
-      const found = registry
-        .registries()
-        .filter(
-          (entry) =>
-            (!query.registry_type || entry.registry_type === query.registry_type) &&
-            (!query.registry_name || entry.registry_name === query.registry_name) &&
-            (!query.registry_addr || entry.registry_addr === query.registry_addr),
-        );
-      return {
-        body: {
-          total_num: found.length,
-          data_list: found.slice(paging.offset, paging.offset + paging.limit),
-        },
-      };
-    }
+    case "list-vulnerabilities":
+      return answerOf(listVulnerabilities(registry, params[0], query, context.sparse));
+    case "list-registries":
+      return answerOf(listRegistries(registry, query, context.sparse));
     case "sync-task": {
       if (typeof fields.sync_all_registries !== "boolean") {
         return { invalid: "sync_all_registries is required" };
@@ -588,26 +488,116 @@ function handleApi(
       });
       return { body: { request_id: "emulated", message_id: "emulated" } };
     }
-    case "list-tasks": {
-      const paging = page(query, 10, 200);
-      if ("invalid" in paging) return { invalid: paging.invalid as string };
-      if (query.type !== "image_scan" && query.type !== "image_sync") {
-        return { invalid: "type must be image_scan or image_sync" };
-      }
-      const tasks = registry
-        .listTasks(query.type)
-        .filter(
-          (task) =>
-            !query.task_status || (query.task_status === "finished") === (task.task_status === 100),
-        );
-      return {
-        body: {
-          total_num: tasks.length,
-          data_list: tasks.slice(paging.offset, paging.offset + paging.limit),
-        },
-      };
-    }
+    case "list-tasks":
+      return answerOf(listTasks(registry, query, context.sparse));
   }
+}
+
+const answerOf = (listed: Listed): Handled =>
+  "invalid" in listed ? listed : { body: listed.body };
+
+/**
+ * `npm start` and `scan` have no registry to ask: an exact lookup (type, namespace, name and tag)
+ * of an image nobody pushed makes it pushed now.
+ */
+function pushLookedUp(registry: EmulatedRegistry, query: Record<string, string>): void {
+  if (!query.image_type || !query.namespace || !query.image_name || !query.image_version) return;
+  const parsed = imageTypeSchema.safeParse(query.image_type);
+  if (!parsed.success) return;
+  const info = {
+    image_type: parsed.data,
+    namespace: query.namespace,
+    image_name: query.image_name,
+    image_version: query.image_version,
+    ...(query.instance_id ? { instance_id: query.instance_id } : {}),
+  };
+  if (!registry.has(info)) registry.push(info);
+}
+
+/** 0 ("none") to 0x7fffffff ("all"): the scan risk types' bitmask. */
+const MAX_SCAN_SCOPE = 0x7fffffff;
+/**
+ * What identifies a registry image in a scan task (CreateManualImageScanTaskReqInfo's image_info):
+ * "for a registry image: id, image_digest, namespace, image_name, image_version, registry_id,
+ * registry_name, registry_type; for an enterprise image, instance_id too".
+ */
+const TASK_IMAGE_FIELDS = [
+  "id",
+  "image_digest",
+  "namespace",
+  "image_name",
+  "image_version",
+  "registry_id",
+  "registry_name",
+  "registry_type",
+] as const;
+
+type ScanTaskCheck = { records: ReturnType<EmulatedRegistry["known"]> } | { invalid: string };
+
+/** CreateManualImageScanTask's body, checked as HSS's model describes it. */
+function scanTaskOf(fields: Record<string, unknown>, registry: EmulatedRegistry): ScanTaskCheck {
+  const scope = fields.scan_scope;
+  if (
+    scope !== undefined &&
+    (!Number.isInteger(scope) || (scope as number) < 0 || (scope as number) > MAX_SCAN_SCOPE)
+  ) {
+    return { invalid: "scan_scope must be a bitmask 0–0x7fffffff" };
+  }
+  const limit = fields.rate_limit;
+  if (
+    limit !== undefined &&
+    (!Number.isInteger(limit) || (limit as number) < 0 || (limit as number) > 1000)
+  ) {
+    return { invalid: "rate_limit must be 0–1000" };
+  }
+  if (fields.is_all === true) return { records: registry.known() };
+  const images = fields.image_info;
+  if (!Array.isArray(images) || images.length === 0) {
+    return { invalid: "image_info must list images, or is_all be true" };
+  }
+  const records = [];
+  for (const [index, image] of images.entries()) {
+    const record = taskImageRecord(image, registry);
+    if (typeof record === "string") return { invalid: `image_info[${index}]: ${record}` };
+    records.push(record);
+  }
+  return { records };
+}
+
+/** The image a scan task names, or why HSS would refuse it. */
+function taskImageRecord(image: unknown, registry: EmulatedRegistry) {
+  const entry = (typeof image === "object" && image !== null ? image : {}) as Record<
+    string,
+    unknown
+  >;
+  const required: string[] = [...TASK_IMAGE_FIELDS];
+  if (entry.registry_type === "SwrEnterprise") required.push("instance_id");
+  const missing = required.filter(
+    (name) => entry[name] === undefined || entry[name] === null || entry[name] === "",
+  );
+  if (missing.length > 0) return `a registry image needs ${missing.join(", ")}`;
+  if (!Number.isInteger(entry.id)) return "id must be an integer";
+  // The models do not say how HSS treats fields that disagree with its record of that id; the
+  // stricter reading: refused.
+  const record = registry.findById(entry.id as number);
+  if (!record) return `no such image (id ${String(entry.id)})`;
+  const view = registry.view(record);
+  const differing = (
+    [
+      "image_digest",
+      "namespace",
+      "image_name",
+      "image_version",
+      "registry_id",
+      "registry_type",
+    ] as const
+  ).filter((name) => entry[name] !== view[name]);
+  if (entry.instance_id !== undefined && entry.instance_id !== view.instance_id) {
+    differing.push("instance_id" as never);
+  }
+  if (differing.length > 0)
+    return `differs from HSS's record of id ${view.id}: ${differing.join(", ")}`;
+  return record;
 }
 
 export { registryIdOf };

@@ -68,7 +68,11 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
       let ready: ReadyClaim | FlushStep = { claim: claimed };
       if (sender.api.needsLookup) {
         const { lookUpFirst } = await import("./lookup-first");
-        ready = await lookUpFirst(claimed, { ...options, hss: await options.hss() }, result);
+        ready = await lookUpFirst(
+          claimed,
+          { ...options, hss: await options.hss(), api: sender.api },
+          result,
+        );
       }
       if (ready === "continue") continue;
       if ("stop" in ready) return stop(result, ready);

@@ -2,13 +2,15 @@ import { type LookupResult, lookUp, refKey } from "../follow-up/lookup";
 import { requestSync } from "../follow-up/sync";
 import type { HssApiClient, RegistryImage } from "../hss/apis";
 import type { CallBudget } from "../hss/call-budget";
-import { classifyFailure, failureFieldsOf } from "../hss/client";
+import { classifyFailure, failureFieldsOf, HssCallError } from "../hss/client";
 import { describeTarget, targetKey } from "../images/scan-target";
 import { nextCheckInMs, type QueuedScan, watchOf } from "../queue/scan-queue";
+import type { ScanApi } from "../scan-apis";
 import {
   type FlushOptions,
   type FlushResult,
   type FlushStep,
+  logDeadLetter,
   type ReadyClaim,
   releaseAfterFailure,
   releaseUntouched,
@@ -50,7 +52,7 @@ async function lookUpClaim(
 /** Looks a claim up, settles what cannot be sent, and gives back what can. */
 export async function lookUpFirst(
   claim: ReadyClaim["claim"],
-  options: Omit<FlushOptions, "hss"> & { hss: HssApiClient },
+  options: Omit<FlushOptions, "hss"> & { hss: HssApiClient; api: ScanApi },
   result: FlushResult,
 ): Promise<ReadyClaim | FlushStep> {
   const { queue, log, hss } = options;
@@ -75,11 +77,43 @@ export async function lookUpFirst(
   }
   if (looked.unlisted.length > 0)
     await handOverUnlisted(claim.token, looked.unlisted, options, result);
-  if (looked.found.length === 0) return stepAfterEmptyLookup(looked.lookup, options);
+  const usable = await buryIncomplete(claim.token, looked.found, options, result);
+  if (usable.length === 0) return stepAfterEmptyLookup(looked.lookup, options);
   return {
-    claim: { token: claim.token, scans: looked.found.map(({ scan }) => scan) },
-    listed: new Map(looked.found.map(({ scan, item }) => [targetKey(scan.target), item])),
+    claim: { token: claim.token, scans: usable.map(({ scan }) => scan) },
+    listed: new Map(usable.map(({ scan, item }) => [targetKey(scan.target), item])),
   };
+}
+
+/**
+ * Every field of HSS's answers is optional: an image HSS lists without what the scan API needs
+ * to name it (a scan task: its id, digest, registry id and name) cannot be sent. It is
+ * dead-lettered with the fields missing, rather than sent and refused with the rest of its call.
+ */
+async function buryIncomplete(
+  token: string,
+  found: ClaimLookup["found"],
+  options: Pick<FlushOptions, "queue" | "log"> & { api: ScanApi },
+  result: FlushResult,
+): Promise<ClaimLookup["found"]> {
+  const usable: ClaimLookup["found"] = [];
+  for (const entry of found) {
+    const lacks = options.api.recordLacks?.(entry.item) ?? [];
+    if (lacks.length === 0) {
+      usable.push(entry);
+      continue;
+    }
+    const error = new HssCallError(
+      `HSS lists the image without ${lacks.join(", ")}, which ${options.api.name} needs to name it; HSS_SCAN_API=batch-scan names images by namespace, name and tag`,
+      undefined,
+      "HSS_RECORD_INCOMPLETE",
+      undefined,
+    );
+    await options.queue.deadLetter({ token, scans: [entry.scan] }, failureFieldsOf(error));
+    result.dead_lettered += 1;
+    logDeadLetter(options.log, entry.scan, error, entry.scan.attempts);
+  }
+  return usable;
 }
 
 /** Images HSS does not list yet: accepted from the queue, watched, and their sync asked for now. */

@@ -10,7 +10,7 @@ import {
   type ScanQueue,
   type Watch,
 } from "../queue/scan-queue";
-import { type ImageRef, LIST_PAGE, lookUp, refKey } from "./lookup";
+import { type ImageRef, LIST_PAGE, lookUp, type RegistryLookup, refKey } from "./lookup";
 import type { Finding, Notifier } from "./notify";
 import { requestSync } from "./sync";
 
@@ -61,6 +61,8 @@ export interface FollowUpResult {
   syncing: number;
   gave_up: number;
   list_calls: number;
+  /** What each registry's lookup cost (at most ⌈images / 200⌉ + 1 list calls each). */
+  lookups?: RegistryLookup[];
   stopped?: "budget" | "deadline" | "error";
 }
 
@@ -169,6 +171,11 @@ export function decideWatch(
       error_code: "NO_SCAN_RESULT",
       error_msg: `HSS reported no result for the scan ${Math.round((at - watch.requested_at) / 1000)} s after it was requested (status ${item.scan_status ?? "unknown"}; FOLLOW_UP_TIMEOUT_SECONDS=${settings.timeoutMs / 1000})`,
     });
+  }
+  // Not started, and synced after the request: HSS did not know the image when it accepted the
+  // request, which did nothing (an image HSS has not synced is answered 200 all the same).
+  if (state === "not_started" && (item.latest_sync_time ?? 0) >= watch.requested_at) {
+    return requeue(watch, true, settings);
   }
   // Not started long after HSS accepted the request: HSS dropped it; ask again.
   if (state === "not_started" && at - watch.requested_at > 3 * settings.intervalMs) {
@@ -296,13 +303,18 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
     options.maxListCalls === undefined ? WATCHES_PER_RUN : options.maxListCalls * LIST_PAGE;
   const watches = await queue.watches.claimDue(limit, settings.leaseMs);
   if (watches.length === 0) return result;
-  const lookup = await lookUp(watches, {
+  // An image waiting for a sync counts as listed only once a sync has ended since it was asked.
+  const refs = watches.map((watch) =>
+    watch.state === "syncing" ? { ...watch, syncedSince: watch.since } : watch,
+  );
+  const lookup = await lookUp(refs, {
     hss: options.hss,
     budget: queue.budget,
     deadline: options.deadline,
     maxCalls: options.maxListCalls,
   });
   result.list_calls = lookup.calls;
+  if (lookup.registries.length > 0) result.lookups = lookup.registries;
   if (lookup.stopped) result.stopped = lookup.stopped;
   if (lookup.error) log.warn("follow_up_lookup_failed", { ...failureFieldsOf(lookup.error) });
   const at = now();

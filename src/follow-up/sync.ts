@@ -12,7 +12,8 @@ import type { ImageRef } from "./lookup";
  * for each registry, however many images wait on it:
  * - SWR Enterprise: CreateImageSynchronizeTask for the instance's registry, found with
  *   ListRegistry by its address (the host of the image's instance URL, or the host SWR_INSTANCES
- *   maps to the instance); when HSS lists no such registry, every registry is synced;
+ *   maps to the instance) and named by the `id` HSS lists it with; when HSS lists no registry at
+ *   that address, every registry is synced;
  * - SWR basic (private or shared images): RunImageSynchronize for that image type.
  */
 
@@ -114,11 +115,11 @@ async function syncInstance(
       registry_addr: address,
       limit: 200,
     });
+    // HSS's filter may match more than the address (its matching is not documented): the
+    // registry is the one whose address is exactly the instance's. RegistryInfo names its id `id`.
     registryId = listed.data_list.find(
-      (entry) =>
-        entry.registry_addr === address ||
-        (entry.instance_id && entry.instance_id === first.target.instance_id),
-    )?.registry_id;
+      (entry) => entry.registry_addr?.toLowerCase() === address.toLowerCase(),
+    )?.id;
   }
   if (!(await slot(budget, "sync-task"))) return "budget";
   const answer = await hss.createImageSynchronizeTask(

@@ -1,6 +1,8 @@
 import { ScanOnPushError } from "../errors";
 import "../zod-setup";
 import * as z from "zod/mini";
+import type { Logger } from "../log";
+import { HssCallError } from "./client";
 import type { HssCaller, HssRequest } from "./request";
 
 /**
@@ -31,6 +33,7 @@ export type AroundScanApi = keyof typeof AROUND_SCAN_APIS;
 const count = z.catch(z.optional(z.int()), undefined);
 const text = z.catch(z.optional(z.nullable(z.string())), undefined);
 const anyInt = z.catch(z.optional(z.nullable(z.number())), undefined);
+const flag = z.catch(z.optional(z.nullable(z.boolean())), undefined);
 
 export const SCAN_STATUSES = [
   "unscan",
@@ -42,20 +45,30 @@ export const SCAN_STATUSES = [
   "image_oversized",
 ] as const;
 
-/** One image as ListRegistryImages describes it (HSS's own record). */
+/*
+ * In HSS's models every field of every answer is optional, and HSS may send `null` for one: each
+ * field below is read on its own (a field missing, null or of another type is `undefined` or
+ * `null`, never an error), and each item of a list is judged on its own. An item is used when it
+ * says what it is about (`identity`); one that does not is skipped and counted, and the rest of
+ * its page is used all the same. Unknown fields are kept.
+ */
+
+/** One image as ListRegistryImages describes it (HSS's own record, RegistryImagesInfo). */
 export const registryImageSchema = z.looseObject({
   id: anyInt,
   image_id: text,
   image_digest: text,
+  image_type: text,
   registry_id: text,
   registry_name: text,
   registry_type: text,
   instance_id: text,
   instance_name: text,
   instance_url: text,
-  namespace: z.string(),
-  image_name: z.string(),
-  image_version: z.string(),
+  namespace: text,
+  image_name: text,
+  image_version: text,
+  latest_version: flag,
   scan_status: text,
   scan_failed_code: text,
   scan_failed_desc: text,
@@ -67,20 +80,16 @@ export const registryImageSchema = z.looseObject({
   latest_sync_time: anyInt,
   latest_update_time: anyInt,
 });
-export type RegistryImage = z.infer<typeof registryImageSchema>;
+/** An image HSS lists, as far as its record says what image it is. */
+export type RegistryImage = z.infer<typeof registryImageSchema> & {
+  namespace: string;
+  image_name: string;
+  image_version: string;
+};
 
-const listOf = <T extends z.ZodMiniType>(item: T) =>
-  z.looseObject({
-    total_num: count,
-    data_list: z.catch(z.array(item), []),
-  });
-
-export const registryImagesSchema = listOf(registryImageSchema);
-export type RegistryImages = z.infer<typeof registryImagesSchema>;
-
-/** One vulnerability of an image (ListImageVulnerabilities). */
+/** One vulnerability of an image (ListImageVulnerabilities, ImageVulInfo). */
 export const vulnerabilitySchema = z.looseObject({
-  vul_id: z.string(),
+  vul_id: text,
   repair_necessity: text,
   description: text,
   position: text,
@@ -90,42 +99,134 @@ export const vulnerabilitySchema = z.looseObject({
   solution: text,
   url: text,
 });
-export type Vulnerability = z.infer<typeof vulnerabilitySchema>;
-export const vulnerabilitiesSchema = listOf(vulnerabilitySchema);
+export type Vulnerability = z.infer<typeof vulnerabilitySchema> & { vul_id: string };
 
-/** One registry HSS knows (ListRegistry). */
+/** One registry HSS knows (ListRegistry, RegistryInfo): its id is `id`. */
 export const registrySchema = z.looseObject({
-  registry_id: z.string(),
+  id: z.catch(
+    z.optional(z.nullable(z.union([z.string(), z.pipe(z.number(), z.transform(String))]))),
+    undefined,
+  ),
   registry_name: text,
   registry_type: text,
   registry_addr: text,
-  instance_id: text,
+  status: text,
+  latest_sync_time: anyInt,
 });
-export type Registry = z.infer<typeof registrySchema>;
-export const registriesSchema = listOf(registrySchema);
+export type Registry = z.infer<typeof registrySchema> & { id: string };
 
-/** One task (ListImageScanTask). */
+/** One task (ListImageScanTask, ImageScanTaskInfo). */
 export const imageTaskSchema = z.looseObject({
-  task_id: z.optional(z.string()),
+  task_id: text,
+  task_type: text,
   task_status: anyInt,
   success_num: anyInt,
   failed_num: anyInt,
   total_num: anyInt,
   failed_images: z.catch(
     z.optional(
-      z.array(
-        z.looseObject({
-          image_name: text,
-          image_version: text,
-          namespace: text,
-          failed_reason: text,
-        }),
+      z.nullable(
+        z.array(
+          z.looseObject({
+            image_name: text,
+            image_version: text,
+            namespace: text,
+            failed_reason: text,
+          }),
+        ),
       ),
     ),
     undefined,
   ),
 });
-export const imageTasksSchema = listOf(imageTaskSchema);
+export type ImageTask = z.infer<typeof imageTaskSchema> & { task_id: string };
+
+/** The fields that say what an item is about: without them it is of no use here. */
+const IDENTITY = {
+  ListRegistryImages: ["namespace", "image_name", "image_version"],
+  ListImageVulnerabilities: ["vul_id"],
+  ListRegistry: ["id"],
+  ListImageScanTask: ["task_id"],
+} as const;
+type ListApiName = keyof typeof IDENTITY;
+
+/** An item of a page that was not used, and which of its identifying fields it lacked. */
+export interface SkippedItem {
+  index: number;
+  missing: string[];
+}
+
+/** One page of a list answer. */
+export interface ListPage<T> {
+  total_num?: number;
+  /** The items that say what they are about, in HSS's order. */
+  data_list: T[];
+  /** How many items HSS sent on this page, used or not: what the next page's offset counts. */
+  received: number;
+  /** Items skipped: they do not say what they are about (every answer field is optional). */
+  skipped: SkippedItem[];
+}
+
+const pageSchema = z.looseObject({
+  total_num: count,
+  data_list: z.optional(z.nullable(z.array(z.unknown()))),
+});
+
+/** A page read item by item: one odd item never costs the others. */
+function readPage<T, Identified extends T>(
+  api: ListApiName,
+  schema: z.ZodMiniType<T>,
+  body: unknown,
+): ListPage<Identified> {
+  const page = parsed(pageSchema, body, api);
+  const items = page.data_list ?? [];
+  const out: ListPage<Identified> = {
+    ...(page.total_num !== undefined ? { total_num: page.total_num } : {}),
+    data_list: [],
+    received: items.length,
+    skipped: [],
+  };
+  for (const [index, raw] of items.entries()) {
+    const item = schema.safeParse(raw);
+    if (!item.success) {
+      out.skipped.push({ index, missing: ["(not an object)"] });
+      continue;
+    }
+    const fields = item.data as Record<string, unknown>;
+    const missing = IDENTITY[api].filter(
+      (name) => typeof fields[name] !== "string" || fields[name] === "",
+    );
+    if (missing.length > 0) out.skipped.push({ index, missing });
+    else out.data_list.push(item.data as Identified);
+  }
+  return out;
+}
+
+export const readRegistryImages = (body: unknown) =>
+  readPage<z.infer<typeof registryImageSchema>, RegistryImage>(
+    "ListRegistryImages",
+    registryImageSchema,
+    body,
+  );
+export const readVulnerabilities = (body: unknown) =>
+  readPage<z.infer<typeof vulnerabilitySchema>, Vulnerability>(
+    "ListImageVulnerabilities",
+    vulnerabilitySchema,
+    body,
+  );
+export const readRegistries = (body: unknown) =>
+  readPage<z.infer<typeof registrySchema>, Registry>("ListRegistry", registrySchema, body);
+export const readImageTasks = (body: unknown) =>
+  readPage<z.infer<typeof imageTaskSchema>, ImageTask>("ListImageScanTask", imageTaskSchema, body);
+
+/**
+ * RunImageSynchronize's answer (RunImageSynchronizeResponse): HTTP 200 may still carry a failure,
+ * `error_code` 0 meaning success and anything else failure, with `error_description`.
+ */
+const synchronizeAnswerSchema = z.looseObject({
+  error_code: anyInt,
+  error_description: text,
+});
 
 export type ListRegistryImagesQuery = {
   image_type?: string;
@@ -134,12 +235,17 @@ export type ListRegistryImagesQuery = {
   image_version?: string;
   instance_id?: string;
   instance_name?: string;
+  registry_name?: string;
   scan_status?: string;
   latest_version?: boolean;
   has_vul?: boolean;
   severity_level?: string;
   sort_key?: "latest_scan_time";
   sort_dir?: "asc" | "desc";
+  /** Epoch ms: images whose latest scan ended at or after this (till now). */
+  start_latest_scan_time?: number;
+  /** Epoch ms: images whose latest sync ended at or after this (till now). */
+  start_latest_sync_time?: number;
   offset?: number;
   limit?: number;
 };
@@ -196,11 +302,13 @@ function parsed<T>(schema: z.ZodMiniType<T>, body: unknown, what: string): T {
 export interface HssApiClientOptions {
   caller: HssCaller;
   timeoutMs: number;
+  /** Where skipped list items are counted (debug). */
+  log?: Pick<Logger, "debug">;
 }
 
 /** The typed calls. Each sends exactly one request; the caller takes the budget slot first. */
 export function hssApiClient(options: HssApiClientOptions) {
-  const { caller, timeoutMs } = options;
+  const { caller, timeoutMs, log } = options;
   const send = (
     api: AroundScanApi,
     query: Query,
@@ -217,26 +325,55 @@ export function hssApiClient(options: HssApiClientOptions) {
       },
       { timeoutMs },
     );
+  /** Skipped items are worth a line when debugging, never an error. */
+  const counted = <T>(api: string, page: ListPage<T>): ListPage<T> => {
+    if (page.skipped.length > 0) {
+      const missing: Record<string, number> = {};
+      for (const item of page.skipped) {
+        for (const name of item.missing) missing[name] = (missing[name] ?? 0) + 1;
+      }
+      log?.debug("hss_items_skipped", {
+        api,
+        received: page.received,
+        skipped: page.skipped.length,
+        missing,
+      });
+    }
+    return page;
+  };
   return {
     async listRegistryImages(query: ListRegistryImagesQuery) {
       const answer = await send("list-images", query);
-      return parsed(registryImagesSchema, answer.body, "ListRegistryImages");
+      return counted("ListRegistryImages", readRegistryImages(answer.body));
     },
     async listImageVulnerabilities(imageId: string, query: ListImageVulnerabilitiesQuery) {
       const answer = await send("list-vulnerabilities", { ...query }, undefined, {
         image_id: imageId,
       });
-      return parsed(vulnerabilitiesSchema, answer.body, "ListImageVulnerabilities");
+      return counted("ListImageVulnerabilities", readVulnerabilities(answer.body));
     },
     async listRegistry(query: ListRegistryQuery) {
       const answer = await send("list-registries", { ...query });
-      return parsed(registriesSchema, answer.body, "ListRegistry");
+      return counted("ListRegistry", readRegistries(answer.body));
     },
     async createImageSynchronizeTask(body: CreateImageSynchronizeTaskBody) {
       return { requestId: (await send("sync-task", {}, body)).requestId };
     },
+    /** Throws HssCallError when HSS answers 200 with a non-zero `error_code`. */
     async runImageSynchronize(body: { image_type: string }) {
-      return { requestId: (await send("sync-images", {}, body)).requestId };
+      const answer = await send("sync-images", {}, body);
+      const result = synchronizeAnswerSchema.safeParse(answer.body ?? {});
+      const code = result.success ? result.data.error_code : undefined;
+      if (typeof code === "number" && code !== 0) {
+        const description = (result.success && result.data.error_description) || "no description";
+        throw new HssCallError(
+          `HSS answered RunImageSynchronize with error_code ${code}: ${description}`,
+          200,
+          `SYNC_ERROR_${code}`,
+          answer.requestId,
+        );
+      }
+      return { requestId: answer.requestId };
     },
     async listImageScanTask(query: {
       type: "image_scan" | "image_sync";
@@ -246,7 +383,7 @@ export function hssApiClient(options: HssApiClientOptions) {
       limit?: number;
     }) {
       const answer = await send("list-tasks", { ...query });
-      return parsed(imageTasksSchema, answer.body, "ListImageScanTask");
+      return counted("ListImageScanTask", readImageTasks(answer.body));
     },
   };
 }

@@ -23,7 +23,8 @@ import type {
  *   read-only function file system;
  * - withRegion() triggers an IAM project lookup;
  * - there is no default timeout.
- * Here the project id is always set, the region travels as the `region` header, every request
+ * Here the project id is always set, the region travels as the `region` header of POST calls
+ * (as HSS's own SDK sends it), every request
  * has a timeout, and nothing is logged by the core. Errors leave this module as HssCallError,
  * which holds only what is safe to log and report. The client knows no API: every call is an
  * HssRequest (request.ts) that the scan APIs (src/scan-apis/) or the calls around a scan
@@ -50,7 +51,9 @@ function wireOf(request: HssRequest, target: HssTarget) {
   const query = target.enterpriseProjectId
     ? { ...request.query, enterprise_project_id: target.enterpriseProjectId }
     : request.query;
-  const headers: Record<string, string> = target.region ? { region: target.region } : {};
+  // As HSS's own SDK sends it: the `region` header on the POST calls only.
+  const headers: Record<string, string> =
+    target.region && request.method === "POST" ? { region: target.region } : {};
   return { path, query, headers };
 }
 
@@ -149,11 +152,12 @@ export function createHssClient(options: HssClientOptions): HssCaller {
       });
       const requestId = headerValue(response.headers["x-request-id"]);
       if (response.status >= 200 && response.status < 300) {
-        // HSS's POST calls answer an empty body; only the GET calls' bodies are read.
+        // A GET's answer is its point and must be JSON; a POST's is mostly empty, and read when it
+        // is JSON (RunImageSynchronize may say there that it failed).
         const body =
           request.method === "GET"
             ? parseAnswer(response.body, response.status, requestId)
-            : undefined;
+            : parseOptionalAnswer(response.body);
         return { requestId, body };
       }
       throw callErrorOf(response.status, response.body, requestId);
@@ -179,6 +183,14 @@ function parseAnswer(body: string, status: number, requestId: string | undefined
       "BAD_ANSWER",
       requestId,
     );
+  }
+}
+
+function parseOptionalAnswer(body: string): unknown {
+  try {
+    return body.trim() === "" ? undefined : (JSON.parse(body) as unknown);
+  } catch {
+    return undefined;
   }
 }
 

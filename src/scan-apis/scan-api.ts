@@ -21,6 +21,12 @@ export interface ScanApi {
   request(batch: ScanBatch, settings: ScanSettings, listed?: ListedImageOf): HssRequest;
   /** What a dry run says it cannot show of the request (what only the lookup fills in). */
   readonly previewNote?: string;
+  /**
+   * For an API that looks images up: the fields it needs from HSS's record that this record
+   * lacks (every field of HSS's answers is optional). An image whose record lacks one cannot be
+   * named in a request.
+   */
+  recordLacks?(item: ListedImageIds): string[];
 }
 
 /** HSS_SCAN_SCOPE and HSS_SCAN_RATE_LIMIT, for the APIs that take them. */

@@ -37,11 +37,23 @@ const REGISTRY_TYPES: Record<ImageType, string> = {
   instance_image: "SwrEnterprise",
 };
 
+/**
+ * What HSS's model says a task needs to name a registry image (id, image_digest, namespace,
+ * image_name, image_version, registry_id, registry_name, registry_type; instance_id for an
+ * enterprise image), less what the push says itself (names, instance) or the image type implies
+ * (registry type): these can come only from HSS's record.
+ */
+const FROM_THE_RECORD = ["id", "image_digest", "registry_id", "registry_name"] as const;
+
 export const scanTask: ScanApi = {
   name: "scan-task",
   needsLookup: true,
   previewNote:
-    "each image is first looked up with ListRegistryImages; its id, image_id, image_digest, registry_id and instance_url are HSS's own",
+    "each image is first looked up with ListRegistryImages; its id, image_id, image_digest, registry_id, registry_name and instance_url are HSS's own",
+  recordLacks: (item) =>
+    FROM_THE_RECORD.filter(
+      (name) => item[name] === undefined || item[name] === null || item[name] === "",
+    ),
   request(batch, settings, listed) {
     const body: CreateManualImageScanTaskBody =
       "image_info_list" in batch

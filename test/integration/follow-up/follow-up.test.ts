@@ -101,6 +101,37 @@ describe.each([
         await harness.close();
       }
     });
+
+    it("follows every image to its result when HSS's lists carry items that name no image", async () => {
+      const harness = await startHarness(
+        { ...FAST, ...queueEnv() },
+        // Every list page starts with an item whose namespace, name or tag is missing or null,
+        // and fields without a value are left out or null, as HSS's models allow.
+        { rateLimited: true, emulator: { ...fastEmulator, sparseAnswers: true } },
+      );
+      try {
+        const tags = ["v1", "v2", "v3", "v4"];
+        // Two HSS has synced already, two it learns of at the next sync.
+        tags.forEach((tag, index) => {
+          pushedToRegistry(harness, "ledger", tag, index < 2);
+        });
+
+        for (const tag of tags)
+          expect((await harness.http(push("ledger", tag))).statusCode).toBe(202);
+        await flushUntil([harness], () => harness.logged("scan_finished").length >= 4, 15_000);
+
+        const finished = harness.logged("scan_finished").map((line) => line.image);
+        expect(new Set(finished)).toEqual(
+          new Set(tags.map((tag) => `team/ledger:${tag} (instance ${INSTANCE})`)),
+        );
+        // Only the two HSS had not synced were judged not listed.
+        expect(harness.logged("not_synced")).toHaveLength(2);
+        expect(harness.logged("dead_lettered")).toHaveLength(0);
+        expect(harness.emulator.throttledCount()).toBe(0);
+      } finally {
+        await harness.close();
+      }
+    });
   },
 );
 

@@ -172,6 +172,18 @@ describe("decideWatch", () => {
       { kind: "bury", code: "NO_SCAN_RESULT", events: [] },
     ],
     [
+      "not started, synced after it was requested: HSS did not know it then; asked again at once",
+      watch(),
+      listed({ scan_status: "unscan", latest_sync_time: AT - 10_000 }),
+      { kind: "requeue", afterSync: true, rescans: undefined, resyncs: 1, events: [] },
+    ],
+    [
+      "not started, synced before it was requested: looked at later",
+      watch(),
+      listed({ scan_status: "unscan", latest_sync_time: AT - 60_000 }),
+      { kind: "check_later", events: [] },
+    ],
+    [
       "never started long after HSS accepted it: asked again",
       watch({ requested_at: AT - 3 * settings.intervalMs - 1 }),
       listed({ scan_status: "unscan" }),

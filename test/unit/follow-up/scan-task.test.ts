@@ -163,6 +163,40 @@ describe("scan-task against the emulator", () => {
     }
   });
 
+  it("dead-letters an image HSS lists without what a task needs to name it, and sends nothing for it", async () => {
+    const harness = await startHarness(
+      { SCAN_QUEUE: "memory", HSS_SCAN_API: "scan-task", FOLLOW_UP: "false" },
+      { emulator: { rateLimit: false } },
+    );
+    try {
+      // HSS's answer to the lookup: the image, with no id, digest or registry (all optional).
+      harness.emulator.failNext({
+        kind: "answer",
+        status: 200,
+        body: {
+          total_num: 1,
+          data_list: [
+            { namespace: "team", image_name: "api", image_version: "thin", instance_id: INSTANCE },
+          ],
+        },
+      });
+
+      const answer = await harness.http(push("thin"));
+
+      expect(answer.statusCode).toBe(202);
+      expect(harness.logged("dead_lettered")).toEqual([
+        expect.objectContaining({
+          image: "team/api:thin",
+          error_code: "HSS_RECORD_INCOMPLETE",
+          error_msg: expect.stringMatching(/without id, image_digest, registry_id, registry_name/),
+        }),
+      ]);
+      expect(harness.emulator.acceptedScanTasks()).toHaveLength(0);
+    } finally {
+      await harness.close();
+    }
+  });
+
   it("is refused in direct mode, where nothing could wait for a sync", async () => {
     const harness = await startHarness({ HSS_SCAN_API: "scan-task" });
     try {

@@ -12,7 +12,7 @@ import { hssApiClient } from "../../../src/hss/apis";
 import { MemoryCallBudget } from "../../../src/hss/call-budget";
 import { createHssClient, HssCallError } from "../../../src/hss/client";
 import type { HssCaller } from "../../../src/hss/request";
-import { SCAN_APIS } from "../../../src/scan-apis";
+import { type ListedImageIds, SCAN_APIS } from "../../../src/scan-apis";
 
 let emulator: HssEmulator | undefined;
 afterEach(async () => {
@@ -32,11 +32,11 @@ async function clientFor(options: HssEmulatorOptions = { rateLimit: false }) {
   return { emulator, caller, hss: hssApiClient({ caller, timeoutMs: 2000 }) };
 }
 
-/** A scan task for one image of team/api, named by HSS's ids as the lookup gives them. */
+/** A scan task for one image of team/api, named by HSS's record as the lookup gives it. */
 function createScanTask(
   caller: HssCaller,
   tag: string,
-  ids: { id?: number; image_id?: string },
+  ids: ListedImageIds,
   settings = { scope: 0x000f0000, rateLimit: 0 },
 ) {
   const request = SCAN_APIS["scan-task"].request(
@@ -90,7 +90,8 @@ describe("the HSS calls around the scan", () => {
       enterprise_project_id: "all_granted_eps",
       image_version: "2.0",
     });
-    expect(request?.headers.region).toBe("cn-north-4");
+    // As HSS's own SDK sends it: the region header on POST calls only.
+    expect(request?.headers.region).toBeUndefined();
   });
 
   it("keeps fields HSS adds later, and refuses a list that is not one", async () => {
@@ -153,17 +154,14 @@ describe("the HSS calls around the scan", () => {
       registry_info: [{ registry_id: "ee-inst-1", registry_type: "SwrEnterprise" }],
     });
     await hss.runImageSynchronize({ image_type: "private_image" });
-    await createScanTask(caller, "1.0", {
-      id: listed?.id ?? undefined,
-      image_id: listed?.image_id ?? undefined,
-    });
+    await createScanTask(caller, "1.0", listed ?? {});
     const registries = await hss.listRegistry({ registry_type: "SwrEnterprise" });
     const tasks = await hss.listImageScanTask({ type: "image_scan", limit: 10 });
 
     expect(emulator.syncRequests()).toHaveLength(2);
     expect(emulator.scansStarted().map((scan) => scan.target.image_version)).toEqual(["1.0"]);
     expect(registries.data_list).toEqual([
-      expect.objectContaining({ registry_id: "ee-inst-1", registry_addr: "swr-ee.example.com" }),
+      expect.objectContaining({ id: "ee-inst-1", registry_addr: "swr-ee.example.com" }),
     ]);
     expect(tasks.data_list).toEqual([
       expect.objectContaining({ task_id: "task-3", total_num: 1, task_status: expect.any(Number) }),
@@ -173,14 +171,21 @@ describe("the HSS calls around the scan", () => {
       request.path.endsWith("/image-scan/tasks"),
     );
     expect(scanTask?.query.global_image_type).toBe("registry");
+    expect(scanTask?.headers.region).toBe("cn-north-4");
   });
 
   it("refuses a scan task for an image HSS does not know", async () => {
     const { caller } = await clientFor();
-    const error = await createScanTask(caller, "1", { image_id: "img-999999" }).catch(
-      (thrown: unknown) => thrown,
-    );
+    const error = await createScanTask(caller, "1", {
+      id: 999_999,
+      image_digest: "sha256:0",
+      registry_id: "ee-inst-1",
+      registry_name: "swr-ee-inst-1",
+      registry_type: "SwrEnterprise",
+      instance_id: "inst-1",
+    }).catch((thrown: unknown) => thrown);
     expect(error).toMatchObject({ httpStatus: 400, errorCode: "HSS.0001" });
+    expect((error as Error).message).toMatch(/no such image/);
   });
 });
 
@@ -209,9 +214,9 @@ describe("looking images up", () => {
   it("stops at the budget: what was not looked at is reported as not checked", async () => {
     const { emulator, hss } = await clientFor();
     emulator.push(image("1", "a"));
-    const refs = ["team", "other", "third"].map((namespace) => ({
+    const refs = ["inst-1", "inst-2", "inst-3"].map((instance_id) => ({
       image_type: "instance_image" as const,
-      target: { namespace, image_name: "a", image_version: "1", instance_id: "inst-1" },
+      target: { namespace: "team", image_name: "a", image_version: "1", instance_id },
     }));
     const result = await lookUp(refs, {
       hss,
