@@ -1,11 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { join } from "node:path";
 import {
   emulatorEnvironment,
   type HssEmulator,
   startHssEmulator,
 } from "../src/emulator/hss-emulator";
 import { startRedis } from "../test/support/redis-server";
+import { killServer, type LocalServer, startServer } from "./support/local-server";
 
 /**
  * `npm run burst-check [memory|redis|kill]`: the burst targets, measured the way a CI pipeline
@@ -23,51 +22,11 @@ import { startRedis } from "../test/support/redis-server";
  * within 75 s of the last push (kill: once its lease has expired); zero throttled calls.
  */
 
-const ROOT = join(__dirname, "..");
 const PUSHES = 40;
 const SPREAD_MS = 10_000;
 const TWICE = 8;
 const LIMIT_AFTER_LAST_PUSH_MS = 75_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface LocalServer {
-  url: string;
-  process: ChildProcess;
-}
-
-async function startServer(env: Record<string, string>): Promise<LocalServer> {
-  const child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["src/runners/server.ts"], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, ...env, PORT: "0", LOG_LEVEL: "error" },
-    stdio: ["ignore", "ignore", "pipe"],
-    // Its own process group: `tsx` runs the server in a child process, and a kill must reach it.
-    detached: true,
-  });
-  let output = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`npm start did not start: ${output}`)), 20_000);
-    child.stderr?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const listening = /listening on (http:\/\/[\d.:]+)/.exec(output);
-      if (listening?.[1]) {
-        clearTimeout(timer);
-        resolve(listening[1]);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`npm start exited ${code}: ${output}`)));
-  });
-  child.removeAllListeners("exit");
-  return { url, process: child };
-}
-
-/** SIGKILL to the whole process group: the `tsx` launcher and the server process it runs. */
-function killServer(server: LocalServer) {
-  try {
-    if (server.process.pid !== undefined) process.kill(-server.process.pid, "SIGKILL");
-  } catch {
-    // Already gone.
-  }
-}
 
 function pushBody(i: number) {
   const tag = `build-${i}`;

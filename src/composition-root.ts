@@ -6,7 +6,7 @@ import { type CallBudget, MemoryCallBudget } from "./hss/call-budget";
 import { createHssClient, type HssClientOptions } from "./hss/client";
 import type { HssCaller, HssTarget } from "./hss/request";
 import type { IntakeDependencies } from "./intake";
-import { createLogger, secretScrubber } from "./log";
+import { createLogger, type Logger, secretScrubber } from "./log";
 import {
   agencyCredentialsOf,
   deadlineOf,
@@ -45,6 +45,11 @@ export interface Instance {
   own: { budget: CallBudget; submitted: SubmittedImages };
   /** The HSS client for these credentials, kept while they stay the same (agency keys rotate). */
   callerFor(credentials: Credentials, target: HssTarget): HssCaller;
+  /**
+   * Reads the Redis queue's persistence once per instance (until it answers) and warns when a
+   * restart of Redis would lose what is queued. Never rejects.
+   */
+  checkQueueOnce(log: Logger): Promise<void>;
 }
 
 export async function openInstance(
@@ -58,11 +63,24 @@ export async function openInstance(
     submitted: new SubmittedImages(config.dedupe.windowMs, config.dedupe.maxImages),
   };
   let cached: { key: string; caller: HssCaller } | undefined;
+  const queue = await openQueue(config, own);
+  let queueChecked = queue?.backend !== "redis";
   return {
     config,
     scanApi: SCAN_APIS[config.scan.api],
-    queue: await openQueue(config, own),
+    queue,
     own,
+    async checkQueueOnce(log) {
+      if (queueChecked || !queue) return;
+      queueChecked = true;
+      try {
+        const durability = await queue.durability();
+        if (!durability.persistent) log.warn("queue_not_durable", { ...durability });
+      } catch {
+        // Not reachable now: intake and the flusher say so; the check runs again next time.
+        queueChecked = false;
+      }
+    },
     callerFor(credentials, target) {
       const key = JSON.stringify([credentials, target]);
       if (cached?.key !== key) cached = { key, caller: createCaller({ ...target, credentials }) };
@@ -224,7 +242,7 @@ function valuesOf(credentials: Credentials | undefined): string[] {
 
 async function describeSetup(instance: Instance, context: PlatformContext): Promise<SetupSummary> {
   const { config, queue } = instance;
-  let reachable: { reachable?: boolean; problem?: string } = {};
+  let reachable: Omit<SetupSummary["queue"], "backend"> = {};
   if (queue) {
     // This goes into an HTTP answer, not through the logger: the Redis password is scrubbed here.
     const scrub = secretScrubber(config.queue.secrets);
@@ -232,6 +250,10 @@ async function describeSetup(instance: Instance, context: PlatformContext): Prom
       () => ({ reachable: true }),
       (error: Error) => ({ reachable: false, problem: scrub(error.message) }),
     );
+    if (reachable.reachable) {
+      const durability = await queue.durability().catch(() => undefined);
+      if (durability) reachable = { ...reachable, durability };
+    }
   }
   return {
     hss: {

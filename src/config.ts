@@ -69,6 +69,8 @@ const text = (...checks: Array<z.core.$ZodCheck<string>>) =>
 
 const integer = (min: number, max: number, fallback: number) =>
   withDefault(z.pipe(z.coerce.number(), z.int().check(z.gte(min), z.lte(max))), fallback);
+const optionalInteger = (min: number, max: number) =>
+  optional(z.pipe(z.coerce.number(), z.int().check(z.gte(min), z.lte(max))));
 
 // HSS takes instance ids and URLs of at most 256 characters: a longer configured one fails here.
 const swrInstance = z.union([
@@ -102,14 +104,29 @@ const instanceMap = z.pipe(
   z.record(z.string().check(z.trim(), z.toLowerCase(), z.minLength(1)), swrInstance),
 );
 
+/**
+ * WEBHOOK_SECRET: one or more comma-separated secrets. Printable ASCII only: an HTTP header value
+ * is bytes, which Node and the gateways read as Latin-1 (or drop), so a secret with other
+ * characters could never match what a registry sends.
+ */
 const webhookSecrets = z.pipe(
   optional(z.string()),
-  z.transform((value) =>
-    (value ?? "")
+  z.transform((value, payload) => {
+    const secrets = (value ?? "")
       .split(",")
       .map((secret) => secret.trim())
-      .filter((secret) => secret.length > 0),
-  ),
+      .filter((secret) => secret.length > 0);
+    if (secrets.some((secret) => !/^[\x21-\x7e]+$/.test(secret))) {
+      payload.issues.push({
+        code: "custom",
+        input: "(not shown)",
+        message:
+          "must be printable ASCII characters (no spaces, no other letters): an HTTP header carries bytes, and a character outside ASCII reaches the function differently from how it was configured; generate one with `openssl rand -hex 32`",
+      });
+      return z.NEVER;
+    }
+    return secrets;
+  }),
 );
 
 /** SCAN_QUEUE: `none` (direct mode, as when unset), `memory`, or the URL of a Redis 6+ server. */
@@ -262,6 +279,9 @@ const environmentShape = {
   QUEUE_MAX_ATTEMPTS: integer(1, 1000, 20),
   QUEUE_RETRY_MAX_SECONDS: integer(1, 3600, 300),
   QUEUE_TIMEOUT_MS: integer(50, 10_000, 1000),
+  MAX_QUEUED_IMAGES: optionalInteger(1, 10_000_000),
+  DEAD_LETTER_RETENTION_DAYS: integer(1, 3650, 14),
+  SCAN_QUEUE_CA: optional(text()),
   MAX_BODY_BYTES: integer(1024, 6 * 1024 * 1024, 1024 * 1024),
   MAX_IMAGES_PER_DELIVERY: integer(1, 100_000, 10_000),
   WEBHOOK_AUTH: withDefault(z.enum(["secret", "none"]), "secret"),
@@ -316,6 +336,24 @@ const environmentShape = {
 };
 
 type Environment = z.output<z.ZodMiniObject<typeof environmentShape>>;
+
+/** Images the queue holds at most by default: what drains in about 15 minutes at the rate. */
+export const MAX_QUEUED_DEFAULT_CAP = 20_000;
+const DRAIN_TARGET_MINUTES = 15;
+
+/**
+ * MAX_QUEUED_IMAGES's default: what the configured rate (HSS_CALLS_PER_MINUTE calls of
+ * HSS_BATCH_SIZE images per HSS_RATE_WINDOW_SECONDS) sends in 15 minutes, and never more than
+ * 20,000 (about 25 MiB in Redis at 1.3 KB an image: far below the smallest DCS instance).
+ */
+function defaultMaxQueued(env: Environment): number {
+  const perMinute =
+    (env.HSS_CALLS_PER_MINUTE * env.HSS_BATCH_SIZE * 60) / env.HSS_RATE_WINDOW_SECONDS;
+  return Math.max(
+    1,
+    Math.min(MAX_QUEUED_DEFAULT_CAP, Math.floor(perMinute * DRAIN_TARGET_MINUTES)),
+  );
+}
 
 function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environment>): void {
   const problem = (variable: keyof Environment, message: string) =>
@@ -396,6 +434,9 @@ export const environmentSchema = z.pipe(
       maxAttempts: env.QUEUE_MAX_ATTEMPTS,
       retryMaxMs: env.QUEUE_RETRY_MAX_SECONDS * 1000,
       timeoutMs: env.QUEUE_TIMEOUT_MS,
+      maxQueued: env.MAX_QUEUED_IMAGES ?? defaultMaxQueued(env),
+      deadLetterRetentionMs: env.DEAD_LETTER_RETENTION_DAYS * 86_400_000,
+      ca: env.SCAN_QUEUE_CA,
     },
     limits: { bodyBytes: env.MAX_BODY_BYTES, imagesPerDelivery: env.MAX_IMAGES_PER_DELIVERY },
     webhook: {

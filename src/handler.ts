@@ -54,23 +54,29 @@ export function createHandler(options: HandlerOptions = {}) {
         const instance = await prepare(context);
         const run = invocationOf(instance, context, options.writeLog);
         log = run.log;
+        // Alongside the work, not before it: the first invocation of an instance waits no longer.
+        const checked = instance.checkQueueOnce(run.log);
         const delivery = event as Delivery;
-        if (delivery.kind === "schedule") {
-          return await scheduledFlush(instance.queue, {
-            flush: run.flush(run.deadline("schedule")),
-            followUp: run.followUp,
-            dryRun: run.config.dryRun,
-            requestId: run.requestId,
-            trigger: `${delivery.source}${delivery.name ? ` ${delivery.name}` : ""}`,
+        try {
+          if (delivery.kind === "schedule") {
+            return await scheduledFlush(instance.queue, {
+              flush: run.flush(run.deadline("schedule")),
+              followUp: run.followUp,
+              dryRun: run.config.dryRun,
+              requestId: run.requestId,
+              trigger: `${delivery.source}${delivery.name ? ` ${delivery.name}` : ""}`,
+            });
+          }
+          return await scanOnPush(delivery, {
+            ...run,
+            queue: instance.queue,
+            own: instance.own,
+            scanApi: instance.scanApi,
+            deadline: run.deadline(delivery.kind),
           });
+        } finally {
+          await checked;
         }
-        return await scanOnPush(delivery, {
-          ...run,
-          queue: instance.queue,
-          own: instance.own,
-          scanApi: instance.scanApi,
-          deadline: run.deadline(delivery.kind),
-        });
       } catch (error) {
         logRejection(log, error);
         throw error;

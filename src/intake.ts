@@ -11,7 +11,14 @@ import type { HssApiClient } from "./hss/apis";
 import type { CallBudget } from "./hss/call-budget";
 import { describeTarget, HSS_FIELD_MAX, type ScanTarget } from "./images/scan-target";
 import type { Logger } from "./log";
-import { type NewScan, QueueUnavailableError, type ScanQueue } from "./queue/scan-queue";
+import {
+  type EnqueueOutcome,
+  type NewScan,
+  QUEUE_CLOCK_ALLOWANCE_MS,
+  QueueFullError,
+  QueueUnavailableError,
+  type ScanQueue,
+} from "./queue/scan-queue";
 import {
   ignoredReport,
   type QueuedImage,
@@ -181,15 +188,64 @@ async function sendPlan(
   if (!deps.queue) return now({ dedupe: true, budget: deps.own.budget });
   // Credentials are checked before anything is queued, so a misconfiguration answers 500 at once.
   deps.scanSender(deps.queue.budget);
+  const scans: NewScan[] = plan.targets.map((target) => pushOf(plan, target));
+  let outcomes: EnqueueOutcome[];
   try {
-    return answered(log, plan, await enqueueAndFlush(event, plan, deps.queue, deps));
+    outcomes = await deps.queue.enqueue(scans, deps.config.dedupe.windowMs);
   } catch (error) {
+    if (error instanceof QueueFullError) throw queueFull(error, deps);
     if (!(error instanceof QueueUnavailableError)) throw error;
+    // Sent, and not answered in time: Redis may still queue the images. Sending them now as well
+    // could scan them twice, so the sender is told to deliver again once the request can no
+    // longer take effect (the repeated delivery is recognised, and each image sent once).
+    if (error.outcome === "unknown") throw queueUnanswered(error, deps);
     // Never 202 for an image that is neither queued nor submitted: send it now if this instance's
     // budget allows, otherwise the sender is told to come back (503, Retry-After).
     log.warn("queue_unavailable", { during: "intake", reason: error.message, fallback: "direct" });
     return now({ dedupe: true, budget: deps.own.budget });
   }
+  return answered(log, plan, await flushQueued(event, plan, scans, outcomes, deps.queue, deps));
+}
+
+/**
+ * The queue did not answer the enqueue in time: 503, Retry-After past the moment after which Redis
+ * would refuse to run it (QUEUE_TIMEOUT_MS and the clock allowance), nothing sent.
+ */
+function queueUnanswered(error: QueueUnavailableError, deps: IntakeDependencies): HttpError {
+  const seconds = Math.ceil((deps.config.queue.timeoutMs + QUEUE_CLOCK_ALLOWANCE_MS) / 1000) + 1;
+  deps.log.warn("queue_unavailable", {
+    during: "intake",
+    reason: error.message,
+    fallback: "retry",
+    retry_after_s: seconds,
+  });
+  return httpError(
+    503,
+    `the scan queue did not answer in time: the images may or may not be queued, and none was sent to HSS; deliver again after ${seconds} s (a repeated delivery is recognised: no image is scanned twice)`,
+    { headers: { "retry-after": String(seconds) } },
+  );
+}
+
+/**
+ * The queue is at MAX_QUEUED_IMAGES: 503, nothing of the delivery taken, Retry-After when the
+ * flusher will have sent enough to make room at the configured rate.
+ */
+function queueFull(error: QueueFullError, deps: IntakeDependencies): HttpError {
+  const { hss } = deps.config;
+  const perWindow = hss.callsPerMinute * hss.batchSize;
+  const windows = Math.max(1, Math.ceil((error.queued + error.adding - error.max) / perWindow));
+  const seconds = Math.ceil((windows * hss.rateWindowMs) / 1000);
+  deps.log.warn("queue_full", {
+    queued: error.queued,
+    adding: error.adding,
+    max_queued: error.max,
+    retry_after_s: seconds,
+  });
+  return httpError(
+    503,
+    `${error.message}: nothing of this delivery was queued; deliver again after ${seconds} s, when the flusher will have made room at HSS's rate`,
+    { headers: { "retry-after": String(seconds) } },
+  );
 }
 
 /**
@@ -229,16 +285,16 @@ function answered(log: Logger, plan: ScanPlan, result: ScanReport): ScanReport {
   return report;
 }
 
-/** Queue mode: every planned image onto the queue, then a flush within the budget. */
-async function enqueueAndFlush(
+/** Queue mode: what the enqueue said of each planned image, then a flush within the budget. */
+async function flushQueued(
   event: RegistryEvent,
   plan: ScanPlan,
+  scans: NewScan[],
+  outcomes: EnqueueOutcome[],
   queue: ScanQueue,
   deps: IntakeDependencies,
 ): Promise<ScanReport> {
-  const { config, log } = deps;
-  const scans: NewScan[] = plan.targets.map((target) => pushOf(plan, target));
-  const outcomes = await queue.enqueue(scans, config.dedupe.windowMs);
+  const { log } = deps;
   const onQueue: Array<{ id: string; image: QueuedImage }> = [];
   const skipped = [...plan.skipped];
   let alreadyQueued = 0;

@@ -5,6 +5,7 @@ import type { OperateAllFilters, ScanBatch } from "./hss/batch-scan-request";
 import { failureFieldsOf, type HssCallError } from "./hss/client";
 import type { HssRequestPreview } from "./hss/request";
 import { describeTarget, type ImageType, type ScanTarget } from "./images/scan-target";
+import type { Durability, FailureRecord } from "./queue/scan-queue";
 import type { AdjustedValue, SkippedImage, UnmappedImage } from "./scan-plan";
 import type { SubmitOutcome } from "./submit";
 
@@ -48,7 +49,13 @@ export interface SetupSummary {
     credentials: "agency" | "access key" | "missing";
     enterprise_project_id?: string;
   };
-  queue: { backend: "none" | "memory" | "redis"; reachable?: boolean; problem?: string };
+  queue: {
+    backend: "none" | "memory" | "redis";
+    reachable?: boolean;
+    problem?: string;
+    /** Whether what is queued survives a restart of the queue's server. */
+    durability?: Durability;
+  };
   calls_per_minute: number;
 }
 
@@ -59,6 +66,7 @@ export type ReportStatus =
   | "ignored"
   | "failed"
   | "rate_limited"
+  | "dead_lettered"
   | "dry_run";
 
 /** An image this delivery put on the scan queue (or found there already). */
@@ -81,6 +89,11 @@ export interface ScanReport {
   image_type?: ImageType;
   /** Queue mode: the images of this delivery that are on the scan queue. */
   queued?: QueuedImage[];
+  /**
+   * Queue mode: images of this delivery the flush right after intake dead-lettered (HSS refused
+   * them), with HSS's error. They are on the dead-letter list (`npm run queue -- status`).
+   */
+  dead_lettered?: Array<QueuedImage & { error: FailureRecord }>;
   submitted: SubmittedScan[];
   skipped: SkippedImage[];
   failed: FailedScan[];
@@ -184,14 +197,18 @@ export function queuedReport(
   flush: FlushResult | undefined,
   requestId?: string,
 ): ScanReport {
-  // Those the flush right after intake sent are reported submitted; the rest wait on the queue.
+  // Those the flush right after intake sent are reported submitted, those it dead-lettered as
+  // such; the rest wait on the queue.
   const submitted: SubmittedScan[] = [];
   const queued: QueuedImage[] = [];
+  const deadLettered: NonNullable<ScanReport["dead_lettered"]> = [];
   for (const { id, image } of onQueue) {
+    const buried = flush?.buried.get(id);
     if (flush?.accepted.has(id)) {
       const { digest: _digest, ...target } = image;
       submitted.push({ ...target, hss_request_id: flush.accepted.get(id) });
-    } else queued.push(image);
+    } else if (buried) deadLettered.push({ ...image, error: buried.error });
+    else queued.push(image);
   }
   const summary: FlushSummary | undefined = flush && {
     hss_calls: flush.hss_calls,
@@ -206,20 +223,39 @@ export function queuedReport(
     flush && (flush.stopped === "budget" || flush.stopped === "throttled")
       ? ` (HSS's rate limit is reached for now: they go out within ${Math.ceil((flush.retry_after_ms ?? 60_000) / 1000)} s)`
       : " (sent on the next flush)";
+  const dead = deadLettered
+    .slice(0, 3)
+    .map(
+      ({ error, ...image }) =>
+        `${describeTarget(image)} (${error.error_code}: ${error.error_msg}${error.hss_request_id ? `, request id ${error.hss_request_id}` : ""})`,
+    );
   const parts = [
     ...(submitted.length > 0 ? [`${count(submitted.length, "image")} submitted to HSS`] : []),
-    ...(queued.length > 0 || submitted.length === 0
+    ...(queued.length > 0 || (submitted.length === 0 && deadLettered.length === 0)
       ? [`${count(queued.length, "image")} queued${queued.length > 0 ? next : ""}`]
+      : []),
+    ...(deadLettered.length > 0
+      ? [
+          `${count(deadLettered.length, "image")} dead-lettered, refused by HSS: ${dead.join("; ")}${deadLettered.length > 3 ? ` and ${deadLettered.length - 3} more` : ""} (npm run queue -- status lists them; retry-dead sends them again)`,
+        ]
       : []),
     ...(skipped.length > 0 ? [`${skipped.length} skipped`] : []),
   ];
   return {
-    status: queued.length > 0 ? "queued" : submitted.length > 0 ? "submitted" : "nothing_to_scan",
+    status:
+      queued.length > 0
+        ? "queued"
+        : submitted.length > 0
+          ? "submitted"
+          : deadLettered.length > 0
+            ? "dead_lettered"
+            : "nothing_to_scan",
     message: parts.join(", "),
     request_id: requestId,
     event: { format: event.format, type: event.eventType },
     image_type: imageType,
     queued,
+    ...(deadLettered.length > 0 ? { dead_lettered: deadLettered } : {}),
     submitted,
     skipped,
     failed: [],

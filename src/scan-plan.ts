@@ -70,6 +70,9 @@ const TAG = /^[\w][\w.-]{0,127}$/;
 const REPOSITORY_MAX = 255;
 
 /** Why a pushed namespace, repository and tag cannot be a registry reference, or undefined. */
+/** An OCI digest: `algorithm:encoded` (sha256:<64 hex>, …). */
+const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+
 export function referenceProblem(image: PushedImage & { tag: string }): string | undefined {
   if (!TAG.test(image.tag)) {
     return `tag ${JSON.stringify(image.tag.slice(0, 60))} is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})`;
@@ -96,8 +99,10 @@ export function planPushScans(images: PushedImage[], context: PushPlanContext): 
       plan.skip(label, "no-tag", "the push has no tag; HSS scans images by tag");
       continue;
     }
-    // Docker tags cannot contain ":"; a tag that does is a digest (digest push, robot accounts).
-    if (tag.includes(":")) {
+    // A push by digest (robot accounts, `docker push image@sha256:…`) names the digest where the
+    // tag goes; anything else that is not a tag (a newline, a space, a stray ":") is not a
+    // reference at all, said below.
+    if (DIGEST.test(tag)) {
       plan.skip(
         label,
         "digest",

@@ -31,7 +31,12 @@ interface DryRunAnswer {
   adjusted?: Array<{ image: string; reason: string }>;
   setup?: {
     hss: { endpoint: string; region?: string; project_id: string; credentials: string };
-    queue: { backend: string; reachable?: boolean; problem?: string };
+    queue: {
+      backend: string;
+      reachable?: boolean;
+      problem?: string;
+      durability?: { persistent: boolean; detail: string };
+    };
     calls_per_minute: number;
   };
 }
@@ -176,6 +181,14 @@ function setupChecks(answer: DryRunAnswer): Check[] {
             ? `queue: ${queue.backend} is NOT reachable: ${queue.problem} (check the function's VPC and subnet)`
             : `queue: ${queue.backend}, reachable; HSS calls limited to ${setup.calls_per_minute} a minute`,
     });
+    if (queue.backend === "redis" && queue.durability) {
+      checks.push({
+        ok: queue.durability.persistent,
+        line: queue.durability.persistent
+          ? `queue durability: ${queue.durability.detail}`
+          : `queue durability: NOT durable: ${queue.durability.detail}`,
+      });
+    }
   }
   return checks;
 }

@@ -6,8 +6,9 @@ import type { ScanQueue } from "../queue/scan-queue";
 /**
  * `npm run queue -- <command>`: what operators need to see and do with the shared scan queue,
  * with the function's own configuration (the same variables, from the environment):
- *   status      pending, claimed, dead-lettered, HSS calls in the current window, oldest wait,
- *               and the dead letters with HSS's error
+ *   status      pending, claimed, dead-lettered, how full the queue is (MAX_QUEUED_IMAGES),
+ *               whether Redis persists it, HSS calls in the current window, oldest wait, and
+ *               the dead letters with HSS's error
  *   flush       send what the HSS budget allows now, as the timer trigger does
  *   retry-dead  put every dead-lettered image back on the queue
  * `--json` prints one JSON value instead of text. Exit 0 on success, 1 when the queue or HSS
@@ -55,7 +56,11 @@ async function main(args: string[]): Promise<number> {
       );
       return 0;
     }
-    const { accepted: _accepted, ...result } = await flushQueue({
+    const {
+      accepted: _accepted,
+      buried: _buried,
+      ...result
+    } = await flushQueue({
       ...run.flush(Date.now() + 60_000),
       queue,
     });
@@ -76,13 +81,20 @@ async function main(args: string[]): Promise<number> {
 /** `status`: counts, the scan API's budget now, and the newest dead letters with HSS's error. */
 async function status(instance: Instance, queue: ScanQueue, json: boolean): Promise<number> {
   const { config } = instance;
-  const [counts, budget, dead] = await Promise.all([
+  const [counts, budget, dead, durability] = await Promise.all([
     queue.counts(),
     queue.budget.check(instance.scanApi.name as Parameters<typeof queue.budget.check>[0]),
     queue.deadLetters(DEAD_LETTERS_SHOWN),
+    queue.durability(),
   ]);
+  const held = counts.pending + counts.claimed;
+  const max = counts.max_queued ?? config.queue.maxQueued;
   const status = {
     ...counts,
+    max_queued: max,
+    full_percent: Math.round((held / max) * 1000) / 10,
+    durability,
+    dead_letter_retention_days: Math.round(config.queue.deadLetterRetentionMs / 86_400_000),
     calls_in_window: budget.used,
     calls_per_minute: config.hss.callsPerMinute,
     next_call_in_ms: budget.retryAfterMs,
@@ -99,8 +111,12 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
     return 0;
   }
   say(
-    `pending ${counts.pending}, claimed ${counts.claimed}, watched for results ${counts.watched ?? 0}, dead-lettered ${counts.dead_lettered}`,
+    `pending ${counts.pending}, claimed ${counts.claimed}, watched for results ${counts.watched ?? 0}, dead-lettered ${counts.dead_lettered} (kept ${status.dead_letter_retention_days} days)`,
   );
+  say(
+    `queue ${status.full_percent}% full: ${held} of ${max} images (MAX_QUEUED_IMAGES); beyond it deliveries are refused with 503 and Retry-After`,
+  );
+  say(`durability: ${durability.persistent ? "" : "NOT durable: "}${durability.detail}`);
   say(
     `HSS ${config.scan.api} calls in the current window: ${budget.used} of ${config.hss.callsPerMinute}${budget.retryAfterMs > 0 ? ` (next call possible in ${Math.ceil(budget.retryAfterMs / 1000)} s)` : ""}`,
   );

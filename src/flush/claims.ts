@@ -2,7 +2,7 @@ import type { Config } from "../config";
 import type { HssApiClient } from "../hss/apis";
 import { failureFieldsOf, type HssCallError } from "../hss/client";
 import type { Logger } from "../log";
-import type { Claim, QueuedScan, ScanQueue } from "../queue/scan-queue";
+import type { Claim, FailureRecord, QueuedScan, ScanQueue } from "../queue/scan-queue";
 import type { ListedImageIds } from "../scan-apis";
 import { retryDelayMs, type ScanSender } from "../send-scan";
 
@@ -62,6 +62,8 @@ export interface FlushResult {
   retry_after_ms?: number;
   /** The images HSS accepted in this flush, by id, with the request id of their call. */
   accepted: Map<string, string | undefined>;
+  /** The images dead-lettered in this flush, by id, with why. */
+  buried: Map<string, { scan: QueuedScan; error: FailureRecord }>;
   /** With a lookup first: ListRegistryImages calls made to look images up. */
   list_calls?: number;
   /** With a lookup first: images HSS does not list yet, handed to the follow-up to be synced. */
@@ -121,9 +123,32 @@ export async function releaseAfterFailure(
     error: failureFieldsOf(error),
   });
   result.returned += claim.scans.length - exhausted.length;
-  result.dead_lettered += exhausted.length;
-  for (const scan of exhausted) logDeadLetter(options.log, scan, error, attempts);
+  for (const scan of exhausted) recordDeadLetter(result, options.log, scan, error, attempts);
   return { attempts, delayMs };
+}
+
+/** An image of this flush dead-lettered: counted, kept for the answer, and logged. */
+export function recordDeadLetter(
+  result: FlushResult,
+  log: Logger,
+  scan: QueuedScan,
+  error: HssCallError,
+  attempts: number,
+) {
+  result.dead_lettered += 1;
+  result.buried.set(scan.id, { scan, error: failureFieldsOf(error) });
+  logDeadLetter(log, scan, error, attempts);
+}
+
+/** What a flush dead-lettered, named, for answers and logs (at most `limit`). */
+export function deadLettersOf(result: Pick<FlushResult, "buried">, limit = 20) {
+  return [...result.buried.values()].slice(0, limit).map(({ scan, error }) => ({
+    image: `${scan.target.namespace}/${scan.target.image_name}:${scan.target.image_version}`,
+    ...(scan.target.instance_id ? { instance_id: scan.target.instance_id } : {}),
+    error_code: error.error_code,
+    error_msg: error.error_msg,
+    ...(error.hss_request_id ? { hss_request_id: error.hss_request_id } : {}),
+  }));
 }
 
 export function logDeadLetter(

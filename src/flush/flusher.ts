@@ -14,9 +14,9 @@ import {
   type FlushOptions,
   type FlushResult,
   type FlushStep,
-  logDeadLetter,
   NO_ATTEMPT_LIMIT,
   type ReadyClaim,
+  recordDeadLetter,
   releaseAfterFailure,
   releaseUntouched,
   type SendingScanSender,
@@ -54,6 +54,7 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
     returned: 0,
     stopped: "empty",
     accepted: new Map(),
+    buried: new Map(),
   };
   const budgetName = sender.api.name as Parameters<typeof queue.budget.check>[0];
   try {
@@ -182,8 +183,7 @@ async function settleFailedClaim(
       return "continue";
     }
     await queue.deadLetter(claim, failureFieldsOf(error));
-    result.dead_lettered += 1;
-    logDeadLetter(log, claim.scans[0] as QueuedScan, error, 1);
+    recordDeadLetter(result, log, claim.scans[0] as QueuedScan, error, 1);
     return "continue";
   }
   const { attempts, delayMs } = await releaseAfterFailure(claim, error, options, result);

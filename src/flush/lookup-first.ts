@@ -10,8 +10,8 @@ import {
   type FlushOptions,
   type FlushResult,
   type FlushStep,
-  logDeadLetter,
   type ReadyClaim,
+  recordDeadLetter,
   releaseAfterFailure,
   releaseUntouched,
 } from "./claims";
@@ -110,8 +110,7 @@ async function buryIncomplete(
       undefined,
     );
     await options.queue.deadLetter({ token, scans: [entry.scan] }, failureFieldsOf(error));
-    result.dead_lettered += 1;
-    logDeadLetter(options.log, entry.scan, error, entry.scan.attempts);
+    recordDeadLetter(result, options.log, entry.scan, error, entry.scan.attempts);
   }
   return usable;
 }

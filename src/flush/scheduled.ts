@@ -1,9 +1,10 @@
 import type { FollowUpResult, FollowUpSettings } from "../follow-up/follow-up";
 import type { Notifier } from "../follow-up/notify";
-import type { QueueCounts, ScanQueue } from "../queue/scan-queue";
+import { describeTarget } from "../images/scan-target";
+import type { QueueCounts, QueuedScan, ScanQueue } from "../queue/scan-queue";
 import { QueueUnavailableError } from "../queue/scan-queue";
 import { MIN_ATTEMPT_MS } from "../submit";
-import type { FlushOptions, FlushResult } from "./claims";
+import { deadLettersOf, type FlushOptions, type FlushResult } from "./claims";
 import { flushQueue } from "./flusher";
 
 /**
@@ -18,10 +19,21 @@ export interface ScheduledFlushReport {
   message: string;
   request_id?: string;
   trigger?: string;
-  flush?: Omit<FlushResult, "accepted">;
+  flush?: FlushOutcome;
   follow_up?: FollowUpResult;
   queue?: QueueCounts;
+  /** The oldest images still waiting to be sent (at most 10). */
+  waiting?: string[];
+  /** Dead letters and watches dropped past their retention in this run. */
+  pruned?: { dead_letters: number; watches: number };
 }
+
+/** A flush's result as answers and logs show it: dead letters named, not by id. */
+export type FlushOutcome = Omit<FlushResult, "accepted" | "buried"> & {
+  dead_letters?: ReturnType<typeof deadLettersOf>;
+};
+
+const WAITING_SHOWN = 10;
 
 export interface ScheduledFlushOptions {
   flush: Omit<FlushOptions, "queue">;
@@ -55,31 +67,46 @@ export async function scheduledFlush(
       trigger,
     };
   }
-  const { accepted: _accepted, ...result } = await flushQueue({ ...options.flush, queue });
+  const flushed = await flushQueue({ ...options.flush, queue });
   const followed = await runFollowUp(queue, options);
   if (followed && followed.requeued > 0) {
     const again = await flushQueue({ ...options.flush, queue });
-    result.hss_calls += again.hss_calls;
-    result.images_submitted += again.images_submitted;
-    result.dead_lettered += again.dead_lettered;
-    result.returned += again.returned;
-    result.stopped = again.stopped;
-    result.retry_after_ms = again.retry_after_ms;
+    flushed.hss_calls += again.hss_calls;
+    flushed.images_submitted += again.images_submitted;
+    flushed.dead_lettered += again.dead_lettered;
+    flushed.returned += again.returned;
+    flushed.stopped = again.stopped;
+    flushed.retry_after_ms = again.retry_after_ms;
+    for (const [id, letter] of again.buried) flushed.buried.set(id, letter);
   }
-  const counts = await queue.counts().catch((error: Error) => {
-    log.warn("queue_unavailable", { during: "counts", reason: error.message });
+  const { accepted: _accepted, buried: _buried, ...counted } = flushed;
+  const result: FlushOutcome = {
+    ...counted,
+    ...(flushed.buried.size > 0 ? { dead_letters: deadLettersOf(flushed) } : {}),
+  };
+  const unavailable = (during: string) => (error: Error) => {
+    log.warn("queue_unavailable", { during, reason: error.message });
     return undefined;
-  });
+  };
+  const pruned = await queue.prune().catch(unavailable("prune"));
+  const counts = await queue.counts().catch(unavailable("counts"));
+  const waiting =
+    counts && counts.pending + counts.claimed > 0
+      ? await queue.waiting(WAITING_SHOWN).catch(unavailable("waiting"))
+      : undefined;
   // A flush that made no call changed nothing: routine, logged at debug level only.
   const idle =
     result.hss_calls === 0 &&
     result.dead_lettered === 0 &&
     (followed === undefined || (followed.checked === 0 && followed.list_calls === 0));
+  const dropped =
+    pruned && pruned.dead_letters + pruned.watches > 0 ? { pruned } : ({} as { pruned?: never });
   log[idle ? "debug" : "info"]("flush_done", {
     trigger,
     ...result,
     ...(followed ? { follow_up: followed } : {}),
     ...(counts ? { queue: counts } : {}),
+    ...dropped,
   });
   return {
     status: "flushed",
@@ -89,11 +116,16 @@ export async function scheduledFlush(
     flush: result,
     ...(followed ? { follow_up: followed } : {}),
     ...(counts ? { queue: counts } : {}),
+    ...(waiting && waiting.length > 0 ? { waiting: waiting.map(describeQueued) } : {}),
+    ...dropped,
   };
 }
 
+const describeQueued = (scan: QueuedScan) =>
+  describeTarget(scan.target) + (scan.digest ? ` (${scan.digest.slice(0, 19)})` : "");
+
 function messageOf(
-  result: Omit<FlushResult, "accepted">,
+  result: FlushOutcome,
   followed: FollowUpResult | undefined,
   counts: QueueCounts | undefined,
 ): string {

@@ -1,19 +1,22 @@
 import { randomUUID } from "node:crypto";
 import type { CallBudget } from "../hss/call-budget";
 import type { SubmittedImages } from "../submitted-images";
-import type {
-  Claim,
-  DeadLetter,
-  EnqueueOptions,
-  EnqueueOutcome,
-  FailureRecord,
-  NewScan,
-  QueueCounts,
-  QueuedScan,
-  ReleaseOptions,
-  ScanQueue,
-  Watch,
-  WatchStore,
+import {
+  type Claim,
+  type DeadLetter,
+  type Durability,
+  type EnqueueOptions,
+  type EnqueueOutcome,
+  type FailureRecord,
+  type NewScan,
+  type QueueCounts,
+  type QueuedScan,
+  QueueFullError,
+  type QueueLimits,
+  type ReleaseOptions,
+  type ScanQueue,
+  type Watch,
+  type WatchStore,
 } from "./scan-queue";
 
 /** The follow-up's watches in memory (and `once` marks for one process, as `scan` uses them). */
@@ -41,6 +44,17 @@ export class MemoryWatchStore implements WatchStore {
 
   async remove(ids: string[]): Promise<void> {
     for (const id of ids) this.watches.delete(id);
+  }
+
+  /** Drops watches due before `before` (no follow-up claimed them since); returns how many. */
+  dropOverdue(before: number): number {
+    let dropped = 0;
+    for (const [id, entry] of this.watches) {
+      if (entry.dueAt >= before) continue;
+      this.watches.delete(id);
+      dropped += 1;
+    }
+    return dropped;
   }
 
   async count(): Promise<number> {
@@ -74,14 +88,19 @@ export class MemoryScanQueue implements ScanQueue {
   /** The instance's memory of pushes HSS accepted (the dedupe window). */
   private readonly remembered: SubmittedImages;
 
+  private readonly limits: QueueLimits;
+  private readonly watchStore: MemoryWatchStore;
+
   /** In one process the queue's budget and memory are the instance's own. */
   constructor(
-    instance: { budget: CallBudget; submitted: SubmittedImages },
+    instance: { budget: CallBudget; submitted: SubmittedImages; limits?: QueueLimits },
     private readonly now: () => number = Date.now,
   ) {
     this.budget = instance.budget;
     this.remembered = instance.submitted;
-    this.watches = new MemoryWatchStore(now);
+    this.limits = instance.limits ?? {};
+    this.watchStore = new MemoryWatchStore(now);
+    this.watches = this.watchStore;
   }
 
   async enqueue(
@@ -90,17 +109,32 @@ export class MemoryScanQueue implements ScanQueue {
     options: EnqueueOptions = {},
   ): Promise<EnqueueOutcome[]> {
     const now = this.now();
-    return scans.map((scan): EnqueueOutcome => {
-      if (this.scans.has(scan.id)) return { status: "already_queued" };
+    const fresh = new Set<string>();
+    const outcomes = scans.map((scan): EnqueueOutcome => {
+      if (this.scans.has(scan.id) || fresh.has(scan.id)) return { status: "already_queued" };
       if (this.dead.has(scan.id)) return { status: "dead_lettered" };
       const submittedAt = options.force
         ? undefined
         : this.remembered.acceptedAt(scan.id, dedupeWindowMs);
       if (submittedAt !== undefined) return { status: "submitted_recently", submittedAt };
-      this.scans.set(scan.id, { ...scan, queued_at: now, attempts: 0 });
-      this.pending.set(scan.id, now);
+      fresh.add(scan.id);
       return { status: "queued" };
     });
+    const max = this.limits.maxQueued;
+    if (
+      max !== undefined &&
+      !options.force &&
+      fresh.size > 0 &&
+      this.scans.size + fresh.size > max
+    ) {
+      throw new QueueFullError(this.scans.size, fresh.size, max);
+    }
+    for (const scan of scans) {
+      if (!fresh.delete(scan.id)) continue;
+      this.scans.set(scan.id, { ...scan, queued_at: now, attempts: 0 });
+      this.pending.set(scan.id, now);
+    }
+    return outcomes;
   }
 
   async claim(max: number, leaseMs: number): Promise<Claim | undefined> {
@@ -185,6 +219,7 @@ export class MemoryScanQueue implements ScanQueue {
     }
     return {
       pending: this.pending.size,
+      ...(this.limits.maxQueued !== undefined ? { max_queued: this.limits.maxQueued } : {}),
       watched: await this.watches.count(),
       claimed: this.claims.size,
       dead_lettered: this.dead.size,
@@ -206,6 +241,39 @@ export class MemoryScanQueue implements ScanQueue {
     }
     this.dead.clear();
     return count;
+  }
+
+  async waiting(limit: number): Promise<QueuedScan[]> {
+    return [...this.scans.values()]
+      .sort((a, b) => a.queued_at - b.queued_at)
+      .slice(0, limit)
+      .map((scan) => ({ ...scan }));
+  }
+
+  async prune(): Promise<{ dead_letters: number; watches: number }> {
+    const now = this.now();
+    let deadLetters = 0;
+    const retention = this.limits.deadLetterRetentionMs;
+    if (retention !== undefined) {
+      for (const [id, letter] of this.dead) {
+        if (letter.dead_at >= now - retention) continue;
+        this.dead.delete(id);
+        deadLetters += 1;
+      }
+    }
+    const watches =
+      this.limits.watchRetentionMs === undefined
+        ? 0
+        : this.watchStore.dropOverdue(now - this.limits.watchRetentionMs);
+    return { dead_letters: deadLetters, watches };
+  }
+
+  /** In this process's memory: nothing survives it. */
+  async durability(): Promise<Durability> {
+    return {
+      persistent: false,
+      detail: "in this process's memory: what is queued is lost when the process ends",
+    };
   }
 
   async close(): Promise<void> {}

@@ -9,6 +9,7 @@ import {
   COUNTS,
   DEAD_LETTER,
   ENQUEUE,
+  PRUNE,
   RELEASE,
   RETRY_DEAD,
   SPEND_WINDOW,
@@ -16,19 +17,22 @@ import {
   WATCH_PUT,
   WATCH_REMOVE,
 } from "./redis-scripts";
-import type {
-  Claim,
-  DeadLetter,
-  EnqueueOptions,
-  EnqueueOutcome,
-  FailureRecord,
-  NewScan,
-  QueueCounts,
-  QueuedScan,
-  ReleaseOptions,
-  ScanQueue,
-  Watch,
-  WatchStore,
+import {
+  type Claim,
+  type DeadLetter,
+  type Durability,
+  type EnqueueOptions,
+  type EnqueueOutcome,
+  type FailureRecord,
+  type NewScan,
+  QUEUE_CLOCK_ALLOWANCE_MS,
+  type QueueCounts,
+  type QueuedScan,
+  type QueueLimits,
+  type ReleaseOptions,
+  type ScanQueue,
+  type Watch,
+  type WatchStore,
 } from "./scan-queue";
 
 /**
@@ -46,9 +50,16 @@ import type {
  */
 
 const PREFIX = "{swr-scan-on-push}:";
-const QUEUE_KEYS = ["scans", "queued", "pending", "claimed", "claims", "submitted", "dead"].map(
-  (name) => `${PREFIX}${name}`,
-);
+const QUEUE_KEYS = [
+  "scans",
+  "queued",
+  "pending",
+  "claimed",
+  "claims",
+  "submitted",
+  "dead",
+  "dead-at",
+].map((name) => `${PREFIX}${name}`);
 const budgetKeys = (api: HssApi) => [`${PREFIX}calls:${api}`, `${PREFIX}blocked:${api}`];
 const WATCH_KEYS = [`${PREFIX}watch`, `${PREFIX}watch-due`];
 
@@ -62,8 +73,17 @@ export interface RedisQueueOptions {
   windowMs: number;
   /** Bound on connecting and on each command; past it the queue counts as unavailable. */
   timeoutMs: number;
-  /** Builds the error for a queue that did not answer (the caller's QueueUnavailableError). */
-  unavailable: (message: string) => Error;
+  /**
+   * Builds the error for a queue that did not answer (the caller's QueueUnavailableError):
+   * `not_applied` when the command never reached Redis or Redis refused it, `unknown` when it was
+   * sent and no answer came (Redis may still run it).
+   */
+  unavailable: (message: string, outcome: "not_applied" | "unknown") => Error;
+  /** Builds the error for a queue at its bound (the caller's QueueFullError). */
+  full?: (queued: number, adding: number, max: number) => Error;
+  limits?: QueueLimits;
+  /** PEM certificates to trust for rediss:// (SCAN_QUEUE_CA), besides Node's own. */
+  ca?: string;
 }
 
 type Script = (...args: Array<string | number>) => Promise<unknown>;
@@ -81,6 +101,7 @@ const SCRIPTS = {
   scanQueueWatchPut: [WATCH_PUT, 2],
   scanQueueWatchClaim: [WATCH_CLAIM, 2],
   scanQueueWatchRemove: [WATCH_REMOVE, 2],
+  scanQueuePrune: [PRUNE, QUEUE_KEYS.length + 2],
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -103,6 +124,7 @@ export class RedisScanQueue implements ScanQueue {
       retryStrategy: (times) => Math.min(times * 200, 2000),
       // Never print the URL (it may hold a password) through ioredis's own diagnostics.
       showFriendlyErrorStack: false,
+      ...(options.ca && options.url.startsWith("rediss:") ? { tls: { ca: options.ca } } : {}),
     });
     // Without a listener an 'error' event would end the process; the reason is kept for the
     // next command's error instead.
@@ -170,12 +192,27 @@ export class RedisScanQueue implements ScanQueue {
   ): Promise<EnqueueOutcome[]> {
     if (scans.length === 0) return [];
     const args = scans.flatMap((scan) => [scan.id, JSON.stringify(scan)]);
+    const max = options.force ? 0 : (this.options.limits?.maxQueued ?? 0);
+    const notAfter = Date.now() + this.options.timeoutMs + QUEUE_CLOCK_ALLOWANCE_MS;
     const answers = (await this.run("scanQueueEnqueue", [
       ...QUEUE_KEYS,
       dedupeWindowMs,
       options.force ? 1 : 0,
+      notAfter,
+      max,
       ...args,
     ])) as string[];
+    const [first = ""] = answers;
+    if (first === "expired") {
+      throw this.unavailable("Redis ran the request after its deadline and queued nothing", {
+        applied: false,
+      });
+    }
+    if (first.startsWith("full:")) {
+      const [, queued = "0", adding = "0"] = first.split(":");
+      const full = this.options.full ?? ((q, a, m) => new Error(`queue full: ${q} + ${a} > ${m}`));
+      throw full(Number(queued), Number(adding), max);
+    }
     return answers.map((answer): EnqueueOutcome => {
       if (answer === "queued" || answer === "already_queued" || answer === "dead_lettered") {
         return { status: answer };
@@ -249,6 +286,7 @@ export class RedisScanQueue implements ScanQueue {
     )) as number[];
     return {
       pending: pending ?? 0,
+      ...(this.options.limits?.maxQueued ? { max_queued: this.options.limits.maxQueued } : {}),
       watched: await this.watches.count(),
       claimed: claimed ?? 0,
       dead_lettered: dead ?? 0,
@@ -275,6 +313,40 @@ export class RedisScanQueue implements ScanQueue {
 
   async retryDead(): Promise<number> {
     return (await this.run("scanQueueRetryDead", QUEUE_KEYS)) as number;
+  }
+
+  async waiting(limit: number): Promise<QueuedScan[]> {
+    await this.ready();
+    const ids = await this.guard(this.client.zrange(QUEUE_KEYS[1] as string, 0, limit - 1));
+    if (ids.length === 0) return [];
+    const bodies = await this.guard(this.client.hmget(QUEUE_KEYS[0] as string, ...ids));
+    return bodies.flatMap((body) => (body ? [fromLua<QueuedScan>(body)] : []));
+  }
+
+  async prune(): Promise<{ dead_letters: number; watches: number }> {
+    const limits = this.options.limits ?? {};
+    const [deadLetters = 0, watches = 0] = (await this.run("scanQueuePrune", [
+      ...QUEUE_KEYS,
+      ...WATCH_KEYS,
+      limits.deadLetterRetentionMs ?? 0,
+      limits.watchRetentionMs ?? 0,
+    ])) as number[];
+    return { dead_letters: deadLetters, watches };
+  }
+
+  /**
+   * Redis's persistence, as INFO and CONFIG say it: the append-only file, or RDB snapshots. A
+   * managed Redis may refuse CONFIG; then only the append-only file can be confirmed.
+   */
+  async durability(): Promise<Durability> {
+    await this.ready();
+    const info = await this.guard(this.client.info("persistence"));
+    const aof = /^aof_enabled:1\s*$/m.test(info);
+    const save = await this.client.config("GET", "save").then(
+      (answer) => String((answer as string[])[1] ?? ""),
+      () => undefined,
+    );
+    return durabilityOf(aof, save);
   }
 
   async close(): Promise<void> {
@@ -309,7 +381,7 @@ export class RedisScanQueue implements ScanQueue {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.off("ready", onReady);
-        reject(this.unavailable("no connection"));
+        reject(this.unavailable("no connection", { applied: false }));
       }, this.options.timeoutMs);
       const onReady = () => {
         clearTimeout(timer);
@@ -319,20 +391,61 @@ export class RedisScanQueue implements ScanQueue {
     });
   }
 
+  /**
+   * A command's failure as the caller's error, saying whether it may still take effect: one that
+   * never left (no writable connection) or that Redis answered with an error did nothing; one that
+   * was sent and not answered in time (a slow or paused Redis, a connection lost with it in
+   * flight) may run later.
+   */
   private async guard<T>(pending: Promise<T>): Promise<T> {
     try {
       return await pending;
     } catch (error) {
-      throw this.unavailable(error instanceof Error ? error.message : String(error));
+      const message = error instanceof Error ? error.message : String(error);
+      const refused = error instanceof Error && error.name === "ReplyError";
+      const neverSent = /enableOfflineQueue|Stream isn't writeable/i.test(message);
+      throw this.unavailable(message, { applied: refused || neverSent ? false : undefined });
     }
   }
 
-  private unavailable(reason: string): Error {
+  private unavailable(reason: string, known: { applied: false | undefined }): Error {
     const last =
       this.lastError && this.lastError !== reason ? ` (last error: ${this.lastError})` : "";
     const message = `the Redis scan queue is unavailable (timeout ${this.options.timeoutMs} ms, QUEUE_TIMEOUT_MS): ${reason}${last}`;
-    return this.options.unavailable(message.slice(0, 400));
+    return this.options.unavailable(
+      message.slice(0, 400),
+      known.applied === false ? "not_applied" : "unknown",
+    );
   }
+}
+
+/** Persistence settings in plain words. */
+export function durabilityOf(aof: boolean, save: string | undefined): Durability {
+  if (aof) {
+    return {
+      persistent: true,
+      aof,
+      rdb_save: save,
+      detail: "append-only file on: what is queued survives a restart",
+    };
+  }
+  if (save) {
+    return {
+      persistent: true,
+      aof,
+      rdb_save: save,
+      detail: `RDB snapshots only (save ${save}): a restart loses what was queued since the last snapshot; turn the append-only file on (appendonly yes)`,
+    };
+  }
+  return {
+    persistent: false,
+    aof,
+    rdb_save: save,
+    detail:
+      save === undefined
+        ? "the append-only file is off, and Redis would not say whether it takes snapshots (CONFIG GET save refused): a restart may lose everything queued, with no image reaching HSS; use a DCS instance with persistence (master/standby, AOF on)"
+        : "no persistence (append-only file off, no RDB snapshots): a restart loses everything queued, and no image of it reaches HSS; use a DCS instance with persistence (master/standby, AOF on)",
+  };
 }
 
 // cjson writes an empty Lua table as {} and escapes "/" as "\/"; JSON.parse reads both.

@@ -12,6 +12,7 @@
  *   5 claims     hash  id → claim token
  *   6 submitted  zset  id → when HSS accepted it (the dedupe window)
  *   7 dead       hash  id → JSON {scan, error, dead_at}
+ *   8 dead-at    zset  id → dead_at (for the retention of dead letters)
  * Budget keys: 1 calls zset (call token → epoch ms), 2 blocked-until string.
  * Watch keys: 1 watch hash (id → JSON of the watch), 2 watch-due zset (id → epoch ms due).
  */
@@ -49,16 +50,22 @@ local function isSet(value) return value ~= nil and value ~= cjson.null end
 `;
 
 /**
- * ARGV: dedupe window ms, force (1/0: queue even if accepted within the window), then id and JSON
- * pairs. Returns one status per image.
+ * ARGV: dedupe window ms, force (1/0: queue even if accepted within the window, and past the
+ * bound), not-after (epoch ms by Redis's clock past which the request does nothing; 0: none), max
+ * queued (0: none), then id and JSON pairs. Returns one status per image; or {'expired'} when run
+ * after its not-after (a client that gave up waiting may have sent the images another way), or
+ * {'full:<queued>:<new>'} when the new images would take the queue past its bound (nothing is
+ * queued then).
  */
 export const ENQUEUE = `${NOW}
 local window, force = tonumber(ARGV[1]), ARGV[2] == '1'
+local notAfter, max = tonumber(ARGV[3]), tonumber(ARGV[4])
+if notAfter > 0 and now > notAfter then return { 'expired' } end
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - window)
-local out = {}
-for i = 3, #ARGV, 2 do
+local out, fresh, seen = {}, 0, {}
+for i = 5, #ARGV, 2 do
   local id = ARGV[i]
-  if redis.call('ZSCORE', KEYS[2], id) then
+  if seen[id] or redis.call('ZSCORE', KEYS[2], id) then
     out[#out + 1] = 'already_queued'
   elseif redis.call('HEXISTS', KEYS[7], id) == 1 then
     out[#out + 1] = 'dead_lettered'
@@ -67,14 +74,25 @@ for i = 3, #ARGV, 2 do
     if at then
       out[#out + 1] = 'submitted_recently:' .. at
     else
-      local scan = cjson.decode(ARGV[i + 1])
-      scan.queued_at = now
-      scan.attempts = 0
-      redis.call('HSET', KEYS[1], id, cjson.encode(scan))
-      redis.call('ZADD', KEYS[2], now, id)
-      redis.call('ZADD', KEYS[3], nowUs + i, id)
       out[#out + 1] = 'queued'
+      seen[id] = true
+      fresh = fresh + 1
     end
+  end
+end
+if max > 0 and not force and fresh > 0 then
+  local queued = redis.call('ZCARD', KEYS[2])
+  if queued + fresh > max then return { 'full:' .. queued .. ':' .. fresh } end
+end
+for i = 5, #ARGV, 2 do
+  if out[(i - 3) / 2] == 'queued' then
+    local id = ARGV[i]
+    local scan = cjson.decode(ARGV[i + 1])
+    scan.queued_at = now
+    scan.attempts = 0
+    redis.call('HSET', KEYS[1], id, cjson.encode(scan))
+    redis.call('ZADD', KEYS[2], now, id)
+    redis.call('ZADD', KEYS[3], nowUs + i, id)
   end
 end
 return out
@@ -151,6 +169,7 @@ for index, id in ipairs(held) do
     if isSet(scan.last_error) then letter.error = scan.last_error end
     remove(id)
     redis.call('HSET', KEYS[7], id, cjson.encode(letter))
+    redis.call('ZADD', KEYS[8], now, id)
     dead[#dead + 1] = id
   else
     redis.call('HSET', KEYS[1], id, cjson.encode(scan))
@@ -170,6 +189,7 @@ for i = 3, #ARGV do
     scan.last_error = cjson.decode(err)
     remove(id)
     redis.call('HSET', KEYS[7], id, cjson.encode({ scan = scan, error = scan.last_error, dead_at = now }))
+    redis.call('ZADD', KEYS[8], now, id)
   end
 end
 return 1
@@ -187,7 +207,7 @@ for i = 1, #letters, 2 do
   redis.call('ZADD', KEYS[2], tonumber(scan.queued_at) or now, id)
   redis.call('ZADD', KEYS[3], nowUs + i, id)
 end
-redis.call('DEL', KEYS[7])
+redis.call('DEL', KEYS[7], KEYS[8])
 return #letters / 2
 `;
 
@@ -238,6 +258,7 @@ for i = 1, #ARGV, 3 do
   scan.last_error = err
   remove(id)
   redis.call('HSET', KEYS[7], id, cjson.encode({ scan = scan, error = err, dead_at = now }))
+  redis.call('ZADD', KEYS[8], now, id)
 end
 return 1
 `;
@@ -275,4 +296,40 @@ for i = 1, #ARGV do
   redis.call('ZREM', KEYS[2], ARGV[i])
 end
 return 1
+`;
+
+/**
+ * Queue keys, then the watch keys (9, 10). ARGV: dead-letter retention ms, watch retention ms
+ * (0: keep). Drops dead letters older than their retention (indexing any written before the
+ * index existed first) and watches overdue longer than theirs. Returns {dead letters, watches}.
+ */
+export const PRUNE = `${NOW}
+local deadRetention, watchRetention = tonumber(ARGV[1]), tonumber(ARGV[2])
+local dropped, watches = 0, 0
+if deadRetention > 0 then
+  if redis.call('ZCARD', KEYS[8]) < redis.call('HLEN', KEYS[7]) then
+    local letters = redis.call('HGETALL', KEYS[7])
+    for i = 1, #letters, 2 do
+      if not redis.call('ZSCORE', KEYS[8], letters[i]) then
+        local at = tonumber(cjson.decode(letters[i + 1]).dead_at) or now
+        redis.call('ZADD', KEYS[8], at, letters[i])
+      end
+    end
+  end
+  local old = redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', now - deadRetention, 'LIMIT', 0, 1000)
+  for _, id in ipairs(old) do
+    redis.call('HDEL', KEYS[7], id)
+    redis.call('ZREM', KEYS[8], id)
+  end
+  dropped = #old
+end
+if watchRetention > 0 then
+  local overdue = redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now - watchRetention, 'LIMIT', 0, 1000)
+  for _, id in ipairs(overdue) do
+    redis.call('HDEL', KEYS[9], id)
+    redis.call('ZREM', KEYS[10], id)
+  end
+  watches = #overdue
+end
+return { dropped, watches }
 `;

@@ -70,6 +70,8 @@ export interface DeadLetter {
 export interface QueueCounts {
   /** Waiting to be sent (including those waiting out a retry delay). */
   pending: number;
+  /** MAX_QUEUED_IMAGES: pending and claimed images together are never more. */
+  max_queued?: number;
   /** Submitted images whose scan result the follow-up is still waiting for. */
   watched?: number;
   /** Claimed by a flusher right now. */
@@ -143,8 +145,39 @@ export function nextCheckInMs(intervalMs: number): number {
 }
 
 export interface EnqueueOptions {
-  /** Queue even when accepted within the dedupe window (a re-scan the follow-up asks for). */
+  /**
+   * Queue even when accepted within the dedupe window (a re-scan the follow-up asks for), and
+   * whatever the bound: these images were accepted already and must not be lost.
+   */
   force?: boolean;
+}
+
+/**
+ * How far the clocks of the function and of Redis may disagree. An enqueue Redis runs later than
+ * QUEUE_TIMEOUT_MS and this after it was sent (by Redis's clock) does nothing: the client gave up
+ * on it by then, and may have told the sender to deliver again.
+ */
+export const QUEUE_CLOCK_ALLOWANCE_MS = 2000;
+
+/** What a queue holds at most, and for how long (from the configuration). */
+export interface QueueLimits {
+  /** MAX_QUEUED_IMAGES: images not yet accepted by HSS (pending or claimed) held at most. */
+  maxQueued?: number;
+  /** DEAD_LETTER_RETENTION_DAYS, in ms: older dead letters are dropped. */
+  deadLetterRetentionMs?: number;
+  /** A watch overdue this long (the follow-up is not running) is dropped. */
+  watchRetentionMs?: number;
+}
+
+/** Whether what the queue holds survives a restart of its server. */
+export interface Durability {
+  persistent: boolean;
+  /** Redis: the append-only file is on. */
+  aof?: boolean;
+  /** Redis: RDB snapshot rules (`save`), "" when off, undefined when Redis would not say. */
+  rdb_save?: string;
+  /** In plain words: what is kept and what a restart loses. */
+  detail: string;
 }
 
 export interface ScanQueue {
@@ -171,10 +204,43 @@ export interface ScanQueue {
   deadLetters(limit: number): Promise<DeadLetter[]>;
   /** Moves every dead-lettered image back to pending; returns how many. */
   retryDead(): Promise<number>;
+  /** The oldest images not yet accepted by HSS (pending or claimed), up to `limit`. */
+  waiting(limit: number): Promise<QueuedScan[]>;
+  /** Drops dead letters and watches past their retention (QueueLimits); returns how many. */
+  prune(): Promise<{ dead_letters: number; watches: number }>;
+  /** Whether what is queued survives a restart (Redis: its persistence settings). */
+  durability(): Promise<Durability>;
   close(): Promise<void>;
 }
 
-/** A queue that could not be reached or answered in time; the message is safe to show. */
+/**
+ * A queue that could not be reached or answered in time; the message is safe to show.
+ * `outcome` says whether the command may still take effect: `not_applied` when it was never sent
+ * (no connection) or was refused, `unknown` when it was sent and no answer came in time (Redis may
+ * run it later: a timed-out command is not one that did not happen).
+ */
 export class QueueUnavailableError extends ScanOnPushError {
   override readonly name = "QueueUnavailableError";
+  readonly outcome: "not_applied" | "unknown";
+  constructor(message: string, outcome: "not_applied" | "unknown" = "not_applied") {
+    super(message);
+    this.outcome = outcome;
+  }
+}
+
+/**
+ * The queue holds MAX_QUEUED_IMAGES images already: nothing of the request was queued. `queued` is
+ * how many images it holds, `adding` how many new ones the request had.
+ */
+export class QueueFullError extends ScanOnPushError {
+  override readonly name = "QueueFullError";
+  constructor(
+    readonly queued: number,
+    readonly adding: number,
+    readonly max: number,
+  ) {
+    super(
+      `the scan queue holds ${queued} images and this delivery would add ${adding}; the limit is MAX_QUEUED_IMAGES=${max}`,
+    );
+  }
 }

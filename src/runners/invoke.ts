@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { HttpError } from "../errors";
+import { describeTarget, type ScanTarget } from "../images/scan-target";
 import { createLocalContext } from "./context";
 import { prepareLocalEnvironment } from "./local-environment";
 import { timerEvent } from "./server";
@@ -10,7 +11,9 @@ import { summariseOutcome } from "./summary";
  *   npm run --silent invoke -- [--dry-run] events/apig-swr-ee-push.json
  * Stdout carries exactly one JSON value: the handler's return value, or the error it rejected
  * with. Logs, then a short human summary, go to stderr. Exit 0 when the handler returned, 1 when
- * it rejected, 2 for usage errors. `--dry-run` does everything but call HSS (DRY_RUN=true).
+ * it rejected or when an image it accepted was dead-lettered or is still on the in-process queue
+ * at the end (it dies with this process), 2 for usage errors. `--dry-run` does everything but
+ * call HSS (DRY_RUN=true).
  */
 const USAGE = "usage: npm run --silent invoke -- [--dry-run] <event.json>";
 const FLAGS = new Set(["--dry-run"]);
@@ -42,33 +45,65 @@ function readEvent(args: string[]): unknown {
 
 type Handler = (event: unknown, context: never) => Promise<unknown>;
 
-/** The in-process queue dies with this process: flush it until empty, waiting out HSS's budget. */
-const DRAIN_LIMIT_MS = 3 * 60_000;
+/**
+ * The in-process queue dies with this process: flush it until empty, waiting out HSS's budget,
+ * for INVOKE_DRAIN_SECONDS at most (180).
+ */
+function drainLimitMs(): number {
+  const seconds = Number(process.env.INVOKE_DRAIN_SECONDS ?? 180);
+  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : 180) * 1000;
+}
 
-async function drainMemoryQueue(handler: Handler): Promise<string> {
-  const until = Date.now() + DRAIN_LIMIT_MS;
+type DeadLetterLine = { image: string; error_code: string; error_msg: string };
+
+interface Drained {
+  message: string;
+  /** Images still queued when the drain gave up (they die with this process). */
+  left: string[];
+  leftCount: number;
+  dead: DeadLetterLine[];
+}
+
+interface DrainReport {
+  flush?: {
+    images_submitted: number;
+    hss_calls: number;
+    retry_after_ms?: number;
+    dead_letters?: DeadLetterLine[];
+  };
+  queue?: { pending: number; claimed: number; dead_lettered: number };
+  waiting?: string[];
+}
+
+async function drainMemoryQueue(handler: Handler): Promise<Drained> {
+  const until = Date.now() + drainLimitMs();
   let submitted = 0;
   let calls = 0;
+  const dead: DeadLetterLine[] = [];
   for (;;) {
     const report = (await handler(
       timerEvent("invoke-drain"),
       createLocalContext({ env: process.env }) as never,
-    )) as {
-      flush?: { images_submitted: number; hss_calls: number; retry_after_ms?: number };
-      queue?: { pending: number; claimed: number; dead_lettered: number };
-    };
+    )) as DrainReport;
     submitted += report.flush?.images_submitted ?? 0;
     calls += report.flush?.hss_calls ?? 0;
+    dead.push(...(report.flush?.dead_letters ?? []));
     const left = (report.queue?.pending ?? 0) + (report.queue?.claimed ?? 0);
-    const dead = report.queue?.dead_lettered ?? 0;
     const done = `${submitted} more image${submitted === 1 ? "" : "s"} in ${calls} HSS call${calls === 1 ? "" : "s"}`;
     if (left === 0) {
-      const sent =
+      const message =
         submitted > 0 ? `queue drained: ${done}` : "nothing left on the in-process queue";
-      return `${sent}${dead > 0 ? `; ${dead} dead-lettered (HSS rejected them)` : ""}`;
+      return { message, left: [], leftCount: 0, dead };
     }
     const wait = Math.min(report.flush?.retry_after_ms ?? 1000, 61_000) + 100;
-    if (Date.now() + wait > until) return `queue not drained: ${left} still queued after ${done}`;
+    if (Date.now() + wait > until) {
+      return {
+        message: `queue not drained: ${left} still queued after ${done}`,
+        left: report.waiting ?? [],
+        leftCount: left,
+        dead,
+      };
+    }
     say(
       `waiting ${Math.ceil(wait / 1000)} s for HSS's rate limit before sending ${left} queued image${left === 1 ? "" : "s"}`,
     );
@@ -76,17 +111,51 @@ async function drainMemoryQueue(handler: Handler): Promise<string> {
   }
 }
 
-/** How many images the answer (a report, or an HTTP answer holding one) left on the queue. */
-function queuedCount(result: unknown): number {
-  const answer = result as { body?: unknown; queued?: unknown[] } | undefined;
+/** The report in an answer (a report, or an HTTP answer holding one). */
+function reportOf(result: unknown): { queued?: unknown[]; dead_lettered?: unknown[] } {
+  const answer = result as { body?: unknown } | undefined;
   if (typeof answer?.body === "string") {
     try {
-      return queuedCount(JSON.parse(answer.body));
+      return reportOf(JSON.parse(answer.body));
     } catch {
-      return 0;
+      return {};
     }
   }
-  return Array.isArray(answer?.queued) ? answer.queued.length : 0;
+  return (answer ?? {}) as { queued?: unknown[]; dead_lettered?: unknown[] };
+}
+
+/**
+ * The exit status of an invocation the handler answered: 1 when an image it accepted was
+ * dead-lettered, or is still on the in-process queue when this process ends (and dies with it);
+ * each named.
+ */
+async function settle(result: unknown, handler: Handler): Promise<number> {
+  const report = reportOf(result);
+  const dead: DeadLetterLine[] = (report.dead_lettered ?? []).map((entry) => {
+    const letter = entry as ScanTarget & { error: { error_code: string; error_msg: string } };
+    return {
+      image: describeTarget(letter),
+      error_code: letter.error.error_code,
+      error_msg: letter.error.error_msg,
+    };
+  });
+  let left: string[] = [];
+  let leftCount = 0;
+  if (process.env.SCAN_QUEUE === "memory" && (report.queued?.length ?? 0) > 0) {
+    const drained = await drainMemoryQueue(handler);
+    say(drained.message);
+    dead.push(...drained.dead);
+    ({ left, leftCount } = drained);
+  }
+  for (const letter of dead) {
+    say(`dead-lettered: ${letter.image} — ${letter.error_code}: ${letter.error_msg}`);
+  }
+  if (leftCount > 0) {
+    say(
+      `not sent, lost when this process ends (in-process queue): ${left.join(", ")}${leftCount > left.length ? ` and ${leftCount - left.length} more` : ""}`,
+    );
+  }
+  return dead.length > 0 || leftCount > 0 ? 1 : 0;
 }
 
 async function main(): Promise<number> {
@@ -100,10 +169,7 @@ async function main(): Promise<number> {
     const result = await handler(event, createLocalContext({ env: process.env }) as never);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     say(summariseOutcome({ result }));
-    if (process.env.SCAN_QUEUE === "memory" && queuedCount(result) > 0) {
-      say(await drainMemoryQueue(handler as unknown as Handler));
-    }
-    return 0;
+    return await settle(result, handler as unknown as Handler);
   } catch (error) {
     const { name, message } = error instanceof Error ? error : new Error(String(error));
     const report = error instanceof HttpError ? error.report : undefined;

@@ -40,7 +40,7 @@ function summariseReport(report: ScanReport): string {
   const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
   const lines = [
     report.queued !== undefined
-      ? `submitted ${count(report.submitted.length, "image")} in ${count(report.hss_requests, "HSS request")}, ${report.queued.length} still queued, skipped ${report.skipped.length}`
+      ? `submitted ${count(report.submitted.length, "image")} in ${count(report.hss_requests, "HSS request")}, ${report.queued.length} still queued, ${report.dead_lettered?.length ?? 0} dead-lettered, skipped ${report.skipped.length}`
       : report.status === "dry_run"
         ? `dry run: ${count(report.would_submit?.length ?? 0, "image")} would be submitted in ${count(report.would_send?.length ?? 0, "HSS request")}; nothing was sent`
         : `submitted ${count(report.submitted.length, "image")} in ${count(report.hss_requests, "HSS request")}, skipped ${report.skipped.length}, failed ${report.failed.length}`,
@@ -49,6 +49,8 @@ function summariseReport(report: ScanReport): string {
   if (byRule.length > 0) lines.push(`  skipped by rule: ${byRule.join(", ")}`);
   const byCode = tally(report.failed.map((failure) => failure.error.error_code));
   if (byCode.length > 0) lines.push(`  failed by HSS error: ${byCode.join(", ")}`);
+  const deadByCode = tally((report.dead_lettered ?? []).map((letter) => letter.error.error_code));
+  if (deadByCode.length > 0) lines.push(`  dead-lettered by HSS error: ${deadByCode.join(", ")}`);
   return lines.join("\n");
 }
 

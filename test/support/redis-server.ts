@@ -1,21 +1,36 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /**
  * A real redis-server (Debian's package, which .ci/run installs) on a free loopback port, in a
- * temporary directory, with the append-only file on so that a restart keeps what was written.
+ * temporary directory: by default with the append-only file on (fsync on every write) so that a
+ * restart keeps what was written; or with no persistence at all, as DCS's single-node instances
+ * run; and optionally with TLS only, on a certificate the test made.
  */
 export interface RedisServer {
   url: string;
   port: number;
   /** Stops it (SIGTERM: Redis writes its AOF and exits) and starts it again on the same port. */
   restart(): Promise<void>;
+  /** Kills it (SIGKILL: a crash, nothing written on the way out) and starts it again. */
+  crash(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open, commands are read and not answered. */
+  pause(): void;
+  /** Thaws it (SIGCONT): it runs what it read meanwhile. */
+  resume(): void;
   stop(): Promise<void>;
   /** Stops it for good and removes its directory. */
   close(): Promise<void>;
+}
+
+export interface RedisOptions {
+  /** `aof` (default): append-only file, fsync always; `none`: neither AOF nor RDB. */
+  persistence?: "aof" | "none";
+  /** Serve TLS only (rediss://) with this certificate and key (PEM). */
+  tls?: { cert: string; key: string };
 }
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? "redis-server";
@@ -32,28 +47,46 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), "redis-"));
   const port = await freePort();
   let child: ChildProcess | undefined;
+  const persistence =
+    options.persistence === "none"
+      ? ["--appendonly", "no"]
+      : ["--appendonly", "yes", "--appendfsync", "always"];
+  if (options.tls) {
+    writeFileSync(join(dir, "server.crt"), options.tls.cert);
+    writeFileSync(join(dir, "server.key"), options.tls.key);
+  }
+  const listen = options.tls
+    ? [
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--tls-cert-file",
+        join(dir, "server.crt"),
+        "--tls-key-file",
+        join(dir, "server.key"),
+        "--tls-auth-clients",
+        "no",
+      ]
+    : ["--port", String(port)];
 
   const start = () =>
     new Promise<void>((resolve, reject) => {
       const proc = spawn(
         REDIS_SERVER,
         [
-          "--port",
-          String(port),
+          ...listen,
           "--bind",
           "127.0.0.1",
           "--dir",
           dir,
           "--save",
           "",
-          "--appendonly",
-          "yes",
-          "--appendfsync",
-          "always",
+          ...persistence,
           "--protected-mode",
           "no",
         ],
@@ -92,17 +125,36 @@ export async function startRedis(): Promise<RedisServer> {
       if (!proc || proc.exitCode !== null) return resolve();
       proc.removeAllListeners("exit");
       proc.once("exit", () => resolve());
+      // A frozen server would hold SIGTERM until thawed.
+      proc.kill("SIGCONT");
       proc.kill("SIGTERM");
     });
 
+  const signal = (name: NodeJS.Signals) => {
+    if (child?.pid !== undefined && child.exitCode === null) process.kill(child.pid, name);
+  };
+
   await start();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     port,
     restart: async () => {
       await stop();
       await start();
     },
+    crash: async () => {
+      const proc = child;
+      if (proc && proc.exitCode === null) {
+        proc.removeAllListeners("exit");
+        await new Promise<void>((resolve) => {
+          proc.once("exit", () => resolve());
+          proc.kill("SIGKILL");
+        });
+      }
+      await start();
+    },
+    pause: () => signal("SIGSTOP"),
+    resume: () => signal("SIGCONT"),
     stop,
     close: async () => {
       await stop();

@@ -55,6 +55,21 @@ describe("planPushScans", () => {
     ]);
   });
 
+  it.each([
+    ["a newline", "v1\nsha256:abc"],
+    ["a stray colon", "v1:2"],
+    ["a space", "v1 latest"],
+  ])("skips a tag with %s as an invalid reference, not as a digest", (_, tag) => {
+    const plan = planPushScans([pushed({ tag })], sources("inst-1"));
+    expect(plan.targets).toEqual([]);
+    expect(plan.skipped).toEqual([
+      expect.objectContaining({
+        rule: "invalid-reference",
+        reason: expect.stringMatching(/is not a valid tag/),
+      }),
+    ]);
+  });
+
   it("skips a resource without a tag with a reason", () => {
     const plan = planPushScans(
       [pushed({ tag: undefined, resourceUrl: undefined, digest: DIGEST })],

@@ -134,6 +134,44 @@ describe("webhook authentication settings", () => {
       await harness.close();
     }
   });
+
+  // An HTTP header carries bytes; Node (and the gateways) read them as Latin-1, so "ü" configured
+  // would arrive as "Ã¼" and could never match. Such a secret is refused where it is configured.
+  it.each([
+    ["the bare secret", (secret: string) => secret],
+    ["Bearer <secret>", (secret: string) => `Bearer ${secret}`],
+  ])(
+    "refuses a non-ASCII secret at configuration, so %s can never be refused at random",
+    async (_, header) => {
+      const secret = "geheimnis-schlüssel-2026-abc";
+      const harness = await startHarness({ WEBHOOK_SECRET: secret });
+      try {
+        // What a registry sends: the secret's UTF-8 bytes, as Node hands them over.
+        const sent = Buffer.from(header(secret), "utf8").toString("latin1");
+        const answer = await harness.http(delivery({ authorization: sent }));
+        expect(answer.statusCode).toBe(500);
+        expect(answer.body.message).toMatch(/WEBHOOK_SECRET: must be printable ASCII/);
+        expect(answer.body.message).not.toContain("schlüssel");
+        expect(harness.emulator.received).toHaveLength(0);
+      } finally {
+        await harness.close();
+      }
+    },
+  );
+
+  it.each([
+    ["the bare secret", (secret: string) => secret],
+    ["Bearer <secret>", (secret: string) => `Bearer ${secret}`],
+  ])("accepts a secret made of any printable ASCII, as %s", async (_, header) => {
+    const secret = "A-z0~9!#$%&'*+./:;<=>?@[]^_`{|}";
+    const harness = await startHarness({ WEBHOOK_SECRET: secret });
+    try {
+      const answer = await harness.http(delivery({ authorization: header(secret) }));
+      expect(answer.statusCode).toBe(202);
+    } finally {
+      await harness.close();
+    }
+  });
 });
 
 describe("manual HSS requests over HTTP", () => {

@@ -70,7 +70,11 @@ describe("npm run queue", () => {
     });
 
     const text = await queueCommand(env, "status");
-    expect(text.stdout).toMatch(/^pending 2, claimed 0, watched for results 0, dead-lettered 1$/m);
+    expect(text.stdout).toMatch(
+      /^pending 2, claimed 0, watched for results 0, dead-lettered 1 \(kept 14 days\)$/m,
+    );
+    expect(text.stdout).toMatch(/^queue 0% full: 2 of 20000 images \(MAX_QUEUED_IMAGES\)/m);
+    expect(text.stdout).toMatch(/^durability: append-only file on/m);
     expect(text.stdout).toMatch(/dead: team\/app:bad — HSS.0001: invalid parameter/);
 
     const flushed = await queueCommand(env, "flush");

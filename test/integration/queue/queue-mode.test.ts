@@ -161,6 +161,24 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
       const report = (await rejecting.invoke(timerEvent())) as ScheduledFlushReport;
 
       expect(answer.statusCode).toBe(202);
+      // Rejected in the flush right after intake: the answer says so, not "queued".
+      expect(answer.body).toMatchObject({
+        status: "submitted",
+        queued: [],
+        dead_lettered: [
+          {
+            image_version: "bad",
+            error: {
+              error_code: "HSS.0001",
+              http_status: 400,
+              hss_request_id: expect.any(String),
+            },
+          },
+        ],
+      });
+      expect(answer.body.message).toMatch(
+        /6 images submitted to HSS, 1 image dead-lettered, refused by HSS: team\/app:bad \(instance inst-1\) \(HSS.0001: .*request id/,
+      );
       expect(acceptedTags(rejecting.emulator).sort()).toEqual(["1", "2", "3", "5", "6", "7"]);
       expect(report.queue).toMatchObject({ pending: 0, claimed: 0, dead_lettered: 1 });
       expect(dead()).toEqual([

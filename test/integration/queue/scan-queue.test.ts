@@ -9,9 +9,12 @@ import { RedisScanQueue } from "../../../src/queue/redis-queue";
 import {
   type Claim,
   type NewScan,
+  QueueFullError,
+  type QueueLimits,
   QueueUnavailableError,
   type ScanQueue,
   type Watch,
+  watchOf,
 } from "../../../src/queue/scan-queue";
 import { SubmittedImages } from "../../../src/submitted-images";
 import { type RedisServer, startRedis } from "../../support/redis-server";
@@ -40,6 +43,9 @@ afterAll(() => redis.close());
  * The same contract for both backends: what intake and the flusher rely on. Each Redis test
  * starts from an empty database.
  */
+/** The limits the contract's queues have: a small bound and short retentions, to test them. */
+const LIMITS: QueueLimits = { maxQueued: 40, deadLetterRetentionMs: 400, watchRetentionMs: 400 };
+
 describe.each([
   [
     "memory",
@@ -47,6 +53,7 @@ describe.each([
       new MemoryScanQueue({
         budget: new MemoryCallBudget(3),
         submitted: new SubmittedImages(WINDOW, 1000),
+        limits: LIMITS,
       }),
   ],
   [
@@ -57,7 +64,9 @@ describe.each([
         callsPerMinute: 3,
         windowMs: 61_000,
         timeoutMs: 1000,
-        unavailable: (message) => new QueueUnavailableError(message),
+        unavailable: (message, outcome) => new QueueUnavailableError(message, outcome),
+        full: (queued, adding, max) => new QueueFullError(queued, adding, max),
+        limits: LIMITS,
       }),
   ],
 ] as Array<[string, () => ScanQueue]>)("the %s scan queue", (_, open) => {
@@ -286,6 +295,135 @@ describe.each([
   });
 });
 
+describe.each([
+  ["memory", () => undefined],
+  ["redis", () => redis.url],
+])("the %s scan queue's bound and retention", (backend, url) => {
+  const open = (): ScanQueue => {
+    const where = url();
+    if (!where) {
+      return new MemoryScanQueue({
+        budget: new MemoryCallBudget(3),
+        submitted: new SubmittedImages(WINDOW, 1000),
+        limits: LIMITS,
+      });
+    }
+    return new RedisScanQueue({
+      url: where,
+      callsPerMinute: 3,
+      windowMs: 61_000,
+      timeoutMs: 1000,
+      unavailable: (message, outcome) => new QueueUnavailableError(message, outcome),
+      full: (queued, adding, max) => new QueueFullError(queued, adding, max),
+      limits: LIMITS,
+    });
+  };
+  let queue: ScanQueue;
+  beforeEach(async () => {
+    queue = open();
+    if (backend === "redis") {
+      const { default: Redis } = await import("ioredis");
+      const admin = new Redis(redis.url);
+      await admin.flushdb();
+      await admin.quit();
+    }
+    return () => queue.close();
+  });
+  const many = (from: number, count: number) =>
+    Array.from({ length: count }, (_, i) => scan(`b${from + i}`));
+
+  it("refuses a request that would pass MAX_QUEUED_IMAGES whole, counting only new images", async () => {
+    await queue.enqueue(many(0, 30), WINDOW);
+    const error = await queue.enqueue(many(25, 20), WINDOW).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(QueueFullError);
+    // 5 of the 20 are queued already: 30 + 15 new > 40.
+    expect(error).toMatchObject({ queued: 30, adding: 15, max: 40 });
+    expect((await queue.counts()).pending).toBe(30);
+    expect(await queue.enqueue(many(25, 15), WINDOW)).toHaveLength(15);
+    expect((await queue.counts()).pending).toBe(40);
+  });
+
+  it("never refuses what the follow-up puts back (force)", async () => {
+    await queue.enqueue(many(0, 40), WINDOW);
+    const outcomes = await queue.enqueue([scan("again")], WINDOW, { force: true });
+    expect(outcomes).toEqual([{ status: "queued" }]);
+    expect(await queue.counts()).toMatchObject({ pending: 41, max_queued: 40 });
+  });
+
+  it("lists the oldest images waiting", async () => {
+    await queue.enqueue(many(0, 3), WINDOW);
+    expect(tags(await queue.waiting(2))).toEqual(["b0", "b1"]);
+  });
+
+  it("drops dead letters and overdue watches past their retention", async () => {
+    await queue.bury([{ scan: scan("old"), error: { error_code: "X", error_msg: "x" } }]);
+    await queue.watches.add([watchOf(scan("w"), "scanning", Date.now())], 0);
+    expect(await queue.prune()).toEqual({ dead_letters: 0, watches: 0 });
+    await sleep(600);
+    await queue.bury([{ scan: scan("new"), error: { error_code: "X", error_msg: "x" } }]);
+    expect(await queue.prune()).toEqual({ dead_letters: 1, watches: 1 });
+    expect((await queue.deadLetters(10)).map((letter) => letter.scan.target.image_version)).toEqual(
+      ["new"],
+    );
+    expect(await queue.watches.count()).toBe(0);
+  });
+});
+
+describe("the Redis scan queue's durability", () => {
+  it("says whether Redis persists what is queued", async () => {
+    const queue = new RedisScanQueue({
+      url: redis.url,
+      callsPerMinute: 3,
+      windowMs: 61_000,
+      timeoutMs: 1000,
+      unavailable: (message, outcome) => new QueueUnavailableError(message, outcome),
+    });
+    try {
+      expect(await queue.durability()).toMatchObject({ persistent: true, aof: true });
+    } finally {
+      await queue.close();
+    }
+    const memory = new MemoryScanQueue({
+      budget: new MemoryCallBudget(3),
+      submitted: new SubmittedImages(WINDOW, 1000),
+    });
+    expect(await memory.durability()).toMatchObject({ persistent: false });
+  });
+});
+
+describe("an enqueue Redis does not answer in time (SIGSTOP)", () => {
+  it.each([
+    ["runs late within its deadline: queued", 500, 1],
+    ["runs past its deadline (QUEUE_TIMEOUT_MS + 2 s): nothing queued", 2800, 0],
+  ])("%s", async (_, pausedMs, expected) => {
+    const queue = new RedisScanQueue({
+      url: redis.url,
+      callsPerMinute: 3,
+      windowMs: 61_000,
+      timeoutMs: 200,
+      unavailable: (message, outcome) => new QueueUnavailableError(message, outcome),
+    });
+    try {
+      const { default: Redis } = await import("ioredis");
+      const admin = new Redis(redis.url);
+      await admin.flushdb();
+      await queue.counts();
+      redis.pause();
+      const error = await queue.enqueue([scan("late")], WINDOW).catch((e: Error) => e);
+      await sleep(pausedMs);
+      redis.resume();
+      expect(error).toBeInstanceOf(QueueUnavailableError);
+      expect(error).toMatchObject({ outcome: "unknown" });
+      await sleep(200);
+      expect(await admin.zcard("{swr-scan-on-push}:queued")).toBe(expected);
+      await admin.quit();
+    } finally {
+      redis.resume();
+      await queue.close();
+    }
+  });
+});
+
 describe("the Redis scan queue when Redis is away", () => {
   it("fails within its timeout with QueueUnavailableError, naming no password", async () => {
     const queue = new RedisScanQueue({
@@ -293,12 +431,14 @@ describe("the Redis scan queue when Redis is away", () => {
       callsPerMinute: 4,
       windowMs: 61_000,
       timeoutMs: 300,
-      unavailable: (message) => new QueueUnavailableError(message),
+      unavailable: (message, outcome) => new QueueUnavailableError(message, outcome),
     });
     const started = Date.now();
     const error = await queue.enqueue([scan("1") as NewScan], WINDOW).catch((e: Error) => e);
     await queue.close();
     expect(error).toBeInstanceOf(QueueUnavailableError);
+    // Never connected: the command never left, so nothing can come of it later.
+    expect(error).toMatchObject({ outcome: "not_applied" });
     expect(Date.now() - started).toBeLessThan(2000);
     expect(String((error as Error).message)).not.toContain("hunter2");
   });

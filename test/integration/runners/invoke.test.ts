@@ -1,7 +1,12 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  emulatorEnvironment,
+  type HssEmulator,
+  startHssEmulator,
+} from "../../../src/emulator/hss-emulator";
 import { EVENTS_DIR, eventFiles } from "../../support/fixtures";
 import { runLocalTool, type ToolRun } from "../../support/local-tool";
 
@@ -78,6 +83,71 @@ describe("npm run invoke", () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ status: "queued", submitted: [{}, {}, {}, {}] });
     expect(run.stderr).toMatch(/waiting \d+ s for HSS's rate limit before sending 2 queued images/);
     expect(run.stderr.trim().split("\n").at(-1)).toBe("queue drained: 2 more images in 1 HSS call");
+  });
+
+  describe("with images it accepted but could not get scanned", () => {
+    let emulator: HssEmulator;
+    beforeAll(async () => {
+      emulator = await startHssEmulator({
+        rateLimit: false,
+        rejectImage: (image) => image.image_version === "bad",
+      });
+    });
+    afterAll(() => emulator.close());
+
+    const pushFile = (tags: string[]) => {
+      const file = join(mkdtempSync(join(tmpdir(), "invoke-")), "push.json");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          type: "PUSH_ARTIFACT",
+          event_data: {
+            resources: tags.map((tag) => ({
+              tag,
+              digest: `sha256:${tag}`,
+              resource_url: `hub.example.com/team/app:${tag}`,
+            })),
+            repository: { name: "app", namespace: "team", repo_full_name: "team/app" },
+          },
+        }),
+      );
+      return file;
+    };
+    const against = () => ({
+      ...emulatorEnvironment(emulator),
+      SWR_INSTANCE_ID: "inst-1",
+      WEBHOOK_AUTH: "none",
+      FOLLOW_UP: "false",
+    });
+
+    it("exits 1 naming an image HSS refused and that was dead-lettered", async () => {
+      const run = await invoke(pushFile(["good", "bad"]), against());
+
+      expect(run.code).toBe(1);
+      expect(JSON.parse(run.stdout)).toMatchObject({
+        status: "submitted",
+        dead_lettered: [{ image_version: "bad", error: { error_code: "HSS.0001" } }],
+      });
+      expect(run.stderr).toMatch(
+        /^dead-lettered: team\/app:bad \(instance inst-1\) — HSS.0001: invalid parameter/m,
+      );
+    });
+
+    it("exits 1 naming the images still queued when it stops waiting (INVOKE_DRAIN_SECONDS)", async () => {
+      const run = await invoke(pushFile(["q1", "q2", "q3"]), {
+        ...against(),
+        HSS_BATCH_SIZE: "1",
+        HSS_CALLS_PER_MINUTE: "1",
+        HSS_RATE_WINDOW_SECONDS: "60",
+        INVOKE_DRAIN_SECONDS: "1",
+      });
+
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/queue not drained: 2 still queued/);
+      expect(run.stderr).toMatch(
+        /^not sent, lost when this process ends \(in-process queue\): team\/app:q2 \(instance inst-1\) \(sha256:q2\), team\/app:q3 \(instance inst-1\) \(sha256:q3\)$/m,
+      );
+    });
   });
 
   it("exits 1 with the error as JSON when the handler rejects", async () => {

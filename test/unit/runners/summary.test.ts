@@ -61,7 +61,7 @@ describe("the invoke summary", () => {
       hss_requests: 1,
     });
     expect(summariseOutcome({ result })).toBe(
-      "submitted 1 image in 1 HSS request, 2 still queued, skipped 0",
+      "submitted 1 image in 1 HSS request, 2 still queued, 0 dead-lettered, skipped 0",
     );
   });
 
