@@ -78,7 +78,7 @@ const redisBackendApart: Plugin = {
  */
 const fired = new Set<string>();
 
-const replaceUnusedModules: Plugin = {
+export const replaceUnusedModules: Plugin = {
   name: "replace-unused-modules",
   setup(builder) {
     builder.onResolve({ filter: /./ }, (args) => {
@@ -107,7 +107,7 @@ export const SOURCE_EDITS: Array<{ file: RegExp; find: string; replace: string; 
   },
 ];
 
-const editSources: Plugin = {
+export const editSources: Plugin = {
   name: "edit-sources",
   setup(builder) {
     for (const edit of SOURCE_EDITS) {

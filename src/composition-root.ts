@@ -272,6 +272,7 @@ async function describeSetup(instance: Instance, context: PlatformContext): Prom
       enterprise_project_id: config.hss.enterpriseProjectId,
     },
     queue: { backend: config.queue.backend, ...reachable },
+    webhook_auth: config.webhook.auth,
     calls_per_minute: config.hss.callsPerMinute,
   };
 }

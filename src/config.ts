@@ -116,6 +116,14 @@ const webhookSecrets = z.pipe(
       .split(",")
       .map((secret) => secret.trim())
       .filter((secret) => secret.length > 0);
+    if (secrets.some((secret) => secret.length < 16)) {
+      payload.issues.push({
+        code: "custom",
+        input: "(not shown)",
+        message: "each secret must be at least 16 characters long",
+      });
+      return z.NEVER;
+    }
     if (secrets.some((secret) => !/^[\x21-\x7e]+$/.test(secret))) {
       payload.issues.push({
         code: "custom",
@@ -355,9 +363,17 @@ function defaultMaxQueued(env: Environment): number {
   );
 }
 
+/**
+ * The checks that involve several variables. They run even when some variable is wrong on its own,
+ * so that one run lists every problem; a check that involves such a variable is left out.
+ */
 function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environment>): void {
+  const failed = new Set(ctx.issues.map((issue) => String(issue.path?.[0])));
+  const valid = (...names: Array<keyof Environment>) => names.every((name) => !failed.has(name));
   const problem = (variable: keyof Environment, message: string) =>
     ctx.addIssue({ code: "custom", input: env, path: [variable], message });
+  checkRest(env, valid, problem);
+  if (!valid("HSS_REGION", "HSS_ENDPOINT")) return;
   if (!env.HSS_REGION && !env.HSS_ENDPOINT) {
     problem("HSS_REGION", "set HSS_REGION (for example cn-north-4) or HSS_ENDPOINT");
   }
@@ -370,31 +386,42 @@ function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environm
       `is not a region with HSS${near.length > 0 ? ` (did you mean one of ${near.join(", ")}?)` : ""}; for a region not listed here, set HSS_ENDPOINT too`,
     );
   }
-  if (env.WEBHOOK_SECRET.some((secret) => secret.length < 16)) {
-    problem("WEBHOOK_SECRET", "each secret must be at least 16 characters long");
-  }
+}
+
+function checkRest(
+  env: Environment,
+  valid: (...names: Array<keyof Environment>) => boolean,
+  problem: (variable: keyof Environment, message: string) => void,
+): void {
   const policyVariables = (Object.keys(POLICY_VARIABLES) as PolicyVariable[]).filter(
     (name) => env[name] !== undefined,
   );
-  if (env.SCAN_POLICY && policyVariables.length > 0) {
+  if (valid("SCAN_POLICY") && env.SCAN_POLICY && policyVariables.length > 0) {
     problem(
       "SCAN_POLICY",
       `use either SCAN_POLICY or the SCAN_INCLUDE_*/SCAN_EXCLUDE_* variables, not both (also set: ${policyVariables.join(", ")})`,
     );
   }
-  if (env.QUEUE_LEASE_SECONDS * 1000 < env.HSS_TIMEOUT_MS + 5000) {
+  if (
+    valid("QUEUE_LEASE_SECONDS", "HSS_TIMEOUT_MS") &&
+    env.QUEUE_LEASE_SECONDS * 1000 < env.HSS_TIMEOUT_MS + 5000
+  ) {
     problem(
       "QUEUE_LEASE_SECONDS",
       `must be at least 5 s longer than one HSS attempt (HSS_TIMEOUT_MS=${env.HSS_TIMEOUT_MS}), or a claim could expire while its call is still running`,
     );
   }
-  if (SCAN_APIS[env.HSS_SCAN_API].needsLookup && (env.SCAN_QUEUE?.backend ?? "none") === "none") {
+  if (
+    valid("HSS_SCAN_API", "SCAN_QUEUE") &&
+    SCAN_APIS[env.HSS_SCAN_API].needsLookup &&
+    (env.SCAN_QUEUE?.backend ?? "none") === "none"
+  ) {
     problem(
       "HSS_SCAN_API",
       `${env.HSS_SCAN_API} needs a scan queue (SCAN_QUEUE): each image is looked up in HSS first, and one HSS has not synced yet waits for a sync, which only the queue can wait for`,
     );
   }
-  if ((env.NOTIFY_WEBHOOK_URL || env.NOTIFY_SMN_TOPIC) && !env.FOLLOW_UP) {
+  if (valid("FOLLOW_UP") && (env.NOTIFY_WEBHOOK_URL || env.NOTIFY_SMN_TOPIC) && !env.FOLLOW_UP) {
     problem(
       "FOLLOW_UP",
       "must be true for NOTIFY_WEBHOOK_URL or NOTIFY_SMN_TOPIC: notifications come from the follow-up",
@@ -412,7 +439,7 @@ function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environm
 }
 
 export const environmentSchema = z.pipe(
-  z.object(environmentShape).check(z.superRefine(checkCombinations)),
+  z.object(environmentShape).check(z.superRefine(checkCombinations, { when: () => true })),
   z.transform((env) => ({
     hss: {
       endpoint: env.HSS_ENDPOINT ?? endpointForRegion(env.HSS_REGION as string),
@@ -516,6 +543,12 @@ export const CONFIG_VARIABLES = Object.keys(environmentShape);
 
 export class ConfigError extends ScanOnPushError {
   override readonly name = "ConfigError";
+  /** Each problem on its own, `VARIABLE: what is wrong` (all of them, from one reading). */
+  readonly problems: readonly string[];
+  constructor(message: string, problems: readonly string[] = [message]) {
+    super(message);
+    this.problems = problems;
+  }
 }
 
 /** HSS's public endpoints; eu-west-101 is the one region served from a `.eu` domain. */
@@ -538,5 +571,5 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
         : ` (got ${JSON.stringify(value.slice(0, 80))})`;
     return `${where}: ${issue.message}${shown}`;
   });
-  throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
+  throw new ConfigError(`invalid configuration: ${problems.join("; ")}`, problems);
 }

@@ -9,7 +9,7 @@ import { parseRegistryPayload } from "./formats";
 import type { RegistryEvent } from "./formats/registry-event";
 import type { HssApiClient } from "./hss/apis";
 import type { CallBudget } from "./hss/call-budget";
-import { describeTarget, HSS_FIELD_MAX, type ScanTarget } from "./images/scan-target";
+import { describeTarget, HSS_FIELD_MAX, namesOf, type ScanTarget } from "./images/scan-target";
 import type { Logger } from "./log";
 import {
   type EnqueueOutcome,
@@ -327,6 +327,7 @@ async function flushQueued(
       backend: queue.backend,
       images: onQueue.length - alreadyQueued,
       already_queued: alreadyQueued,
+      ...namesOf(onQueue.map((entry) => entry.image)),
     });
   }
   const flush = await flushQueue({ ...deps.flush(deps.deadline), queue });

@@ -56,6 +56,8 @@ export interface SetupSummary {
     /** Whether what is queued survives a restart of the queue's server. */
     durability?: Durability;
   };
+  /** How HTTP deliveries are authenticated: `none` accepts anyone who reaches the URL. */
+  webhook_auth?: "secret" | "none";
   calls_per_minute: number;
 }
 

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { answeredHelpOrVersion, type CommandHelp, helpText, packageFile } from "./command";
 
 /**
  * `npm run --silent check-deploy -- <trigger URL> [--header <name>] [--event <file>]`: the
@@ -11,8 +11,26 @@ import { join } from "node:path";
  * the command line. Exit 0 when every check passed, 1 when one failed, 2 for usage errors.
  */
 
-const USAGE =
-  "usage: WEBHOOK_SECRET=<secret> npm run --silent check-deploy -- <trigger URL, with ?instance_id=… as in the SWR EE trigger> [--header authorization] [--event events/harbor-push.json]";
+export const CHECK_DEPLOY_HELP: CommandHelp = {
+  name: "swr-scan-on-push check-deploy",
+  summary:
+    "checks a deployed function as a registry meets it: one authenticated dry-run delivery, nothing submitted",
+  usage:
+    "WEBHOOK_SECRET=<secret> swr-scan-on-push check-deploy <trigger URL, with ?instance_id=… as in the SWR EE trigger> [--header authorization] [--event <file>]",
+  options: [
+    ["<trigger URL>", "the URL as configured in the SWR EE trigger"],
+    ["--header <name>", "the header the secret goes in (default authorization)"],
+    ["--event <file>", "the sample delivery (default events/harbor-push.json)"],
+    ["-h, --help", "this help"],
+    ["--version", "the version"],
+  ],
+  variables: [["WEBHOOK_SECRET", "the secret the trigger sends (the first, when several)"]],
+  exits: [
+    [0, "every check passed: the deployment is ready"],
+    [1, "a check failed (each is said, with what to fix)"],
+    [2, "usage error"],
+  ],
+};
 const TIMEOUT_MS = 15_000;
 
 interface Check {
@@ -37,6 +55,7 @@ interface DryRunAnswer {
       problem?: string;
       durability?: { persistent: boolean; detail: string };
     };
+    webhook_auth?: "secret" | "none";
     calls_per_minute: number;
   };
 }
@@ -52,7 +71,44 @@ export async function checkDeployment(options: {
   header: string;
   event: unknown;
 }): Promise<Check[]> {
-  const checks: Check[] = [];
+  const delivered = await deliverSample(options);
+  if ("failed" in delivered) return [delivered.failed];
+  const { response, answer } = delivered;
+  const checks: Check[] = [{ ok: true, line: `reached the function (HTTP ${response.status})` }];
+  if (response.status === 401) {
+    checks.push({
+      ok: false,
+      line: `authentication: the webhook secret in the ${options.header} header was refused (${answer.message})`,
+    });
+    return checks;
+  }
+  checks.push(authenticationCheck(answer, options));
+  if (response.status >= 400 && response.status !== 422) {
+    checks.push({
+      ok: false,
+      line: `the delivery was refused: HTTP ${response.status}, ${answer.message}`,
+    });
+    return checks;
+  }
+  if (answer.unmapped) checks.push({ ok: false, line: `instance id: ${answer.message}` });
+  if (answer.status !== "dry_run" && !answer.unmapped) {
+    checks.push({
+      ok: false,
+      line: `dry run: the function answered "${answer.status}" instead of a dry run; it may be an older version that submitted the sample for real`,
+    });
+    return checks;
+  }
+  checks.push({ ok: true, line: "dry run: nothing was sent to HSS" });
+  return [...checks, ...mappingChecks(answer), ...setupChecks(answer)];
+}
+
+/** Posts the sample with `?dry_run=true`; a failed check when no JSON answer of this function came. */
+async function deliverSample(options: {
+  url: string;
+  secret: string | undefined;
+  header: string;
+  event: unknown;
+}): Promise<{ response: Response; answer: DryRunAnswer } | { failed: Check }> {
   const url = new URL(options.url);
   url.searchParams.set("dry_run", "true");
   const headers: Record<string, string> = { "content-type": "application/json" };
@@ -71,58 +127,37 @@ export async function checkDeployment(options: {
     ).cause;
     const cause =
       reason?.code ?? reason?.errors?.[0]?.code ?? reason?.message ?? (error as Error).message;
-    return [{ ok: false, line: `could not reach ${url.origin}${url.pathname}: ${cause}` }];
+    return {
+      failed: { ok: false, line: `could not reach ${url.origin}${url.pathname}: ${cause}` },
+    };
   }
   const text = await response.text();
-  let answer: DryRunAnswer = {};
   try {
-    answer = JSON.parse(text) as DryRunAnswer;
+    return { response, answer: JSON.parse(text) as DryRunAnswer };
   } catch {
-    return [
-      {
+    return {
+      failed: {
         ok: false,
         line: `the trigger answered HTTP ${response.status} with something that is not this function's JSON (${text.slice(0, 80)}): check the URL and the gateway`,
       },
-    ];
+    };
   }
-  checks.push({ ok: true, line: `reached the function (HTTP ${response.status})` });
+}
 
-  if (response.status === 401) {
-    checks.push({
-      ok: false,
-      line: `authentication: the webhook secret in the ${options.header} header was refused (${answer.message})`,
-    });
-    return checks;
-  }
-  checks.push({
-    ok: true,
-    line: options.secret
-      ? `authentication: the webhook secret in the ${options.header} header was accepted`
-      : "authentication: the function accepts deliveries without a secret (WEBHOOK_AUTH=none)",
-  });
-
-  if (response.status >= 400 && response.status !== 422) {
-    checks.push({
-      ok: false,
-      line: `the delivery was refused: HTTP ${response.status}, ${answer.message}`,
-    });
-    return checks;
-  }
-  if (answer.unmapped) {
-    checks.push({
-      ok: false,
-      line: `instance id: ${answer.message}`,
-    });
-  }
-  if (answer.status !== "dry_run" && !answer.unmapped) {
-    checks.push({
-      ok: false,
-      line: `dry run: the function answered "${answer.status}" instead of a dry run; it may be an older version that submitted the sample for real`,
-    });
-    return checks;
-  }
-  checks.push({ ok: true, line: "dry run: nothing was sent to HSS" });
-  return [...checks, ...mappingChecks(answer), ...setupChecks(answer)];
+/** A function with authentication off accepts any secret: what it says of itself decides. */
+function authenticationCheck(
+  answer: DryRunAnswer,
+  options: { secret: string | undefined; header: string },
+): Check {
+  return answer.setup?.webhook_auth === "none" || !options.secret
+    ? {
+        ok: false,
+        line: "authentication: the function accepts deliveries WITHOUT a secret (WEBHOOK_AUTH=none): anyone who can reach the URL can make it scan; set WEBHOOK_SECRET on the function and in the trigger",
+      }
+    : {
+        ok: true,
+        line: `authentication: the webhook secret in the ${options.header} header was accepted`,
+      };
 }
 
 /** What the dry run says of the sample: how it was read and what it would scan. */
@@ -193,24 +228,22 @@ function setupChecks(answer: DryRunAnswer): Check[] {
   return checks;
 }
 
-async function main(args: string[]): Promise<number> {
+export async function runCheckDeploy(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (answeredHelpOrVersion(args, CHECK_DEPLOY_HELP)) return 0;
   const [target] = args.filter((arg, i) => !arg.startsWith("--") && !args[i - 1]?.startsWith("--"));
   if (!target || !/^https?:\/\//.test(target)) {
-    process.stderr.write(`${USAGE}\n`);
+    process.stderr.write(helpText(CHECK_DEPLOY_HELP));
     return 2;
   }
-  const eventFile =
-    option(args, "--event") ?? join(__dirname, "..", "..", "events", "harbor-push.json");
+  const eventFile = option(args, "--event") ?? packageFile("events", "harbor-push.json");
   let event: unknown;
   try {
     event = JSON.parse(readFileSync(eventFile, "utf8"));
   } catch (error) {
-    process.stderr.write(
-      `cannot read the event ${eventFile}: ${(error as Error).message}\n${USAGE}\n`,
-    );
+    process.stderr.write(`cannot read the event ${eventFile}: ${(error as Error).message}\n`);
     return 2;
   }
-  const secret = process.env.WEBHOOK_SECRET?.split(",")[0]?.trim() || undefined;
+  const secret = env.WEBHOOK_SECRET?.split(",")[0]?.trim() || undefined;
   const checks = await checkDeployment({
     url: target,
     secret,
@@ -228,7 +261,7 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => {
+  runCheckDeploy(process.argv.slice(2), process.env).then((code) => {
     process.exitCode = code;
   });
 }

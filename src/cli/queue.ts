@@ -2,6 +2,7 @@ import { type Instance, invocationOf, openInstance } from "../composition-root";
 import { ConfigError, loadConfig } from "../config";
 import { flushQueue } from "../flush/flusher";
 import type { ScanQueue } from "../queue/scan-queue";
+import { answeredHelpOrVersion, type CommandHelp, HSS_VARIABLES, helpText } from "./command";
 
 /**
  * `npm run queue -- <command>`: what operators need to see and do with the shared scan queue,
@@ -14,23 +15,63 @@ import type { ScanQueue } from "../queue/scan-queue";
  * `--json` prints one JSON value instead of text. Exit 0 on success, 1 when the queue or HSS
  * failed, 2 for usage and configuration errors.
  */
-const USAGE = "usage: npm run --silent queue -- status|flush|retry-dead [--json]";
 const DEAD_LETTERS_SHOWN = 20;
+
+export const QUEUE_HELP: CommandHelp = {
+  name: "swr-scan-on-push queue",
+  summary: "shows and operates the function's shared scan queue (Redis)",
+  usage:
+    "swr-scan-on-push queue status|flush|retry-dead [--json]   (in a clone: npm run --silent queue -- …)",
+  options: [
+    [
+      "status",
+      "pending, claimed, watched and dead-lettered images, how full the queue is, whether Redis persists it, HSS calls in the current window, and the dead letters with HSS's error",
+    ],
+    ["flush", "send what the HSS budget allows now, as the timer trigger does"],
+    ["retry-dead", "put every dead-lettered image back on the queue"],
+    ["--json", "one JSON value instead of text"],
+    ["-h, --help", "this help"],
+    ["--version", "the version"],
+  ],
+  variables: [
+    [
+      "SCAN_QUEUE",
+      "the function's Redis (redis://… or rediss://…): all that status and retry-dead need",
+    ],
+    ["SCAN_QUEUE_CA", "CA certificate for rediss:// (optional)"],
+    ["QUEUE_TIMEOUT_MS", "bound on each Redis command (1000)"],
+    ...HSS_VARIABLES.map(([name, what]): [string, string] => [name, `flush only: ${what}`]),
+  ],
+  exits: [
+    [0, "done"],
+    [1, "the queue or HSS failed"],
+    [2, "usage or configuration error"],
+  ],
+};
+
+/** Status and retry-dead touch only Redis: they need no HSS settings. */
+const NO_HSS = new Set(["status", "retry-dead"]);
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const complain = (line: string) => process.stderr.write(`${line}\n`);
 
-async function main(args: string[]): Promise<number> {
+export async function runQueue(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (answeredHelpOrVersion(args, QUEUE_HELP)) return 0;
   const json = args.includes("--json");
   const commands = args.filter((arg) => !arg.startsWith("--"));
   const command = commands[0];
   if (commands.length !== 1 || !["status", "flush", "retry-dead"].includes(command ?? "")) {
-    complain(USAGE);
+    complain(helpText(QUEUE_HELP));
     return 2;
   }
+  // Without HSS settings, status and retry-dead still work: the endpoint is never called.
+  const environment =
+    NO_HSS.has(command ?? "") && !env.HSS_REGION?.trim() && !env.HSS_ENDPOINT?.trim()
+      ? { ...env, HSS_ENDPOINT: "https://hss.not-configured.invalid" }
+      : env;
   let queue: ScanQueue | undefined;
   try {
-    const config = loadConfig(process.env);
+    const config = loadConfig(environment);
     if (config.queue.backend !== "redis") {
       complain(
         config.queue.backend === "memory"
@@ -41,7 +82,7 @@ async function main(args: string[]): Promise<number> {
     }
     // Only a Redis queue reaches here: it keeps its own budget and memory, shared by all.
     const instance = await openInstance(
-      json ? { ...process.env, LOG_LEVEL: "error" } : process.env,
+      json ? { ...environment, LOG_LEVEL: "error" } : environment,
       {},
     );
     queue = instance.queue;
@@ -136,6 +177,8 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
   return 0;
 }
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+if (require.main === module) {
+  runQueue(process.argv.slice(2), process.env).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -9,7 +9,35 @@ import { describeTarget } from "../images/scan-target";
  * the vulnerabilities, and the exit status.
  */
 
-export const EXIT = { clean: 0, findings: 1, usage: 2, failed: 3 } as const;
+export const EXIT = {
+  clean: 0,
+  /** Findings at or above --fail-on (not accepted by the ignore file). */
+  findings: 1,
+  usage: 2,
+  /** A scan failed for good, or no result came within --timeout. */
+  failed: 3,
+  /** HSS refused the caller: credentials, or a permission the IAM user lacks. */
+  refused: 4,
+  /** HSS could not be reached: the endpoint does not resolve, refuses connections, or TLS fails. */
+  unreachable: 5,
+  /** Interrupted (Ctrl-C): what was known is printed. */
+  interrupted: 130,
+} as const;
+
+/** One vulnerability of a scanned image (ListImageVulnerabilities), as shown and decided on. */
+export interface FoundVulnerability {
+  id: string;
+  /** From HSS's repair_necessity: high (immediate_repair), medium (delay_repair), low. */
+  severity: string;
+  package: string;
+  version: string;
+  /** HSS's solution; empty when HSS knows no fix. */
+  fix: string;
+  description?: string;
+  url?: string;
+  /** The ignore file's reason, when it accepts this finding. */
+  ignored?: string;
+}
 
 export interface Target extends ImageRef {
   reference: string;
@@ -24,6 +52,8 @@ export interface Tracked extends Target {
   item?: RegistryImage;
   hssStatus?: string;
   note?: string;
+  /** Scans requested again after a failure a new scan fixes. */
+  rescans?: number;
 }
 
 export const TERMINAL: ReadonlySet<Phase> = new Set(["finished", "failed", "timed_out"]);
@@ -45,7 +75,7 @@ export interface ImageResult {
   failure?: string;
   malicious_files?: number;
   unsafe_settings?: number;
-  found?: Array<{ id: string; severity: string; package: string; version: string; fix: string }>;
+  found?: FoundVulnerability[];
 }
 
 export function resultOf(image: Tracked): ImageResult {
@@ -87,22 +117,32 @@ export function resultOf(image: Tracked): ImageResult {
   };
 }
 
+/** The findings of a result that count against --fail-on (not accepted; with a fix, if asked). */
+export function countedFindings(result: ImageResult, options: { onlyFixed?: boolean }) {
+  return (result.found ?? []).filter(
+    (finding) => !finding.ignored && (!options.onlyFixed || finding.fix.trim() !== ""),
+  );
+}
+
 export function exitCodeOf(
   results: ImageResult[],
-  options: { wait: boolean; failOn?: MinSeverity },
+  options: { wait: boolean; failOn?: MinSeverity; onlyFixed?: boolean },
 ): number {
   const failOn = options.failOn;
-  if (
-    failOn &&
-    results.some(
-      (result) =>
-        result.status === "scanned" &&
-        (result.vulnerabilities ?? 0) > 0 &&
-        atOrAbove(result.severity, failOn),
-    )
-  ) {
-    return EXIT.findings;
-  }
+  const fails = (result: ImageResult) => {
+    if (!failOn || result.status !== "scanned" || (result.vulnerabilities ?? 0) === 0) {
+      return false;
+    }
+    // With each finding known, each is judged (the ignore file, --only-fixed); without, the
+    // image's highest severity as HSS gives it.
+    if (result.found) {
+      return countedFindings(result, options).some((finding) =>
+        atOrAbove(finding.severity, failOn),
+      );
+    }
+    return atOrAbove(result.severity, failOn);
+  };
+  if (results.some(fails)) return EXIT.findings;
   const good = options.wait ? ["scanned"] : ["scanned", "submitted"];
   return results.every((result) => good.includes(result.status)) ? EXIT.clean : EXIT.failed;
 }
@@ -133,7 +173,8 @@ export function table(results: ImageResult[]): string {
 export function progressRenderer(stream: NodeJS.WriteStream, enabled: boolean) {
   let drawn = 0;
   const last = new Map<string, string>();
-  return (images: Tracked[], elapsedMs: number, final: boolean) => {
+  let lastWaiting = "";
+  return (images: Tracked[], elapsedMs: number, final: boolean, waiting?: string) => {
     if (!enabled) return;
     const elapsed = `${Math.round(elapsedMs / 1000)}s`;
     const status = (image: Tracked) =>
@@ -141,14 +182,18 @@ export function progressRenderer(stream: NodeJS.WriteStream, enabled: boolean) {
     if (stream.isTTY) {
       if (drawn > 0) stream.write(`\x1b[${drawn}A`);
       const lines = [
-        `scanning ${images.length} image(s), ${elapsed} elapsed`,
+        `scanning ${images.length} image(s), ${elapsed} elapsed${waiting ? `; ${waiting}` : ""}`,
         ...images.map((image) => `  ${describeTarget(image.target)}  ${status(image)}`),
       ];
       for (const line of lines) stream.write(`\x1b[2K${line}\n`);
       drawn = final ? 0 : lines.length;
       return;
     }
-    // Not a terminal (CI logs): one plain line whenever an image's status changes.
+    // Not a terminal (CI logs): one plain line whenever an image's status, or what the run waits
+    // for, changes (the rate limit's countdown is said once, not each second).
+    const waitingKind = waiting?.replace(/\d+ s$/, "") ?? "";
+    if (waiting && waitingKind !== lastWaiting) stream.write(`[${elapsed}] ${waiting}\n`);
+    lastWaiting = waitingKind;
     for (const image of images) {
       const key = refKey(image);
       const now = status(image);
@@ -159,10 +204,10 @@ export function progressRenderer(stream: NodeJS.WriteStream, enabled: boolean) {
   };
 }
 
-export function vulnerabilityTable(found: NonNullable<ImageResult["found"]>): string {
+export function vulnerabilityTable(found: FoundVulnerability[]): string {
   const rows = [
-    ["VULNERABILITY", "SEVERITY", "PACKAGE", "VERSION", "FIX"],
-    ...found.map((v) => [v.id, v.severity, v.package, v.version, v.fix]),
+    ["VULNERABILITY", "SEVERITY", "PACKAGE", "VERSION", "FIX", "ACCEPTED"],
+    ...found.map((v) => [v.id, v.severity, v.package, v.version, v.fix, v.ignored ?? ""]),
   ];
   const widths =
     rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];

@@ -1,23 +1,29 @@
+import { writeFileSync } from "node:fs";
 import { invocationOf, openInstance } from "../composition-root";
 import { type Config, ConfigError } from "../config";
 import { startEmbeddedBackendIfUnconfigured } from "../emulator/embedded";
 import type { HssEmulator } from "../emulator/hss-emulator";
-import { ScanOnPushError } from "../errors";
-import { scanStateOf } from "../follow-up/follow-up";
+import { RESCAN_CODES, RESYNC_CODES, scanStateOf } from "../follow-up/follow-up";
 import { lookUp, refKey } from "../follow-up/lookup";
-import type { MinSeverity } from "../follow-up/notify";
 import { requestSync } from "../follow-up/sync";
-import type { HssApiClient } from "../hss/apis";
+import { AROUND_SCAN_APIS, type AroundScanApi, type HssApiClient } from "../hss/apis";
 import type { CallBudget } from "../hss/call-budget";
+import { classifyFailure, type HssCallError, toHssCallError } from "../hss/client";
 import { type ImageType, targetKey } from "../images/scan-target";
 import type { Logger } from "../log";
 import { MemoryWatchStore } from "../queue/memory-queue";
 import type { ScanQueue } from "../queue/scan-queue";
 import { planPushScans, registryHostOf } from "../scan-plan";
 import { type ScanSender, sendScan } from "../send-scan";
+import { answeredHelpOrVersion, helpText } from "./command";
+import { IgnoreFileError, Ignores, loadIgnoreFile } from "./ignore-file";
+import { sarifOf } from "./sarif";
+import { type Options, parseArgs, SCAN_HELP, UsageError } from "./scan-args";
 import {
   EXIT,
   exitCodeOf,
+  type FoundVulnerability,
+  type ImageResult,
   progressRenderer,
   resultOf,
   type Target,
@@ -27,90 +33,78 @@ import {
   vulnerabilityTable,
 } from "./scan-output";
 
+export { parseArgs, parseDuration } from "./scan-args";
 export { EXIT, exitCodeOf };
 
 /**
- * `npm run scan -- <image reference>… [--wait] [--fail-on high|medium|low] [--timeout 15m]
- * [--json] [--vulnerabilities] [--instance-id <id>] [--poll 5s]`: asks HSS to scan images and,
- * with --wait, waits for the results; for people and for CI after `docker push`.
+ * `swr-scan-on-push scan <image reference>… [options]` (`npm run scan -- …` in a clone): asks HSS
+ * to scan images and, with --wait, waits for the results; for people and for CI after
+ * `docker push`. Options, variables and exit statuses: scan-args.ts (`--help`).
  *
  * References are mapped as the function maps pushes: `host/namespace/repo:tag` on an SWR
  * Enterprise registry gets its instance from --instance-id, SWR_INSTANCES or SWR_INSTANCE_ID;
  * on SWR basic (`swr.<region>.myhuaweicloud.com`) it is a `private_image`. Each image is looked up
- * in HSS's list first; one HSS does not list has its registry synced and is scanned once listed.
- * Every call takes a slot of its API's budget (HSS_CALLS_PER_MINUTE per HSS_RATE_WINDOW_SECONDS;
- * shared with the function when SCAN_QUEUE names its Redis), so polling never goes over HSS's
- * limit. With no HSS_REGION or HSS_ENDPOINT the embedded emulator answers.
- *
- * Exit status: 0 scanned and clean (or submitted, without --wait); 1 findings at or above
- * --fail-on; 2 usage or configuration error; 3 a scan failed, or did not finish in time.
+ * in HSS's list first; one HSS does not list has its registry synced and is scanned once listed;
+ * a scan that failed for a reason a new scan fixes (`response_timed_out`) is scanned again, as the
+ * function does. Every call takes a slot of its API's budget (HSS_CALLS_PER_MINUTE per
+ * HSS_RATE_WINDOW_SECONDS; shared with the function when SCAN_QUEUE names its Redis), so polling
+ * never goes over HSS's limit. An error no retry can fix (credentials, a permission, an endpoint
+ * that cannot be reached) ends the run at once with its own exit status and a hint. With no
+ * HSS_REGION or HSS_ENDPOINT the embedded emulator answers.
  */
 
-const USAGE = `usage: npm run --silent scan -- <image reference>… [options]
-  <image reference>      host/namespace/repository:tag (an SWR Enterprise or SWR basic registry)
-  --wait                 wait until HSS reports a result for every image
-  --fail-on <severity>   exit 1 when an image has findings at or above high | medium | low
-  --timeout <duration>   give up waiting after this long (default 15m; e.g. 90s, 10m, 1h)
-  --poll <duration>      check HSS at most this often (default 5s; never faster than the budget)
-  --vulnerabilities      list each image's vulnerabilities (id, severity, package, version, fix)
-  --instance-id <id>     the SWR Enterprise instance of every reference
-  --json                 print one JSON document instead of the table`;
-
-interface Options {
-  references: string[];
-  wait: boolean;
-  failOn?: MinSeverity;
-  timeoutMs: number;
-  pollMs: number;
-  vulnerabilities: boolean;
-  instanceId?: string;
-  json: boolean;
-}
-
-class UsageError extends ScanOnPushError {}
-
-export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) throw new UsageError(`not a duration: ${text} (use e.g. 90s, 15m, 1h)`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? "s"] ?? 1000;
-  return Math.round(Number(match[1]) * unit);
-}
-
-export function parseArgs(args: string[]): Options {
-  const options: Options = {
-    references: [],
-    wait: false,
-    timeoutMs: 15 * 60_000,
-    pollMs: 5000,
-    vulnerabilities: false,
-    json: false,
-  };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    const value = () => {
-      const next = args[++i];
-      if (next === undefined || next.startsWith("--")) throw new UsageError(`${arg} needs a value`);
-      return next;
-    };
-    if (arg === "--wait") options.wait = true;
-    else if (arg === "--json") options.json = true;
-    else if (arg === "--vulnerabilities" || arg === "--vulns") options.vulnerabilities = true;
-    else if (arg === "--fail-on") {
-      const severity = value();
-      if (severity !== "high" && severity !== "medium" && severity !== "low") {
-        throw new UsageError(`--fail-on takes high, medium or low (got ${severity})`);
-      }
-      options.failOn = severity;
-    } else if (arg === "--timeout") options.timeoutMs = parseDuration(value());
-    else if (arg === "--poll") options.pollMs = Math.max(1000, parseDuration(value()));
-    else if (arg === "--instance-id") options.instanceId = value();
-    else if (arg.startsWith("--")) throw new UsageError(`unknown option ${arg}`);
-    else options.references.push(arg);
+/** HSS refused the caller, or cannot be reached: waiting longer changes nothing. */
+export class FatalHssError extends Error {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
+    super(message);
   }
-  if (options.references.length === 0) throw new UsageError("no image reference given");
-  if (options.failOn && !options.wait) throw new UsageError("--fail-on needs --wait");
-  return options;
 }
+
+const UNREACHABLE =
+  /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|certificate|CERT_|SSL|self.signed/i;
+
+/** What a failed call means for the run: an error no retry fixes, or undefined (go on). */
+export function fatalOf(
+  error: HssCallError,
+  api: AroundScanApi | string,
+  config: Pick<Config, "hss">,
+): FatalHssError | undefined {
+  const call = api in AROUND_SCAN_APIS ? AROUND_SCAN_APIS[api as AroundScanApi] : undefined;
+  const what = `${API_NAMES[api] ?? api}${call ? ` (${call.method} ${call.path})` : ""}`;
+  const said = `${error.errorCode}${error.httpStatus ? `, HTTP ${error.httpStatus}` : ""}: ${error.message}`;
+  if (error.httpStatus === undefined && UNREACHABLE.test(error.message)) {
+    return new FatalHssError(
+      EXIT.unreachable,
+      `HSS at ${config.hss.endpoint} cannot be reached (${said}): check HSS_REGION (or HSS_ENDPOINT), DNS, and the network path (a proxy, a firewall, a VPC without NAT)`,
+    );
+  }
+  if (classifyFailure(error) !== "refused") return undefined;
+  if (error.httpStatus === 401 || /^APIGW\.03/.test(error.errorCode)) {
+    return new FatalHssError(
+      EXIT.refused,
+      `HSS refused the credentials (${said}): check CLOUD_SDK_AK and CLOUD_SDK_SK (an access key of an IAM user; a temporary key needs CLOUD_SDK_SECURITY_TOKEN too), that the key is enabled, and that HSS_PROJECT_ID is the project of HSS_REGION`,
+    );
+  }
+  return new FatalHssError(
+    EXIT.refused,
+    `HSS refused to let this IAM user call ${what} (${said}): grant it that action (HSS's system policy HSS FullAccess covers every call this command makes; a read-only policy does not allow scans or syncs), and check HSS_PROJECT_ID and HSS_ENTERPRISE_PROJECT_ID`,
+  );
+}
+
+/** HSS's names of the calls, for hints. */
+const API_NAMES: Record<string, string> = {
+  "list-images": "ListRegistryImages",
+  "list-vulnerabilities": "ListImageVulnerabilities",
+  "list-registries": "ListRegistry",
+  "sync-task": "CreateImageSynchronizeTask",
+  "sync-images": "RunImageSynchronize",
+  "list-tasks": "ListImageScanTask",
+  "batch-scan": "BatchScanSwrImage",
+  "scan-task": "CreateManualImageScanTask",
+};
 
 const SWR_BASIC_HOST = /^swr\.[a-z0-9-]+\.myhuaweicloud\.(com|eu|cn)$/;
 
@@ -172,11 +166,16 @@ interface Run {
   config: Config;
   options: Options;
   marks: { once(key: string, ttlMs: number): Promise<boolean> };
-  render: (images: Tracked[], elapsedMs: number, final: boolean) => void;
+  render: (images: Tracked[], elapsedMs: number, final: boolean, waiting?: string) => void;
   log: Logger;
+  /** Set by Ctrl-C: stop waiting, print what is known. */
+  interrupted: () => boolean;
+  /** Sleeps, or less when interrupted. */
+  sleep: (ms: number) => Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Scans requested again per image at most, for a failure a new scan fixes (as the function). */
+const MAX_RESCANS = 2;
 
 /** Asks HSS to scan the listed images that have no request yet, with one call of the scan API. */
 async function requestScans(images: Tracked[], run: Run): Promise<void> {
@@ -204,11 +203,33 @@ async function requestScans(images: Tracked[], run: Run): Promise<void> {
       }
       continue;
     }
-    const { error, failure } = outcome;
+    const fatal = fatalOf(outcome.error, run.sender.api.name, run.config);
+    if (fatal) throw fatal;
     for (const image of group) {
-      image.note = `scan request failed: ${error.errorCode} ${error.message}`.slice(0, 160);
-      if (failure === "rejected" || failure === "refused") image.phase = "failed";
+      image.note = `scan request failed: ${outcome.error.errorCode} ${outcome.error.message}`.slice(
+        0,
+        160,
+      );
+      if (outcome.failure === "rejected") image.phase = "failed";
     }
+  }
+}
+
+/** A scan that ended: done, or (a failure a new scan fixes) scanned again, after a sync if needed. */
+function settleEnded(image: Tracked, state: "finished" | "failed", needSync: Tracked[]): void {
+  const code = image.item?.scan_failed_code ?? "";
+  const rescans = image.rescans ?? 0;
+  if (state === "finished" || !RESCAN_CODES.has(code) || rescans >= MAX_RESCANS) {
+    image.phase = state;
+    return;
+  }
+  image.rescans = rescans + 1;
+  image.note = `HSS's scan failed (${code}): scanning again (${image.rescans} of ${MAX_RESCANS})`;
+  image.phase = "looking_up";
+  image.item = undefined;
+  if (RESYNC_CODES.has(code)) {
+    image.phase = "syncing";
+    needSync.push(image);
   }
 }
 
@@ -216,6 +237,10 @@ async function requestScans(images: Tracked[], run: Run): Promise<void> {
 async function round(images: Tracked[], run: Run, deadline: number): Promise<number> {
   const open = images.filter((image) => !TERMINAL.has(image.phase));
   const lookup = await lookUp(open, { hss: run.hss, budget: run.budget, deadline });
+  if (lookup.error) {
+    const fatal = fatalOf(lookup.error, "list-images", run.config);
+    if (fatal) throw fatal;
+  }
   const needSync: Tracked[] = [];
   for (const image of open) {
     const key = refKey(image);
@@ -234,8 +259,7 @@ async function round(images: Tracked[], run: Run, deadline: number): Promise<num
       continue;
     }
     const state = scanStateOf(item, image.requestedAt ?? 0);
-    if (state === "finished") image.phase = "finished";
-    else if (state === "failed") image.phase = "failed";
+    if (state === "finished" || state === "failed") settleEnded(image, state, needSync);
   }
   if (needSync.length > 0) {
     await requestSync(needSync, {
@@ -259,27 +283,34 @@ const SEVERITY_OF_NECESSITY: Record<string, string> = {
   not_needed_repair: "low",
 };
 
-async function vulnerabilitiesOf(image: Tracked, run: Run) {
+/** Every vulnerability HSS lists for a scanned image, waiting for the budget when it must. */
+async function vulnerabilitiesOf(image: Tracked, run: Run): Promise<FoundVulnerability[]> {
   const item = image.item;
   if (!item?.image_id || !item.vul_num) return [];
   const found = [];
-  for (let offset = 0; offset < 2000; offset += 200) {
+  for (let offset = 0; offset < 2000 && !run.interrupted(); offset += 200) {
     for (;;) {
       const slot = await run.budget.take("list-vulnerabilities");
-      if (slot.granted) break;
-      await sleep(Math.max(1000, slot.retryAfterMs));
+      if (slot.granted || run.interrupted()) break;
+      await run.sleep(Math.max(1000, slot.retryAfterMs));
     }
-    const page = await run.hss.listImageVulnerabilities(item.image_id, {
-      image_type: image.image_type,
-      namespace: image.target.namespace,
-      image_name: image.target.image_name,
-      tag_name: image.target.image_version,
-      ...(image.target.instance_id ? { instance_id: image.target.instance_id } : {}),
-      offset,
-      limit: 200,
-    });
+    if (run.interrupted()) break;
+    const page = await run.hss
+      .listImageVulnerabilities(item.image_id, {
+        image_type: image.image_type,
+        namespace: image.target.namespace,
+        image_name: image.target.image_name,
+        tag_name: image.target.image_version,
+        ...(image.target.instance_id ? { instance_id: image.target.instance_id } : {}),
+        offset,
+        limit: 200,
+      })
+      .catch((error: unknown) => {
+        const failure = toHssCallError(error);
+        throw fatalOf(failure, "list-vulnerabilities", run.config) ?? failure;
+      });
     found.push(...page.data_list);
-    if (page.data_list.length < 200 || found.length >= (page.total_num ?? 0)) break;
+    if (page.received < 200 || offset + page.received >= (page.total_num ?? 0)) break;
   }
   return found.map((vul) => ({
     id: vul.vul_id,
@@ -287,7 +318,20 @@ async function vulnerabilitiesOf(image: Tracked, run: Run) {
     package: vul.app_name ?? "",
     version: vul.version ?? "",
     fix: vul.solution ?? "",
+    ...(vul.description ? { description: vul.description } : {}),
+    ...(vul.url ? { url: vul.url } : {}),
   }));
+}
+
+/** What the run waits for now, on a terminal. */
+function waitingFor(images: Tracked[], retryAfterMs: number, pollMs: number): string {
+  if (retryAfterMs > pollMs) {
+    return `HSS's rate limit: next call in ${Math.ceil(retryAfterMs / 1000)} s`;
+  }
+  const open = images.filter((image) => !TERMINAL.has(image.phase));
+  if (open.some((image) => image.phase === "syncing")) return "waiting for HSS to sync";
+  if (open.some((image) => image.phase === "requested")) return "waiting for HSS's scan";
+  return "looking up in HSS";
 }
 
 /** Rounds until every image has a result, or (without --wait) a request; at most --timeout. */
@@ -295,10 +339,15 @@ async function follow(images: Tracked[], run: Run): Promise<void> {
   const { options } = run;
   const started = Date.now();
   const deadline = started + options.timeoutMs;
-  for (;;) {
+  while (!run.interrupted()) {
     const retryAfterMs = await round(images, run, deadline);
-    run.render(images, Date.now() - started, false);
     const open = images.filter((image) => !TERMINAL.has(image.phase));
+    run.render(
+      images,
+      Date.now() - started,
+      false,
+      open.length > 0 ? waitingFor(images, retryAfterMs, options.pollMs) : undefined,
+    );
     if (open.length === 0) break;
     // Without --wait: done once every image is submitted (after a sync where one was needed).
     if (!options.wait && open.every((image) => image.phase === "requested")) break;
@@ -309,45 +358,129 @@ async function follow(images: Tracked[], run: Run): Promise<void> {
       }
       break;
     }
-    await sleep(
+    await run.sleep(
       Math.min(Math.max(options.pollMs, retryAfterMs), Math.max(0, deadline - Date.now())),
     );
   }
   run.render(images, Date.now() - started, true);
 }
 
-/** The results on stdout (a table, or JSON), and the exit status they make. */
-async function answer(images: Tracked[], run: Run): Promise<number> {
-  const { options } = run;
-  const results = images.map(resultOf);
-  if (options.vulnerabilities) {
-    for (const [index, image] of images.entries()) {
-      const result = results[index];
-      if (result?.status === "scanned") result.found = await vulnerabilitiesOf(image, run);
+/** The findings of scanned images, each marked when the ignore file accepts it. */
+async function withFindings(images: Tracked[], results: ImageResult[], run: Run, ignores: Ignores) {
+  for (const [index, image] of images.entries()) {
+    const result = results[index];
+    if (result?.status !== "scanned" || run.interrupted()) continue;
+    const found = await vulnerabilitiesOf(image, run);
+    for (const finding of found) {
+      const name = `${image.target.namespace}/${image.target.image_name}:${image.target.image_version}`;
+      const accepted = ignores.find(finding.id, name);
+      if (accepted) finding.ignored = accepted.reason;
     }
+    result.found = found;
   }
-  const code = exitCodeOf(results, options);
-  if (options.json) {
-    process.stdout.write(`${JSON.stringify({ images: results, exit_code: code }, null, 2)}\n`);
-    return code;
+}
+
+/** The report in the chosen format: to --output, or stdout; the table to stdout besides. */
+function report(results: ImageResult[], code: number, options: Options, started: Date): void {
+  const rendered =
+    options.format === "json"
+      ? `${JSON.stringify({ images: results, exit_code: code }, null, 2)}\n`
+      : options.format === "sarif"
+        ? `${JSON.stringify(sarifOf(results, started, new Date()), null, 2)}\n`
+        : tableReport(results);
+  if (options.output) {
+    writeFileSync(options.output, rendered);
+    if (options.format !== "table") process.stdout.write(tableReport(results));
+    process.stderr.write(`the report (${options.format}) is in ${options.output}\n`);
+    return;
   }
-  process.stdout.write(`${table(results)}\n`);
+  process.stdout.write(rendered);
+}
+
+function tableReport(results: ImageResult[]): string {
+  let text = `${table(results)}\n`;
   for (const result of results) {
     if (!result.found?.length) continue;
-    process.stdout.write(`\n${result.image}\n`);
-    process.stdout.write(`${vulnerabilityTable(result.found)}\n`);
+    text += `\n${result.image}\n${vulnerabilityTable(result.found)}\n`;
   }
+  return text;
+}
+
+/** The results, the exit status they make, and the report. */
+async function answer(images: Tracked[], run: Run, ignores: Ignores, started: Date) {
+  const { options } = run;
+  const results = images.map(resultOf);
+  // Each finding is needed to show it, to write SARIF, or to judge it one by one.
+  if (
+    options.vulnerabilities ||
+    options.format === "sarif" ||
+    ignores.size > 0 ||
+    options.onlyFixed
+  ) {
+    await withFindings(images, results, run, ignores);
+  }
+  const code = run.interrupted() ? EXIT.interrupted : exitCodeOf(results, options);
+  report(results, code, options, started);
   return code;
 }
 
+/** Ctrl-C: the first stops waiting and prints what is known; a second ends at once. */
+function interruption() {
+  let interrupted = false;
+  let wake: (() => void) | undefined;
+  const onSigint = () => {
+    if (interrupted) process.exit(EXIT.interrupted);
+    interrupted = true;
+    process.stderr.write("\ninterrupted: printing what is known (Ctrl-C again to quit at once)\n");
+    wake?.();
+  };
+  process.on("SIGINT", onSigint);
+  return {
+    interrupted: () => interrupted,
+    sleep: (ms: number) =>
+      new Promise<void>((resolve) => {
+        if (interrupted) return resolve();
+        const timer = setTimeout(resolve, ms);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      }),
+    dispose: () => process.off("SIGINT", onSigint),
+  };
+}
+
 export async function runScan(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (answeredHelpOrVersion(args, SCAN_HELP)) return EXIT.clean;
   let options: Options;
+  let ignores: Ignores;
   try {
     options = parseArgs(args);
+    ignores = new Ignores(loadIgnoreFile(options.ignoreFile));
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    if (!(error instanceof UsageError || error instanceof IgnoreFileError)) throw error;
+    process.stderr.write(`${error.message}\n\n${helpText(SCAN_HELP)}`);
     return EXIT.usage;
   }
+  for (const entry of ignores.expired) {
+    process.stderr.write(
+      `warning: the ignore entry for ${entry.id} (line ${entry.line}) expired on ${entry.until}: it counts again\n`,
+    );
+  }
+  const stop = interruption();
+  try {
+    return await scanImages(options, ignores, env, stop);
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function scanImages(
+  options: Options,
+  ignores: Ignores,
+  env: NodeJS.ProcessEnv,
+  stop: ReturnType<typeof interruption>,
+): Promise<number> {
   let emulator: HssEmulator | undefined;
   let queue: ScanQueue | undefined;
   try {
@@ -380,16 +513,23 @@ export async function runScan(args: string[], env: NodeJS.ProcessEnv): Promise<n
       config,
       options,
       marks: queue?.watches ?? new MemoryWatchStore(Date.now),
-      render: progressRenderer(process.stderr, !options.json),
+      render: progressRenderer(process.stderr, options.format === "table" || !!options.output),
       log: invocation.log,
+      interrupted: stop.interrupted,
+      sleep: stop.sleep,
     };
+    const started = new Date();
     const images: Tracked[] = targets.map((target) => ({ ...target, phase: "looking_up" }));
     await follow(images, run);
-    return await answer(images, run);
+    return await answer(images, run, ignores, started);
   } catch (error) {
     if (error instanceof UsageError || error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
       return EXIT.usage;
+    }
+    if (error instanceof FatalHssError) {
+      process.stderr.write(`${error.message}\n`);
+      return error.exitCode;
     }
     throw error;
   } finally {

@@ -20,8 +20,12 @@ export async function startEmbeddedBackendIfUnconfigured(
     onRequest: (request) => {
       if (options.quiet && !process.env.EMULATOR_VERBOSE) return;
       const body = request.body as { image_info_list?: unknown[] } | undefined;
-      say(
-        JSON.stringify({
+      // Its own JSON lines, in the shape of the function's, on stderr.
+      process.stderr.write(
+        `${JSON.stringify({
+          time: new Date().toISOString(),
+          level: "info",
+          event: "hss_emulator_request",
           source: "hss-emulator",
           received: `${request.method} ${request.path}`,
           query: request.query,
@@ -29,7 +33,7 @@ export async function startEmbeddedBackendIfUnconfigured(
           answered: request.status,
           hss_request_id: request.requestId,
           images: body?.image_info_list ?? body,
-        }),
+        })}\n`,
       );
     },
   });

@@ -101,6 +101,11 @@ export interface HssEmulatorOptions {
    * that must read every item on its own.
    */
   sparseAnswers?: boolean;
+  /**
+   * APIs the caller may not call (its IAM policy lacks them): answered 400 HSS.0013, "insufficient
+   * permissions", as HSS does.
+   */
+  deniedApis?: readonly string[];
 }
 
 export interface HssEmulator {
@@ -283,6 +288,9 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     }
     if (matched.projectId !== projectId || headers["x-project-id"] !== projectId) {
       return answer(403, "HSS.0010", "access denied: unknown project id");
+    }
+    if (options.deniedApis?.includes(matched.route.api)) {
+      return answer(400, "HSS.0013", "insufficient permissions for this operation");
     }
     const invalid = (message: string) => answer(400, "HSS.0001", `invalid parameter: ${message}`);
     const ok = (body?: unknown) => {

@@ -1,6 +1,6 @@
 import type { ScanBatch } from "../hss/batch-scan-request";
 import { failureFieldsOf, type HssCallError } from "../hss/client";
-import { targetKey } from "../images/scan-target";
+import { describeTarget, NAMED_IN_LOGS, namesOf, targetKey } from "../images/scan-target";
 import {
   nextCheckInMs,
   type QueuedScan,
@@ -45,6 +45,42 @@ import {
  */
 
 export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
+  const result = await drain(options);
+  if (
+    (result.stopped === "budget" || result.stopped === "throttled") &&
+    result.retry_after_ms !== undefined
+  ) {
+    await announceBudgetWait(options, result.retry_after_ms);
+  }
+  return result;
+}
+
+/** Until when each queue's budget was last said to hold images back: said once per wait. */
+const announced = new WeakMap<object, number>();
+
+/**
+ * One info line when the call budget (or HSS's 429) holds queued images back: how many, the
+ * oldest by name, and until when. A flush every few seconds in the same wait says nothing new.
+ */
+async function announceBudgetWait(options: FlushOptions, retryAfterMs: number): Promise<void> {
+  const { queue, log } = options;
+  const until = Math.ceil((Date.now() + retryAfterMs) / 1000) * 1000;
+  const last = announced.get(queue);
+  if (last !== undefined && Math.abs(last - until) < 2000) return;
+  const counts = await queue.counts().catch(() => undefined);
+  if (!counts || counts.pending === 0) return;
+  announced.set(queue, until);
+  const oldest = await queue.waiting(NAMED_IN_LOGS).catch(() => []);
+  log.info("waiting_for_budget", {
+    images: counts.pending,
+    until: new Date(until).toISOString(),
+    next_call_in_s: Math.ceil(retryAfterMs / 1000),
+    oldest: oldest.map((scan) => describeTarget(scan.target)),
+    message: `${counts.pending} image(s) wait for HSS's call budget (HSS_CALLS_PER_MINUTE); next call in ${Math.ceil(retryAfterMs / 1000)} s`,
+  });
+}
+
+async function drain(options: FlushOptions): Promise<FlushResult> {
   const { queue, log } = options;
   const sender = options.sender();
   const result: FlushResult = {
@@ -140,6 +176,7 @@ async function sendClaim(
       image_type: first.image_type,
       api: sender.api.name,
       images,
+      ...namesOf(claim.scans.map((scan) => scan.target)),
       hss_calls: 1,
       wait_ms: Date.now() - Math.min(...claim.scans.map((scan) => scan.queued_at)),
       hss_request_id: outcome.requestId,

@@ -72,8 +72,11 @@ const WATCHES_PER_RUN = 2000;
 const CLOCK_SKEW_MS = 5000;
 const TERMINAL = new Set(["success", "failed", "download_failed", "image_oversized"]);
 /** Failures a new scan can fix: a timeout, or image details HSS must sync again. */
-const RESCAN_CODES = new Set(["response_timed_out", "get_detail_info_not_found"]);
-const RESYNC_CODES = new Set(["get_detail_info_not_found"]);
+export const RESCAN_CODES: ReadonlySet<string> = new Set([
+  "response_timed_out",
+  "get_detail_info_not_found",
+]);
+export const RESYNC_CODES: ReadonlySet<string> = new Set(["get_detail_info_not_found"]);
 /** Scans requested again after a sync, per image at most (HSS listing it, then losing it). */
 export const MAX_RESYNCS = 3;
 

@@ -83,3 +83,12 @@ export function describeTarget(target: ScanTarget): string {
   const where = target.instance_id ? ` (instance ${target.instance_id})` : "";
   return `${target.namespace}/${target.image_name}:${target.image_version}${where}`;
 }
+
+/** How many images a log line names; the rest are counted. */
+export const NAMED_IN_LOGS = 10;
+
+/** Images named in a log line: the first NAMED_IN_LOGS by describeTarget, and how many more. */
+export function namesOf(targets: readonly ScanTarget[]): { names: string[]; more?: number } {
+  const names = targets.slice(0, NAMED_IN_LOGS).map(describeTarget);
+  return targets.length > names.length ? { names, more: targets.length - names.length } : { names };
+}

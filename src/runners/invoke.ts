@@ -1,8 +1,13 @@
 import { readFileSync } from "node:fs";
+import { answeredHelpOrVersion, type CommandHelp, helpText } from "../cli/command";
 import { HttpError } from "../errors";
 import { describeTarget, type ScanTarget } from "../images/scan-target";
 import { createLocalContext } from "./context";
-import { prepareLocalEnvironment } from "./local-environment";
+import {
+  configurationProblems,
+  describeProblems,
+  prepareLocalEnvironment,
+} from "./local-environment";
 import { timerEvent } from "./server";
 import { summariseOutcome } from "./summary";
 
@@ -15,31 +20,59 @@ import { summariseOutcome } from "./summary";
  * at the end (it dies with this process), 2 for usage errors. `--dry-run` does everything but
  * call HSS (DRY_RUN=true).
  */
-const USAGE = "usage: npm run --silent invoke -- [--dry-run] <event.json>";
 const FLAGS = new Set(["--dry-run"]);
+
+export const INVOKE_HELP: CommandHelp = {
+  name: "swr-scan-on-push invoke",
+  summary: "runs the function once, in this process, with an event file",
+  usage:
+    "swr-scan-on-push invoke [--dry-run] <event.json>   (in a clone: npm run --silent invoke -- …)",
+  options: [
+    [
+      "<event.json>",
+      "the event, as FunctionGraph or Lambda would hand it over (samples in events/)",
+    ],
+    ["--dry-run", "everything but the calls to HSS (DRY_RUN=true)"],
+    ["-h, --help", "this help"],
+    ["--version", "the version"],
+  ],
+  variables: [
+    ["(every function variable)", "as deployed: docs/configuration.md"],
+    ["(none of HSS_*)", "the embedded HSS emulator answers, on this machine only"],
+    ["SCAN_QUEUE", "unset: the in-process queue, drained before the process ends"],
+    ["INVOKE_DRAIN_SECONDS", "how long to wait for HSS's rate limit to send what was queued (180)"],
+  ],
+  exits: [
+    [0, "the function answered, and every image it accepted was sent (or is on a Redis queue)"],
+    [1, "it rejected, or an image was dead-lettered or is still on the in-process queue (named)"],
+    [2, "usage or configuration error (every problem listed)"],
+  ],
+};
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-function readEvent(args: string[]): unknown {
+function readEvent(args: string[]): { event: unknown } | { code: number } {
   const files = args.filter((arg) => !arg.startsWith("--"));
   const unknownFlags = args.filter((arg) => arg.startsWith("--") && !FLAGS.has(arg));
   if (unknownFlags.length > 0 || files.length !== 1) {
-    say(unknownFlags.length > 0 ? `unknown option ${unknownFlags[0]}\n${USAGE}` : USAGE);
-    process.exit(2);
+    say(unknownFlags.length > 0 ? `unknown option ${unknownFlags[0]}` : "give one event file");
+    say(helpText(INVOKE_HELP));
+    return { code: 2 };
   }
   const file = files[0] as string;
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
-    say(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}\n${USAGE}`);
-    process.exit(2);
+    say(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    say(helpText(INVOKE_HELP));
+    return { code: 2 };
   }
   try {
-    return JSON.parse(text);
+    return { event: JSON.parse(text) };
   } catch (error) {
     say(`${file} is not JSON: ${(error as Error).message}`);
-    process.exit(2);
+    return { code: 2 };
   }
 }
 
@@ -158,18 +191,32 @@ async function settle(result: unknown, handler: Handler): Promise<number> {
   return dead.length > 0 || leftCount > 0 ? 1 : 0;
 }
 
-async function main(): Promise<number> {
-  const args = process.argv.slice(2);
-  const event = readEvent(args);
+export async function runInvoke(args: string[]): Promise<number> {
+  if (answeredHelpOrVersion(args, INVOKE_HELP)) return 0;
+  const read = readEvent(args);
+  if ("code" in read) return read.code;
   if (args.includes("--dry-run")) process.env.DRY_RUN = "true";
   const emulator = await prepareLocalEnvironment(process.env, say);
-  // Loaded after the environment is final: the handler reads its configuration on first use.
-  const { handler } = await import("../handler");
+  try {
+    const problems = configurationProblems(process.env);
+    if (problems) {
+      say(describeProblems(problems));
+      return 2;
+    }
+    // Loaded after the environment is final: the handler reads its configuration on first use.
+    const { handler } = await import("../handler");
+    return await invokeOnce(handler as unknown as Handler, read.event);
+  } finally {
+    await emulator?.close();
+  }
+}
+
+async function invokeOnce(handler: Handler, event: unknown): Promise<number> {
   try {
     const result = await handler(event, createLocalContext({ env: process.env }) as never);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     say(summariseOutcome({ result }));
-    return await settle(result, handler as unknown as Handler);
+    return await settle(result, handler);
   } catch (error) {
     const { name, message } = error instanceof Error ? error : new Error(String(error));
     const report = error instanceof HttpError ? error.report : undefined;
@@ -178,17 +225,17 @@ async function main(): Promise<number> {
     );
     say(summariseOutcome({ error: error as Error }));
     return 1;
-  } finally {
-    await emulator?.close();
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error) => {
-    say(`invoke failed: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = 1;
-  },
-);
+if (require.main === module) {
+  runInvoke(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      say(`invoke failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,3 +1,4 @@
+import { ConfigError, loadConfig } from "../config";
 import { startEmbeddedBackendIfUnconfigured } from "../emulator/embedded";
 import type { HssEmulator } from "../emulator/hss-emulator";
 
@@ -26,4 +27,27 @@ export async function prepareLocalEnvironment(
     );
   }
   return startEmbeddedBackendIfUnconfigured(env, say);
+}
+
+/**
+ * Every problem of the configuration as it stands (`VARIABLE: what is wrong`), or undefined when
+ * it is valid: a local tool refuses to start on a configuration the function would refuse.
+ */
+export function configurationProblems(env: NodeJS.ProcessEnv): readonly string[] | undefined {
+  try {
+    loadConfig(env);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.problems;
+  }
+}
+
+/** The problems for a person: one per line, and where every variable is described. */
+export function describeProblems(problems: readonly string[]): string {
+  return [
+    `the configuration is not valid (${problems.length} problem${problems.length === 1 ? "" : "s"}):`,
+    ...problems.map((problem) => `  - ${problem}`),
+    "every variable: docs/configuration.md",
+  ].join("\n");
 }

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { answeredHelpOrVersion, type CommandHelp } from "../cli/command";
 import { createLocalContext } from "./context";
-import { prepareLocalEnvironment } from "./local-environment";
+import { configurationProblems, prepareLocalEnvironment } from "./local-environment";
 import { registerPushes } from "./registry-pushes";
 
 /**
@@ -135,17 +136,70 @@ export function startFlushSchedule(options: {
   };
 }
 
-async function main(): Promise<void> {
-  const say = (line: string) => process.stderr.write(`${line}\n`);
-  const port = Number(process.env.PORT ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    say(`PORT must be a port number, got ${JSON.stringify(process.env.PORT)}`);
-    process.exit(2);
-  }
+export const START_HELP: CommandHelp = {
+  name: "swr-scan-on-push start",
+  summary:
+    "serves the function over HTTP on this machine, flushing its queue as the timer trigger does",
+  usage: "swr-scan-on-push start   (in a clone: npm start)",
+  options: [
+    ["-h, --help", "this help"],
+    ["--version", "the version"],
+  ],
+  variables: [
+    ["PORT", "the port on 127.0.0.1 (8080; 0: any free one)"],
+    ["FLUSH_INTERVAL_SECONDS", "how often the queue is flushed, 1–60 (5)"],
+    ["(every function variable)", "as deployed: docs/configuration.md"],
+    ["(none of HSS_*)", "the embedded HSS emulator answers, on this machine only"],
+  ],
+  exits: [
+    [0, "stopped"],
+    [1, "failed while running"],
+    [2, "configuration error: every problem listed, nothing started"],
+  ],
+};
+
+/** One line of `npm start`'s own, in the shape of the function's log lines. */
+function line(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>) {
+  process.stderr.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`,
+  );
+}
+
+/** Reads PORT and FLUSH_INTERVAL_SECONDS; undefined (and said) when one is wrong. */
+function localSettings(env: NodeJS.ProcessEnv): { port: number; interval: number } | undefined {
+  const port = Number(env.PORT ?? 8080);
+  const interval = Number(env.FLUSH_INTERVAL_SECONDS ?? 5);
+  const problems = [
+    ...(!Number.isInteger(port) || port < 0 || port > 65535
+      ? [`PORT: must be a port number (got ${JSON.stringify(env.PORT)})`]
+      : []),
+    ...(!Number.isFinite(interval) || interval < 1 || interval > 60
+      ? [`FLUSH_INTERVAL_SECONDS: must be 1–60 (got ${JSON.stringify(env.FLUSH_INTERVAL_SECONDS)})`]
+      : []),
+  ];
+  if (problems.length === 0) return { port, interval };
+  line("error", "configuration_invalid", { problems, message: problems.join("; ") });
+  return undefined;
+}
+
+export async function runStart(args: string[]): Promise<number> {
+  if (answeredHelpOrVersion(args, START_HELP)) return 0;
+  const settings = localSettings(process.env);
+  if (!settings) return 2;
+  const say = (message: string) => line("info", "local_setup", { message });
   const emulator = await prepareLocalEnvironment(process.env, say);
+  const problems = configurationProblems(process.env);
+  if (problems) {
+    line("error", "configuration_invalid", {
+      problems,
+      message: `the configuration is not valid: nothing started (every variable: docs/configuration.md)`,
+    });
+    await emulator?.close();
+    return 2;
+  }
   const { handler } = await import("../handler");
   const { url } = await startLocalServer({
-    port,
+    port: settings.port,
     handler: (event, context) => {
       // The embedded emulator has no registry of its own: each push delivered here was pushed.
       if (emulator) registerPushes(emulator, event, process.env);
@@ -153,35 +207,32 @@ async function main(): Promise<void> {
     },
     env: process.env,
   });
-  say(`swr-scan-on-push listening on ${url}`);
-  const interval = Number(process.env.FLUSH_INTERVAL_SECONDS ?? 5);
-  if (!Number.isFinite(interval) || interval < 1 || interval > 60) {
-    say(
-      `FLUSH_INTERVAL_SECONDS must be 1–60, got ${JSON.stringify(process.env.FLUSH_INTERVAL_SECONDS)}`,
-    );
-    process.exit(2);
-  }
+  line("info", "listening", { url, message: `swr-scan-on-push listening on ${url}` });
   startFlushSchedule({
     handler: handler as Handler,
-    intervalMs: interval * 1000,
+    intervalMs: settings.interval * 1000,
     env: process.env,
-    onError: (error) => say(`scheduled flush failed: ${error.message}`),
+    onError: (error) => line("error", "flush_failed", { reason: error.message }),
   });
-  say(
-    `the scan queue is flushed every ${interval} s (FLUSH_INTERVAL_SECONDS), as FunctionGraph's timer trigger does every minute`,
-  );
   // The secret itself is never printed: the hint refers to the variable.
   const auth = process.env.WEBHOOK_AUTH === "none" ? "" : ` -H "authorization: $WEBHOOK_SECRET"`;
   say(
+    `the scan queue is flushed every ${settings.interval} s (FLUSH_INTERVAL_SECONDS), as FunctionGraph's timer trigger does every minute`,
+  );
+  say(
     `try: curl -s -X POST '${url}/?instance_id=my-instance' -H 'content-type: application/json'${auth} --data @events/harbor-push.json`,
   );
+  return new Promise<number>(() => {});
 }
 
 if (require.main === module) {
-  main().catch((error) => {
-    process.stderr.write(
-      `npm start failed: ${error instanceof Error ? error.message : String(error)}\n`,
-    );
-    process.exit(1);
-  });
+  runStart(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error) => {
+      line("error", "start_failed", {
+        reason: error instanceof Error ? error.message : String(error),
+      });
+      process.exit(1);
+    },
+  );
 }

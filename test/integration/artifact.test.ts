@@ -198,7 +198,7 @@ describe("the packaged function with a Redis queue", () => {
 const deployParameter = (name: string) => `\${param:${name}, ''}`;
 
 describe("serverless.yml", () => {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const guide = readFileSync(join(ROOT, "docs", "deploy.md"), "utf8");
   const manifest = parse(readFileSync(join(ROOT, "serverless.yml"), "utf8"));
   const functions = Object.values(manifest.functions) as Array<Record<string, unknown>>;
   const events = functions[0]?.events as Array<Record<string, Record<string, unknown>>>;
@@ -266,9 +266,9 @@ describe("serverless.yml", () => {
     });
   });
 
-  it("names the function explicitly, as the README does", () => {
+  it("names the function explicitly, as docs/deploy.md does", () => {
     // Without `name:` the framework would name it swr-scan-on-push-dev-swr-scan-on-push.
     expect(functions[0]?.name).toBe("swr-scan-on-push");
-    expect(readme).toMatch(/function\s+`swr-scan-on-push`/);
+    expect(guide).toMatch(/function\s+`swr-scan-on-push`/);
   });
 });

@@ -5,18 +5,62 @@ import { CONFIG_VARIABLES } from "../../src/config";
 import { eventFiles } from "../support/fixtures";
 import { ROOT } from "../support/local-tool";
 
-const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-const configurationTable = readme.slice(
-  readme.indexOf("## Configuration"),
-  readme.indexOf("Local tools only"),
+const read = (...path: string[]) => readFileSync(join(ROOT, ...path), "utf8");
+const readme = read("README.md");
+const configuration = read("docs", "configuration.md");
+const configurationTable = configuration.slice(
+  configuration.indexOf("| Variable |"),
+  configuration.indexOf("Local tools only"),
 );
+const events = read("docs", "events.md");
 
-describe("the README", () => {
-  it.each(CONFIG_VARIABLES)("documents %s in the configuration table", (variable) => {
-    expect(configurationTable).toContain(`\`${variable}\``);
+describe("the documentation", () => {
+  it.each(CONFIG_VARIABLES)("documents %s in docs/configuration.md's table", (variable) => {
+    expect(configurationTable).toMatch(new RegExp(`^\\| (?:\`[A-Z_]+\`, )*\`${variable}\``, "m"));
   });
 
-  it.each(eventFiles())("lists the sample events/%s", (file) => {
-    expect(readme).toContain(`events/${file}`);
+  it.each(eventFiles())("lists the sample events/%s in docs/events.md", (file) => {
+    expect(events).toContain(`events/${file}`);
+  });
+
+  it("keeps the README a front page: under 200 lines, linking every page of docs/", () => {
+    expect(readme.split("\n").length).toBeLessThan(200);
+    for (const page of [
+      "configuration",
+      "events",
+      "operations",
+      "ci-gate",
+      "deploy",
+      "troubleshooting",
+      "performance",
+      "architecture",
+      "development",
+    ]) {
+      expect(readme).toContain(`(docs/${page}.md`);
+    }
+  });
+
+  it("links only to documents that exist", () => {
+    const pages = [
+      "README.md",
+      ...[
+        "configuration",
+        "events",
+        "operations",
+        "ci-gate",
+        "deploy",
+        "troubleshooting",
+        "performance",
+        "architecture",
+        "development",
+      ].map((page) => `docs/${page}.md`),
+    ];
+    for (const page of pages) {
+      const text = read(page);
+      for (const [, target] of text.matchAll(/\]\(([^)#\s]+\.md)(?:#[^)]*)?\)/g)) {
+        const path = join(ROOT, page, "..", target as string);
+        expect(() => readFileSync(path), `${page} links ${target}`).not.toThrow();
+      }
+    }
   });
 });

@@ -71,6 +71,33 @@ describe("npm run check-deploy", () => {
     expect(harness.emulator.received).toHaveLength(0);
   });
 
+  it("fails when the function accepts deliveries without a secret", async () => {
+    // Prepare: a function deployed with authentication off
+    const open = await startHarness({ SCAN_QUEUE: "memory", WEBHOOK_AUTH: "none" });
+    const served = await startLocalServer({
+      port: 0,
+      handler: (event, context) => open.invoke(event, context as object),
+    });
+    try {
+      // Act: the check, with the secret the trigger would send
+      const run = await checkDeploy(
+        { WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET },
+        `${served.url}/x?instance_id=ee-instance`,
+      );
+
+      // Assess
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(
+        /^FAIL authentication: the function accepts deliveries WITHOUT a secret \(WEBHOOK_AUTH=none\)/m,
+      );
+      expect(run.stdout).not.toMatch(/secret in the authorization header was accepted/);
+      expect(run.stdout).toMatch(/1 check\(s\) failed/);
+    } finally {
+      served.server.close();
+      await open.close();
+    }
+  });
+
   it("says when the function cannot be reached", async () => {
     // A port that was just free: nothing listens there.
     const probe = createServer();

@@ -106,9 +106,23 @@ describe("npm run queue", () => {
     expect(run.stderr + run.stdout).not.toContain("s3cret-pass");
   });
 
+  it("shows the queue with SCAN_QUEUE alone: no HSS variable needed", async () => {
+    const run = await queueCommand(
+      { SCAN_QUEUE: redis.url, LOG_LEVEL: "error" },
+      "status",
+      "--json",
+    );
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      pending: expect.any(Number),
+      dead_letters: expect.any(Array),
+    });
+  });
+
   it("prints its usage for an unknown command", async () => {
     const run = await queueCommand(env, "purge");
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/usage: npm run --silent queue -- status\|flush\|retry-dead/);
+    expect(run.stderr).toMatch(/usage: swr-scan-on-push queue status\|flush\|retry-dead/);
   });
 });

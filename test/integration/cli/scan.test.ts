@@ -162,7 +162,7 @@ describe("npm run scan", () => {
     [["team/api:1"], "expected host/namespace/repository:tag"],
     [
       [`${HOST}/team/api:1`, "--fail-on", "severe", "--wait"],
-      "--fail-on takes high, medium or low",
+      "--fail-on takes critical, high, medium or low",
     ],
     [[`${HOST}/team/api:1`, "--fail-on", "high"], "--fail-on needs --wait"],
     [[`${HOST}/team/api:1`, "--bogus"], "unknown option --bogus"],

@@ -11,17 +11,18 @@ import { deployEnvironment, leaks, REDIS_PASSWORD, WEBHOOK_SECRET } from "../../
 import { ROOT } from "../../support/local-tool";
 
 /**
- * The README's deploy commands, word for word: each `export` and `npm run` line of its "Deploy to
- * FunctionGraph" section, run by a shell in this repository against the FunctionGraph stand-in
+ * The documented deploy commands, word for word: each `export` and `npm run` line of the sh
+ * blocks of docs/deploy.md, run by a shell in this repository against the FunctionGraph stand-in
  * (its endpoints set as the other deploy tests set them), with each `<placeholder>` replaced by a
- * value. A placeholder this test does not know fails it, so that the README and this test move
- * together.
+ * value. A placeholder this test does not know fails it, so that the guide and this test move
+ * together. The README's short version must be made of the same lines.
  */
 
+const guide = readFileSync(join(ROOT, "docs", "deploy.md"), "utf8");
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-const section = readme.slice(
-  readme.indexOf("## Deploy to FunctionGraph"),
-  readme.indexOf("\n## ", readme.indexOf("## Deploy to FunctionGraph") + 1),
+const readmeSection = readme.slice(
+  readme.indexOf("## Deploy it"),
+  readme.indexOf("\n## ", readme.indexOf("## Deploy it") + 1),
 );
 
 const PLACEHOLDERS: Record<string, string> = {
@@ -36,8 +37,8 @@ const PLACEHOLDERS: Record<string, string> = {
   "<subnet id>": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
 };
 
-/** The shell lines of the section's sh blocks, continuations joined. */
-function shellLines(): string[] {
+/** The shell lines of a text's sh blocks, continuations joined. */
+function shellLines(section = guide): string[] {
   const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1] ?? "");
   return blocks.flatMap((block) => block.replace(/\\\n\s*/g, "").split("\n")).filter(Boolean);
 }
@@ -83,7 +84,13 @@ function shell(command: string): Promise<{ code: number; output: string }> {
   });
 }
 
-describe("the README's deploy commands, word for word", { timeout: 60_000 }, () => {
+describe("the documented deploy commands, word for word", { timeout: 60_000 }, () => {
+  it("has the README say what the guide says", () => {
+    const short = shellLines(readmeSection);
+    expect(short.length).toBeGreaterThanOrEqual(4);
+    for (const line of short) expect(lines).toContain(line);
+  });
+
   it("builds first, with the commands a fresh clone runs", () => {
     expect(lines).toContain("npm ci && npm run package");
     expect(commands.map((command) => command.split(" -- ")[0])).toEqual([

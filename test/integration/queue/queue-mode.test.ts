@@ -77,9 +77,14 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
       });
       expect(acceptedTags(harness.emulator)).toEqual(["1.0"]);
       const queued = harness.logEvents().find((line) => line.event === "queued");
-      expect(queued).toMatchObject({ backend, images: 1 });
+      expect(queued).toMatchObject({
+        backend,
+        images: 1,
+        names: ["team/app:1.0 (instance inst-1)"],
+      });
       expect(harness.logEvents().find((line) => line.event === "flushed")).toMatchObject({
         images: 1,
+        names: ["team/app:1.0 (instance inst-1)"],
         hss_calls: 1,
       });
     } finally {
@@ -107,6 +112,22 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
       expect(harness.emulator.throttledCount()).toBe(0);
       // 4 calls in the first window carried the first pushes; the rest went out together.
       expect(harness.emulator.acceptedBatches().length).toBeLessThanOrEqual(6);
+      // While the budget held images back, one info line per wait said how many and until when.
+      const waits = harness.logEvents().filter((line) => line.event === "waiting_for_budget");
+      expect(waits.length).toBeGreaterThan(0);
+      expect(waits.length).toBeLessThanOrEqual(harness.emulator.acceptedBatches().length);
+      expect(waits[0]).toMatchObject({
+        level: "info",
+        images: expect.any(Number),
+        until: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        oldest: expect.arrayContaining([expect.stringMatching(/^team\/app:v\d+ /)]),
+      });
+      // A flush naming more than ten images names ten and counts the rest.
+      for (const line of harness.logEvents().filter((entry) => entry.event === "flushed")) {
+        const images = line.images as number;
+        expect(line.names).toHaveLength(Math.min(images, 10));
+        expect(line.more).toBe(images > 10 ? images - 10 : undefined);
+      }
     } finally {
       await harness.close();
     }

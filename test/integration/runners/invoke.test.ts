@@ -168,7 +168,7 @@ describe("npm run invoke", () => {
     const run = await invoke(...args);
     expect(run.code).toBe(2);
     expect(run.stdout).toBe("");
-    expect(run.stderr).toMatch(/usage: npm run --silent invoke -- \[--dry-run\] <event.json>/);
+    expect(run.stderr).toMatch(/usage: swr-scan-on-push invoke \[--dry-run\] <event.json>/);
   });
 
   it("exits 2 for a file that is not JSON", async () => {

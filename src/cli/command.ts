@@ -1,0 +1,89 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import packageJson from "../../package.json";
+
+/**
+ * What every command of this project answers the same way: `-h`/`--help` (its options, the
+ * variables it reads, its exit statuses) and `--version`.
+ */
+
+export const VERSION: string = packageJson.version;
+export const PRODUCT = "swr-scan-on-push";
+
+export interface CommandHelp {
+  /** As typed: `swr-scan-on-push scan` (or `npm run scan --`). */
+  name: string;
+  summary: string;
+  usage: string;
+  options?: Array<[string, string]>;
+  /** The environment variables the command reads, and what for. */
+  variables?: Array<[string, string]>;
+  exits: Array<[number, string]>;
+  /** A few lines at the end: examples, where to read more. */
+  more?: string;
+}
+
+function columns(rows: Array<[string, string]>): string {
+  const width = Math.min(28, Math.max(...rows.map(([left]) => left.length)));
+  return rows
+    .map(([left, right]) =>
+      left.length > width
+        ? `  ${left}\n  ${" ".repeat(width)}  ${right}`
+        : `  ${left.padEnd(width)}  ${right}`,
+    )
+    .join("\n");
+}
+
+export function helpText(help: CommandHelp): string {
+  const parts = [`${help.name}: ${help.summary}`, "", `usage: ${help.usage}`];
+  if (help.options?.length) parts.push("", "options:", columns(help.options));
+  if (help.variables?.length) parts.push("", "environment:", columns(help.variables));
+  parts.push(
+    "",
+    "exit status:",
+    columns(help.exits.map(([code, meaning]) => [String(code), meaning])),
+  );
+  if (help.more) parts.push("", help.more);
+  return `${parts.join("\n")}\n`;
+}
+
+/**
+ * Answers `-h`/`--help` and `--version` (anywhere among the arguments): true when it did, and the
+ * command should end with 0.
+ */
+export function answeredHelpOrVersion(
+  args: readonly string[],
+  help: CommandHelp,
+  write: (text: string) => void = (text) => process.stdout.write(text),
+): boolean {
+  if (args.includes("-h") || args.includes("--help")) {
+    write(helpText(help));
+    return true;
+  }
+  if (args.includes("--version")) {
+    write(`${PRODUCT} ${VERSION}\n`);
+    return true;
+  }
+  return false;
+}
+
+/** The variables every command that calls HSS reads. */
+export const HSS_VARIABLES: Array<[string, string]> = [
+  ["HSS_REGION", "region of HSS, e.g. cn-north-4 (or HSS_ENDPOINT)"],
+  ["HSS_PROJECT_ID", "project id of that region"],
+  ["CLOUD_SDK_AK, CLOUD_SDK_SK", "access key of an IAM user with HSS permissions"],
+  ["HSS_CALLS_PER_MINUTE", "calls of each HSS API a minute (4)"],
+];
+
+/**
+ * A file of this package (`events/harbor-push.json`), wherever the command runs from: the
+ * sources in a clone, or the bundle of an installed package.
+ */
+export function packageFile(...parts: string[]): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, ...parts))) {
+      return join(dir, ...parts);
+    }
+    if (dirname(dir) === dir) return join(__dirname, "..", "..", ...parts);
+  }
+}
