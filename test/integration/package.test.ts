@@ -124,4 +124,32 @@ describe("the package", () => {
       expect(sarif.runs[0].results.length).toBeGreaterThan(0);
     }, 120_000);
   });
+
+  it("installs from a git URL, building its commands on the way (prepare), and runs", async () => {
+    // The repository's committed HEAD, as `npx github:<owner>/swr-scan-on-push` would fetch it;
+    // offline, from npm's cache that `npm ci` filled.
+    const work = mkdtempSync(join(tmpdir(), "git-install-"));
+    const env = {
+      ...process.env,
+      npm_config_offline: "true",
+      npm_config_update_notifier: "false",
+      npm_config_audit: "false",
+      npm_config_fund: "false",
+    };
+    const installed = await run(
+      "npm",
+      ["install", "--no-save", "--prefix", work, `git+file://${ROOT}`],
+      { cwd: work, env },
+    );
+    expect(installed.code, installed.stderr).toBe(0);
+    const bin = join(work, "node_modules", ".bin", "swr-scan-on-push");
+    const version = await run(bin, ["--version"], { cwd: work, env: { PATH: process.env.PATH } });
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^swr-scan-on-push \d+\.\d+\.\d+/);
+    const help = await run(bin, ["queue", "--help"], {
+      cwd: work,
+      env: { PATH: process.env.PATH },
+    });
+    expect(help.stdout).toMatch(/^usage: swr-scan-on-push queue/m);
+  }, 300_000);
 });
