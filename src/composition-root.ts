@@ -20,6 +20,7 @@ import type { ScanQueue } from "./queue/scan-queue";
 import type { SetupSummary } from "./report";
 import { directApiOf, SCAN_APIS, type ScanApi } from "./scan-apis";
 import { SubmittedImages } from "./submitted-images";
+import type { WiringSummary } from "./wiring/scheduled";
 
 /**
  * The one place that builds what the function works with: per warm instance, the configuration
@@ -99,6 +100,8 @@ export interface Invocation
   /** The epoch ms by which every call must have ended: HTTP deliveries answer sooner. */
   deadline: (kind: "http" | "direct" | "schedule") => number;
   followUp?: { settings: FollowUpSettings; notifier: () => Promise<Notifier | undefined> };
+  /** With SWR_WIRE_INSTANCES: keeps SWR Enterprise's triggers wired (src/wiring/scheduled.ts). */
+  keepWired?: (deadline: number) => Promise<WiringSummary | undefined>;
 }
 
 export function invocationOf(
@@ -166,6 +169,9 @@ export function invocationOf(
     followUp: config.followUp.enabled
       ? { settings: followUpSettingsOf(config), notifier }
       : undefined,
+    ...(config.wiring.instances.length > 0
+      ? { keepWired: (deadline: number) => keepWiredNow(instance, access, log, deadline) }
+      : {}),
     describeSetup: () => describeSetup(instance, context),
   };
 }
@@ -275,4 +281,46 @@ async function describeSetup(instance: Instance, context: PlatformContext): Prom
     webhook_auth: config.webhook.auth,
     calls_per_minute: config.hss.callsPerMinute,
   };
+}
+
+/** Marks of the wiring's runs when there is no queue to keep them in (direct mode). */
+let ownMarks: ScanQueue["watches"] | undefined;
+
+/** The scheduled wiring, loaded only when SWR_WIRE_INSTANCES is set. */
+async function keepWiredNow(
+  instance: Instance,
+  access: ReturnType<typeof hssAccessOf>,
+  log: Logger,
+  deadline: number,
+): Promise<WiringSummary | undefined> {
+  const { config } = instance;
+  const { endpoint } = config.wiring;
+  if (!endpoint || !access.credentials || !access.projectId) {
+    log.warn("swr_wired", {
+      errors: [
+        "SWR_WIRE_INSTANCES needs HSS_REGION (or SWR_ENDPOINT), credentials and a project id",
+      ],
+    });
+    return undefined;
+  }
+  const [{ keepWired }, { swrWebhooks }, { MemoryWatchStore }] = await Promise.all([
+    import("./wiring/scheduled"),
+    import("./swr/webhooks"),
+    import("./queue/memory-queue"),
+  ]);
+  ownMarks ??= new MemoryWatchStore(Date.now);
+  const caller = createHssClient({
+    endpoint,
+    region: config.hss.region,
+    projectId: access.projectId,
+    credentials: access.credentials,
+  });
+  return keepWired({
+    settings: config.wiring,
+    webhook: config.webhook,
+    swr: () => swrWebhooks(caller, config.hss.timeoutMs),
+    marks: instance.queue?.watches ?? ownMarks,
+    deadline,
+    log,
+  });
 }

@@ -305,6 +305,26 @@ const environmentShape = {
   SWR_INSTANCE_ID: optional(text(z.maxLength(256))),
   SWR_INSTANCE_URL: optional(text(z.maxLength(256))),
   SWR_INSTANCES: optional(instanceMap),
+  SWR_ENDPOINT: optional(
+    z.url({
+      protocol: /^https?$/,
+      error: "must be an http(s) URL such as https://swr-api.cn-north-4.myhuaweicloud.com",
+    }),
+  ),
+  SWR_WIRE_INSTANCES: optional(
+    text(
+      z.regex(
+        /^[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64})*$/,
+        "must be SWR Enterprise instance ids, comma-separated",
+      ),
+    ),
+  ),
+  SWR_WIRE_NAMESPACES: withDefault(text(z.maxLength(512)), "*"),
+  SWR_WIRE_URL: optional(
+    z.url({ protocol: /^https?$/, error: "must be the function's trigger URL (http or https)" }),
+  ),
+  SWR_WIRE_INTERVAL_MINUTES: integer(0, 1440, 60),
+  SWR_CALLS_PER_MINUTE: integer(1, 1000, 20),
   SCAN_POLICY: optional(policyJson),
   SCAN_INCLUDE_NAMESPACES: patterns,
   SCAN_INCLUDE_REPOSITORIES: patterns,
@@ -485,6 +505,8 @@ export const environmentSchema = z.pipe(
         : undefined,
       instancesByHost: env.SWR_INSTANCES ?? {},
     },
+    /** SWR Enterprise's webhook policies, kept wired to the function (src/wiring/). */
+    wiring: wiringOf(env),
     policy: policyOf(env),
     dryRun: env.DRY_RUN,
     logLevel: env.LOG_LEVEL,
@@ -504,18 +526,35 @@ export const environmentSchema = z.pipe(
     secrets: [...SECRET_VARIABLES].flatMap((name) =>
       secretValuesOf(env[name as keyof Environment]),
     ),
-    notify: {
-      minSeverity: env.NOTIFY_MIN_SEVERITY,
-      webhookUrl: env.NOTIFY_WEBHOOK_URL,
-      smnTopic: env.NOTIFY_SMN_TOPIC,
-      smnEndpoint:
-        env.SMN_ENDPOINT ??
-        (env.HSS_REGION
-          ? endpointForRegion(env.HSS_REGION).replace("//hss.", "//smn.")
-          : undefined),
-    },
+    notify: notifyOf(env),
   })),
 );
+
+function wiringOf(env: Environment) {
+  return {
+    endpoint:
+      env.SWR_ENDPOINT ??
+      (env.HSS_REGION
+        ? endpointForRegion(env.HSS_REGION).replace("//hss.", "//swr-api.")
+        : undefined),
+    callsPerMinute: env.SWR_CALLS_PER_MINUTE,
+    instances: env.SWR_WIRE_INSTANCES?.split(",") ?? [],
+    namespaces: env.SWR_WIRE_NAMESPACES,
+    url: env.SWR_WIRE_URL,
+    intervalMs: env.SWR_WIRE_INTERVAL_MINUTES * 60_000,
+  };
+}
+
+function notifyOf(env: Environment) {
+  return {
+    minSeverity: env.NOTIFY_MIN_SEVERITY,
+    webhookUrl: env.NOTIFY_WEBHOOK_URL,
+    smnTopic: env.NOTIFY_SMN_TOPIC,
+    smnEndpoint:
+      env.SMN_ENDPOINT ??
+      (env.HSS_REGION ? endpointForRegion(env.HSS_REGION).replace("//hss.", "//smn.") : undefined),
+  };
+}
 
 /** The scan policy from SCAN_POLICY, or from the SCAN_* variables, compiled once. */
 function policyOf(env: Environment): ScanPolicy {

@@ -59,13 +59,17 @@ export function createHandler(options: HandlerOptions = {}) {
         const delivery = event as Delivery;
         try {
           if (delivery.kind === "schedule") {
-            return await scheduledFlush(instance.queue, {
+            const flushed = await scheduledFlush(instance.queue, {
               flush: run.flush(run.deadline("schedule")),
               followUp: run.followUp,
               dryRun: run.config.dryRun,
               requestId: run.requestId,
               trigger: `${delivery.source}${delivery.name ? ` ${delivery.name}` : ""}`,
             });
+            const wiring = run.config.dryRun
+              ? undefined
+              : await run.keepWired?.(run.deadline("schedule"));
+            return wiring ? { ...flushed, wiring } : flushed;
           }
           return await scanOnPush(delivery, {
             ...run,

@@ -1,6 +1,7 @@
 import { CONFIG_VARIABLES, ConfigError, loadConfig, SECRET_VARIABLES } from "../../src/config";
 import type { DeployedFunctionSummary } from "../functiongraph/deployment";
 import { mergeVariables, type ServiceDescription } from "../functiongraph/service";
+import { wireAll } from "./wire-after-deploy";
 
 /**
  * swr-scan-on-push's own checks around a FunctionGraph deploy. Before anything is sent, the
@@ -14,12 +15,24 @@ import { mergeVariables, type ServiceDescription } from "../functiongraph/servic
 
 interface Framework {
   service: ServiceDescription;
-  getProvider(name: string): { lastResult?: DeployedFunctionSummary[] } | undefined;
+  getProvider(name: string):
+    | {
+        lastResult?: DeployedFunctionSummary[];
+        access?: () => Promise<
+          | {
+              region: string;
+              projectId: string;
+              credentials: { ak: string; sk: string; securityToken?: string };
+            }
+          | undefined
+        >;
+      }
+    | undefined;
   classes: { Error: new (message: string, code?: string) => Error };
 }
 
 export class FunctionChecks {
-  readonly hooks: Record<string, () => void>;
+  readonly hooks: Record<string, () => void | Promise<void>>;
 
   constructor(
     private readonly serverless: Framework,
@@ -28,7 +41,10 @@ export class FunctionChecks {
   ) {
     this.hooks = {
       "before:deploy:deploy": () => this.checkConfiguration(),
-      "after:deploy:deploy": () => this.tellHowToCheck(),
+      "after:deploy:deploy": async () => {
+        this.tellHowToCheck();
+        await this.wireAfterDeploy();
+      },
       "after:info:info": () => this.tellHowToCheck(),
     };
   }
@@ -102,9 +118,43 @@ export class FunctionChecks {
             `SWR EE trigger address: ${url}`,
             "Check the deployment (one authenticated dry-run delivery; nothing is scanned):",
             `  WEBHOOK_SECRET=<the webhook secret> npm run --silent check-deploy -- "${url}"`,
+            'Wire every namespace of an SWR Enterprise instance to it (or deploy with --param="wireInstances=<id>"):',
+            `  WEBHOOK_SECRET=<the webhook secret> npm run --silent wire -- --instance-id <SWR EE instance id> --url "${trigger.url}"`,
           ].join("\n"),
         );
       }
+    }
+  }
+
+  /**
+   * With `--param="wireInstances=<id>,<id>"` (SWR_WIRE_INSTANCES): wires every namespace of each
+   * instance to the trigger just deployed, as `npm run wire` does, signed with the deploy's own
+   * credentials; the function's scheduled flush keeps it so.
+   */
+  private async wireAfterDeploy(): Promise<void> {
+    const { provider } = this.serverless.service;
+    const huawei = this.serverless.getProvider("huawei");
+    const summaries = huawei?.lastResult ?? [];
+    const variables = {
+      ...mergeVariables(provider.environment),
+      ...mergeVariables(provider.encryptedEnvironment),
+    };
+    const instances = (variables.SWR_WIRE_INSTANCES ?? "").split(",").filter(Boolean);
+    const url = summaries.flatMap((summary) => summary.triggers).find((t) => t.url)?.url;
+    const access = await huawei?.access?.();
+    if (instances.length === 0 || !url || !access) return;
+    const failed = await wireAll({
+      instances,
+      url,
+      variables,
+      access,
+      write: (line) => this.utils.writeText(line),
+    });
+    if (failed) {
+      throw new this.serverless.classes.Error(
+        "the function is deployed, but wiring SWR Enterprise failed for some namespaces (above): fix what SWR said, then run npm run wire, or deploy again",
+        "SWR_WIRING",
+      );
     }
   }
 }

@@ -115,6 +115,11 @@ export class FunctionGraphProvider {
     };
   }
 
+  /** This command's region, project and credentials, once worked out (the post-deploy wiring). */
+  async access(): Promise<Omit<Target, "cloud"> | undefined> {
+    return this.target ? await this.target : undefined;
+  }
+
   private async run(command: (context: Context) => Promise<void>): Promise<void> {
     try {
       const target = await this.resolveTarget(async (path) => {

@@ -4,6 +4,7 @@ import { runCheckDeploy } from "./check-deploy";
 import { answeredHelpOrVersion, type CommandHelp, helpText, PRODUCT } from "./command";
 import { runQueue } from "./queue";
 import { runScan } from "./scan";
+import { runWire } from "./wire";
 
 /**
  * `swr-scan-on-push <command> …`: the installed package's one executable (package.json `bin`,
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   scan: (args) => runScan(args, process.env),
   queue: (args) => runQueue(args, process.env),
   "check-deploy": (args) => runCheckDeploy(args, process.env),
+  wire: (args) => runWire(args, process.env),
   invoke: (args) => runInvoke(args),
   start: (args) => runStart(args),
 };
@@ -27,6 +29,10 @@ export const MAIN_HELP: CommandHelp = {
     ["scan <image>…", "ask HSS to scan images and wait for the verdict (the CI gate)"],
     ["queue status|flush|retry-dead", "the function's shared scan queue"],
     ["check-deploy <trigger URL>", "check a deployed function as a registry meets it"],
+    [
+      "wire --instance-id <id>",
+      "wire every namespace of an SWR Enterprise instance to the function",
+    ],
     ["invoke <event.json>", "run the function once in this process"],
     ["start", "serve the function on this machine"],
     ["-h, --help", "this help"],

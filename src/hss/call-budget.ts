@@ -11,8 +11,11 @@ import type { AroundScanApi } from "./apis";
  * budget shared by every instance using it (src/queue/redis-queue.ts).
  */
 
-/** The API the budget is counted for; each HSS API has its own five calls. */
-export type HssApi = ScanApiName | AroundScanApi;
+/**
+ * The API the budget is counted for; each HSS API has its own five calls. `swr-webhooks` counts
+ * the SWR calls of the wiring (src/wiring/), in a budget of their own.
+ */
+export type HssApi = ScanApiName | AroundScanApi | "swr-webhooks";
 
 /**
  * How long a call counts against the budget by default (HSS_RATE_WINDOW_SECONDS). HSS counts a

@@ -5,7 +5,8 @@
  */
 
 export interface HssRequest {
-  method: "GET" | "POST";
+  /** HSS takes GET and POST; SWR's webhook policies (src/swr/) PUT and DELETE too. */
+  method: "GET" | "POST" | "PUT" | "DELETE";
   /** The path with `{project_id}`, and `{name}` for each of `pathParams`. */
   pathTemplate: string;
   pathParams?: Record<string, string>;

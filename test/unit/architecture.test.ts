@@ -29,7 +29,7 @@ const LAYERS: Array<{ name: string; modules: string[] }> = [
   },
   { name: "scan APIs", modules: ["scan-apis/"] },
   { name: "configuration", modules: ["config", "platform-context"] },
-  { name: "services", modules: ["hss/", "queue/", "submitted-images"] },
+  { name: "services", modules: ["hss/", "swr/", "queue/", "submitted-images"] },
   {
     name: "steps",
     modules: [
@@ -42,6 +42,7 @@ const LAYERS: Array<{ name: string; modules: string[] }> = [
       "report",
       "flush/",
       "follow-up/",
+      "wiring/",
       "middleware/",
     ],
   },

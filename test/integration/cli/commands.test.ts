@@ -16,6 +16,7 @@ const COMMANDS: Array<[string, string]> = [
   ["scan", "cli/scan.ts"],
   ["queue", "cli/queue.ts"],
   ["check-deploy", "cli/check-deploy.ts"],
+  ["wire", "cli/wire.ts"],
   ["invoke", "runners/invoke.ts"],
   ["start", "runners/server.ts"],
 ];

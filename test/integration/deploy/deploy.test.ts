@@ -2,6 +2,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { EMULATOR_KEY } from "../../../deploy/emulator/functiongraph-emulator";
+import { startSwrEmulator } from "../../../src/emulator/swr-emulator";
 import {
   DEPLOY_PARAMS,
   eventOf,
@@ -12,7 +14,7 @@ import {
   theFunction,
   WEBHOOK_SECRET,
 } from "../../support/deploy";
-import { ROOT } from "../../support/local-tool";
+import { ROOT, runLocalTool } from "../../support/local-tool";
 
 /**
  * `npm run deploy`, `info` and `remove`: the real osls 3 command with this repository's provider,
@@ -232,6 +234,68 @@ describe("npm run deploy", { timeout: 60_000 }, () => {
 });
 
 describe("npm run sls -- info and remove", { timeout: 60_000 }, () => {
+  it("wires every namespace of the instances given (wireInstances) to the new trigger", async () => {
+    // Prepare: an SWR Enterprise stand-in that takes the deploying user's key
+    const swr = await startSwrEmulator({ keys: [EMULATOR_KEY], projectId: standIn.fg.projectId });
+    for (const namespace of ["team-a", "team-b"]) swr.addNamespace("ee-1", namespace);
+    try {
+      // Act
+      const result = await sls(["deploy", ...DEPLOY_PARAMS, "--param=wireInstances=ee-1"], {
+        ...standIn.env,
+        SWR_ENDPOINT: swr.url,
+      });
+
+      // Assess: the function keeps them wired, and the deploy wired them now
+      expect(result.code, result.output).toBe(0);
+      expect(deployed().user_data).toMatchObject({ SWR_WIRE_INSTANCES: "ee-1" });
+      const url = standIn.fg.triggers(FUNCTION).find((t) => t.trigger_type_code !== "TIMER");
+      const address = (url?.event_data as { invoke_url?: string } | undefined)?.invoke_url;
+      expect(result.output).toMatch(/ee-1 +team-a +created/);
+      expect(result.output).toMatch(/2 created/);
+      const policies = swr.policies("ee-1");
+      expect(policies).toHaveLength(2);
+      for (const policy of policies) {
+        expect(policy.targets[0]?.auth_header).toBe(`authorization:${WEBHOOK_SECRET}`);
+        expect(policy.targets[0]?.address).toMatch(/\?instance_id=ee-1$/);
+        if (address) expect(policy.targets[0]?.address).toContain(address);
+      }
+    } finally {
+      await swr.close();
+    }
+  });
+
+  it("npm run wire reads the trigger's URL from the deployment when none is given", async () => {
+    // Prepare: deployed, and an SWR Enterprise instance of two namespaces
+    expect((await run(["deploy", ...DEPLOY_PARAMS])).code).toBe(0);
+    const trigger = standIn.fg.triggers(FUNCTION).find((t) => t.trigger_type_code !== "TIMER");
+    const swr = await startSwrEmulator({ keys: [EMULATOR_KEY], projectId: standIn.fg.projectId });
+    for (const namespace of ["team-a", "team-b"]) swr.addNamespace("ee-1", namespace);
+    try {
+      // Act: the deploying user's key signs both the info and SWR's calls
+      const wired = await runLocalTool("cli/wire.ts", ["--instance-id", "ee-1"], {
+        ...standIn.env,
+        HSS_REGION: "cn-north-4",
+        HSS_PROJECT_ID: standIn.fg.projectId,
+        SWR_ENDPOINT: swr.url,
+        CLOUD_SDK_AK: EMULATOR_KEY.ak,
+        CLOUD_SDK_SK: EMULATOR_KEY.sk,
+        WEBHOOK_SECRET,
+      });
+
+      // Assess
+      expect(wired.code, wired.stdout + wired.stderr).toBe(0);
+      expect(wired.stderr).toMatch(/reading the trigger's URL from the deployment/);
+      expect(wired.stdout).toMatch(/^2 created$/m);
+      const addresses = swr.policies("ee-1").map((policy) => policy.targets[0]?.address);
+      expect(addresses).toHaveLength(2);
+      for (const address of addresses)
+        expect(address).toMatch(/^https?:\/\/\S+\?instance_id=ee-1$/);
+      expect(trigger).toBeDefined();
+    } finally {
+      await swr.close();
+    }
+  });
+
   it("info shows the function and each trigger with its URL, with no secret parameter", async () => {
     // Prepare
     expect((await run(["deploy", ...DEPLOY_PARAMS])).code).toBe(0);

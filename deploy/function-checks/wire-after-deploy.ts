@@ -1,0 +1,66 @@
+import picomatch from "picomatch";
+import { createHssClient } from "../../src/hss/client";
+import { swrWebhooks } from "../../src/swr/webhooks";
+import {
+  pacedSlot,
+  WireError,
+  type WireRow,
+  wireInstance,
+  wireTable,
+} from "../../src/wiring/reconcile";
+
+/**
+ * The wiring after a deploy: the function's own src/wiring/, with the deploy's region, project
+ * and credentials. SWR's endpoint is the region's, or SWR_ENDPOINT in the deploying shell.
+ */
+export async function wireAll(options: {
+  instances: string[];
+  url: string;
+  variables: Record<string, string>;
+  access: {
+    region: string;
+    projectId: string;
+    credentials: { ak: string; sk: string; securityToken?: string };
+  };
+  write: (line: string) => void;
+}): Promise<boolean> {
+  const { access, variables } = options;
+  const domain = access.region === "eu-west-101" ? "myhuaweicloud.eu" : "myhuaweicloud.com";
+  const endpoint = process.env.SWR_ENDPOINT?.trim() || `https://swr-api.${access.region}.${domain}`;
+  const swr = swrWebhooks(
+    createHssClient({
+      endpoint,
+      region: access.region,
+      projectId: access.projectId,
+      credentials: { ...access.credentials, securityToken: access.credentials.securityToken },
+    }),
+    10_000,
+  );
+  const matches = picomatch(variables.SWR_WIRE_NAMESPACES || "*");
+  const slot = pacedSlot(Number(variables.SWR_CALLS_PER_MINUTE) || 20);
+  const rows: WireRow[] = [];
+  let failed = false;
+  for (const instanceId of options.instances) {
+    try {
+      const result = await wireInstance({
+        swr,
+        instanceId,
+        matches: (namespace) => matches(namespace),
+        url: options.url,
+        header: variables.WEBHOOK_SECRET_HEADER || "authorization",
+        secret: (variables.WEBHOOK_SECRET ?? "").split(",")[0]?.trim() || undefined,
+        dryRun: false,
+        unwire: false,
+        slot,
+      });
+      rows.push(...result.rows);
+    } catch (error) {
+      if (!(error instanceof WireError)) throw error;
+      options.write(`wiring SWR Enterprise: ${error.message}`);
+      failed = true;
+    }
+  }
+  options.write("SWR Enterprise triggers (npm run wire):");
+  for (const line of wireTable(rows, false)) options.write(`  ${line}`);
+  return failed || rows.some((row) => row.action === "failed");
+}

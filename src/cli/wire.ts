@@ -1,0 +1,259 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import picomatch from "picomatch";
+import { ConfigError, loadConfig } from "../config";
+import { type SwrEmulator, startSwrEmulator } from "../emulator/swr-emulator";
+import { createHssClient } from "../hss/client";
+import { secretScrubber } from "../log";
+import { swrWebhooks } from "../swr/webhooks";
+import { pacedSlot, WireError, type WireRow, wireInstance, wireTable } from "../wiring/reconcile";
+import { answeredHelpOrVersion, type CommandHelp, helpText } from "./command";
+
+/**
+ * `npm run wire -- --instance-id <id>`: makes every namespace of an SWR Enterprise instance send
+ * its pushes to the function (one webhook policy each, named swr-scan-on-push), and keeps that
+ * true on every run: creates what is missing, updates what differs, replaces a policy whose
+ * address changed, touches nothing it did not create. src/wiring/ decides and acts; this is the
+ * command around it.
+ */
+
+export const WIRE_HELP: CommandHelp = {
+  name: "swr-scan-on-push wire",
+  summary:
+    "wires every namespace of an SWR Enterprise instance to the function: one webhook policy each",
+  usage:
+    "swr-scan-on-push wire --instance-id <id> [--namespaces <glob>] [--url <trigger URL>] [--dry-run | --unwire] [--json]   (in a clone: npm run --silent wire -- …)",
+  options: [
+    ["--instance-id <id>", "the SWR Enterprise instance (repeat, or comma-separate, for several)"],
+    ["--namespaces <glob>", "only the namespaces matching this glob (default *: every one)"],
+    [
+      "--url <trigger URL>",
+      "the function's trigger URL (npm run deploy and npm run sls -- info print it); default: SWR_WIRE_URL, the URL this product's policies already use, or (in a clone) the deployment's info",
+    ],
+    ["--dry-run", "print what would be done, change nothing"],
+    ["--unwire", "remove exactly the policies this product created"],
+    ["--json", "one JSON value instead of the table"],
+    ["-h, --help", "this help"],
+    ["--version", "the version"],
+  ],
+  variables: [
+    ["WEBHOOK_SECRET", "the function's webhook secret: the first value is what the policies send"],
+    ["WEBHOOK_SECRET_HEADER", "the header it is sent in (authorization)"],
+    ["HSS_REGION", "the region (SWR's endpoint is swr-api.<region>.myhuaweicloud.com)"],
+    ["HSS_PROJECT_ID", "the project id of that region"],
+    ["CLOUD_SDK_AK, CLOUD_SDK_SK", "access key of an IAM user allowed to manage SWR's triggers"],
+    ["SWR_ENDPOINT", "SWR's endpoint, instead of the region's"],
+    ["SWR_CALLS_PER_MINUTE", "SWR calls a minute at most (20)"],
+    ["SWR_WIRE_URL", "the trigger URL, when --url is not given"],
+    ["(none of HSS_REGION, SWR_ENDPOINT)", "an embedded SWR stand-in with 3 namespaces answers"],
+  ],
+  exits: [
+    [0, "every matching namespace is wired (or unwired) as asked"],
+    [1, "SWR refused or failed something: the rest was done, the table says what"],
+    [2, "usage or configuration error"],
+  ],
+  more: "the table: created, updated, replaced (the address changed), unchanged, skipped (why), removed, failed (SWR's code and message)",
+};
+
+interface WireOptions {
+  instances: string[];
+  namespaces: string;
+  url?: string;
+  dryRun: boolean;
+  unwire: boolean;
+  json: boolean;
+}
+
+class UsageError extends Error {}
+
+function parseArgs(args: string[]): WireOptions {
+  const options: WireOptions = {
+    instances: [],
+    namespaces: "*",
+    dryRun: false,
+    unwire: false,
+    json: false,
+  };
+  for (let i = 0; i < args.length; i += 1) {
+    const [flag, inline] = (args[i] as string).split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = () => {
+      const found = inline ?? args[++i];
+      if (!found) throw new UsageError(`${flag} needs a value`);
+      return found;
+    };
+    if (flag === "--instance-id") options.instances.push(...value().split(",").filter(Boolean));
+    else if (flag === "--namespaces") options.namespaces = value();
+    else if (flag === "--url") options.url = value();
+    else if (flag === "--dry-run") options.dryRun = true;
+    else if (flag === "--unwire") options.unwire = true;
+    else if (flag === "--json") options.json = true;
+    else throw new UsageError(`unknown option ${flag}`);
+  }
+  if (options.instances.length === 0) throw new UsageError("--instance-id is required");
+  if (options.url !== undefined && !/^https?:\/\/\S+$/.test(options.url)) {
+    throw new UsageError("--url must be the function's http(s) trigger URL");
+  }
+  return options;
+}
+
+const complain = (line: string) => process.stderr.write(`${line}\n`);
+
+export async function runWire(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (answeredHelpOrVersion(args, WIRE_HELP)) return 0;
+  let options: WireOptions;
+  try {
+    options = parseArgs(args);
+  } catch (error) {
+    complain(`${(error as Error).message}\n\n${helpText(WIRE_HELP)}`);
+    return 2;
+  }
+  const local = { ...env };
+  const emulator = await embeddedStandIn(local, options);
+  try {
+    return await wire(options, local);
+  } finally {
+    await emulator?.close();
+  }
+}
+
+/** With neither a region nor SWR_ENDPOINT: an SWR stand-in on loopback, so that it can be tried. */
+async function embeddedStandIn(
+  env: NodeJS.ProcessEnv,
+  options: WireOptions,
+): Promise<SwrEmulator | undefined> {
+  if (env.HSS_REGION?.trim() || env.SWR_ENDPOINT?.trim()) return undefined;
+  const emulator = await startSwrEmulator();
+  for (const instance of options.instances) {
+    for (const namespace of ["library", "team-a", "team-b"])
+      emulator.addNamespace(instance, namespace);
+  }
+  const { EMULATOR_KEY } = await import("../emulator/hss-emulator");
+  Object.assign(env, {
+    SWR_ENDPOINT: emulator.url,
+    HSS_ENDPOINT: "https://hss.not-used-by-wire.invalid",
+    HSS_PROJECT_ID: emulator.projectId,
+    CLOUD_SDK_AK: EMULATOR_KEY.ak,
+    CLOUD_SDK_SK: EMULATOR_KEY.sk,
+    SWR_WIRE_URL: env.SWR_WIRE_URL || "http://127.0.0.1:8080/",
+  });
+  complain(
+    `no HSS_REGION or SWR_ENDPOINT set: using an embedded SWR stand-in at ${emulator.url} with the namespaces library, team-a and team-b (nothing leaves this machine)`,
+  );
+  return emulator;
+}
+
+async function wire(options: WireOptions, env: NodeJS.ProcessEnv): Promise<number> {
+  // SWR needs no HSS endpoint: a placeholder keeps the function's configuration checks whole.
+  const checked =
+    !env.HSS_REGION?.trim() && !env.HSS_ENDPOINT?.trim()
+      ? { ...env, HSS_ENDPOINT: "https://hss.not-used-by-wire.invalid" }
+      : env;
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig({ ...checked, SCAN_QUEUE: undefined });
+    const problems = [
+      ...(config.credentials
+        ? []
+        : ["CLOUD_SDK_AK, CLOUD_SDK_SK: an access key allowed to manage SWR's triggers"]),
+      ...(config.hss.projectId ? [] : ["HSS_PROJECT_ID: the project id of the region"]),
+      ...(config.wiring.endpoint ? [] : ["HSS_REGION: the region (or SWR_ENDPOINT)"]),
+      ...(options.unwire || config.webhook.secrets[0]
+        ? []
+        : ["WEBHOOK_SECRET: the secret the policies send"]),
+    ];
+    if (problems.length > 0) throw new ConfigError(problems.join("; "), problems);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    complain(`the configuration is not valid:\n${error.problems.map((p) => `  ${p}`).join("\n")}`);
+    return 2;
+  }
+  const scrub = secretScrubber([...config.secrets, config.credentials?.sk ?? ""]);
+  const swr = swrWebhooks(
+    createHssClient({
+      endpoint: config.wiring.endpoint as string,
+      region: config.hss.region,
+      projectId: config.hss.projectId as string,
+      credentials: config.credentials as NonNullable<typeof config.credentials>,
+    }),
+    Math.max(config.hss.timeoutMs, 10_000),
+  );
+  const slot = pacedSlot(config.wiring.callsPerMinute);
+  const matches = picomatch(options.namespaces);
+  const rows: WireRow[] = [];
+  const errors: string[] = [];
+  for (const instanceId of options.instances) {
+    try {
+      const result = await wireInstance({
+        swr,
+        instanceId,
+        matches: (namespace) => matches(namespace),
+        url: options.url ?? config.wiring.url,
+        findUrl: () => urlFromDeployment(env, config.hss.region),
+        header: config.webhook.header,
+        secret: config.webhook.secrets[0],
+        dryRun: options.dryRun,
+        unwire: options.unwire,
+        slot,
+      });
+      rows.push(...result.rows);
+    } catch (error) {
+      if (!(error instanceof WireError)) throw error;
+      errors.push(scrub(error.message));
+    }
+  }
+  return report(rows, errors, options, scrub);
+}
+
+/**
+ * The trigger URL from the deployment itself: `npm run sls -- info` in a clone (the deploy tools,
+ * installed on first use, read it from FunctionGraph with the same access key). Once per run.
+ */
+let deploymentUrl: Promise<string | undefined> | undefined;
+function urlFromDeployment(env: NodeJS.ProcessEnv, region: string | undefined) {
+  const root = join(__dirname, "..", "..");
+  const runner = join(root, "deploy", "run.ts");
+  const tsx = join(root, "node_modules", ".bin", "tsx");
+  if (!region || !existsSync(runner) || !existsSync(tsx)) return Promise.resolve(undefined);
+  deploymentUrl ??= new Promise((resolve) => {
+    complain("no --url: reading the trigger's URL from the deployment (npm run sls -- info)");
+    execFile(
+      tsx,
+      [runner, "info", "--region", region],
+      { env, timeout: 600_000, maxBuffer: 4 * 1024 * 1024 },
+      // The info ends with the exact `wire` command for this deployment.
+      (_error, stdout) => resolve(/ wire -- .*--url "(https?:\/\/[^"\s]+)"/.exec(stdout)?.[1]),
+    );
+  });
+  return deploymentUrl;
+}
+
+function report(
+  rows: WireRow[],
+  errors: string[],
+  options: WireOptions,
+  scrub: (text: string) => string,
+): number {
+  const failed = errors.length + rows.filter((row) => row.action === "failed").length;
+  if (options.json) {
+    process.stdout.write(
+      `${scrub(JSON.stringify({ dry_run: options.dryRun, unwire: options.unwire, rows, errors }, null, 2))}\n`,
+    );
+  } else {
+    for (const line of wireTable(rows, options.dryRun)) process.stdout.write(`${scrub(line)}\n`);
+  }
+  for (const error of errors) complain(error);
+  return failed > 0 ? 1 : 0;
+}
+
+if (require.main === module) {
+  runWire(process.argv.slice(2), process.env).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: Error) => {
+      complain(`wire failed: ${error.message}`);
+      process.exitCode = 1;
+    },
+  );
+}

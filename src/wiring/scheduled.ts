@@ -1,0 +1,90 @@
+import picomatch from "picomatch";
+import type { Config } from "../config";
+import { MemoryCallBudget } from "../hss/call-budget";
+import type { Logger } from "../log";
+import type { SwrWebhooks } from "../swr/webhooks";
+import { failureOf, type WireAction, WireError, type WireRow, wireInstance } from "./reconcile";
+
+/**
+ * Keeps SWR Enterprise wired from the scheduled flush (SWR_WIRE_INSTANCES): at most every
+ * SWR_WIRE_INTERVAL_MINUTES, across every instance sharing the queue (a mark in it: one run per
+ * interval), each listed instance is reconciled as `npm run wire` does, so that a namespace
+ * created since is covered and a rotated secret (WEBHOOK_SECRET with the new value first) reaches
+ * every policy. Its SWR calls take slots of a budget of their own (SWR_CALLS_PER_MINUTE, per warm
+ * instance) and stop before the invocation's deadline; a run cut short is taken up again at the
+ * next flush of the same instance.
+ */
+
+export interface WiringSummary {
+  counts: Partial<Record<WireAction, number>>;
+  /** What changed or failed (at most 20 rows; unchanged namespaces are only counted). */
+  changes: WireRow[];
+  errors: string[];
+  complete: boolean;
+}
+
+export interface KeepWiredOptions {
+  settings: Config["wiring"];
+  webhook: Config["webhook"];
+  swr: () => SwrWebhooks;
+  marks: { once(key: string, ttlMs: number): Promise<boolean> };
+  deadline: number;
+  log: Logger;
+}
+
+const CHANGES_SHOWN = 20;
+/**
+ * Per warm instance and queue (its marks): the budget of SWR calls, and whether the last run was
+ * cut short.
+ */
+const states = new WeakMap<object, { budget: MemoryCallBudget; unfinished: boolean }>();
+
+export async function keepWired(options: KeepWiredOptions): Promise<WiringSummary | undefined> {
+  const { settings, log } = options;
+  const state = states.get(options.marks) ?? {
+    budget: new MemoryCallBudget(settings.callsPerMinute, 60_000),
+    unfinished: false,
+  };
+  states.set(options.marks, state);
+  if (!(await due(options, state.unfinished))) return undefined;
+  const budget = state.budget;
+  const slot = async () =>
+    Date.now() < options.deadline - 3000 && (await budget.take("swr-webhooks")).granted;
+  const matches = picomatch(settings.namespaces);
+  const summary: WiringSummary = { counts: {}, changes: [], errors: [], complete: true };
+  for (const instanceId of settings.instances) {
+    try {
+      const result = await wireInstance({
+        swr: options.swr(),
+        instanceId,
+        matches: (namespace) => matches(namespace),
+        url: settings.url,
+        header: options.webhook.header,
+        secret: options.webhook.secrets[0],
+        dryRun: false,
+        unwire: false,
+        slot,
+      });
+      summary.complete &&= result.complete;
+      for (const row of result.rows) {
+        summary.counts[row.action] = (summary.counts[row.action] ?? 0) + 1;
+        if (row.action !== "unchanged" && summary.changes.length < CHANGES_SHOWN) {
+          summary.changes.push(row);
+        }
+      }
+    } catch (error) {
+      summary.errors.push(error instanceof WireError ? error.message : failureOf(error));
+    }
+  }
+  state.unfinished = !summary.complete;
+  const failed = summary.errors.length > 0 || (summary.counts.failed ?? 0) > 0;
+  log[failed ? "warn" : "info"]("swr_wired", { ...summary });
+  return summary;
+}
+
+/** Due once per interval (0: at every flush), and at the next flush after a run cut short. */
+async function due(options: KeepWiredOptions, unfinished: boolean): Promise<boolean> {
+  const interval = options.settings.intervalMs;
+  if (interval === 0 || unfinished) return true;
+  return options.marks.once(`swr-wire:${Math.floor(Date.now() / interval)}`, interval);
+}

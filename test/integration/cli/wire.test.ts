@@ -1,0 +1,228 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { EMULATOR_KEY } from "../../../src/emulator/hss-emulator";
+import { type SwrEmulator, startSwrEmulator } from "../../../src/emulator/swr-emulator";
+import { MANAGED_MARK } from "../../../src/wiring/policy";
+import { runLocalTool } from "../../support/local-tool";
+
+/**
+ * `npm run wire` as a user runs it, against the SWR Enterprise stand-in over loopback: the real
+ * command in its own process, SWR's calls signed and checked.
+ */
+
+const INSTANCE = "ee-instance-1";
+const URL = "https://4f2a.apic.cn-north-4.huaweicloudapis.com/swr-scan-on-push";
+const SECRET = "first-webhook-secret-0123456789";
+const ROTATED = "second-webhook-secret-9876543210";
+
+let swr: SwrEmulator;
+let env: Record<string, string>;
+
+beforeEach(async () => {
+  swr = await startSwrEmulator();
+  for (const namespace of ["team-a", "team-b", "platform"]) swr.addNamespace(INSTANCE, namespace);
+  env = {
+    PATH: process.env.PATH as string,
+    HSS_REGION: "cn-north-4",
+    SWR_ENDPOINT: swr.url,
+    HSS_PROJECT_ID: swr.projectId,
+    CLOUD_SDK_AK: EMULATOR_KEY.ak,
+    CLOUD_SDK_SK: EMULATOR_KEY.sk,
+    WEBHOOK_SECRET: SECRET,
+  };
+});
+afterEach(() => swr.close());
+
+const wire = (extra: Record<string, string>, ...args: string[]) =>
+  runLocalTool("cli/wire.ts", ["--instance-id", INSTANCE, ...args], { ...env, ...extra });
+
+/** The changes the stand-in received (everything but the lists). */
+const changes = () => swr.received.filter((request) => request.method !== "GET");
+
+function expectNoSecret(output: string) {
+  for (const secret of [SECRET, ROTATED, EMULATOR_KEY.sk]) expect(output).not.toContain(secret);
+}
+
+describe("npm run wire", () => {
+  it("wires every namespace of a fresh instance with the address, header and scope the trigger needs", async () => {
+    // Act
+    const run = await wire({}, "--url", URL);
+
+    // Assess: the table, and what SWR holds
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(
+      /^ee-instance-1 +team-a +created +https:\/\/4f2a\S+\?instance_id=ee-instance-1$/m,
+    );
+    expect(run.stdout).toMatch(/^3 created$/m);
+    expectNoSecret(run.stdout + run.stderr);
+    const policies = swr.policies(INSTANCE);
+    expect(policies.map((policy) => policy.namespace_name).sort()).toEqual([
+      "platform",
+      "team-a",
+      "team-b",
+    ]);
+    for (const policy of policies) {
+      expect(policy).toMatchObject({
+        name: "swr-scan-on-push",
+        enabled: true,
+        event_types: ["PUSH_ARTIFACT"],
+        targets: [
+          {
+            type: "http",
+            address: `${URL}?instance_id=${INSTANCE}`,
+            auth_header: `authorization:${SECRET}`,
+            address_type: "internet",
+            skip_cert_verify: false,
+          },
+        ],
+        scope_rules: [
+          {
+            tag_selectors: [{ kind: "doublestar", pattern: "**" }],
+            scope_selectors: { repository: [{ kind: "doublestar", pattern: "**" }] },
+            repo_scope_mode: "regular",
+          },
+        ],
+      });
+      expect(policy.description).toMatch(new RegExp(`^${MANAGED_MARK}`));
+    }
+  });
+
+  it("is idempotent: run again (with the URL its policies use) it changes nothing", async () => {
+    await wire({}, "--url", URL);
+    const before = changes().length;
+
+    const again = await wire({});
+
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^3 unchanged$/m);
+    expect(changes()).toHaveLength(before);
+  });
+
+  it("covers a new namespace and rolls a rotated secret out to every policy", async () => {
+    await wire({}, "--url", URL);
+    swr.addNamespace(INSTANCE, "team-c");
+
+    // Act: the new secret first, the old one still accepted by the function meanwhile
+    const run = await wire({ WEBHOOK_SECRET: `${ROTATED},${SECRET}` });
+
+    // Assess
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^ee-instance-1 +team-c +created/m);
+    expect(run.stdout).toMatch(/^ee-instance-1 +team-a +updated +secret header$/m);
+    expect(run.stdout).toMatch(/^3 updated, 1 created$/m);
+    const headers = swr.policies(INSTANCE).map((policy) => policy.targets[0]?.auth_header);
+    expect(headers).toEqual(Array(4).fill(`authorization:${ROTATED}`));
+    expectNoSecret(run.stdout + run.stderr);
+  });
+
+  it("leaves policies it did not create alone, even one of its name", async () => {
+    // Prepare: a policy someone made in team-a, and one named like ours in platform
+    const foreign = {
+      name: "registry-audit",
+      targets: [
+        { type: "http", address: "https://audit.example.com/hook", address_type: "internet" },
+      ],
+      scope_rules: [
+        {
+          tag_selectors: [{ kind: "doublestar", decoration: "matches", pattern: "v*" }],
+          scope_selectors: {
+            repository: [{ kind: "doublestar", decoration: "repoMatches", pattern: "**" }],
+          },
+          repo_scope_mode: "regular",
+        },
+      ],
+      event_types: ["PUSH_ARTIFACT"],
+      enabled: false,
+    };
+    swr.addPolicy(INSTANCE, "team-a", foreign);
+    swr.addPolicy(INSTANCE, "platform", { ...foreign, name: "swr-scan-on-push" });
+    const untouched = swr.policies(INSTANCE);
+
+    // Act
+    const run = await wire({}, "--url", URL);
+    const unwired = await wire({}, "--unwire");
+
+    // Assess: ours came and went; theirs stayed exactly as they were
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(
+      /^ee-instance-1 +platform +skipped +a policy named swr-scan-on-push that this product did not create/m,
+    );
+    expect(run.stdout).toMatch(/^ee-instance-1 +team-a +created/m);
+    expect(unwired.code).toBe(0);
+    expect(unwired.stdout).toMatch(/^ee-instance-1 +team-a +removed/m);
+    expect(unwired.stdout).toMatch(/^ee-instance-1 +team-b +removed/m);
+    expect(unwired.stdout).toMatch(/^ee-instance-1 +platform +skipped/m);
+    expect(swr.policies(INSTANCE)).toEqual(untouched);
+  });
+
+  it("--dry-run prints the same table and changes nothing", async () => {
+    const run = await wire({}, "--url", URL, "--dry-run");
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^ee-instance-1 +team-a +would be created +https:/m);
+    expect(run.stdout).toMatch(/dry run: nothing was changed/);
+    expect(changes()).toEqual([]);
+  });
+
+  it("replaces a policy whose address changed (SWR does not let an address change)", async () => {
+    await wire({}, "--url", URL);
+    const ids = swr.policies(INSTANCE).map((policy) => policy.id);
+
+    const run = await wire({}, "--url", "https://new-gateway.example.com/swr-scan-on-push");
+
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^3 replaced$/m);
+    const now = swr.policies(INSTANCE);
+    expect(now.map((policy) => policy.targets[0]?.address)).toEqual(
+      Array(3).fill(`https://new-gateway.example.com/swr-scan-on-push?instance_id=${INSTANCE}`),
+    );
+    expect(now.some((policy) => ids.includes(policy.id))).toBe(false);
+  });
+
+  it("wires only the namespaces matching --namespaces", async () => {
+    const run = await wire({}, "--url", URL, "--namespaces", "team-*");
+
+    expect(run.code).toBe(0);
+    expect(
+      swr
+        .policies(INSTANCE)
+        .map((policy) => policy.namespace_name)
+        .sort(),
+    ).toEqual(["team-a", "team-b"]);
+  });
+
+  it("names the namespace and SWR's answer when one fails, does the rest, and exits 1", async () => {
+    swr.failNamespace("team-b", 403, "SVCSTG.SWR.4030002", "no permission to manage triggers");
+
+    const run = await wire({}, "--url", URL);
+
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(
+      /^ee-instance-1 +team-b +failed +HTTP 403 SVCSTG\.SWR\.4030002: no permission to manage triggers/m,
+    );
+    expect(
+      swr
+        .policies(INSTANCE)
+        .map((policy) => policy.namespace_name)
+        .sort(),
+    ).toEqual(["platform", "team-a"]);
+  });
+
+  it("says when SWR refuses the credentials, naming the call, without the key", async () => {
+    const run = await wire({ CLOUD_SDK_SK: "not-the-secret-key-at-all" }, "--url", URL);
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /instance ee-instance-1: ListInstanceNamespaces failed: HTTP 401 APIGW\.0301/,
+    );
+    expect(run.stderr).not.toContain("not-the-secret-key-at-all");
+  });
+
+  it("refuses to run without an instance id or a secret, listing what is missing", async () => {
+    const none = await runLocalTool("cli/wire.ts", [], env);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--instance-id is required/);
+    const noSecret = await wire({ WEBHOOK_SECRET: "" }, "--url", URL);
+    expect(noSecret.code).toBe(2);
+    expect(noSecret.stderr).toMatch(/WEBHOOK_SECRET: the secret the policies send/);
+  });
+});
