@@ -1,13 +1,7 @@
 import picomatch from "picomatch";
 import { createHssClient } from "../../src/hss/client";
 import { swrWebhooks } from "../../src/swr/webhooks";
-import {
-  pacedSlot,
-  WireError,
-  type WireRow,
-  wireInstance,
-  wireTable,
-} from "../../src/wiring/reconcile";
+import { pacedSlot, wireInstances, wireTable } from "../../src/wiring/reconcile";
 
 /**
  * The wiring after a deploy: the function's own src/wiring/, with the deploy's region, project
@@ -38,29 +32,18 @@ export async function wireAll(options: {
   );
   const matches = picomatch(variables.SWR_WIRE_NAMESPACES || "*");
   const slot = pacedSlot(Number(variables.SWR_CALLS_PER_MINUTE) || 20);
-  const rows: WireRow[] = [];
-  let failed = false;
-  for (const instanceId of options.instances) {
-    try {
-      const result = await wireInstance({
-        swr,
-        instanceId,
-        matches: (namespace) => matches(namespace),
-        url: options.url,
-        header: variables.WEBHOOK_SECRET_HEADER || "authorization",
-        secret: (variables.WEBHOOK_SECRET ?? "").split(",")[0]?.trim() || undefined,
-        dryRun: false,
-        unwire: false,
-        slot,
-      });
-      rows.push(...result.rows);
-    } catch (error) {
-      if (!(error instanceof WireError)) throw error;
-      options.write(`wiring SWR Enterprise: ${error.message}`);
-      failed = true;
-    }
-  }
+  const { rows, errors } = await wireInstances(options.instances, {
+    swr,
+    matches: (namespace) => matches(namespace),
+    url: options.url,
+    header: variables.WEBHOOK_SECRET_HEADER || "authorization",
+    secret: (variables.WEBHOOK_SECRET ?? "").split(",")[0]?.trim() || undefined,
+    dryRun: false,
+    unwire: false,
+    slot,
+  });
+  for (const error of errors) options.write(`wiring SWR Enterprise: ${error}`);
   options.write("SWR Enterprise triggers (npm run wire):");
   for (const line of wireTable(rows, false)) options.write(`  ${line}`);
-  return failed || rows.some((row) => row.action === "failed");
+  return errors.length > 0 || rows.some((row) => row.action === "failed");
 }

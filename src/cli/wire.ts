@@ -7,7 +7,7 @@ import { type SwrEmulator, startSwrEmulator } from "../emulator/swr-emulator";
 import { createHssClient } from "../hss/client";
 import { secretScrubber } from "../log";
 import { swrWebhooks } from "../swr/webhooks";
-import { pacedSlot, WireError, type WireRow, wireInstance, wireTable } from "../wiring/reconcile";
+import { pacedSlot, type WireRow, wireInstances, wireTable } from "../wiring/reconcile";
 import { answeredHelpOrVersion, type CommandHelp, helpText } from "./command";
 
 /**
@@ -180,29 +180,18 @@ async function wire(options: WireOptions, env: NodeJS.ProcessEnv): Promise<numbe
   );
   const slot = pacedSlot(config.wiring.callsPerMinute);
   const matches = picomatch(options.namespaces);
-  const rows: WireRow[] = [];
-  const errors: string[] = [];
-  for (const instanceId of options.instances) {
-    try {
-      const result = await wireInstance({
-        swr,
-        instanceId,
-        matches: (namespace) => matches(namespace),
-        url: options.url ?? config.wiring.url,
-        findUrl: () => urlFromDeployment(env, config.hss.region),
-        header: config.webhook.header,
-        secret: config.webhook.secrets[0],
-        dryRun: options.dryRun,
-        unwire: options.unwire,
-        slot,
-      });
-      rows.push(...result.rows);
-    } catch (error) {
-      if (!(error instanceof WireError)) throw error;
-      errors.push(scrub(error.message));
-    }
-  }
-  return report(rows, errors, options, scrub);
+  const { rows, errors } = await wireInstances(options.instances, {
+    swr,
+    matches: (namespace) => matches(namespace),
+    url: options.url ?? config.wiring.url,
+    findUrl: () => urlFromDeployment(env, config.hss.region),
+    header: config.webhook.header,
+    secret: config.webhook.secrets[0],
+    dryRun: options.dryRun,
+    unwire: options.unwire,
+    slot,
+  });
+  return report(rows, errors.map(scrub), options, scrub);
 }
 
 /**

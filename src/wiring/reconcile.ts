@@ -107,6 +107,25 @@ export async function wireInstance(run: WireRun): Promise<WireResult> {
   return { rows, complete };
 }
 
+/** Several instances in turn; one that cannot be listed is reported, and the others go on. */
+export async function wireInstances(
+  instanceIds: readonly string[],
+  run: Omit<WireRun, "instanceId">,
+): Promise<WireResult & { errors: string[] }> {
+  const outcome = { rows: [] as WireRow[], errors: [] as string[], complete: true };
+  for (const instanceId of instanceIds) {
+    try {
+      const result = await wireInstance({ ...run, instanceId });
+      outcome.rows.push(...result.rows);
+      outcome.complete &&= result.complete;
+    } catch (error) {
+      if (!(error instanceof WireError)) throw error;
+      outcome.errors.push(error.message);
+    }
+  }
+  return outcome;
+}
+
 /** The policy every namespace should hold, from the URL given or the one already in use. */
 async function settingsOf(run: WireRun, policies: WebhookPolicy[]) {
   const url =

@@ -3,7 +3,7 @@ import type { Config } from "../config";
 import { MemoryCallBudget } from "../hss/call-budget";
 import type { Logger } from "../log";
 import type { SwrWebhooks } from "../swr/webhooks";
-import { failureOf, type WireAction, WireError, type WireRow, wireInstance } from "./reconcile";
+import { failureOf, type WireAction, type WireRow, wireInstances } from "./reconcile";
 
 /**
  * Keeps SWR Enterprise wired from the scheduled flush (SWR_WIRE_INSTANCES): at most every
@@ -52,29 +52,27 @@ export async function keepWired(options: KeepWiredOptions): Promise<WiringSummar
     Date.now() < options.deadline - 3000 && (await budget.take("swr-webhooks")).granted;
   const matches = picomatch(settings.namespaces);
   const summary: WiringSummary = { counts: {}, changes: [], errors: [], complete: true };
-  for (const instanceId of settings.instances) {
-    try {
-      const result = await wireInstance({
-        swr: options.swr(),
-        instanceId,
-        matches: (namespace) => matches(namespace),
-        url: settings.url,
-        header: options.webhook.header,
-        secret: options.webhook.secrets[0],
-        dryRun: false,
-        unwire: false,
-        slot,
-      });
-      summary.complete &&= result.complete;
-      for (const row of result.rows) {
-        summary.counts[row.action] = (summary.counts[row.action] ?? 0) + 1;
-        if (row.action !== "unchanged" && summary.changes.length < CHANGES_SHOWN) {
-          summary.changes.push(row);
-        }
+  try {
+    const result = await wireInstances(settings.instances, {
+      swr: options.swr(),
+      matches: (namespace) => matches(namespace),
+      url: settings.url,
+      header: options.webhook.header,
+      secret: options.webhook.secrets[0],
+      dryRun: false,
+      unwire: false,
+      slot,
+    });
+    summary.complete = result.complete;
+    summary.errors.push(...result.errors);
+    for (const row of result.rows) {
+      summary.counts[row.action] = (summary.counts[row.action] ?? 0) + 1;
+      if (row.action !== "unchanged" && summary.changes.length < CHANGES_SHOWN) {
+        summary.changes.push(row);
       }
-    } catch (error) {
-      summary.errors.push(error instanceof WireError ? error.message : failureOf(error));
     }
+  } catch (error) {
+    summary.errors.push(failureOf(error));
   }
   state.unfinished = !summary.complete;
   const failed = summary.errors.length > 0 || (summary.counts.failed ?? 0) > 0;

@@ -390,7 +390,9 @@ describe("generated hostile payloads", () => {
         fc.asyncProperty(envelope, async ({ event }) => {
           await harness.invoke(event).catch(() => undefined);
         }),
-        { numRuns: 400 },
+        // About one generated event in ten reaches HSS (33–53 of 400 were seen): 1,000 runs keep
+        // the count well above the floor below, whatever the seed.
+        { numRuns: 1000 },
       );
       const answers = harness.emulator.received.map((request) => request.status);
       expect(answers.length).toBeGreaterThan(30);

@@ -13,6 +13,17 @@ const configurationTable = configuration.slice(
   configuration.indexOf("Local tools only"),
 );
 const events = read("docs", "events.md");
+const PAGES = [
+  "configuration",
+  "events",
+  "operations",
+  "ci-gate",
+  "deploy",
+  "troubleshooting",
+  "performance",
+  "architecture",
+  "development",
+];
 
 describe("the documentation", () => {
   it.each(CONFIG_VARIABLES)("documents %s in docs/configuration.md's table", (variable) => {
@@ -25,36 +36,13 @@ describe("the documentation", () => {
 
   it("keeps the README a front page: under 200 lines, linking every page of docs/", () => {
     expect(readme.split("\n").length).toBeLessThan(200);
-    for (const page of [
-      "configuration",
-      "events",
-      "operations",
-      "ci-gate",
-      "deploy",
-      "troubleshooting",
-      "performance",
-      "architecture",
-      "development",
-    ]) {
+    for (const page of PAGES) {
       expect(readme).toContain(`(docs/${page}.md`);
     }
   });
 
   it("links only to documents that exist", () => {
-    const pages = [
-      "README.md",
-      ...[
-        "configuration",
-        "events",
-        "operations",
-        "ci-gate",
-        "deploy",
-        "troubleshooting",
-        "performance",
-        "architecture",
-        "development",
-      ].map((page) => `docs/${page}.md`),
-    ];
+    const pages = ["README.md", ...PAGES.map((page) => `docs/${page}.md`)];
     for (const page of pages) {
       const text = read(page);
       for (const [, target] of text.matchAll(/\]\(([^)#\s]+\.md)(?:#[^)]*)?\)/g)) {

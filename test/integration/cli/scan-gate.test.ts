@@ -6,13 +6,9 @@ import { join } from "node:path";
 import Ajv from "ajv-draft-04";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  emulatorEnvironment,
-  type HssEmulator,
-  type HssEmulatorOptions,
-  startHssEmulator,
-} from "../../../src/emulator/hss-emulator";
+import { emulatorEnvironment, type HssEmulator } from "../../../src/emulator/hss-emulator";
 import { ROOT, runLocalTool } from "../../support/local-tool";
+import { emulatorWith, SCAN_HOST, SCAN_INSTANCE } from "../../support/scan-gate";
 
 /**
  * `scan` as a CI gate beside Trivy and Grype: errors no retry fixes end the run at once, transient
@@ -20,27 +16,9 @@ import { ROOT, runLocalTool } from "../../support/local-tool";
  * --only-fixed, help and version, and Ctrl-C.
  */
 
-const HOST = "swr-ee-prod.cn-north-4.myhuaweicloud.com";
-const INSTANCE = "inst-ci";
+const HOST = SCAN_HOST;
+const INSTANCE = SCAN_INSTANCE;
 const ref = (tag: string) => `${HOST}/team/api:${tag}`;
-
-async function emulatorWith(tags: string[], options: HssEmulatorOptions = {}) {
-  const emulator = await startHssEmulator({
-    timings: { syncMs: 300, scanStartMs: 100, scanMs: 600 },
-    ...options,
-  });
-  for (const tag of tags) {
-    emulator.push({
-      image_type: "instance_image",
-      namespace: "team",
-      image_name: "api",
-      image_version: tag,
-      instance_id: INSTANCE,
-      host: HOST,
-    });
-  }
-  return emulator;
-}
 
 const envFor = (emulator: HssEmulator, extra: Record<string, string> = {}) => ({
   PATH: process.env.PATH,

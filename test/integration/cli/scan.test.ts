@@ -7,30 +7,10 @@ import {
   startHssEmulator,
 } from "../../../src/emulator/hss-emulator";
 import { runLocalTool } from "../../support/local-tool";
+import { emulatorWith, SCAN_HOST, SCAN_INSTANCE } from "../../support/scan-gate";
 
-const HOST = "swr-ee-prod.cn-north-4.myhuaweicloud.com";
-const INSTANCE = "inst-ci";
-
-/**
- * An emulator with HSS's own limit (5 calls of each API a minute) and fast sync and scans, with
- * the given images pushed to the registry and not yet synced by HSS.
- */
-async function emulatorWith(...tags: string[]): Promise<HssEmulator> {
-  const emulator = await startHssEmulator({
-    timings: { syncMs: 300, scanStartMs: 100, scanMs: 600 },
-  });
-  for (const tag of tags) {
-    emulator.push({
-      image_type: "instance_image",
-      namespace: "team",
-      image_name: "api",
-      image_version: tag,
-      instance_id: INSTANCE,
-      host: HOST,
-    });
-  }
-  return emulator;
-}
+const HOST = SCAN_HOST;
+const INSTANCE = SCAN_INSTANCE;
 
 const envFor = (emulator: HssEmulator) => ({
   PATH: process.env.PATH,
@@ -43,7 +23,7 @@ const scan = (emulator: HssEmulator, ...args: string[]) =>
 
 describe("npm run scan", () => {
   it("exits 1 for an image with high findings and 0 for a clean one, within HSS's limit", async () => {
-    const [high, clean] = await Promise.all([emulatorWith("high-1"), emulatorWith("clean-1")]);
+    const [high, clean] = await Promise.all([emulatorWith(["high-1"]), emulatorWith(["clean-1"])]);
     try {
       const [flagged, passed] = await Promise.all([
         scan(high, `${HOST}/team/api:high-1`, "--wait", "--fail-on", "high"),
@@ -76,7 +56,7 @@ describe("npm run scan", () => {
   }, 60_000);
 
   it("prints JSON with the vulnerabilities on request, and fails on medium when asked", async () => {
-    const emulator = await emulatorWith("medium-1");
+    const emulator = await emulatorWith(["medium-1"]);
     try {
       const run = await scan(
         emulator,
@@ -108,7 +88,7 @@ describe("npm run scan", () => {
   }, 30_000);
 
   it("exits 3 with HSS's reason when a scan fails, and when no result comes in time", async () => {
-    const emulator = await emulatorWith("broken-1");
+    const emulator = await emulatorWith(["broken-1"]);
     try {
       const [broken, never] = await Promise.all([
         scan(emulator, `${HOST}/team/api:broken-1`, "--wait"),
@@ -171,7 +151,7 @@ describe("npm run scan", () => {
       "no SWR Enterprise instance for registry registry.example.com",
     ],
   ])("exits 2 for usage errors: %j", async (args, message) => {
-    const emulator = await emulatorWith();
+    const emulator = await emulatorWith([]);
     try {
       const run = await runLocalTool("cli/scan.ts", args, {
         ...envFor(emulator),
