@@ -159,7 +159,17 @@ describe("npm run wire", () => {
 
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^ee-instance-1 +team-a +would be created +https:/m);
-    expect(run.stdout).toMatch(/dry run: nothing was changed/);
+    expect(run.stdout).toMatch(/^3 would be created \(dry run: nothing was changed\)$/m);
+    const json = await wire({}, "--url", URL, "--dry-run", "--json");
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      dry_run: true,
+      rows: [
+        { instance_id: INSTANCE, namespace: "team-a", action: "created" },
+        { namespace: "team-b", action: "created" },
+        { namespace: "platform", action: "created" },
+      ],
+      errors: [],
+    });
     expect(changes()).toEqual([]);
   });
 
