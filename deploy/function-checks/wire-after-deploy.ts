@@ -31,7 +31,10 @@ export async function wireAll(options: {
     10_000,
   );
   const matches = picomatch(variables.SWR_WIRE_NAMESPACES || "*");
-  const slot = pacedSlot(Number(variables.SWR_CALLS_PER_MINUTE) || 20);
+  const slot = pacedSlot(
+    Number(variables.SWR_CALLS_PER_MINUTE) || 60,
+    (Number(variables.SWR_RATE_WINDOW_SECONDS) || 61) * 1000,
+  );
   const { rows, errors } = await wireInstances(options.instances, {
     swr,
     matches: (namespace) => matches(namespace),
@@ -45,5 +48,7 @@ export async function wireAll(options: {
   for (const error of errors) options.write(`wiring SWR Enterprise: ${error}`);
   options.write("SWR Enterprise triggers (npm run wire):");
   for (const line of wireTable(rows, false)) options.write(`  ${line}`);
-  return errors.length > 0 || rows.some((row) => row.action === "failed");
+  return (
+    errors.length > 0 || rows.some((row) => row.action === "failed" || row.action === "postponed")
+  );
 }

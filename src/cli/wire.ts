@@ -7,7 +7,13 @@ import { type SwrEmulator, startSwrEmulator } from "../emulator/swr-emulator";
 import { createHssClient } from "../hss/client";
 import { secretScrubber } from "../log";
 import { swrWebhooks } from "../swr/webhooks";
-import { pacedSlot, type WireRow, wireInstances, wireTable } from "../wiring/reconcile";
+import {
+  mergeRetried,
+  pacedSlot,
+  type WireRow,
+  wireInstances,
+  wireTable,
+} from "../wiring/reconcile";
 import { answeredHelpOrVersion, type CommandHelp, helpText } from "./command";
 
 /**
@@ -44,7 +50,8 @@ export const WIRE_HELP: CommandHelp = {
     ["HSS_PROJECT_ID", "the project id of that region"],
     ["CLOUD_SDK_AK, CLOUD_SDK_SK", "access key of an IAM user allowed to manage SWR's triggers"],
     ["SWR_ENDPOINT", "SWR's endpoint, instead of the region's"],
-    ["SWR_CALLS_PER_MINUTE", "SWR calls a minute at most (20)"],
+    ["SWR_CALLS_PER_MINUTE", "SWR calls a minute at most (60)"],
+    ["SWR_RATE_WINDOW_SECONDS", "the window of that budget, and the wait after SWR throttles (61)"],
     ["SWR_WIRE_URL", "the trigger URL, when --url is not given"],
     ["(none of HSS_REGION, SWR_ENDPOINT)", "an embedded SWR stand-in with 3 namespaces answers"],
   ],
@@ -178,21 +185,35 @@ async function wire(options: WireOptions, env: NodeJS.ProcessEnv): Promise<numbe
     }),
     Math.max(config.hss.timeoutMs, 10_000),
   );
-  const slot = pacedSlot(config.wiring.callsPerMinute);
   const matches = picomatch(options.namespaces);
-  const { rows, errors } = await wireInstances(options.instances, {
+  const run = {
     swr,
-    matches: (namespace) => matches(namespace),
+    matches: (namespace: string) => matches(namespace),
     url: options.url ?? config.wiring.url,
     findUrl: () => urlFromDeployment(env, config.hss.region),
     header: config.webhook.header,
     secret: config.webhook.secrets[0],
     dryRun: options.dryRun,
     unwire: options.unwire,
-    slot,
-  });
-  return report(rows, errors.map(scrub), options, scrub);
+    slot: pacedSlot(config.wiring.callsPerMinute, config.wiring.windowMs),
+  };
+  const first = await wireInstances(options.instances, run);
+  let rows = first.rows;
+  // What SWR throttled goes through a window later: the run is idempotent, so it is run again.
+  for (let attempt = 2; attempt <= THROTTLE_ATTEMPTS && !rows.every(done); attempt += 1) {
+    const seconds = Math.round(config.wiring.windowMs / 1000);
+    complain(
+      `SWR throttled some calls: again in ${seconds} s (attempt ${attempt} of ${THROTTLE_ATTEMPTS})`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, config.wiring.windowMs));
+    rows = mergeRetried(rows, (await wireInstances(options.instances, run)).rows);
+  }
+  return report(rows, first.errors.map(scrub), options, scrub);
 }
+
+/** Runs of the wiring when SWR throttles (429): the first and two more, a window apart. */
+const THROTTLE_ATTEMPTS = 3;
+const done = (row: WireRow) => row.action !== "postponed";
 
 /**
  * The trigger URL from the deployment itself: `npm run sls -- info` in a clone (the deploy tools,
@@ -223,7 +244,9 @@ function report(
   options: WireOptions,
   scrub: (text: string) => string,
 ): number {
-  const failed = errors.length + rows.filter((row) => row.action === "failed").length;
+  const failed =
+    errors.length +
+    rows.filter((row) => row.action === "failed" || row.action === "postponed").length;
   if (options.json) {
     process.stdout.write(
       `${scrub(JSON.stringify({ dry_run: options.dryRun, unwire: options.unwire, rows, errors }, null, 2))}\n`,

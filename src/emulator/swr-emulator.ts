@@ -59,8 +59,14 @@ export interface SwrEmulator {
   /** Adds a policy as someone else would (the console, another tool). */
   addPolicy(instanceId: string, namespace: string, body: Record<string, unknown>): SwrPolicy;
   policies(instanceId: string): SwrPolicy[];
-  /** Answers the next calls that touch this namespace's policies with this error. */
-  failNamespace(namespace: string, status: number, code: string, message: string): void;
+  /** Answers the calls that touch this namespace's policies with this error (`times` of them). */
+  failNamespace(
+    namespace: string,
+    status: number,
+    code: string,
+    message: string,
+    times?: number,
+  ): void;
   readonly received: SwrRequestRecord[];
   close(): Promise<void>;
 }
@@ -87,7 +93,7 @@ export async function startSwrEmulator(
   const keys = options.keys ?? [EMULATOR_KEY];
   const projectId = options.projectId ?? PROJECT_ID;
   const instances = new Map<string, { namespaces: SwrNamespace[]; policies: SwrPolicy[] }>();
-  const failures = new Map<string, SwrError>();
+  const failures = new Map<string, { error: SwrError; left: number }>();
   const received: SwrRequestRecord[] = [];
   let nextId = 1;
 
@@ -156,7 +162,10 @@ export async function startSwrEmulator(
     }
     const namespace = rest[1];
     const failure = failures.get(namespace);
-    if (failure) throw failure;
+    if (failure && failure.left > 0) {
+      failure.left -= 1;
+      throw failure.error;
+    }
     if (rest.length === 4 && method === "POST") {
       return [201, { id: createPolicy(instanceId, namespace, body).id }];
     }
@@ -242,8 +251,8 @@ export async function startSwrEmulator(
     },
     addPolicy: (instanceId, namespace, body) => createPolicy(instanceId, namespace, body),
     policies: (instanceId) => structuredClone(instance(instanceId).policies),
-    failNamespace(namespace, status, code, message) {
-      failures.set(namespace, new SwrError(status, code, message));
+    failNamespace(namespace, status, code, message, times = Number.POSITIVE_INFINITY) {
+      failures.set(namespace, { error: new SwrError(status, code, message), left: times });
     },
     close: served.close,
   };

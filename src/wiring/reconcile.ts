@@ -99,7 +99,10 @@ export async function wireInstance(run: WireRun): Promise<WireResult> {
       continue;
     }
     const outcome = await act(run, namespace, held, settings).catch(
-      (error: unknown): [WireAction, string] => ["failed", failureOf(error)],
+      (error: unknown): [WireAction, string] =>
+        throttled(error)
+          ? ["postponed", `SWR throttled the call (${failureOf(error)}): the next run sees to it`]
+          : ["failed", failureOf(error)],
     );
     if (outcome[0] === "postponed") complete = false;
     row(namespace, outcome[0], outcome[1]);
@@ -124,6 +127,13 @@ export async function wireInstances(
     }
   }
   return outcome;
+}
+
+/** A later run's rows in place of the earlier run's postponed ones (a run is idempotent). */
+export function mergeRetried(earlier: WireRow[], later: WireRow[]): WireRow[] {
+  const key = (row: WireRow) => `${row.instance_id}/${row.namespace}`;
+  const retried = new Map(later.map((row) => [key(row), row]));
+  return earlier.map((row) => (row.action === "postponed" ? (retried.get(key(row)) ?? row) : row));
 }
 
 /** The policy every namespace should hold, from the URL given or the one already in use. */
@@ -224,6 +234,10 @@ async function listed<T>(list: () => Promise<T>, api: string, run: WireRun): Pro
   }
 }
 
+/** The API gateway's rate limit (429, APIGW.0308): the call may go through a window later. */
+const throttled = (error: unknown) =>
+  error instanceof HssCallError && (error.httpStatus === 429 || error.errorCode === "APIGW.0308");
+
 /** SWR's answer in a line: status, code, message, request id. */
 export function failureOf(error: unknown): string {
   if (error instanceof HssCallError) {
@@ -264,8 +278,8 @@ export function wireTable(rows: WireRow[], dryRun: boolean): string[] {
 }
 
 /** A slot that waits for the budget (the commands): every call is made, never faster than this. */
-export function pacedSlot(callsPerMinute: number): () => Promise<boolean> {
-  const budget = new MemoryCallBudget(callsPerMinute, 60_000);
+export function pacedSlot(callsPerMinute: number, windowMs = 60_000): () => Promise<boolean> {
+  const budget = new MemoryCallBudget(callsPerMinute, windowMs);
   return async () => {
     for (;;) {
       const taken = await budget.take("swr-webhooks");

@@ -42,7 +42,7 @@ const states = new WeakMap<object, { budget: MemoryCallBudget; unfinished: boole
 export async function keepWired(options: KeepWiredOptions): Promise<WiringSummary | undefined> {
   const { settings, log } = options;
   const state = states.get(options.marks) ?? {
-    budget: new MemoryCallBudget(settings.callsPerMinute, 60_000),
+    budget: new MemoryCallBudget(settings.callsPerMinute, settings.windowMs),
     unfinished: false,
   };
   states.set(options.marks, state);

@@ -217,6 +217,19 @@ describe("npm run wire", () => {
     ).toEqual(["platform", "team-a"]);
   });
 
+  it("waits out SWR's rate limit (429) and finishes what it throttled", async () => {
+    swr.failNamespace("team-b", 429, "APIGW.0308", "The throttling threshold has been reached", 2);
+
+    const run = await wire({ SWR_RATE_WINDOW_SECONDS: "1" }, "--url", URL);
+
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/SWR throttled some calls: again in 1 s \(attempt 2 of 3\)/);
+    expect(run.stderr).toMatch(/attempt 3 of 3/);
+    expect(run.stdout).toMatch(/^ee-instance-1 +team-b +created/m);
+    expect(run.stdout).toMatch(/^3 created$/m);
+    expect(swr.policies(INSTANCE)).toHaveLength(3);
+  });
+
   it("says when SWR refuses the credentials, naming the call, without the key", async () => {
     const run = await wire({ CLOUD_SDK_SK: "not-the-secret-key-at-all" }, "--url", URL);
 
