@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import packageJson from "../../package.json";
+import { ScanOnPushError } from "../errors";
 
 /**
  * What every command of this project answers the same way: `-h`/`--help` (its options, the
@@ -8,6 +10,32 @@ import packageJson from "../../package.json";
  */
 
 export const VERSION: string = packageJson.version;
+
+/** A command line this command cannot take: said with its help, exit 2. */
+export class UsageError extends ScanOnPushError {}
+
+/**
+ * Node's own parser (`--name value`, `--name=value`, positionals), its errors said in this
+ * project's words: `unknown option --x`, `--x needs a value`.
+ */
+export function parseCommandLine<T extends NonNullable<ParseArgsConfig["options"]>>(
+  args: string[],
+  options: T,
+) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    const { code, message } = error as { code?: string; message: string };
+    const name = /'(--?[^' <]+)/.exec(message)?.[1] ?? "";
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw new UsageError(`unknown option ${name}`);
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      throw new UsageError(
+        /does not take/.test(message) ? `${name} takes no value` : `${name} needs a value`,
+      );
+    }
+    throw error;
+  }
+}
 export const PRODUCT = "swr-scan-on-push";
 
 export interface CommandHelp {
@@ -86,4 +114,14 @@ export function packageFile(...parts: string[]): string {
     }
     if (dirname(dir) === dir) return join(__dirname, "..", "..", ...parts);
   }
+}
+
+/**
+ * For a command that never calls HSS (queue status, wire): the function's configuration needs an
+ * HSS region or endpoint to be whole, so one that is never called stands in when none is set.
+ */
+export function withoutHss(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return env.HSS_REGION?.trim() || env.HSS_ENDPOINT?.trim()
+    ? env
+    : { ...env, HSS_ENDPOINT: "https://hss.not-called.invalid" };
 }

@@ -2,7 +2,13 @@ import { type Instance, invocationOf, openInstance } from "../composition-root";
 import { ConfigError, loadConfig } from "../config";
 import { flushQueue } from "../flush/flusher";
 import type { ScanQueue } from "../queue/scan-queue";
-import { answeredHelpOrVersion, type CommandHelp, HSS_VARIABLES, helpText } from "./command";
+import {
+  answeredHelpOrVersion,
+  type CommandHelp,
+  HSS_VARIABLES,
+  helpText,
+  withoutHss,
+} from "./command";
 
 /**
  * `npm run queue -- <command>`: what operators need to see and do with the shared scan queue,
@@ -65,10 +71,7 @@ export async function runQueue(args: string[], env: NodeJS.ProcessEnv): Promise<
     return 2;
   }
   // Without HSS settings, status and retry-dead still work: the endpoint is never called.
-  const environment =
-    NO_HSS.has(command ?? "") && !env.HSS_REGION?.trim() && !env.HSS_ENDPOINT?.trim()
-      ? { ...env, HSS_ENDPOINT: "https://hss.not-configured.invalid" }
-      : env;
+  const environment = NO_HSS.has(command ?? "") ? withoutHss(env) : env;
   let queue: ScanQueue | undefined;
   try {
     const config = loadConfig(environment);

@@ -1,6 +1,5 @@
-import { ScanOnPushError } from "../errors";
 import type { MinSeverity } from "../follow-up/notify";
-import { type CommandHelp, HSS_VARIABLES } from "./command";
+import { type CommandHelp, HSS_VARIABLES, parseCommandLine, UsageError } from "./command";
 import { DEFAULT_IGNORE_FILE } from "./ignore-file";
 import { EXIT } from "./scan-output";
 
@@ -21,8 +20,6 @@ export interface Options {
   ignoreFile?: string;
   onlyFixed: boolean;
 }
-
-export class UsageError extends ScanOnPushError {}
 
 export const SCAN_HELP: CommandHelp = {
   name: "swr-scan-on-push scan",
@@ -103,75 +100,40 @@ function severityOf(text: string): MinSeverity {
   );
 }
 
-const FLAGS: Record<string, (options: Options) => void> = {
-  "--wait": (options) => {
-    options.wait = true;
-  },
-  "--json": (options) => {
-    options.format = "json";
-  },
-  "--vulnerabilities": (options) => {
-    options.vulnerabilities = true;
-  },
-  "--vulns": (options) => {
-    options.vulnerabilities = true;
-  },
-  "--only-fixed": (options) => {
-    options.onlyFixed = true;
-  },
-};
-
-const VALUED: Record<string, (options: Options, value: string) => void> = {
-  "--fail-on": (options, value) => {
-    options.failOn = severityOf(value);
-  },
-  "--timeout": (options, value) => {
-    options.timeoutMs = parseDuration(value);
-  },
-  "--poll": (options, value) => {
-    options.pollMs = Math.max(1000, parseDuration(value));
-  },
-  "--instance-id": (options, value) => {
-    options.instanceId = value;
-  },
-  "--output": (options, value) => {
-    options.output = value;
-  },
-  "--ignore-file": (options, value) => {
-    options.ignoreFile = value;
-  },
-  "--format": (options, value) => {
-    if (value !== "table" && value !== "json" && value !== "sarif") {
-      throw new UsageError(`--format takes table, json or sarif (got ${value})`);
-    }
-    options.format = value;
-  },
-};
+const FORMATS = ["table", "json", "sarif"] as const;
 
 export function parseArgs(args: string[]): Options {
-  const options: Options = {
-    references: [],
-    wait: false,
-    timeoutMs: 15 * 60_000,
-    pollMs: 5000,
-    vulnerabilities: false,
-    format: "table",
-    onlyFixed: false,
-  };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    const [name = arg, inline] = arg.startsWith("--") ? arg.split(/=(.*)/s, 2) : [arg];
-    const flag = FLAGS[name];
-    const valued = VALUED[name];
-    if (flag && inline === undefined) flag(options);
-    else if (valued) {
-      const value = inline ?? args[++i];
-      if (value === undefined || value.startsWith("--"))
-        throw new UsageError(`${name} needs a value`);
-      valued(options, value);
-    } else if (arg.startsWith("-")) throw new UsageError(`unknown option ${arg}`);
-    else options.references.push(arg);
+  const { values, positionals } = parseCommandLine(args, {
+    wait: { type: "boolean" },
+    json: { type: "boolean" },
+    vulnerabilities: { type: "boolean" },
+    vulns: { type: "boolean" },
+    "only-fixed": { type: "boolean" },
+    "fail-on": { type: "string" },
+    timeout: { type: "string", default: "15m" },
+    poll: { type: "string", default: "5s" },
+    "instance-id": { type: "string" },
+    output: { type: "string" },
+    "ignore-file": { type: "string" },
+    format: { type: "string" },
+  });
+  const format = values.format ?? (values.json ? "json" : "table");
+  if (!(FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(`--format takes table, json or sarif (got ${format})`);
   }
+  const options: Options = {
+    references: positionals,
+    wait: values.wait ?? false,
+    timeoutMs: parseDuration(values.timeout),
+    pollMs: Math.max(1000, parseDuration(values.poll)),
+    vulnerabilities: (values.vulnerabilities ?? false) || (values.vulns ?? false),
+    format: format as Options["format"],
+    onlyFixed: values["only-fixed"] ?? false,
+    ...(values["fail-on"] !== undefined ? { failOn: severityOf(values["fail-on"]) } : {}),
+    ...(values["instance-id"] !== undefined ? { instanceId: values["instance-id"] } : {}),
+    ...(values.output !== undefined ? { output: values.output } : {}),
+    ...(values["ignore-file"] !== undefined ? { ignoreFile: values["ignore-file"] } : {}),
+  };
   if (options.references.length === 0) throw new UsageError("no image reference given");
   if (options.failOn && !options.wait) throw new UsageError("--fail-on needs --wait");
   return options;

@@ -15,10 +15,10 @@ import { MemoryWatchStore } from "../queue/memory-queue";
 import type { ScanQueue } from "../queue/scan-queue";
 import { planPushScans, registryHostOf } from "../scan-plan";
 import { type ScanSender, sendScan } from "../send-scan";
-import { answeredHelpOrVersion, helpText } from "./command";
+import { answeredHelpOrVersion, helpText, UsageError } from "./command";
 import { IgnoreFileError, Ignores, loadIgnoreFile } from "./ignore-file";
 import { sarifOf } from "./sarif";
-import { type Options, parseArgs, SCAN_HELP, UsageError } from "./scan-args";
+import { type Options, parseArgs, SCAN_HELP } from "./scan-args";
 import {
   EXIT,
   exitCodeOf,

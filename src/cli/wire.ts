@@ -14,7 +14,14 @@ import {
   wireInstances,
   wireTable,
 } from "../wiring/reconcile";
-import { answeredHelpOrVersion, type CommandHelp, helpText } from "./command";
+import {
+  answeredHelpOrVersion,
+  type CommandHelp,
+  helpText,
+  parseCommandLine,
+  UsageError,
+  withoutHss,
+} from "./command";
 
 /**
  * `npm run wire -- --instance-id <id>`: makes every namespace of an SWR Enterprise instance send
@@ -72,36 +79,29 @@ interface WireOptions {
   json: boolean;
 }
 
-class UsageError extends Error {}
-
 function parseArgs(args: string[]): WireOptions {
-  const options: WireOptions = {
-    instances: [],
-    namespaces: "*",
-    dryRun: false,
-    unwire: false,
-    json: false,
-  };
-  for (let i = 0; i < args.length; i += 1) {
-    const [flag, inline] = (args[i] as string).split(/=(.*)/s, 2) as [string, string | undefined];
-    const value = () => {
-      const found = inline ?? args[++i];
-      if (!found) throw new UsageError(`${flag} needs a value`);
-      return found;
-    };
-    if (flag === "--instance-id") options.instances.push(...value().split(",").filter(Boolean));
-    else if (flag === "--namespaces") options.namespaces = value();
-    else if (flag === "--url") options.url = value();
-    else if (flag === "--dry-run") options.dryRun = true;
-    else if (flag === "--unwire") options.unwire = true;
-    else if (flag === "--json") options.json = true;
-    else throw new UsageError(`unknown option ${flag}`);
-  }
-  if (options.instances.length === 0) throw new UsageError("--instance-id is required");
-  if (options.url !== undefined && !/^https?:\/\/\S+$/.test(options.url)) {
+  const { values, positionals } = parseCommandLine(args, {
+    "instance-id": { type: "string", multiple: true, default: [] },
+    namespaces: { type: "string", default: "*" },
+    url: { type: "string" },
+    "dry-run": { type: "boolean", default: false },
+    unwire: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}`);
+  const instances = values["instance-id"].flatMap((ids) => ids.split(",")).filter(Boolean);
+  if (instances.length === 0) throw new UsageError("--instance-id is required");
+  if (values.url !== undefined && !/^https?:\/\/\S+$/.test(values.url)) {
     throw new UsageError("--url must be the function's http(s) trigger URL");
   }
-  return options;
+  return {
+    instances,
+    namespaces: values.namespaces,
+    ...(values.url !== undefined ? { url: values.url } : {}),
+    dryRun: values["dry-run"],
+    unwire: values.unwire,
+    json: values.json,
+  };
 }
 
 const complain = (line: string) => process.stderr.write(`${line}\n`);
@@ -138,7 +138,6 @@ async function embeddedStandIn(
   const { EMULATOR_KEY } = await import("../emulator/hss-emulator");
   Object.assign(env, {
     SWR_ENDPOINT: emulator.url,
-    HSS_ENDPOINT: "https://hss.not-used-by-wire.invalid",
     HSS_PROJECT_ID: emulator.projectId,
     CLOUD_SDK_AK: EMULATOR_KEY.ak,
     CLOUD_SDK_SK: EMULATOR_KEY.sk,
@@ -151,14 +150,9 @@ async function embeddedStandIn(
 }
 
 async function wire(options: WireOptions, env: NodeJS.ProcessEnv): Promise<number> {
-  // SWR needs no HSS endpoint: a placeholder keeps the function's configuration checks whole.
-  const checked =
-    !env.HSS_REGION?.trim() && !env.HSS_ENDPOINT?.trim()
-      ? { ...env, HSS_ENDPOINT: "https://hss.not-used-by-wire.invalid" }
-      : env;
   let config: ReturnType<typeof loadConfig>;
   try {
-    config = loadConfig({ ...checked, SCAN_QUEUE: undefined });
+    config = loadConfig({ ...withoutHss(env), SCAN_QUEUE: undefined });
     const problems = [
       ...(config.credentials
         ? []

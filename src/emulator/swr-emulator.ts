@@ -20,7 +20,9 @@ import { type SigningKey, verifySignature } from "./signature";
  * Validation: name 1–256 characters of letters, digits, `_`, `-` (and CJK characters), unique in
  * its namespace; exactly one target of type `http` with an `address_type` of `internet` or
  * `internal` (a private IP) and an `auth_header` of `key:value[;key:value]`; exactly one scope
- * rule with one tag selector and one `repository` selector of kind `doublestar`; event types only
+ * rule with one tag selector (`matches`/`excludes`) and one `repository` selector
+ * (`repoMatches`/`repoExcludes`) of kind `doublestar`, as the provider's documented trigger
+ * resource writes them; a target's address, type and address type fixed at creation; event types only
  * `PUSH_ARTIFACT`; `offset` a multiple of `limit`. Errors are `{"error_code", "error_msg"}` with
  * SWR-style codes. Every request must be signed (AK/SK), as the gateway requires.
  */
@@ -184,9 +186,13 @@ export async function startSwrEmulator(
     }
     if (method === "PUT") {
       const update = checkPolicyBody(body, false);
-      const address = (existing.targets[0] as { address?: string }).address;
-      if ((update.targets[0] as { address?: string }).address !== address) {
-        throw invalid("targets.address cannot be changed: delete the policy and create it again");
+      // A target's address, type and address type are set at creation only.
+      for (const field of ["address", "type", "address_type"]) {
+        if (update.targets[0]?.[field] !== existing.targets[0]?.[field]) {
+          throw invalid(
+            `targets.${field} cannot be changed: delete the policy and create it again`,
+          );
+        }
       }
       if (
         policies.some(
@@ -351,8 +357,15 @@ function checkScopeRules(raw: unknown): Array<Record<string, unknown>> {
   if (keys.length !== 1 || !Array.isArray(repositories) || repositories.length !== 1) {
     throw invalid("scope_selectors: exactly one repository selector");
   }
-  for (const selector of [tags[0], repositories[0]] as Array<Record<string, unknown>>) {
+  const selectors: Array<[Record<string, unknown>, string[]]> = [
+    [tags[0], ["matches", "excludes"]],
+    [repositories[0], ["repoMatches", "repoExcludes"]],
+  ];
+  for (const [selector, decorations] of selectors) {
     if (selector.kind !== "doublestar") throw invalid("selector kind: only doublestar");
+    if (!decorations.includes(selector.decoration as string)) {
+      throw invalid(`selector decoration: ${decorations.join(" or ")}`);
+    }
     if (
       typeof selector.pattern !== "string" ||
       selector.pattern.length === 0 ||
@@ -360,7 +373,6 @@ function checkScopeRules(raw: unknown): Array<Record<string, unknown>> {
     ) {
       throw invalid("selector pattern: 1–512 characters");
     }
-    if (typeof selector.decoration !== "string") throw invalid("selector decoration is required");
   }
   if (rule.repo_scope_mode !== "regular" && rule.repo_scope_mode !== "selection") {
     throw invalid("repo_scope_mode: regular or selection");

@@ -306,6 +306,15 @@ return 1
 export const PRUNE = `${NOW}
 local deadRetention, watchRetention = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dropped, watches = 0, 0
+-- Drops the entries of a hash whose score in its index is older than the retention (1000 a run).
+local function dropOlder(hash, index, retention)
+  local old = redis.call('ZRANGEBYSCORE', index, '-inf', now - retention, 'LIMIT', 0, 1000)
+  for _, id in ipairs(old) do
+    redis.call('HDEL', hash, id)
+    redis.call('ZREM', index, id)
+  end
+  return #old
+end
 if deadRetention > 0 then
   if redis.call('ZCARD', KEYS[8]) < redis.call('HLEN', KEYS[7]) then
     local letters = redis.call('HGETALL', KEYS[7])
@@ -316,20 +325,10 @@ if deadRetention > 0 then
       end
     end
   end
-  local old = redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', now - deadRetention, 'LIMIT', 0, 1000)
-  for _, id in ipairs(old) do
-    redis.call('HDEL', KEYS[7], id)
-    redis.call('ZREM', KEYS[8], id)
-  end
-  dropped = #old
+  dropped = dropOlder(KEYS[7], KEYS[8], deadRetention)
 end
 if watchRetention > 0 then
-  local overdue = redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now - watchRetention, 'LIMIT', 0, 1000)
-  for _, id in ipairs(overdue) do
-    redis.call('HDEL', KEYS[9], id)
-    redis.call('ZREM', KEYS[10], id)
-  end
-  watches = #overdue
+  watches = dropOlder(KEYS[9], KEYS[10], watchRetention)
 end
 return { dropped, watches }
 `;

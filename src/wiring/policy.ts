@@ -106,12 +106,13 @@ export function decide(policies: WebhookPolicy[], desired: WebhookPolicyBody): D
   if (!policy) return { kind: "create" };
   const want = desired.targets[0];
   const have = policy.targets[0] ?? {};
-  if (have.address !== want?.address) {
-    return {
-      kind: "replace",
-      policy,
-      changes: [`address ${have.address ?? "none"} → ${want?.address}`],
-    };
+  // SWR lets no target's address, type or address type change: those mean delete and create.
+  const fixed = (["address", "address_type", "type"] as const).filter(
+    (field) => have[field] !== want?.[field],
+  );
+  if (fixed.length > 0) {
+    const changes = fixed.map((field) => `${field} ${have[field] ?? "none"} → ${want?.[field]}`);
+    return { kind: "replace", policy, changes };
   }
   const changes = differences(policy, desired);
   return changes.length === 0 ? { kind: "unchanged" } : { kind: "update", policy, changes };
@@ -128,7 +129,6 @@ function differences(policy: WebhookPolicy, desired: WebhookPolicyBody): string[
     changes.push("scope");
   if ((have.skip_cert_verify ?? false) !== want?.skip_cert_verify)
     changes.push("certificate check");
-  if (have.address_type !== want?.address_type) changes.push("address type");
   return changes;
 }
 

@@ -4,6 +4,7 @@ import { type SwrEmulator, startSwrEmulator } from "../../../src/emulator/swr-em
 import { createHssClient, type HssCallError } from "../../../src/hss/client";
 import { swrWebhooks } from "../../../src/swr/webhooks";
 import { desiredPolicy } from "../../../src/wiring/policy";
+import { standInCaller } from "../../support/callers";
 
 /** The SWR stand-in refuses what SWR's models and rules refuse, through the real signed client. */
 
@@ -23,15 +24,7 @@ const body = desiredPolicy(
 beforeAll(async () => {
   swr = await startSwrEmulator();
   for (let i = 0; i < 230; i += 1) swr.addNamespace(INSTANCE, `ns-${i}`);
-  client = swrWebhooks(
-    createHssClient({
-      endpoint: swr.url,
-      region: "cn-north-4",
-      projectId: swr.projectId,
-      credentials: { ...EMULATOR_KEY, securityToken: undefined },
-    }),
-    5000,
-  );
+  client = swrWebhooks(standInCaller(swr, { region: "cn-north-4" }), 5000);
 });
 afterAll(() => swr.close());
 
@@ -81,6 +74,18 @@ describe("the SWR Enterprise stand-in", () => {
       /auth_header/,
     ],
     ["an unknown field", { colour: "blue" }, /unknown field/],
+    [
+      "a tag selector decorated for repositories",
+      {
+        scope_rules: [
+          {
+            ...body.scope_rules[0],
+            tag_selectors: [{ kind: "doublestar", decoration: "repoMatches", pattern: "**" }],
+          },
+        ],
+      },
+      /decoration: matches or excludes/,
+    ],
   ])("refuses %s with 400", async (_, change, message) => {
     const [status, text] =
       (await refusal(client.create(INSTANCE, "ns-2", { ...body, ...change } as never))) ?? [];
@@ -99,6 +104,13 @@ describe("the SWR Enterprise stand-in", () => {
       (await refusal(client.update(INSTANCE, "ns-3", id as number, moved as never))) ?? [];
     expect(status).toBe(400);
     expect(text).toMatch(/address cannot be changed/);
+    const retyped = {
+      ...body,
+      targets: [{ ...body.targets[0], address_type: "internal", address: "http://10.0.0.8/x" }],
+    };
+    expect(
+      (await refusal(client.update(INSTANCE, "ns-3", id as number, retyped as never)))?.[1],
+    ).toMatch(/cannot be changed/);
   });
 
   it("refuses an unsigned or wrongly signed call with 401 APIGW.0301", async () => {

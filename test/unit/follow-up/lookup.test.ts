@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  EMULATOR_KEY,
   type HssEmulator,
   type HssEmulatorOptions,
   startHssEmulator,
@@ -8,8 +7,8 @@ import {
 import { callsAllowed, type ImageRef, lookUp, refKey } from "../../../src/follow-up/lookup";
 import { hssApiClient } from "../../../src/hss/apis";
 import { MemoryCallBudget } from "../../../src/hss/call-budget";
-import { createHssClient } from "../../../src/hss/client";
 import { SCAN_APIS } from "../../../src/scan-apis";
+import { standInCaller } from "../../support/callers";
 
 /**
  * The lookup's cost grows with the images looked for, not with their namespaces: at most
@@ -25,11 +24,7 @@ afterEach(async () => {
 
 async function start(options: HssEmulatorOptions = {}) {
   emulator = await startHssEmulator({ rateLimit: false, sparseAnswers: true, ...options });
-  const caller = createHssClient({
-    endpoint: emulator.url,
-    projectId: emulator.projectId,
-    credentials: { ...EMULATOR_KEY, securityToken: undefined },
-  });
+  const caller = standInCaller(emulator);
   return { emulator, caller, hss: hssApiClient({ caller, timeoutMs: 5000 }) };
 }
 

@@ -1,16 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  EMULATOR_KEY,
-  type HssEmulator,
-  startHssEmulator,
-} from "../../../src/emulator/hss-emulator";
+import { type HssEmulator, startHssEmulator } from "../../../src/emulator/hss-emulator";
 import type { ImageRef } from "../../../src/follow-up/lookup";
 import { requestSync } from "../../../src/follow-up/sync";
 import { hssApiClient } from "../../../src/hss/apis";
 import { MemoryCallBudget } from "../../../src/hss/call-budget";
-import { createHssClient } from "../../../src/hss/client";
 import { createLogger } from "../../../src/log";
 import { MemoryWatchStore } from "../../../src/queue/memory-queue";
+import { standInCaller } from "../../support/callers";
 
 /** Syncs name the registry by the `id` HSS lists it with (RegistryInfo), found by its address. */
 
@@ -24,12 +20,7 @@ async function syncFor(refs: ImageRef[], sparseAnswers = true) {
   emulator ??= await startHssEmulator({ rateLimit: false, sparseAnswers });
   const lines: Array<Record<string, unknown>> = [];
   const hss = hssApiClient({
-    caller: createHssClient({
-      endpoint: emulator.url,
-      region: "cn-north-4",
-      projectId: emulator.projectId,
-      credentials: { ...EMULATOR_KEY, securityToken: undefined },
-    }),
+    caller: standInCaller(emulator, { region: "cn-north-4" }),
     timeoutMs: 2000,
   });
   const outcomes = await requestSync(refs, {

@@ -10,9 +10,10 @@ import {
 import { lookUp } from "../../../src/follow-up/lookup";
 import { hssApiClient } from "../../../src/hss/apis";
 import { MemoryCallBudget } from "../../../src/hss/call-budget";
-import { createHssClient, HssCallError } from "../../../src/hss/client";
+import { HssCallError } from "../../../src/hss/client";
 import type { HssCaller } from "../../../src/hss/request";
 import { type ListedImageIds, SCAN_APIS } from "../../../src/scan-apis";
+import { standInCaller } from "../../support/callers";
 
 let emulator: HssEmulator | undefined;
 afterEach(async () => {
@@ -22,12 +23,9 @@ afterEach(async () => {
 
 async function clientFor(options: HssEmulatorOptions = { rateLimit: false }) {
   emulator = await startHssEmulator(options);
-  const caller = createHssClient({
-    endpoint: emulator.url,
+  const caller = standInCaller(emulator, {
     region: "cn-north-4",
-    projectId: emulator.projectId,
     enterpriseProjectId: "all_granted_eps",
-    credentials: { ...EMULATOR_KEY, securityToken: undefined },
   });
   return { emulator, caller, hss: hssApiClient({ caller, timeoutMs: 2000 }) };
 }
@@ -114,10 +112,9 @@ describe("the HSS calls around the scan", () => {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
-      const caller = createHssClient({
-        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      const caller = standInCaller({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
         projectId: "p",
-        credentials: { ...EMULATOR_KEY, securityToken: undefined },
       });
       const hss = hssApiClient({ caller, timeoutMs: 1000 });
       const listed = await hss.listRegistryImages({ namespace: "team" });

@@ -77,6 +77,12 @@ describe("the wiring's decision for a namespace", () => {
       ],
       "replace",
     ],
+    [
+      "another address type",
+      [listed({ targets: [{ ...desired.targets[0], address_type: "internal" }] })],
+      "replace",
+      ["address_type internal → internet"],
+    ],
   ])("%s → %s", (_, policies, kind, changes) => {
     const decision = decide(policies, desired);
     expect(decision.kind).toBe(kind);

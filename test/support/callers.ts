@@ -1,0 +1,18 @@
+import { EMULATOR_KEY } from "../../src/emulator/hss-emulator";
+import { createHssClient, type HssClientOptions } from "../../src/hss/client";
+
+/**
+ * The project's own signing client, pointed at a loopback stand-in (HSS, SWR) with the stand-ins'
+ * default key: what the product sends, checked by what the stand-in accepts.
+ */
+export function standInCaller(
+  standIn: { url: string; projectId: string },
+  options: Partial<HssClientOptions> = {},
+) {
+  return createHssClient({
+    endpoint: standIn.url,
+    projectId: standIn.projectId,
+    credentials: { ...EMULATOR_KEY, securityToken: undefined },
+    ...options,
+  });
+}
