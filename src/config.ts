@@ -373,13 +373,14 @@ const DRAIN_TARGET_MINUTES = 15;
 /**
  * MAX_QUEUED_IMAGES's default: what the configured rate (HSS_CALLS_PER_MINUTE calls of
  * HSS_BATCH_SIZE images per HSS_RATE_WINDOW_SECONDS) sends in 15 minutes, and never more than
- * 20,000 (about 25 MiB in Redis at 1.3 KB an image: far below the smallest DCS instance).
+ * 20,000 (about 25 MiB in Redis at 1.3 KB an image: far below the smallest DCS instance); never
+ * less than MAX_IMAGES_PER_DELIVERY either, or a delivery the function accepts could never fit.
  */
 function defaultMaxQueued(env: Environment): number {
   const perMinute =
     (env.HSS_CALLS_PER_MINUTE * env.HSS_BATCH_SIZE * 60) / env.HSS_RATE_WINDOW_SECONDS;
   return Math.max(
-    1,
+    env.MAX_IMAGES_PER_DELIVERY,
     Math.min(MAX_QUEUED_DEFAULT_CAP, Math.floor(perMinute * DRAIN_TARGET_MINUTES)),
   );
 }
@@ -421,6 +422,16 @@ function checkRest(
     problem(
       "SCAN_POLICY",
       `use either SCAN_POLICY or the SCAN_INCLUDE_*/SCAN_EXCLUDE_* variables, not both (also set: ${policyVariables.join(", ")})`,
+    );
+  }
+  if (
+    valid("MAX_QUEUED_IMAGES", "MAX_IMAGES_PER_DELIVERY") &&
+    env.MAX_QUEUED_IMAGES !== undefined &&
+    env.MAX_QUEUED_IMAGES < env.MAX_IMAGES_PER_DELIVERY
+  ) {
+    problem(
+      "MAX_QUEUED_IMAGES",
+      `must be at least MAX_IMAGES_PER_DELIVERY (${env.MAX_IMAGES_PER_DELIVERY}): a delivery the function accepts must fit in the queue, or it is refused forever (set MAX_IMAGES_PER_DELIVERY to ${env.MAX_QUEUED_IMAGES} or less, and the registry's deliveries are answered 413 when larger)`,
     );
   }
   if (

@@ -13,6 +13,8 @@ export interface HttpDelivery {
   query: Record<string, string>;
   /** The body, already decoded from base64 when the trigger encoded it. */
   body: string;
+  /** The body's size in bytes as it was sent (before bytes that are not UTF-8 became U+FFFD). */
+  bodyBytes: number;
 }
 
 export interface DirectDelivery {
@@ -49,7 +51,7 @@ export function recogniseDelivery(event: unknown): Delivery {
         Object.create(null),
         Object.fromEntries(new URLSearchParams(stringOr(event.rawQueryString, ""))),
       ),
-      body: decodeBody(event),
+      ...decodeBody(event),
     };
   }
   // FunctionGraph APIG trigger and API Gateway REST proxy (payload format 1.0).
@@ -59,7 +61,7 @@ export function recogniseDelivery(event: unknown): Delivery {
       method: event.httpMethod.toUpperCase(),
       headers: lowerCaseHeaders(event.headers),
       query: firstValues(event.queryStringParameters),
-      body: decodeBody(event),
+      ...decodeBody(event),
     };
   }
   // FunctionGraph TIMER trigger: {"version": "v1.0", "time": …, "trigger_type": "TIMER", "trigger_name": …}.
@@ -101,7 +103,8 @@ export function payloadOf(delivery: Delivery, maxBodyBytes: number): unknown {
       `send the event as application/json or application/cloudevents+json, not ${mediaType.slice(0, 60)}`,
     );
   }
-  const size = Buffer.byteLength(delivery.body, "utf8");
+  // The bytes sent: a byte that is not UTF-8 counts once, not as the three of U+FFFD.
+  const size = delivery.bodyBytes;
   if (size > maxBodyBytes) {
     throw httpError(
       413,
@@ -142,9 +145,11 @@ function printable(text: string): string {
   return shown;
 }
 
-function decodeBody(event: Fields): string {
+function decodeBody(event: Fields): { body: string; bodyBytes: number } {
   const body = stringOr(event.body, "");
-  return event.isBase64Encoded === true ? Buffer.from(body, "base64").toString("utf8") : body;
+  if (event.isBase64Encoded !== true) return { body, bodyBytes: Buffer.byteLength(body, "utf8") };
+  const bytes = Buffer.from(body, "base64");
+  return { body: bytes.toString("utf8"), bodyBytes: bytes.length };
 }
 
 function lowerCaseHeaders(headers: unknown): Record<string, string> {

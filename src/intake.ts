@@ -126,10 +126,7 @@ function recognise(delivery: Delivery, deps: IntakeDependencies): RegistryEvent 
   }
   const count = imageCount(event);
   if (count > config.limits.imagesPerDelivery) {
-    throw httpError(
-      413,
-      `${count} images in one delivery; the limit is ${config.limits.imagesPerDelivery} (MAX_IMAGES_PER_DELIVERY): split the list`,
-    );
+    throw tooLarge(count, config.limits.imagesPerDelivery, "MAX_IMAGES_PER_DELIVERY");
   }
   return event;
 }
@@ -227,10 +224,23 @@ function queueUnanswered(error: QueueUnavailableError, deps: IntakeDependencies)
 }
 
 /**
+ * 413, with no Retry-After: the same body would be refused again, at any time. The sender (or
+ * the operator who sent a list) must split it.
+ */
+function tooLarge(count: number, limit: number, variable: string): HttpError {
+  return httpError(
+    413,
+    `${count} images in one delivery; the limit is ${limit} (${variable}): nothing of it was taken, and the same body is refused whenever it comes: send the images in deliveries of at most ${limit}`,
+  );
+}
+
+/**
  * The queue is at MAX_QUEUED_IMAGES: 503, nothing of the delivery taken, Retry-After when the
  * flusher will have sent enough to make room at the configured rate.
  */
 function queueFull(error: QueueFullError, deps: IntakeDependencies): HttpError {
+  // A delivery never holds more than the bound (configuration keeps MAX_QUEUED_IMAGES at or
+  // above MAX_IMAGES_PER_DELIVERY): room does come at the flusher's rate.
   const { hss } = deps.config;
   const perWindow = hss.callsPerMinute * hss.batchSize;
   const windows = Math.max(1, Math.ceil((error.queued + error.adding - error.max) / perWindow));

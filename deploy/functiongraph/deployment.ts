@@ -40,6 +40,35 @@ export interface DeployedFunctionSummary {
   triggers: Array<{ type: string; name: string; status: string; url?: string; method?: string }>;
 }
 
+/**
+ * What `${huawei:apiUrl}` resolves to before the deploy: a variable with this value gets the URL
+ * of its function's API trigger, known only once the trigger exists. A URL, so that the
+ * function's own configuration checks take it as one.
+ */
+export const API_URL_PLACEHOLDER = "https://api-trigger-url.pending.invalid/";
+
+/** The API trigger's URL when this deploy keeps the trigger as it is (its URL stays). */
+function keptApiUrl(steps: TriggerStep[]): string | undefined {
+  for (const step of steps) {
+    if ((step.kind === "unchanged" || step.kind === "status") && isApi(step.current)) {
+      const url = step.current.event_data.invoke_url;
+      if (typeof url === "string") return url;
+    }
+  }
+  return undefined;
+}
+
+const isApi = (trigger: DeployedTrigger) => trigger.trigger_type_code !== "TIMER";
+
+/** The variables with `${huawei:apiUrl}`'s value set to the URL, or left out while none is known. */
+function withApiUrl(variables: Record<string, string>, url: string | undefined) {
+  return Object.fromEntries(
+    Object.entries(variables).flatMap(([name, value]) =>
+      value !== API_URL_PLACEHOLDER ? [[name, value]] : url ? [[name, url]] : [],
+    ),
+  );
+}
+
 /** `deploy`: creates or updates each function, then its triggers; says what changed. */
 export async function deploy(
   context: Context,
@@ -52,15 +81,23 @@ export async function deploy(
     const zip = readArtifact(desired.artifact, context.serviceDir);
     const code = { zip, filename: basename(desired.artifact) };
     const digest = createHash("sha512").update(zip).digest("hex");
+    const current = await fg.show(name);
+    const existing = current ? await fg.triggers(name) : [];
+    const steps = planTriggers(desired.triggers, existing);
+    // `${huawei:apiUrl}`: the API trigger's URL, now when the trigger stays, else once it exists.
+    const awaitingUrl = Object.keys(desired.settings.userData).filter(
+      (variable) => desired.settings.userData[variable] === API_URL_PLACEHOLDER,
+    );
+    const keptUrl = keptApiUrl(steps);
     const settings = {
       ...desired.settings,
+      userData: withApiUrl(desired.settings.userData, keptUrl),
       description: descriptionWith(
         desired.settings.description,
         fingerprintOf(desired.settings.encryptedUserData, fg.urnOf(name)),
       ),
     };
-    const current = await fg.show(name);
-    const plan = planFunction(settings, current, digest);
+    const plan = planFunction(settings, current ?? undefined, digest);
     if (plan.kind === "create") {
       await fg.create(settings, code);
       write(
@@ -78,13 +115,23 @@ export async function deploy(
       write(`function ${name}: unchanged (code sha512 ${digest.slice(0, 12)}…, configuration)`);
     }
     changed ||= plan.kind !== "unchanged";
-    const existing = plan.kind === "create" ? [] : await fg.triggers(name);
-    const steps = planTriggers(desired.triggers, existing);
     const triggers: DeployedTrigger[] = [];
     for (const step of steps) {
       const result = await carryOut(step, name, fg, write);
       if (result) triggers.push(result);
       changed ||= step.kind !== "unchanged";
+    }
+    if (awaitingUrl.length > 0 && !keptUrl) {
+      const url = triggers.filter(isApi).map((t) => t.event_data.invoke_url)[0];
+      if (typeof url === "string") {
+        await fg.updateConfig({
+          ...settings,
+          userData: withApiUrl(desired.settings.userData, url),
+        });
+        write(`function ${name}: ${awaitingUrl.join(", ")} set to the API trigger's URL`);
+      } else {
+        write(`function ${name}: ${awaitingUrl.join(", ")} left unset: it has no API trigger`);
+      }
     }
     summaries.push(summarize(name, fg.urnOf(name), triggers));
   }

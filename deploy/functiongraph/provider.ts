@@ -1,6 +1,13 @@
 import { type CloudSettings, cloudSettings, FunctionGraph, lookUpProjectId } from "./api";
 import { type DeployCredentials, resolveCredentials } from "./credentials";
-import { type Context, type DeployedFunctionSummary, deploy, info, remove } from "./deployment";
+import {
+  API_URL_PLACEHOLDER,
+  type Context,
+  type DeployedFunctionSummary,
+  deploy,
+  info,
+  remove,
+} from "./deployment";
 import { DeployError } from "./errors";
 import { apiGatewayEvent, providerSchema, timerEvent } from "./schema";
 import type { ServiceDescription } from "./service";
@@ -10,7 +17,8 @@ import type { ServiceDescription } from "./service";
  * on Huawei's official FunctionGraph SDK. `deploy` creates or updates each function (code and
  * configuration) and its API gateway and timer triggers, `info` shows them with their URLs,
  * `remove` deletes them. It declares the options it takes (`--region`), validates serverless.yml
- * with a schema, and gives `${huawei:region}` and `${huawei:projectId}` to the configuration.
+ * with a schema, and gives `${huawei:region}`, `${huawei:projectId}` and `${huawei:apiUrl}` (the
+ * function's API trigger URL, set by the deploy once the trigger exists) to the configuration.
  * Every failure ends the command with a non-zero exit and a message that names FunctionGraph's
  * answer and what to check.
  */
@@ -92,11 +100,13 @@ export class FunctionGraphProvider {
             if (address === "projectId") {
               return { value: (await this.resolveTarget(resolveConfigurationProperty)).projectId };
             }
+            // Known only once the trigger exists: the deploy puts the URL in its place.
+            if (address === "apiUrl") return { value: API_URL_PLACEHOLDER };
           } catch (error) {
             throw this.frameworkError(error);
           }
           throw new serverless.classes.Error(
-            `\${huawei:${address ?? ""}}: the huawei source knows region and projectId`,
+            `\${huawei:${address ?? ""}}: the huawei source knows region, projectId and apiUrl`,
             "HUAWEI_VARIABLE_SOURCE",
           );
         },

@@ -30,26 +30,60 @@ export class IgnoreFileError extends ScanOnPushError {
 
 export function parseIgnoreFile(text: string, file: string): IgnoreEntry[] {
   const entries: IgnoreEntry[] = [];
-  for (const [index, raw] of text.split(/\r?\n/).entries()) {
-    const line = index + 1;
-    const trimmed = raw.trim();
+  const lines = text.split("\n");
+  for (let index = 0; index < lines.length; index++) {
+    const trimmed = (lines[index] as string).trim();
     if (trimmed === "" || trimmed.startsWith("#")) continue;
+    const line = index + 1;
     const hash = trimmed.indexOf("#");
     const reason = hash >= 0 ? trimmed.slice(hash + 1).trim() : "";
-    const [id, ...rest] = (hash >= 0 ? trimmed.slice(0, hash) : trimmed).trim().split(/\s+/);
-    const fail = (why: string) => new IgnoreFileError(`${file}:${line}: ${why}`);
-    if (!id) throw fail("expected a vulnerability id");
-    if (!reason) throw fail(`${id} needs a reason after "#" (why it is accepted)`);
+    const words = (hash >= 0 ? trimmed.slice(0, hash) : trimmed).trim().split(/\s+/);
+    const id = words[0];
+    if (!id) throw failure(file, line, "expected a vulnerability id");
+    if (!reason) throw failure(file, line, `${id} needs a reason after "#" (why it is accepted)`);
     const entry: IgnoreEntry = { id, reason, line };
-    for (const part of rest) {
-      const [key, value] = part.split("=", 2);
+    for (let word = 1; word < words.length; word++) {
+      const part = words[word] as string;
+      // The first `=` ends the key: a glob may hold more (image=team/api:v=1).
+      const equals = part.indexOf("=");
+      const key = equals > 0 ? part.slice(0, equals) : part;
+      const value = equals > 0 ? part.slice(equals + 1) : "";
       if (key === "image" && value) entry.image = value;
-      else if (key === "until" && value && /^\d{4}-\d{2}-\d{2}$/.test(value)) entry.until = value;
-      else throw fail(`unknown "${part}" (expected image=<glob> or until=<YYYY-MM-DD>)`);
+      else if (key === "until" && isCalendarDate(value)) entry.until = value;
+      else if (key === "until") {
+        const why = `until=${value}: expected a date that exists, YYYY-MM-DD (e.g. 2027-01-31)`;
+        throw failure(file, line, why);
+      } else {
+        const why = `unknown "${part}" (expected image=<glob> or until=<YYYY-MM-DD>)`;
+        throw failure(file, line, why);
+      }
     }
     entries.push(entry);
   }
   return entries;
+}
+
+const failure = (file: string, line: number, why: string) =>
+  new IgnoreFileError(`${file}:${line}: ${why}`);
+
+/** YYYY-MM-DD naming a day of the calendar (not 2027-99-99, not 2027-02-30). */
+function isCalendarDate(value: string): boolean {
+  let known = DATES.get(value);
+  if (known === undefined) {
+    known = checkDate(value);
+    // A file repeats a few dates: each is checked once.
+    if (DATES.size < 10_000) DATES.set(value, known);
+  }
+  return known;
+}
+const DATES = new Map<string, boolean>();
+
+function checkDate(value: string): boolean {
+  const [year, month, day] = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value)?.slice(1).map(Number) ?? [];
+  if (year === undefined || month === undefined || day === undefined) return false;
+  // Day 0 of the next month is the last day of this one.
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return month >= 1 && month <= 12 && day >= 1 && day <= days;
 }
 
 /** The entries of the file given, or of `.hssignore` when none is given and it exists. */
@@ -67,27 +101,42 @@ export function loadIgnoreFile(file: string | undefined, cwd = process.cwd()): I
   return parseIgnoreFile(text, path);
 }
 
-/** Decides which findings are accepted, and says which entries ran out. */
+/**
+ * Decides which findings are accepted, and says which entries ran out. Entries are found by
+ * vulnerability id, and an image glob is compiled the first time a finding of its id is judged:
+ * a long file costs its reading, not a glob per line.
+ */
 export class Ignores {
-  private readonly active: Array<IgnoreEntry & { matches: (image: string) => boolean }>;
-  readonly expired: IgnoreEntry[];
+  private readonly byId = new Map<string, IgnoreEntry[]>();
+  private readonly globs = new Map<string, (image: string) => boolean>();
+  readonly expired: IgnoreEntry[] = [];
+  readonly size: number;
 
   constructor(entries: IgnoreEntry[], today = new Date().toISOString().slice(0, 10)) {
-    this.expired = entries.filter((entry) => entry.until !== undefined && entry.until < today);
-    this.active = entries
-      .filter((entry) => !this.expired.includes(entry))
-      .map((entry) => ({
-        ...entry,
-        matches: entry.image ? picomatch(entry.image, { dot: true }) : () => true,
-      }));
+    this.size = entries.length;
+    for (const entry of entries) {
+      if (entry.until !== undefined && entry.until < today) {
+        this.expired.push(entry);
+        continue;
+      }
+      const same = this.byId.get(entry.id);
+      if (same) same.push(entry);
+      else this.byId.set(entry.id, [entry]);
+    }
   }
 
   /** The entry that accepts this finding of this image (`namespace/name:tag`), if any. */
   find(vulnerability: string, image: string): IgnoreEntry | undefined {
-    return this.active.find((entry) => entry.id === vulnerability && entry.matches(image));
+    return this.byId.get(vulnerability)?.find((entry) => this.matches(entry, image));
   }
 
-  get size(): number {
-    return this.active.length + this.expired.length;
+  private matches(entry: IgnoreEntry, image: string): boolean {
+    if (entry.image === undefined) return true;
+    let glob = this.globs.get(entry.image);
+    if (!glob) {
+      glob = picomatch(entry.image, { dot: true });
+      this.globs.set(entry.image, glob);
+    }
+    return glob(image);
   }
 }

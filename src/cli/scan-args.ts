@@ -46,7 +46,7 @@ export const SCAN_HELP: CommandHelp = {
     ["--json", "the same as --format json"],
     [
       "--output <file>",
-      "write the report there (the table still goes to stdout when the format is json or sarif)",
+      "write the report there, checked before anything is asked of HSS (the table still goes to stdout when the format is json or sarif)",
     ],
     [
       "--vulnerabilities",
@@ -77,7 +77,10 @@ export const SCAN_HELP: CommandHelp = {
     [EXIT.usage, "usage or configuration error"],
     [EXIT.failed, "a scan failed, or no result came within --timeout"],
     [EXIT.refused, "HSS refused the credentials or a permission (ends at once, with a hint)"],
-    [EXIT.unreachable, "HSS could not be reached (ends at once, with a hint)"],
+    [
+      EXIT.unreachable,
+      "HSS could not be reached, is not what answers, or did not answer 3 calls in a row (ends within 30 s, with a hint)",
+    ],
     [EXIT.interrupted, "interrupted (Ctrl-C): what was known is printed"],
   ],
   more: 'in CI: swr-scan-on-push scan "$IMAGE" --wait --fail-on high --format sarif --output hss.sarif\nmore: docs/ci-gate.md',

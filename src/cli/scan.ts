@@ -1,4 +1,5 @@
-import { writeFileSync } from "node:fs";
+import { accessSync, constants, statSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { invocationOf, openInstance } from "../composition-root";
 import { type Config, ConfigError } from "../config";
 import { startEmbeddedBackendIfUnconfigured } from "../emulator/embedded";
@@ -8,7 +9,7 @@ import { lookUp, refKey } from "../follow-up/lookup";
 import { requestSync } from "../follow-up/sync";
 import { AROUND_SCAN_APIS, type AroundScanApi, type HssApiClient } from "../hss/apis";
 import type { CallBudget } from "../hss/call-budget";
-import { classifyFailure, type HssCallError, toHssCallError } from "../hss/client";
+import { classifyFailure, createHssClient, type HssCallError, toHssCallError } from "../hss/client";
 import { type ImageType, targetKey } from "../images/scan-target";
 import type { Logger } from "../log";
 import { MemoryWatchStore } from "../queue/memory-queue";
@@ -16,6 +17,7 @@ import type { ScanQueue } from "../queue/scan-queue";
 import { planPushScans, registryHostOf } from "../scan-plan";
 import { type ScanSender, sendScan } from "../send-scan";
 import { answeredHelpOrVersion, helpText, UsageError } from "./command";
+import { FatalHssError, Reachability } from "./hss-reachability";
 import { IgnoreFileError, Ignores, loadIgnoreFile } from "./ignore-file";
 import { sarifOf } from "./sarif";
 import { type Options, parseArgs, SCAN_HELP } from "./scan-args";
@@ -53,34 +55,19 @@ export { EXIT, exitCodeOf };
  * HSS_REGION or HSS_ENDPOINT the embedded emulator answers.
  */
 
-/** HSS refused the caller, or cannot be reached: waiting longer changes nothing. */
-export class FatalHssError extends Error {
-  constructor(
-    readonly exitCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const UNREACHABLE =
-  /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|certificate|CERT_|SSL|self.signed/i;
-
-/** What a failed call means for the run: an error no retry fixes, or undefined (go on). */
+/**
+ * What a failed call means for the run: HSS unreachable (decided by the watch on every call,
+ * hss-reachability.ts), HSS refusing the caller (exit 4), or undefined (go on).
+ */
 export function fatalOf(
   error: HssCallError,
   api: AroundScanApi | string,
-  config: Pick<Config, "hss">,
+  reach?: Reachability,
 ): FatalHssError | undefined {
+  if (reach?.fatal) return reach.fatal;
   const call = api in AROUND_SCAN_APIS ? AROUND_SCAN_APIS[api as AroundScanApi] : undefined;
   const what = `${API_NAMES[api] ?? api}${call ? ` (${call.method} ${call.path})` : ""}`;
   const said = `${error.errorCode}${error.httpStatus ? `, HTTP ${error.httpStatus}` : ""}: ${error.message}`;
-  if (error.httpStatus === undefined && UNREACHABLE.test(error.message)) {
-    return new FatalHssError(
-      EXIT.unreachable,
-      `HSS at ${config.hss.endpoint} cannot be reached (${said}): check HSS_REGION (or HSS_ENDPOINT), DNS, and the network path (a proxy, a firewall, a VPC without NAT)`,
-    );
-  }
   if (classifyFailure(error) !== "refused") return undefined;
   if (error.httpStatus === 401 || /^APIGW\.03/.test(error.errorCode)) {
     return new FatalHssError(
@@ -159,6 +146,8 @@ export function mapReferences(
 }
 
 interface Run {
+  /** Whether HSS answers at all: every call is watched (hss-reachability.ts). */
+  reach: Reachability;
   hss: HssApiClient;
   /** The configured scan API, with the budget below: this command waits for syncs itself. */
   sender: ScanSender;
@@ -203,7 +192,7 @@ async function requestScans(images: Tracked[], run: Run): Promise<void> {
       }
       continue;
     }
-    const fatal = fatalOf(outcome.error, run.sender.api.name, run.config);
+    const fatal = fatalOf(outcome.error, run.sender.api.name, run.reach);
     if (fatal) throw fatal;
     for (const image of group) {
       image.note = `scan request failed: ${outcome.error.errorCode} ${outcome.error.message}`.slice(
@@ -233,12 +222,19 @@ function settleEnded(image: Tracked, state: "finished" | "failed", needSync: Tra
   }
 }
 
+/** What a round waits for before the next one: the budget's next slot, or HSS's own 429. */
+interface RoundWait {
+  retryAfterMs: number;
+  /** HSS itself answered 429 (not only this command's budget being spent). */
+  throttled: boolean;
+}
+
 /** One round: look the open images up, sync what HSS does not list, scan what it does. */
-async function round(images: Tracked[], run: Run, deadline: number): Promise<number> {
+async function round(images: Tracked[], run: Run, deadline: number): Promise<RoundWait> {
   const open = images.filter((image) => !TERMINAL.has(image.phase));
   const lookup = await lookUp(open, { hss: run.hss, budget: run.budget, deadline });
   if (lookup.error) {
-    const fatal = fatalOf(lookup.error, "list-images", run.config);
+    const fatal = fatalOf(lookup.error, "list-images", run.reach);
     if (fatal) throw fatal;
   }
   const needSync: Tracked[] = [];
@@ -269,12 +265,17 @@ async function round(images: Tracked[], run: Run, deadline: number): Promise<num
       swr: run.config.swr,
       log: run.log,
     });
+    if (run.reach.fatal) throw run.reach.fatal;
   }
   await requestScans(images, run);
+  if (run.reach.fatal) throw run.reach.fatal;
   if (lookup.error) {
     for (const image of open) image.note ??= `lookup failed: ${lookup.error.errorCode}`;
   }
-  return lookup.retryAfterMs ?? 0;
+  return {
+    retryAfterMs: lookup.retryAfterMs ?? 0,
+    throttled: lookup.error !== undefined && classifyFailure(lookup.error) === "throttled",
+  };
 }
 
 const SEVERITY_OF_NECESSITY: Record<string, string> = {
@@ -307,7 +308,7 @@ async function vulnerabilitiesOf(image: Tracked, run: Run): Promise<FoundVulnera
       })
       .catch((error: unknown) => {
         const failure = toHssCallError(error);
-        throw fatalOf(failure, "list-vulnerabilities", run.config) ?? failure;
+        throw fatalOf(failure, "list-vulnerabilities", run.reach) ?? failure;
       });
     found.push(...page.data_list);
     if (page.received < 200 || offset + page.received >= (page.total_num ?? 0)) break;
@@ -324,9 +325,12 @@ async function vulnerabilitiesOf(image: Tracked, run: Run): Promise<FoundVulnera
 }
 
 /** What the run waits for now, on a terminal. */
-function waitingFor(images: Tracked[], retryAfterMs: number, pollMs: number): string {
-  if (retryAfterMs > pollMs) {
-    return `HSS's rate limit: next call in ${Math.ceil(retryAfterMs / 1000)} s`;
+function waitingFor(images: Tracked[], wait: RoundWait, run: Run): string {
+  const seconds = Math.ceil(wait.retryAfterMs / 1000);
+  // HSS's rate limit only when HSS said so; otherwise it is this command's own budget.
+  if (wait.throttled) return `HSS throttled the calls (429): next call in ${seconds} s`;
+  if (wait.retryAfterMs > run.options.pollMs) {
+    return `the call budget (HSS_CALLS_PER_MINUTE=${run.config.hss.callsPerMinute}): next call in ${seconds} s`;
   }
   const open = images.filter((image) => !TERMINAL.has(image.phase));
   if (open.some((image) => image.phase === "syncing")) return "waiting for HSS to sync";
@@ -340,13 +344,14 @@ async function follow(images: Tracked[], run: Run): Promise<void> {
   const started = Date.now();
   const deadline = started + options.timeoutMs;
   while (!run.interrupted()) {
-    const retryAfterMs = await round(images, run, deadline);
+    const wait = await round(images, run, deadline);
+    const { retryAfterMs } = wait;
     const open = images.filter((image) => !TERMINAL.has(image.phase));
     run.render(
       images,
       Date.now() - started,
       false,
-      open.length > 0 ? waitingFor(images, retryAfterMs, options.pollMs) : undefined,
+      open.length > 0 ? waitingFor(images, wait, run) : undefined,
     );
     if (open.length === 0) break;
     // Without --wait: done once every image is submitted (after a sync where one was needed).
@@ -380,6 +385,42 @@ async function withFindings(images: Tracked[], results: ImageResult[], run: Run,
   }
 }
 
+/**
+ * --output, checked before any call to HSS: a report that cannot be written is known at once,
+ * not after the whole wait.
+ */
+export function checkOutput(path: string | undefined): void {
+  if (path === undefined) return;
+  const full = resolve(path);
+  const stat = (file: string) => {
+    try {
+      return statSync(file);
+    } catch {
+      return undefined;
+    }
+  };
+  const writable = (file: string) => {
+    try {
+      accessSync(file, constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const existing = stat(full);
+  if (existing?.isDirectory()) throw new UsageError(`--output ${path} is a directory: give a file`);
+  if (existing && !writable(full)) throw new UsageError(`--output ${path} is not writable`);
+  if (existing) return;
+  const directory = dirname(full);
+  const parent = stat(directory);
+  if (!parent?.isDirectory()) {
+    throw new UsageError(`--output ${path}: the directory ${directory} does not exist`);
+  }
+  if (!writable(directory)) {
+    throw new UsageError(`--output ${path}: the directory ${directory} is not writable`);
+  }
+}
+
 /** The report in the chosen format: to --output, or stdout; the table to stdout besides. */
 function report(results: ImageResult[], code: number, options: Options, started: Date): void {
   const rendered =
@@ -389,10 +430,17 @@ function report(results: ImageResult[], code: number, options: Options, started:
         ? `${JSON.stringify(sarifOf(results, started, new Date()), null, 2)}\n`
         : tableReport(results);
   if (options.output) {
-    writeFileSync(options.output, rendered);
-    if (options.format !== "table") process.stdout.write(tableReport(results));
-    process.stderr.write(`the report (${options.format}) is in ${options.output}\n`);
-    return;
+    try {
+      writeFileSync(options.output, rendered);
+      if (options.format !== "table") process.stdout.write(tableReport(results));
+      process.stderr.write(`the report (${options.format}) is in ${options.output}\n`);
+      return;
+    } catch (error) {
+      // Checked before the run, gone since (a full disk, a removed directory): not lost.
+      process.stderr.write(
+        `could not write ${options.output} (${(error as NodeJS.ErrnoException).code ?? "error"}): the report follows on stdout\n`,
+      );
+    }
   }
   process.stdout.write(rendered);
 }
@@ -456,6 +504,7 @@ export async function runScan(args: string[], env: NodeJS.ProcessEnv): Promise<n
   let ignores: Ignores;
   try {
     options = parseArgs(args);
+    checkOutput(options.output);
     ignores = new Ignores(loadIgnoreFile(options.ignoreFile));
   } catch (error) {
     if (!(error instanceof UsageError || error instanceof IgnoreFileError)) throw error;
@@ -489,9 +538,15 @@ async function scanImages(
       (line) => process.stderr.write(`${line}\n`),
       { quiet: true },
     );
-    // This command says what it must on stderr; its log shows only warnings and errors.
-    const instance = await openInstance({ ...env, LOG_LEVEL: "warn" }, {});
+    // This command says what it must on stderr; its log shows only warnings and errors. Every
+    // HSS call is watched: a run never waits on an endpoint that does not answer.
+    // (Clients are built on their first call, once the configuration is read.)
+    let reach: Reachability | undefined;
+    const instance = await openInstance({ ...env, LOG_LEVEL: "warn" }, {}, (options) =>
+      (reach as Reachability).watch(createHssClient(options), options.endpoint),
+    );
     const { config } = instance;
+    reach = new Reachability({ timeoutMs: config.hss.timeoutMs });
     const targets = mapReferences(options.references, config.swr, options.instanceId);
     if (!config.credentials)
       throw new ConfigError("set CLOUD_SDK_AK and CLOUD_SDK_SK (an IAM user with HSS permissions)");
@@ -507,6 +562,7 @@ async function scanImages(
       emulator?.push({ image_type, ...target, host: registryHostOf(target.instance_url) });
     }
     const run: Run = {
+      reach,
       hss: await invocation.hss(),
       sender: invocation.scanSender(budget),
       budget,

@@ -42,9 +42,9 @@ export const WIRE_HELP: CommandHelp = {
     ["--namespaces <glob>", "only the namespaces matching this glob (default *: every one)"],
     [
       "--url <trigger URL>",
-      "the function's trigger URL (npm run deploy and npm run sls -- info print it); default: SWR_WIRE_URL, the URL this product's policies already use, or (in a clone) the deployment's info",
+      "the function's trigger URL (npm run deploy and npm run sls -- info print it); default: SWR_WIRE_URL, else (in a clone) the deployment's info; never an address read from a policy",
     ],
-    ["--dry-run", "print what would be done, change nothing"],
+    ["--dry-run", "print what would be done, change nothing (WEBHOOK_SECRET not needed)"],
     ["--unwire", "remove exactly the policies this product created"],
     ["--json", "one JSON value instead of the table"],
     ["-h, --help", "this help"],
@@ -67,7 +67,7 @@ export const WIRE_HELP: CommandHelp = {
     [1, "SWR refused or failed something: the rest was done, the table says what"],
     [2, "usage or configuration error"],
   ],
-  more: "the table: created, updated, replaced (the address changed), unchanged, skipped (why), removed, failed (SWR's code and message)",
+  more: "the table: created, updated, replaced (the address changed), unchanged, skipped (why), removed, failed (SWR's code and message); then a warning for each policy that carries this product's name but sent elsewhere (corrected unless --dry-run)",
 };
 
 interface WireOptions {
@@ -159,7 +159,7 @@ async function wire(options: WireOptions, env: NodeJS.ProcessEnv): Promise<numbe
         : ["CLOUD_SDK_AK, CLOUD_SDK_SK: an access key allowed to manage SWR's triggers"]),
       ...(config.hss.projectId ? [] : ["HSS_PROJECT_ID: the project id of the region"]),
       ...(config.wiring.endpoint ? [] : ["HSS_REGION: the region (or SWR_ENDPOINT)"]),
-      ...(options.unwire || config.webhook.secrets[0]
+      ...(options.unwire || options.dryRun || config.webhook.secrets[0]
         ? []
         : ["WEBHOOK_SECRET: the secret the policies send"]),
     ];
@@ -179,12 +179,20 @@ async function wire(options: WireOptions, env: NodeJS.ProcessEnv): Promise<numbe
     }),
     Math.max(config.hss.timeoutMs, 10_000),
   );
+  const url = options.unwire
+    ? undefined
+    : (options.url ?? config.wiring.url ?? (await urlFromDeployment(env, config.hss.region)));
+  if (!options.unwire && !url) {
+    complain(
+      "no trigger URL: give --url <the function's trigger URL> (npm run deploy and npm run sls -- info print it), or set SWR_WIRE_URL. The wiring never takes the address from a policy: anyone allowed to manage one namespace's triggers can write one.",
+    );
+    return 2;
+  }
   const matches = picomatch(options.namespaces);
   const run = {
     swr,
     matches: (namespace: string) => matches(namespace),
-    url: options.url ?? config.wiring.url,
-    findUrl: () => urlFromDeployment(env, config.hss.region),
+    url,
     header: config.webhook.header,
     secret: config.webhook.secrets[0],
     dryRun: options.dryRun,
@@ -249,6 +257,15 @@ function report(
     for (const line of wireTable(rows, options.dryRun)) process.stdout.write(`${scrub(line)}\n`);
   }
   for (const error of errors) complain(error);
+  for (const row of rows) {
+    for (const policy of row.elsewhere ?? []) {
+      complain(
+        scrub(
+          `warning: ${row.instance_id}/${row.namespace}: policy ${policy.policy_id} carries this product's name and mark but sends to ${policy.address}, not to this run's address: ${options.dryRun ? "it would be replaced" : row.action === "failed" || row.action === "postponed" ? "not corrected yet (above)" : "corrected"}`,
+        ),
+      );
+    }
+  }
   return failed > 0 ? 1 : 0;
 }
 

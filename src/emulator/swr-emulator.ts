@@ -53,6 +53,14 @@ export interface SwrRequestRecord {
   status: number;
 }
 
+/** A target SWR accepted into a policy: where that namespace's pushes, and its header, would go. */
+export interface SwrTargetWritten {
+  namespace: string;
+  policy_id: number;
+  address: string;
+  auth_header?: string;
+}
+
 export interface SwrEmulator {
   url: string;
   projectId: string;
@@ -69,7 +77,14 @@ export interface SwrEmulator {
     message: string,
     times?: number,
   ): void;
+  /**
+   * Answers the calls that touch this namespace's policies with this status and raw body, doing
+   * nothing (a proxy's page, another service behind the address): `times` of them.
+   */
+  answerNamespace(namespace: string, status: number, body: string, times?: number): void;
   readonly received: SwrRequestRecord[];
+  /** Every target a policy was created or updated with, in order: who was given which header. */
+  readonly targetsWritten: SwrTargetWritten[];
   close(): Promise<void>;
 }
 
@@ -96,7 +111,18 @@ export async function startSwrEmulator(
   const projectId = options.projectId ?? PROJECT_ID;
   const instances = new Map<string, { namespaces: SwrNamespace[]; policies: SwrPolicy[] }>();
   const failures = new Map<string, { error: SwrError; left: number }>();
+  const played = new Map<string, { status: number; body: string; left: number }>();
   const received: SwrRequestRecord[] = [];
+  const targetsWritten: SwrTargetWritten[] = [];
+  const written = (policy: SwrPolicy) => {
+    const target = policy.targets[0] ?? {};
+    targetsWritten.push({
+      namespace: policy.namespace_name,
+      policy_id: policy.id,
+      address: String(target.address),
+      ...(typeof target.auth_header === "string" ? { auth_header: target.auth_header } : {}),
+    });
+  };
   let nextId = 1;
 
   const instance = (id: string) => {
@@ -128,6 +154,7 @@ export async function startSwrEmulator(
       updated_at: now(),
     };
     policies.push(policy);
+    written(policy);
     return policy;
   };
 
@@ -205,12 +232,14 @@ export async function startSwrEmulator(
           `a policy named ${update.name} already exists`,
         );
       }
-      policies[index] = {
+      const updated = {
         ...existing,
         ...update,
         event_types: update.event_types.length > 0 ? update.event_types : existing.event_types,
         updated_at: now(),
       };
+      policies[index] = updated;
+      written(updated);
       return [200, undefined];
     }
     throw new SwrError(405, "SVCSTG.SWR.4050001", `${method} is not allowed here`);
@@ -221,10 +250,10 @@ export async function startSwrEmulator(
     const method = req.method ?? "GET";
     const { body } = await readBody(req, 1024 * 1024);
     const headers = flattenHeaders(req);
-    const answer = (status: number, payload: unknown) => {
+    const answer = (status: number, payload: unknown, raw?: string) => {
       received.push({ method, path: url.pathname, status });
       res.writeHead(status, { "content-type": "application/json", "x-request-id": randomUUID() });
-      res.end(payload === undefined ? "" : JSON.stringify(payload));
+      res.end(raw ?? (payload === undefined ? "" : JSON.stringify(payload)));
     };
     const verification = verifySignature({ method, url: req.url ?? "/", headers, body }, keys);
     if (!verification.valid) {
@@ -232,6 +261,13 @@ export async function startSwrEmulator(
         error_code: "APIGW.0301",
         error_msg: `Incorrect IAM authentication information: ${verification.reason}`,
       });
+      return;
+    }
+    const namespace = /\/namespaces\/([^/]+)\/webhook\//.exec(url.pathname)?.[1];
+    const play = namespace ? played.get(decodeURIComponent(namespace)) : undefined;
+    if (play && play.left > 0) {
+      play.left -= 1;
+      answer(play.status, undefined, play.body);
       return;
     }
     try {
@@ -260,6 +296,10 @@ export async function startSwrEmulator(
     failNamespace(namespace, status, code, message, times = Number.POSITIVE_INFINITY) {
       failures.set(namespace, { error: new SwrError(status, code, message), left: times });
     },
+    answerNamespace(namespace, status, body, times = Number.POSITIVE_INFINITY) {
+      played.set(namespace, { status, body, left: times });
+    },
+    targetsWritten,
     close: served.close,
   };
 }

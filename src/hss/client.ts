@@ -158,7 +158,7 @@ export function createHssClient(options: HssClientOptions): HssCaller {
           request.method === "GET"
             ? parseAnswer(response.body, response.status, requestId)
             : parseOptionalAnswer(response.body);
-        return { requestId, body };
+        return { requestId, body, status: response.status, text: response.body };
       }
       throw callErrorOf(response.status, response.body, requestId);
     } catch (error) {
@@ -178,7 +178,7 @@ function parseAnswer(body: string, status: number, requestId: string | undefined
     return JSON.parse(body) as unknown;
   } catch {
     throw new HssCallError(
-      `HSS answered HTTP ${status} with a body that is not JSON`,
+      `the endpoint answered HTTP ${status} with a body that is not JSON (${bodySummary(body)})`,
       status,
       "BAD_ANSWER",
       requestId,
@@ -192,6 +192,14 @@ function parseOptionalAnswer(body: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** The start of a body, printable, for a message that must say what came instead of JSON. */
+export function bodySummary(body: string): string {
+  const text = body.trim();
+  if (text === "") return "an empty body";
+  // JSON.stringify escapes control characters: binary shows as text.
+  return `${JSON.stringify(text.slice(0, 80))}${text.length > 80 ? `, ${text.length} characters in all` : ""}`;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -22,6 +22,9 @@ export interface HssAnswer {
   requestId?: string;
   /** The parsed JSON body; undefined for an empty one. */
   body: unknown;
+  /** The HTTP status (2xx) and the body as received: for a caller that checks the answer's shape. */
+  status?: number;
+  text?: string;
 }
 
 /** Sends a signed HSS request: the real client, or a test's fake. */

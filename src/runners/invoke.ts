@@ -205,7 +205,12 @@ export async function runInvoke(args: string[]): Promise<number> {
     }
     // Loaded after the environment is final: the handler reads its configuration on first use.
     const { handler } = await import("../handler");
-    return await invokeOnce(handler as unknown as Handler, read.event);
+    try {
+      return await invokeOnce(handler as unknown as Handler, read.event);
+    } finally {
+      // A Redis queue's connection would keep this process alive after its answer.
+      await handler.close();
+    }
   } finally {
     await emulator?.close();
   }

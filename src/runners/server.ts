@@ -1,7 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { answeredHelpOrVersion, type CommandHelp } from "../cli/command";
+import {
+  answeredHelpOrVersion,
+  type CommandHelp,
+  helpText,
+  parseCommandLine,
+  UsageError,
+} from "../cli/command";
 import { createLocalContext } from "./context";
 import { configurationProblems, prepareLocalEnvironment } from "./local-environment";
 import { registerPushes } from "./registry-pushes";
@@ -140,8 +146,9 @@ export const START_HELP: CommandHelp = {
   name: "swr-scan-on-push start",
   summary:
     "serves the function over HTTP on this machine, flushing its queue as the timer trigger does",
-  usage: "swr-scan-on-push start   (in a clone: npm start)",
+  usage: "swr-scan-on-push start [--port <port>]   (in a clone: npm start -- …)",
   options: [
+    ["--port <port>", "the port on 127.0.0.1, instead of PORT (0: any free one)"],
     ["-h, --help", "this help"],
     ["--version", "the version"],
   ],
@@ -165,26 +172,43 @@ function line(level: "info" | "warn" | "error", event: string, fields: Record<st
   );
 }
 
-/** Reads PORT and FLUSH_INTERVAL_SECONDS; undefined (and said) when one is wrong. */
-function localSettings(env: NodeJS.ProcessEnv): { port: number; interval: number } | undefined {
-  const port = Number(env.PORT ?? 8080);
+/**
+ * Reads --port (else PORT) and FLUSH_INTERVAL_SECONDS; undefined (and said) when one is wrong.
+ */
+function localSettings(
+  env: NodeJS.ProcessEnv,
+  portFlag: string | undefined,
+): { port: number; interval: number; portFrom: string } | undefined {
+  const portFrom = portFlag !== undefined ? "--port" : "PORT";
+  const given = portFlag ?? env.PORT;
+  const port = Number(given ?? 8080);
   const interval = Number(env.FLUSH_INTERVAL_SECONDS ?? 5);
   const problems = [
-    ...(!Number.isInteger(port) || port < 0 || port > 65535
-      ? [`PORT: must be a port number (got ${JSON.stringify(env.PORT)})`]
+    ...(given?.trim() === "" || !Number.isInteger(port) || port < 0 || port > 65535
+      ? [`${portFrom}: must be a port number, 0–65535 (got ${JSON.stringify(given)})`]
       : []),
     ...(!Number.isFinite(interval) || interval < 1 || interval > 60
       ? [`FLUSH_INTERVAL_SECONDS: must be 1–60 (got ${JSON.stringify(env.FLUSH_INTERVAL_SECONDS)})`]
       : []),
   ];
-  if (problems.length === 0) return { port, interval };
+  if (problems.length === 0) return { port, interval, portFrom };
   line("error", "configuration_invalid", { problems, message: problems.join("; ") });
   return undefined;
 }
 
 export async function runStart(args: string[]): Promise<number> {
   if (answeredHelpOrVersion(args, START_HELP)) return 0;
-  const settings = localSettings(process.env);
+  let portFlag: string | undefined;
+  try {
+    const { values, positionals } = parseCommandLine(args, { port: { type: "string" } });
+    if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}`);
+    portFlag = values.port;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${error.message}\n\n${helpText(START_HELP)}`);
+    return 2;
+  }
+  const settings = localSettings(process.env, portFlag);
   if (!settings) return 2;
   const say = (message: string) => line("info", "local_setup", { message });
   const emulator = await prepareLocalEnvironment(process.env, say);
@@ -198,15 +222,31 @@ export async function runStart(args: string[]): Promise<number> {
     return 2;
   }
   const { handler } = await import("../handler");
-  const { url } = await startLocalServer({
-    port: settings.port,
-    handler: (event, context) => {
-      // The embedded emulator has no registry of its own: each push delivered here was pushed.
-      if (emulator) registerPushes(emulator, event, process.env);
-      return (handler as Handler)(event, context);
-    },
-    env: process.env,
-  });
+  let url: string;
+  try {
+    ({ url } = await startLocalServer({
+      port: settings.port,
+      handler: (event, context) => {
+        // The embedded emulator has no registry of its own: each push delivered here was pushed.
+        if (emulator) registerPushes(emulator, event, process.env);
+        return (handler as Handler)(event, context);
+      },
+      env: process.env,
+    }));
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    const why =
+      code === "EADDRINUSE"
+        ? "is in use by another process"
+        : code === "EACCES"
+          ? "needs privileges this user lacks"
+          : `cannot be listened on (${code ?? (error as Error).message})`;
+    const message = `port ${settings.port} on 127.0.0.1 ${why}: choose another with ${settings.portFrom === "--port" ? "--port <port>" : "PORT=<port>"} (0: any free one)`;
+    line("error", "start_failed", { reason: message, message });
+    await emulator?.close();
+    await handler.close();
+    return 2;
+  }
   line("info", "listening", { url, message: `swr-scan-on-push listening on ${url}` });
   startFlushSchedule({
     handler: handler as Handler,

@@ -1,4 +1,7 @@
-import type { HssCaller, HssRequest } from "../hss/request";
+import "../zod-setup";
+import * as z from "zod/mini";
+import { bodySummary, HssCallError } from "../hss/client";
+import type { HssAnswer, HssCaller, HssRequest } from "../hss/request";
 
 /**
  * SWR Enterprise Edition's namespaces and webhook policies ("triggers"), as Huawei's SDK models
@@ -7,7 +10,9 @@ import type { HssCaller, HssRequest } from "../hss/request";
  * same client as HSS's (src/hss/client.ts knows no API), pointed at SWR's endpoint.
  *
  * Every answer field is optional in the models: a namespace without a name, or a policy without
- * an id or namespace, cannot be acted on and is left out (and counted by the caller).
+ * an id or namespace, cannot be acted on and is left out (and counted by the caller). An answer
+ * that is not the model's shape at all (not JSON, not an object, a list that is not an array: a
+ * proxy's page, another service) is a failure, never taken for success.
  */
 
 /** Target: one address SWR posts each event to. */
@@ -55,6 +60,33 @@ export interface WebhookPolicy {
   enabled?: boolean;
 }
 
+/** The response models: every field optional, but an object, with fields of their types. */
+const listAnswer = (field: string) =>
+  z.object({ [field]: z.optional(z.array(z.unknown())), total: z.optional(z.int()) });
+const ANSWERS = {
+  ListInstanceNamespaces: listAnswer("namespaces"),
+  ListInstanceWebhooks: listAnswer("policies"),
+  CreateInstanceWebhook: z.object({ id: z.optional(z.int()) }),
+  // UpdateInstanceWebhookResponse and DeleteInstanceWebhookResponse have no fields.
+  UpdateInstanceWebhook: z.optional(z.object({})),
+  DeleteInstanceWebhook: z.optional(z.object({})),
+};
+type SwrApi = keyof typeof ANSWERS;
+
+/** The answer's body when it is the model's shape; otherwise a failure that says what came. */
+function modelled<A extends SwrApi>(api: A, answer: HssAnswer): z.output<(typeof ANSWERS)[A]> {
+  // The client leaves a body that is not JSON out of `body`: its text tells.
+  const notJson = answer.body === undefined && (answer.text ?? "").trim() !== "";
+  const parsed = z.safeParse(ANSWERS[api], answer.body);
+  if (parsed.success && !notJson) return parsed.data as z.output<(typeof ANSWERS)[A]>;
+  throw new HssCallError(
+    `SWR answered ${api} with HTTP ${answer.status ?? "2xx"} but not with its ${api}Response (${bodySummary(answer.text ?? "")}): nothing is known to have changed`,
+    answer.status,
+    "BAD_ANSWER",
+    answer.requestId,
+  );
+}
+
 /** ListInstanceNamespaces and ListInstanceWebhooks take at most 100 a page. */
 const PAGE = 100;
 /** Pages read at most of one list: 100,000 namespaces or policies. */
@@ -67,13 +99,24 @@ export function swrWebhooks(caller: HssCaller, timeoutMs: number) {
   const instancePath = "/v2/{project_id}/instances/{instance_id}";
   const policyPath = `${instancePath}/namespaces/{namespace_name}/webhook/policies`;
 
-  const readAll = <T>(pathTemplate: string, instanceId: string, field: string) =>
-    readPages<T>(call, pathTemplate, instanceId, field);
+  const readAll = <T>(
+    api: "ListInstanceNamespaces" | "ListInstanceWebhooks",
+    pathTemplate: string,
+    instanceId: string,
+    field: string,
+  ) =>
+    readPages<T>(
+      (request) => call(request).then((a) => modelled(api, a)),
+      pathTemplate,
+      instanceId,
+      field,
+    );
 
   return {
     /** The instance's namespaces by name; `unnamed` counts those the answer does not name. */
     async namespaces(instanceId: string): Promise<{ names: string[]; unnamed: number }> {
       const all = await readAll<{ name?: unknown }>(
+        "ListInstanceNamespaces",
         `${instancePath}/namespaces`,
         instanceId,
         "namespaces",
@@ -85,6 +128,7 @@ export function swrWebhooks(caller: HssCaller, timeoutMs: number) {
     /** Every webhook policy of the instance (one list for all namespaces). */
     async policies(instanceId: string): Promise<{ policies: WebhookPolicy[]; unnamed: number }> {
       const all = await readAll<Record<string, unknown>>(
+        "ListInstanceWebhooks",
         `${instancePath}/webhook/policies`,
         instanceId,
         "policies",
@@ -104,47 +148,48 @@ export function swrWebhooks(caller: HssCaller, timeoutMs: number) {
         query: {},
         body,
       });
-      const id = (answer.body as { id?: unknown } | undefined)?.id;
-      return { id: typeof id === "number" ? id : undefined, requestId: answer.requestId };
+      const { id } = modelled("CreateInstanceWebhook", answer);
+      return { id, requestId: answer.requestId };
     },
 
     async update(instanceId: string, namespace: string, id: number, body: WebhookPolicyBody) {
-      await call({
+      const answer = await call({
         method: "PUT",
         pathTemplate: `${policyPath}/{policy_id}`,
         pathParams: { instance_id: instanceId, namespace_name: namespace, policy_id: String(id) },
         query: {},
         body,
       });
+      modelled("UpdateInstanceWebhook", answer);
     },
 
     async remove(instanceId: string, namespace: string, id: number) {
-      await call({
+      const answer = await call({
         method: "DELETE",
         pathTemplate: `${policyPath}/{policy_id}`,
         pathParams: { instance_id: instanceId, namespace_name: namespace, policy_id: String(id) },
         query: {},
       });
+      modelled("DeleteInstanceWebhook", answer);
     },
   };
 }
 
 /** Every page of a list, read until `total` or a short page. */
 async function readPages<T>(
-  call: (request: HssRequest) => Promise<{ body: unknown }>,
+  call: (request: HssRequest) => Promise<Record<string, unknown>>,
   pathTemplate: string,
   instanceId: string,
   field: string,
 ): Promise<T[]> {
   const items: T[] = [];
   for (let page = 0; page < MAX_PAGES; page += 1) {
-    const answer = await call({
+    const body = await call({
       method: "GET",
       pathTemplate,
       pathParams: { instance_id: instanceId },
       query: { offset: String(page * PAGE), limit: String(PAGE) },
     });
-    const body = (answer.body ?? {}) as Record<string, unknown>;
     const found = Array.isArray(body[field]) ? (body[field] as T[]) : [];
     items.push(...found);
     const total = typeof body.total === "number" ? body.total : undefined;

@@ -5,8 +5,8 @@ import type { WebhookPolicy, WebhookPolicyBody } from "../swr/webhooks";
  * The webhook policy this product keeps in each namespace of an SWR Enterprise instance, and
  * what to do about what a namespace holds. Pure: reconcile.ts lists and acts.
  *
- * A policy is this product's when it has this name AND its description starts with the mark: a
- * policy someone else named the same is never touched. SWR may not give back the secret it sends
+ * A policy is this product's when it has one of its names AND its description starts with the
+ * mark: a policy someone else named the same is never touched. SWR may not give back the secret it sends
  * (`auth_header`), so whether the header is current is read from a fingerprint of it kept in the
  * description (scrypt, salted with the instance id: it says whether the header changed and nothing
  * of it).
@@ -30,17 +30,6 @@ export function addressFor(url: string, instanceId: string): string {
   const address = new URL(url);
   address.searchParams.set("instance_id", instanceId);
   return address.toString();
-}
-
-/** The function's URL back from an address this product wrote (its `instance_id` removed). */
-export function urlOfAddress(address: string): string | undefined {
-  try {
-    const url = new URL(address);
-    url.searchParams.delete("instance_id");
-    return url.toString();
-  } catch {
-    return undefined;
-  }
 }
 
 export function headerFingerprint(target: WireTarget): string {
@@ -82,47 +71,115 @@ export function desiredPolicy(target: WireTarget, fingerprint: string): WebhookP
   };
 }
 
-export const isManaged = (policy: WebhookPolicy) =>
-  policy.name === POLICY_NAME && (policy.description ?? "").startsWith(MANAGED_MARK);
+/**
+ * The names this product's policy goes by. SWR refuses a second policy of one name in a
+ * namespace, and a replaced policy is created before the old one is deleted (so that the
+ * namespace is never left unwired): the new one takes whichever name is free.
+ */
+export const POLICY_NAMES: readonly string[] = [POLICY_NAME, `${POLICY_NAME}-b`];
 
+/**
+ * Carries this product's name and mark. Both are free text that anyone allowed to manage one
+ * namespace's triggers can write: a policy that says it is this product's is never trusted for
+ * where it sends (the address always comes from this run's own settings), only recognised as one
+ * to keep, correct or remove.
+ */
+export const isManaged = (policy: WebhookPolicy) =>
+  POLICY_NAMES.includes(policy.name) && (policy.description ?? "").startsWith(MANAGED_MARK);
+
+/** What a namespace needs: a policy to create, one to keep (updated or not), others to delete. */
 export type Decision =
-  | { kind: "create" }
-  | { kind: "unchanged" }
-  | { kind: "update"; policy: WebhookPolicy; changes: string[] }
-  | { kind: "replace"; policy: WebhookPolicy; changes: string[] }
-  | { kind: "skip"; reason: string };
+  | { kind: "skip"; reason: string }
+  | {
+      kind: "act";
+      /** Create a policy under this name (before anything is deleted). */
+      create?: string;
+      /** The policy that stays, and what to update in it (nothing: unchanged). */
+      keep?: { policy: WebhookPolicy; changes: string[] };
+      /** This product's other policies: deleted once the namespace holds the right one. */
+      remove: WebhookPolicy[];
+      /** Of those, the ones that send somewhere else than this run's address. */
+      elsewhere: WebhookPolicy[];
+      /** Why a create replaces what is there (address, type or address type changed). */
+      changes: string[];
+    };
+
+/** SWR lets no target's address, type or address type change: a change means a new policy. */
+const FIXED_FIELDS = ["address", "address_type", "type"] as const;
+
+function fixedChanges(policy: WebhookPolicy, desired: WebhookPolicyBody): string[] {
+  const want = desired.targets[0];
+  const have = policy.targets[0] ?? {};
+  return FIXED_FIELDS.filter((field) => have[field] !== want?.[field]).map(
+    (field) =>
+      `${field} ${field === "address" ? shownAddress(have[field]) : (have[field] ?? "none")} → ${
+        field === "address" ? shownAddress(want?.[field]) : want?.[field]
+      }`,
+  );
+}
+
+/**
+ * An address as this product shows it (tables, logs): scheme, host and path only. The query may
+ * hold a token, and user information a password; neither is shown.
+ */
+export function shownAddress(address: string | undefined): string {
+  if (!address) return "none";
+  try {
+    const url = new URL(address);
+    return `${url.protocol}//${url.host}${url.pathname}`;
+  } catch {
+    return "(not a URL)";
+  }
+}
 
 /** What a namespace needs, from the policies it holds. */
-export function decide(policies: WebhookPolicy[], desired: WebhookPolicyBody): Decision {
-  const named = policies.filter((policy) => policy.name === POLICY_NAME);
+export function decide(
+  policies: WebhookPolicy[],
+  desired: WebhookPolicyBody,
+  options: { checkHeader?: boolean } = {},
+): Decision {
+  const named = policies.filter((policy) => POLICY_NAMES.includes(policy.name));
   const ours = named.filter(isManaged);
   if (named.length > ours.length) {
     return {
       kind: "skip",
-      reason: `a policy named ${POLICY_NAME} that this product did not create is there: left alone (rename or delete it to let the wiring manage this namespace)`,
+      reason: `a policy named ${named.find((p) => !isManaged(p))?.name} that this product did not create is there: left alone (rename or delete it to let the wiring manage this namespace)`,
     };
   }
-  const [policy] = ours;
-  if (!policy) return { kind: "create" };
-  const want = desired.targets[0];
-  const have = policy.targets[0] ?? {};
-  // SWR lets no target's address, type or address type change: those mean delete and create.
-  const fixed = (["address", "address_type", "type"] as const).filter(
-    (field) => have[field] !== want?.[field],
-  );
-  if (fixed.length > 0) {
-    const changes = fixed.map((field) => `${field} ${have[field] ?? "none"} → ${want?.[field]}`);
-    return { kind: "replace", policy, changes };
+  const elsewhere = ours.filter((policy) => fixedChanges(policy, desired).length > 0);
+  const keeper = ours.find((policy) => !elsewhere.includes(policy));
+  const others = ours.filter((policy) => policy !== keeper);
+  if (keeper) {
+    const changes = differences(keeper, desired, options.checkHeader ?? true);
+    return {
+      kind: "act",
+      keep: { policy: keeper, changes },
+      remove: others,
+      elsewhere,
+      changes: [],
+    };
   }
-  const changes = differences(policy, desired);
-  return changes.length === 0 ? { kind: "unchanged" } : { kind: "update", policy, changes };
+  const held = new Set(policies.map((policy) => policy.name));
+  const name = POLICY_NAMES.find((candidate) => !held.has(candidate)) as string;
+  const [first] = ours;
+  return {
+    kind: "act",
+    create: name,
+    remove: others,
+    elsewhere,
+    changes: first ? fixedChanges(first, desired) : [],
+  };
 }
 
-function differences(policy: WebhookPolicy, desired: WebhookPolicyBody): string[] {
+function differences(
+  policy: WebhookPolicy,
+  desired: WebhookPolicyBody,
+  checkHeader: boolean,
+): string[] {
   const changes: string[] = [];
   const have = policy.targets[0] ?? {};
   const want = desired.targets[0];
-  if (policy.description !== desired.description) changes.push("secret header");
+  if (checkHeader && policy.description !== desired.description) changes.push("secret header");
   if (policy.enabled !== true) changes.push("enabled");
   if (policy.event_types.join(",") !== desired.event_types.join(",")) changes.push("event types");
   if (JSON.stringify(scopeOf(policy)) !== JSON.stringify(desired.scope_rules))

@@ -1,14 +1,14 @@
 import { MemoryCallBudget } from "../hss/call-budget";
 import { HssCallError } from "../hss/client";
-import type { SwrWebhooks, WebhookPolicy } from "../swr/webhooks";
+import type { SwrWebhooks, WebhookPolicy, WebhookPolicyBody } from "../swr/webhooks";
 import {
-  type Decision,
+  addressFor,
   decide,
   desiredPolicy,
   headerFingerprint,
   isManaged,
-  POLICY_NAME,
-  urlOfAddress,
+  POLICY_NAMES,
+  shownAddress,
 } from "./policy";
 
 /**
@@ -18,6 +18,13 @@ import {
  * address change), and touches nothing else. `unwire` removes exactly this product's policies.
  * A failure in one namespace is reported for it and the others go on. Every SWR call first takes
  * a slot of the caller's budget; when none is left the run stops and says what it left.
+ *
+ * The address every policy sends to (with the webhook secret) is this run's own: `--url`,
+ * SWR_WIRE_URL, or the deployment's. Never one read from a policy: a policy's name and
+ * description are free text anyone allowed to manage one namespace's triggers can write. A policy
+ * that claims to be this product's and sends elsewhere is reported (`elsewhere`) and corrected.
+ * A replacement is created before the old policy is deleted, so that a failed create leaves the
+ * namespace wired as it was.
  */
 
 export type WireAction =
@@ -35,6 +42,11 @@ export interface WireRow {
   namespace: string;
   action: WireAction;
   detail: string;
+  /**
+   * Policies there that carry this product's name and mark but send somewhere else than this
+   * run's address (scheme, host and path shown; never the query or the header).
+   */
+  elsewhere?: Array<{ policy_id: number; address: string }>;
 }
 
 export interface WireRun {
@@ -42,10 +54,8 @@ export interface WireRun {
   instanceId: string;
   /** Which namespaces to wire (SWR_WIRE_NAMESPACES, --namespaces). */
   matches: (namespace: string) => boolean;
-  /** The function's trigger URL; when absent, the one this product's policies already use. */
+  /** The function's trigger URL (--url, SWR_WIRE_URL, the deployment's); unwiring needs none. */
   url?: string;
-  /** Where else to find the URL when neither is there (the command: the deployment's info). */
-  findUrl?: () => Promise<string | undefined>;
   header: string;
   secret?: string;
   dryRun: boolean;
@@ -66,6 +76,8 @@ export interface WireResult {
 
 export async function wireInstance(run: WireRun): Promise<WireResult> {
   const { instanceId } = run;
+  // Checked before any call: without its own address the run changes nothing.
+  const settings = run.unwire ? undefined : settingsOf(run);
   if (!(await run.slot())) return postponed(run, "SWR's call budget is spent for now");
   const { names } = await listed(
     () => run.swr.namespaces(instanceId),
@@ -86,26 +98,24 @@ export async function wireInstance(run: WireRun): Promise<WireResult> {
     ]);
   }
   const rows: WireRow[] = [];
-  const row = (namespace: string, action: WireAction, detail: string) =>
-    rows.push({ instance_id: instanceId, namespace, action, detail });
   const act = run.unwire ? unwireNamespace : wireNamespace;
-  const settings = run.unwire ? undefined : await settingsOf(run, policies);
   let complete = true;
   for (const namespace of names) {
     if (!run.matches(namespace)) continue;
     const held = byNamespace.get(namespace) ?? [];
+    const row = { instance_id: instanceId, namespace };
     if (!complete) {
-      row(namespace, "postponed", "SWR's call budget is spent for now: the next run sees to it");
+      rows.push({ ...row, action: "postponed", detail: BUDGET_SPENT });
       continue;
     }
     const outcome = await act(run, namespace, held, settings).catch(
-      (error: unknown): [WireAction, string] =>
+      (error: unknown): Outcome =>
         throttled(error)
           ? ["postponed", `SWR throttled the call (${failureOf(error)}): the next run sees to it`]
           : ["failed", failureOf(error)],
     );
     if (outcome[0] === "postponed") complete = false;
-    row(namespace, outcome[0], outcome[1]);
+    rows.push({ ...row, action: outcome[0], detail: outcome[1], ...outcome[2] });
   }
   return { rows, complete };
 }
@@ -136,58 +146,153 @@ export function mergeRetried(earlier: WireRow[], later: WireRow[]): WireRow[] {
   return earlier.map((row) => (row.action === "postponed" ? (retried.get(key(row)) ?? row) : row));
 }
 
-/** The policy every namespace should hold, from the URL given or the one already in use. */
-async function settingsOf(run: WireRun, policies: WebhookPolicy[]) {
-  const url =
-    run.url ??
-    policies.filter(isManaged).map((p) => urlOfAddress(p.targets[0]?.address ?? ""))[0] ??
-    (await run.findUrl?.());
+/** The policy every namespace should hold, sending to this run's own address. */
+function settingsOf(run: WireRun): Desired {
+  const { url } = run;
   if (!url) {
     throw new WireError(
-      `instance ${run.instanceId}: no trigger URL: give --url <the function's trigger URL> (npm run deploy and npm run sls -- info print it), or SWR_WIRE_URL`,
+      `instance ${run.instanceId}: no trigger URL: give --url <the function's trigger URL> (npm run deploy and npm run sls -- info print it), or SWR_WIRE_URL; the wiring never takes an address from a policy, which anyone allowed to manage one namespace's triggers could have written`,
     );
   }
-  if (!run.secret) {
+  // A dry run can be tried without the secret: it shows where the policies would send, masked.
+  if (!run.secret && !run.dryRun) {
     throw new WireError("no WEBHOOK_SECRET: the policies must send the function's webhook secret");
   }
-  const target = { instanceId: run.instanceId, url, header: run.header, secret: run.secret };
-  return desiredPolicy(target, headerFingerprint(target));
+  const target = {
+    instanceId: run.instanceId,
+    url,
+    header: run.header,
+    secret: run.secret ?? "(WEBHOOK_SECRET)",
+  };
+  return {
+    body: desiredPolicy(target, headerFingerprint(target)),
+    sends: `${addressFor(url, run.instanceId)} (${run.header}: ****)`,
+    checkHeader: run.secret !== undefined,
+  };
 }
 
-type Outcome = [WireAction, string];
+interface Desired {
+  body: WebhookPolicyBody;
+  /** Where and how the policy sends, as a row shows it: the secret masked. */
+  sends: string;
+  /** False in a dry run without the secret: whether the header is current is not known. */
+  checkHeader: boolean;
+}
+
+type Outcome = [WireAction, string, Pick<WireRow, "elsewhere">?];
 
 async function wireNamespace(
   run: WireRun,
   namespace: string,
   held: WebhookPolicy[],
-  desired: ReturnType<typeof desiredPolicy> | undefined,
+  desired: Desired | undefined,
 ): Promise<Outcome> {
   if (!desired) return ["failed", "no policy to wire"];
-  const decision: Decision = decide(held, desired);
-  const { instanceId, swr } = run;
-  switch (decision.kind) {
-    case "unchanged":
-      return ["unchanged", "as it should be"];
-    case "skip":
-      return ["skipped", decision.reason];
-    case "create":
-      if (!run.dryRun && !(await run.slot())) return budgetSpent();
-      if (!run.dryRun) await swr.create(instanceId, namespace, desired);
-      return ["created", desired.targets[0]?.address ?? ""];
-    case "update":
-      if (!run.dryRun && !(await run.slot())) return budgetSpent();
-      if (!run.dryRun) await swr.update(instanceId, namespace, decision.policy.id, desired);
-      return ["updated", decision.changes.join(", ")];
-    case "replace":
-      // SWR does not let an address change: delete, then create.
-      if (!run.dryRun && !(await run.slot())) return budgetSpent();
-      if (!run.dryRun) await swr.remove(instanceId, namespace, decision.policy.id);
-      if (!run.dryRun && !(await run.slot())) return budgetSpent();
-      if (!run.dryRun) await swr.create(instanceId, namespace, desired);
+  const decision = decide(held, desired.body, { checkHeader: desired.checkHeader });
+  if (decision.kind === "skip") return ["skipped", decision.reason];
+  const elsewhere =
+    decision.elsewhere.length > 0
+      ? {
+          elsewhere: decision.elsewhere.map((policy) => ({
+            policy_id: policy.id,
+            address: shownAddress(policy.targets[0]?.address),
+          })),
+        }
+      : {};
+  const steps = new Steps(run, namespace);
+  const outcome = await carryOut(decision, desired, steps);
+  return [outcome[0], outcome[1], elsewhere];
+}
+
+/** Carries a namespace's decision out: create first, then update, then delete. */
+async function carryOut(
+  decision: Extract<ReturnType<typeof decide>, { kind: "act" }>,
+  desired: Desired,
+  steps: Steps,
+): Promise<[WireAction, string]> {
+  const { create, keep, remove } = decision;
+  const gone = remove.map(
+    (policy) => `policy ${policy.id} (to ${shownAddress(policy.targets[0]?.address)})`,
+  );
+  if (create !== undefined) {
+    const created = await steps.create({ ...desired.body, name: create });
+    if (created.failed) {
+      const kept = gone.length > 0 ? `; ${gone.join(", ")} left as it was` : "";
+      return [created.failed[0], `${created.failed[1]}${kept}`];
+    }
+  }
+  if (keep && keep.changes.length > 0) {
+    const updated = await steps.update(keep.policy, { ...desired.body, name: keep.policy.name });
+    if (updated.failed) return updated.failed;
+  }
+  for (const policy of remove) {
+    const removed = await steps.remove(policy);
+    if (removed.failed) {
+      const made = create !== undefined ? `created ${steps.createdName}; ` : "";
       return [
-        "replaced",
-        `deleted and created again (SWR cannot change an address): ${decision.changes.join(", ")}`,
+        removed.failed[0],
+        `${made}deleting policy ${policy.id} (to ${shownAddress(policy.targets[0]?.address)}) ${removed.failed[0] === "postponed" ? "postponed" : "failed"}: ${removed.failed[1]}; it still sends until the next run`,
       ];
+    }
+  }
+  if (create !== undefined && remove.length > 0) {
+    return [
+      "replaced",
+      `${desired.sends}: created before deleting ${gone.join(", ")} (SWR cannot change an address): ${decision.changes.join(", ")}`,
+    ];
+  }
+  if (create !== undefined) return ["created", desired.sends];
+  const changes = [
+    ...(keep?.changes ?? []),
+    ...(remove.length > 0 ? [`deleted ${gone.join(", ")}`] : []),
+  ];
+  return changes.length > 0 ? ["updated", changes.join(", ")] : ["unchanged", "as it should be"];
+}
+
+/** The SWR calls of one namespace, each after a slot of the budget; a dry run calls nothing. */
+class Steps {
+  createdName = "";
+  constructor(
+    private readonly run: WireRun,
+    private readonly namespace: string,
+  ) {}
+
+  create(body: WebhookPolicyBody) {
+    return this.step(async () => {
+      const { id } = await this.run.swr.create(this.run.instanceId, this.namespace, body);
+      this.createdName = `policy ${id ?? "(no id given)"} (${body.name})`;
+    }, "could not create the new policy");
+  }
+
+  update(policy: WebhookPolicy, body: WebhookPolicyBody) {
+    return this.step(
+      () => this.run.swr.update(this.run.instanceId, this.namespace, policy.id, body),
+      `could not update policy ${policy.id}`,
+    );
+  }
+
+  remove(policy: WebhookPolicy) {
+    return this.step(() => this.run.swr.remove(this.run.instanceId, this.namespace, policy.id), "");
+  }
+
+  private async step(
+    call: () => Promise<void>,
+    what: string,
+  ): Promise<{ failed?: [WireAction, string] }> {
+    if (this.run.dryRun) return {};
+    if (!(await this.run.slot())) return { failed: ["postponed", BUDGET_SPENT] };
+    try {
+      await call();
+      return {};
+    } catch (error) {
+      const said = failureOf(error);
+      const prefix = what ? `${what}: ` : "";
+      return {
+        failed: throttled(error)
+          ? ["postponed", `${prefix}SWR throttled the call (${said}): the next run sees to it`]
+          : ["failed", `${prefix}${said}`],
+      };
+    }
   }
 }
 
@@ -197,12 +302,12 @@ async function unwireNamespace(
   held: WebhookPolicy[],
 ): Promise<Outcome> {
   const ours = held.filter(isManaged);
-  const foreign = held.filter((p) => p.name === POLICY_NAME && !isManaged(p));
+  const foreign = held.filter((p) => POLICY_NAMES.includes(p.name) && !isManaged(p));
   if (ours.length === 0) {
     return foreign.length > 0
       ? [
           "skipped",
-          `the policy named ${POLICY_NAME} there was not created by this product: left alone`,
+          `the policy named ${foreign[0]?.name} there was not created by this product: left alone`,
         ]
       : ["unchanged", "no policy of this product"];
   }
@@ -214,10 +319,8 @@ async function unwireNamespace(
   return ["removed", `policy ${ours.map((p) => p.id).join(", ")}`];
 }
 
-const budgetSpent = (): Outcome => [
-  "postponed",
-  "SWR's call budget is spent for now: the next run sees to it",
-];
+const BUDGET_SPENT = "SWR's call budget is spent for now: the next run sees to it";
+const budgetSpent = (): Outcome => ["postponed", BUDGET_SPENT];
 
 function postponed(run: WireRun, detail: string): WireResult {
   return {

@@ -13,6 +13,12 @@ import { failureOf, type WireAction, type WireRow, wireInstances } from "./recon
  * every policy. Its SWR calls take slots of a budget of their own (SWR_CALLS_PER_MINUTE, per warm
  * instance) and stop before the invocation's deadline; a run cut short is taken up again at the
  * next flush of the same instance.
+ *
+ * It runs only with SWR_WIRE_URL (the deploy that wires writes it): the address the policies send
+ * the webhook secret to is never read from a policy, which anyone allowed to manage one
+ * namespace's triggers can write. A policy that claims to be this product's and sends elsewhere
+ * is logged (`swr_policy_elsewhere`: namespace and policy id, the address without its query)
+ * and corrected.
  */
 
 export interface WiringSummary {
@@ -47,6 +53,18 @@ export async function keepWired(options: KeepWiredOptions): Promise<WiringSummar
   };
   states.set(options.marks, state);
   if (!(await due(options, state.unfinished))) return undefined;
+  if (!settings.url) {
+    const summary = {
+      counts: {},
+      changes: [],
+      errors: [
+        "SWR_WIRE_URL is not set: the scheduled wiring needs the function's own trigger URL (a deploy with wireInstances sets it; npm run sls -- info prints it), and never takes one from a policy",
+      ],
+      complete: false,
+    };
+    log.warn("swr_wired", { ...summary });
+    return summary;
+  }
   const budget = state.budget;
   const slot = async () =>
     Date.now() < options.deadline - 3000 && (await budget.take("swr-webhooks")).granted;
@@ -67,6 +85,17 @@ export async function keepWired(options: KeepWiredOptions): Promise<WiringSummar
     summary.errors.push(...result.errors);
     for (const row of result.rows) {
       summary.counts[row.action] = (summary.counts[row.action] ?? 0) + 1;
+      for (const policy of row.elsewhere ?? []) {
+        log.warn("swr_policy_elsewhere", {
+          instance_id: row.instance_id,
+          namespace: row.namespace,
+          policy_id: policy.policy_id,
+          address: policy.address,
+          action: row.action,
+          message:
+            "a policy with this product's name and mark sends this namespace's pushes elsewhere",
+        });
+      }
       if (row.action !== "unchanged" && summary.changes.length < CHANGES_SHOWN) {
         summary.changes.push(row);
       }

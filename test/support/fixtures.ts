@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { desiredPolicy, POLICY_NAME } from "../../src/wiring/policy";
 
 export const EVENTS_DIR = join(__dirname, "..", "..", "events");
 
@@ -102,4 +103,16 @@ export function errorOf(run: () => unknown): Error & { statusCode?: number } {
     return error as Error & { statusCode?: number };
   }
   throw new Error("expected an error");
+}
+
+/**
+ * A webhook policy with this product's name and mark that someone else wrote (anyone allowed to
+ * manage a namespace's triggers can), sending to `address` with a header of their own.
+ */
+export function forgedPolicy(address: string, name = POLICY_NAME) {
+  const body = desiredPolicy(
+    { instanceId: "any", url: address, header: "authorization", secret: "their-own-header" },
+    "0".repeat(24),
+  );
+  return { ...body, name, targets: [{ ...body.targets[0], address }] };
 }

@@ -186,4 +186,20 @@ describe("configuration of the scan API and the follow-up", () => {
       }),
     ).toThrow(/FOLLOW_UP: must be true for NOTIFY_WEBHOOK_URL/);
   });
+
+  it("keeps the queue's bound at or above MAX_IMAGES_PER_DELIVERY, derived or refused", () => {
+    // Derived from the rate: 4 calls × 100 images a 61 s window for 15 minutes is 5,901.
+    expect(loadConfig({ ...base, HSS_BATCH_SIZE: "100" }).queue.maxQueued).toBe(10_000);
+    expect(
+      loadConfig({ ...base, HSS_BATCH_SIZE: "100", MAX_IMAGES_PER_DELIVERY: "500" }).queue
+        .maxQueued,
+    ).toBe(5901);
+    expect(() => loadConfig({ ...base, MAX_QUEUED_IMAGES: "50" })).toThrow(
+      /MAX_QUEUED_IMAGES: must be at least MAX_IMAGES_PER_DELIVERY \(10000\): a delivery the function accepts must fit in the queue/,
+    );
+    expect(
+      loadConfig({ ...base, MAX_QUEUED_IMAGES: "50", MAX_IMAGES_PER_DELIVERY: "50" }).queue
+        .maxQueued,
+    ).toBe(50);
+  });
 });

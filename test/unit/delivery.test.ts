@@ -55,6 +55,27 @@ describe("payloadOf", () => {
     expect(() => payloadOf(http("type=PUSH_ARTIFACT"), MAX)).toThrow(/not JSON/);
   });
 
+  it("counts MAX_BODY_BYTES in the bytes sent, a byte that is not UTF-8 once", () => {
+    // 2,000 bytes of 0xff: 2,000 sent, though each becomes the 3-byte U+FFFD when decoded.
+    const invalid = {
+      ...apigEvent(""),
+      body: Buffer.alloc(2000, 0xff).toString("base64"),
+    };
+    const delivery = recogniseDelivery(invalid);
+    expect(delivery).toMatchObject({ bodyBytes: 2000 });
+    expect(() => payloadOf(delivery, 2000)).toThrow(/not JSON/);
+    expect(errorOf(() => payloadOf(delivery, 1999)).message).toBe(
+      "the request body has 2000 bytes; the limit is 1999 (MAX_BODY_BYTES)",
+    );
+    // A body given as text (not base64) counts its UTF-8 bytes.
+    const text = recogniseDelivery({
+      ...apigEvent(""),
+      body: "ü".repeat(10),
+      isBase64Encoded: false,
+    });
+    expect(text).toMatchObject({ bodyBytes: 20 });
+  });
+
   it("answers 400 for an empty body", () => {
     expect(() => payloadOf(http(""), MAX)).toThrow(/empty/);
   });

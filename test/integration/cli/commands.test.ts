@@ -1,7 +1,18 @@
 import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT, runLocalTool } from "../../support/local-tool";
+import { startServerProcess } from "../../support/start-process";
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
 
 const VERSION = (
   JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }
@@ -87,4 +98,41 @@ describe("the commands", () => {
     expect(run.stderr).toMatch(/"event":"configuration_invalid".*PORT: must be a port number/);
     expect(run.stderr).not.toContain("embedded HSS emulator");
   });
+
+  it("npm start -- --port listens on that port; an unknown flag is refused with the help", async () => {
+    const port = await freePort();
+    // PORT says otherwise: the flag wins.
+    const run = startServerProcess({ PORT: "0" }, ["--port", String(port)]);
+    try {
+      expect(await run.url()).toBe(`http://127.0.0.1:${port}`);
+    } finally {
+      run.stop();
+    }
+    const unknown = await runLocalTool("runners/server.ts", ["--prot", "9000"], bare());
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^unknown option --prot/);
+    expect(unknown.stderr).toContain("--port <port>");
+  }, 40_000);
+
+  it("npm start names PORT (or --port) when the port is in use", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const [byVariable, byFlag] = await Promise.all([
+        runLocalTool("runners/server.ts", [], bare({ PORT: String(port) }), { timeoutMs: 30_000 }),
+        runLocalTool("runners/server.ts", ["--port", String(port)], bare(), { timeoutMs: 30_000 }),
+      ]);
+      expect(byVariable.code).toBe(2);
+      expect(byVariable.stderr).toMatch(
+        new RegExp(
+          `port ${port} on 127.0.0.1 is in use by another process: choose another with PORT=<port>`,
+        ),
+      );
+      expect(byFlag.code).toBe(2);
+      expect(byFlag.stderr).toMatch(/choose another with --port <port>/);
+    } finally {
+      taken.close();
+    }
+  }, 40_000);
 });

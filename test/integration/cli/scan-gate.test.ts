@@ -1,10 +1,14 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { createRequire } from "node:module";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Ajv from "ajv-draft-04";
 import addFormats from "ajv-formats";
+import { generate } from "selfsigned";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { emulatorEnvironment, type HssEmulator } from "../../../src/emulator/hss-emulator";
 import { ROOT, runLocalTool } from "../../support/local-tool";
@@ -67,6 +71,167 @@ describe("errors no retry fixes end the run at once", () => {
     expect(run.code).toBe(5);
     expect(run.stderr).toMatch(/HSS at http:\/\/127.0.0.1:1 cannot be reached \(.*ECONNREFUSED/);
   });
+});
+
+/** A loopback endpoint that is not HSS: it answers as `answer` says, or (silent) never. */
+async function endpoint(
+  answer: "silent" | ((response: ServerResponse) => void),
+  tls?: { key: string; cert: string },
+): Promise<{ url: string; close(): void }> {
+  const sockets = new Set<Socket>();
+  const handler = (_request: unknown, response: ServerResponse) => {
+    if (answer !== "silent") answer(response);
+  };
+  const server = tls ? createHttpsServer(tls, handler) : createServer(handler);
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+describe.concurrent("the gate never waits on silence: exit 5 within 30 s, naming the endpoint variable", () => {
+  let emulator: HssEmulator;
+  let pems: { key: string; cert: string };
+  beforeAll(async () => {
+    emulator = await emulatorWith(["high-1"]);
+    const made = await generate([{ name: "commonName", value: "127.0.0.1" }], { keySize: 2048 });
+    pems = { key: made.private, cert: made.cert };
+  });
+  afterAll(() => emulator.close());
+
+  const json = (status: number, body: unknown) => (response: ServerResponse) => {
+    response.writeHead(status, { "content-type": "application/json" });
+    response.end(JSON.stringify(body));
+  };
+  const text = (status: number, body: string) => (response: ServerResponse) => {
+    response.writeHead(status, { "content-type": "text/html" });
+    response.end(body);
+  };
+
+  it.each<[string, () => Promise<{ url: string; close(): void }>, RegExp]>([
+    [
+      "a connection that is accepted and never answered",
+      () => endpoint("silent"),
+      /did not answer: \d calls? in a row got no answer within HSS_TIMEOUT_MS \(2000 ms\)/,
+    ],
+    [
+      "the gateway's 404 APIGW.0101",
+      () =>
+        endpoint(
+          json(404, {
+            error_code: "APIGW.0101",
+            error_msg: "The API does not exist or has not been published in the environment",
+          }),
+        ),
+      /is not HSS's API: GET \/v5\/\{project_id\}\/image\/registries\/images was answered APIGW\.0101, HTTP 404/,
+    ],
+    [
+      "a 404 page",
+      () => endpoint(text(404, "<html>Not Found</html>")),
+      /is not HSS's API: .* HTTP_404, HTTP 404/,
+    ],
+    [
+      "a 200 that is not JSON (a proxy's login page)",
+      () => endpoint(text(200, "<html>please log in</html>")),
+      /is not HSS's API: .*BAD_ANSWER, HTTP 200: the endpoint answered HTTP 200 with a body that is not JSON \("<html>please log in<\/html>"\)/,
+    ],
+    [
+      "a server error every time",
+      () => endpoint(json(503, { error_code: "APIGW.0202", error_msg: "backend unavailable" })),
+      /did not answer: 3 calls in a row got no answer within HSS_TIMEOUT_MS \(2000 ms\) or a server error.*APIGW\.0202, HTTP 503/,
+    ],
+    [
+      "TLS with a certificate it was not given",
+      () => endpoint(json(200, {}), pems),
+      /cannot be reached \(CONNECTION_ERROR: .*(self.signed|certificate)/i,
+    ],
+    [
+      "a host name that does not resolve",
+      async () => ({ url: "https://hss.cn-north-4.example.invalid", close: () => undefined }),
+      /cannot be reached \(CONNECTION_ERROR: (ENOTFOUND|EAI_AGAIN)/,
+    ],
+    [
+      "TLS spoken to a plain HTTP server",
+      async () => {
+        const plain = await endpoint(json(200, {}));
+        return { url: plain.url.replace("http:", "https:"), close: plain.close };
+      },
+      /cannot be reached \(CONNECTION_ERROR: .*(EPROTO|SSL|wrong version)/i,
+    ],
+  ])(
+    "%s",
+    async (_, serve, reason) => {
+      const served = await serve();
+      try {
+        const run = await runLocalTool(
+          "cli/scan.ts",
+          [ref("high-1"), "--wait", "--fail-on", "high"],
+          envFor(emulator, { HSS_ENDPOINT: served.url }),
+          { timeoutMs: 60_000 },
+        );
+
+        expect(run.code, run.stderr).toBe(5);
+        expect(run.ms).toBeLessThan(30_000);
+        expect(run.stderr).toMatch(reason);
+        expect(run.stderr).toMatch(/check HSS_ENDPOINT \(or HSS_REGION/);
+        expect(run.stderr).not.toMatch(/rate limit/);
+      } finally {
+        served.close();
+      }
+    },
+    70_000,
+  );
+});
+
+describe("--output is checked before anything is asked of HSS", () => {
+  let emulator: HssEmulator;
+  beforeAll(async () => {
+    emulator = await emulatorWith(["high-1"]);
+  });
+  afterAll(() => emulator.close());
+  const gate = (output: string) =>
+    scan(emulator, [
+      ref("high-1"),
+      "--wait",
+      "--fail-on",
+      "high",
+      "--format",
+      "sarif",
+      "--output",
+      output,
+    ]);
+
+  it.each<[string, (dir: string) => string, RegExp]>([
+    [
+      "into a directory that does not exist",
+      (dir) => join(dir, "missing", "hss.sarif"),
+      /--output .*missing\/hss\.sarif: the directory .*missing does not exist/,
+    ],
+    ["onto a directory", (dir) => dir, /--output .* is a directory: give a file/],
+  ])("%s: exit 2 at once, no call made", async (_, path, message) => {
+    const before = emulator.received.length;
+    const run = await gate(path(workDir()));
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(emulator.received.length).toBe(before);
+  });
+
+  it("into a file that exists: written, and the verdict (1) kept", async () => {
+    const file = join(workDir(), "hss.sarif");
+    writeFileSync(file, "old");
+    const run = await gate(file);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toMatchObject({ version: "2.1.0" });
+  }, 30_000);
 });
 
 describe("the gate's verdict", () => {

@@ -1,7 +1,10 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EMULATOR_KEY } from "../../../src/emulator/hss-emulator";
 import { type SwrEmulator, startSwrEmulator } from "../../../src/emulator/swr-emulator";
 import { MANAGED_MARK } from "../../../src/wiring/policy";
+import { forgedPolicy } from "../../support/fixtures";
 import { runLocalTool } from "../../support/local-tool";
 
 /**
@@ -42,6 +45,47 @@ function expectNoSecret(output: string) {
   for (const secret of [SECRET, ROTATED, EMULATOR_KEY.sk]) expect(output).not.toContain(secret);
 }
 
+/** Every address SWR was ever told to send the webhook secret to. */
+const secretSentTo = () =>
+  new Set(
+    swr.targetsWritten
+      .filter((target) => target.auth_header?.includes(SECRET))
+      .map((target) => target.address),
+  );
+
+describe("npm run wire against policies anyone could have written", () => {
+  it.each([
+    ["before", true],
+    ["after", false],
+  ])(
+    "sends the secret only to the configured address, a forged policy listed %s its own",
+    async (_, forgedFirst) => {
+      // Prepare: someone allowed to manage team-b's triggers made a policy that looks like ours
+      const attacker = "https://attacker.example/steal?k=v";
+      if (forgedFirst) swr.addPolicy(INSTANCE, "team-b", forgedPolicy(attacker));
+      const first = await wire({}, "--url", URL);
+      if (!forgedFirst)
+        swr.addPolicy(INSTANCE, "team-b", forgedPolicy(attacker, "swr-scan-on-push-b"));
+
+      // Act: the wiring run again by hand, then as a rotation would
+      const run = await wire({ SWR_WIRE_URL: URL });
+      const rotated = await wire({ SWR_WIRE_URL: URL, WEBHOOK_SECRET: `${SECRET}x,${SECRET}` });
+
+      // Assess: the secret went to the configured address only; the forged policy is gone, reported
+      expect(run.code, run.stderr).toBe(0);
+      expect(rotated.code, rotated.stderr).toBe(0);
+      expect([...secretSentTo()]).toEqual([`${URL}?instance_id=${INSTANCE}`]);
+      const addresses = swr.policies(INSTANCE).map((policy) => policy.targets[0]?.address);
+      expect(addresses).toEqual(Array(3).fill(`${URL}?instance_id=${INSTANCE}`));
+      const report = forgedFirst ? first.stderr : run.stderr;
+      expect(report).toMatch(
+        /warning: ee-instance-1\/team-b: policy \d+ carries this product's name and mark but sends to https:\/\/attacker\.example\/steal, not to this run's address: corrected/,
+      );
+      expect(report).not.toContain("k=v");
+    },
+  );
+});
+
 describe("npm run wire", () => {
   it("wires every namespace of a fresh instance with the address, header and scope the trigger needs", async () => {
     // Act
@@ -50,7 +94,7 @@ describe("npm run wire", () => {
     // Assess: the table, and what SWR holds
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(
-      /^ee-instance-1 +team-a +created +https:\/\/4f2a\S+\?instance_id=ee-instance-1$/m,
+      /^ee-instance-1 +team-a +created +https:\/\/4f2a\S+\?instance_id=ee-instance-1 \(authorization: \*\*\*\*\)$/m,
     );
     expect(run.stdout).toMatch(/^3 created$/m);
     expectNoSecret(run.stdout + run.stderr);
@@ -86,11 +130,11 @@ describe("npm run wire", () => {
     }
   });
 
-  it("is idempotent: run again (with the URL its policies use) it changes nothing", async () => {
+  it("is idempotent: run again (the URL from SWR_WIRE_URL) it changes nothing", async () => {
     await wire({}, "--url", URL);
     const before = changes().length;
 
-    const again = await wire({});
+    const again = await wire({ SWR_WIRE_URL: URL });
 
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/^3 unchanged$/m);
@@ -102,7 +146,7 @@ describe("npm run wire", () => {
     swr.addNamespace(INSTANCE, "team-c");
 
     // Act: the new secret first, the old one still accepted by the function meanwhile
-    const run = await wire({ WEBHOOK_SECRET: `${ROTATED},${SECRET}` });
+    const run = await wire({ WEBHOOK_SECRET: `${ROTATED},${SECRET}`, SWR_WIRE_URL: URL });
 
     // Assess
     expect(run.code, run.stderr).toBe(0);
@@ -173,7 +217,24 @@ describe("npm run wire", () => {
     expect(changes()).toEqual([]);
   });
 
-  it("replaces a policy whose address changed (SWR does not let an address change)", async () => {
+  it("--dry-run runs without WEBHOOK_SECRET and masks the secret it would send", async () => {
+    await wire({}, "--url", URL);
+    swr.addNamespace(INSTANCE, "team-c");
+
+    const run = await wire({ WEBHOOK_SECRET: "" }, "--url", URL, "--dry-run");
+
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(
+      /^ee-instance-1 +team-c +would be created +https:\S+\?instance_id=ee-instance-1 \(authorization: \*\*\*\*\)$/m,
+    );
+    // Whether a header is current cannot be told without the secret: not reported as a change.
+    expect(run.stdout).toMatch(
+      /^3 unchanged, 1 would be created \(dry run: nothing was changed\)$/m,
+    );
+    expectNoSecret(run.stdout + run.stderr);
+  });
+
+  it("replaces a policy whose address changed: the new one first, then the old one deleted", async () => {
     await wire({}, "--url", URL);
     const ids = swr.policies(INSTANCE).map((policy) => policy.id);
 
@@ -181,11 +242,82 @@ describe("npm run wire", () => {
 
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^3 replaced$/m);
+    expect(run.stdout).toMatch(
+      /^ee-instance-1 +team-a +replaced +https:\/\/new-gateway\S+ \(authorization: \*\*\*\*\): created before deleting policy \d+ \(to https:\/\/4f2a\S+\/swr-scan-on-push\)/m,
+    );
     const now = swr.policies(INSTANCE);
     expect(now.map((policy) => policy.targets[0]?.address)).toEqual(
       Array(3).fill(`https://new-gateway.example.com/swr-scan-on-push?instance_id=${INSTANCE}`),
     );
+    expect(now.map((policy) => policy.name)).toEqual(Array(3).fill("swr-scan-on-push-b"));
     expect(now.some((policy) => ids.includes(policy.id))).toBe(false);
+    // Each namespace's create came before its delete.
+    const calls = changes().map((request) => `${request.method} ${request.path.split("/")[6]}`);
+    for (const namespace of ["team-a", "team-b", "platform"]) {
+      expect(calls.lastIndexOf(`POST ${namespace}`)).toBeLessThan(
+        calls.lastIndexOf(`DELETE ${namespace}`),
+      );
+    }
+  });
+
+  it("leaves the old policy when the replacement cannot be created, and says so", async () => {
+    await wire({}, "--url", URL);
+    const before = swr.policies(INSTANCE);
+    swr.failNamespace("team-b", 500, "SVCSTG.SWR.5000001", "internal error", 1);
+
+    const run = await wire({}, "--url", "https://new-gateway.example.com/swr-scan-on-push");
+
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(
+      /^ee-instance-1 +team-b +failed +could not create the new policy: HTTP 500 SVCSTG\.SWR\.5000001: internal error.*; policy \d+ \(to https:\/\/4f2a\S+\) left as it was$/m,
+    );
+    const teamB = swr.policies(INSTANCE).filter((policy) => policy.namespace_name === "team-b");
+    expect(teamB).toEqual(before.filter((policy) => policy.namespace_name === "team-b"));
+    // Run again, it finishes what failed.
+    const again = await wire({}, "--url", "https://new-gateway.example.com/swr-scan-on-push");
+    expect(again.stdout).toMatch(/^ee-instance-1 +team-b +replaced/m);
+    expect(again.stdout).toMatch(/^2 unchanged, 1 replaced$/m);
+  });
+
+  it.each([
+    ["an HTML page", 201, "<html><body>OK</body></html>"],
+    ["an empty body", 201, ""],
+    ["a JSON array", 200, "[]"],
+    ["an id that is not a number", 201, '{"id":"12"}'],
+  ])(
+    "counts a 2xx create answered with %s as failed, naming what came",
+    async (_, status, body) => {
+      swr.answerNamespace("team-a", status, body);
+
+      const run = await wire({}, "--url", URL);
+
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(
+        /^ee-instance-1 +team-a +failed +could not create the new policy: HTTP 20\d BAD_ANSWER: SWR answered CreateInstanceWebhook with HTTP 20\d but not with its CreateInstanceWebhookResponse/m,
+      );
+      expect(run.stdout).toMatch(/^1 failed, 2 created$/m);
+    },
+  );
+
+  it("fails, naming the list, when SWR's list answer is not the model's", async () => {
+    const proxy = await startSwrEmulator();
+    const page = createServer((_request, response) => {
+      response.writeHead(200, { "content-type": "text/html" });
+      response.end("<html>login</html>");
+    });
+    await new Promise<void>((resolve) => page.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (page.address() as AddressInfo).port;
+      const run = await wire({ SWR_ENDPOINT: `http://127.0.0.1:${port}` }, "--url", URL);
+
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(
+        /instance ee-instance-1: ListInstanceNamespaces failed: HTTP 200 BAD_ANSWER: the endpoint answered HTTP 200 with a body that is not JSON \("<html>login<\/html>"\)/,
+      );
+    } finally {
+      page.close();
+      await proxy.close();
+    }
   });
 
   it("wires only the namespaces matching --namespaces", async () => {
@@ -207,7 +339,7 @@ describe("npm run wire", () => {
 
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(
-      /^ee-instance-1 +team-b +failed +HTTP 403 SVCSTG\.SWR\.4030002: no permission to manage triggers/m,
+      /^ee-instance-1 +team-b +failed +could not create the new policy: HTTP 403 SVCSTG\.SWR\.4030002: no permission to manage triggers/m,
     );
     expect(
       swr
@@ -238,6 +370,16 @@ describe("npm run wire", () => {
       /instance ee-instance-1: ListInstanceNamespaces failed: HTTP 401 APIGW\.0301/,
     );
     expect(run.stderr).not.toContain("not-the-secret-key-at-all");
+  });
+
+  it("refuses to run without a trigger URL of its own, calling nothing, whatever policies say", async () => {
+    swr.addPolicy(INSTANCE, "team-a", forgedPolicy("https://attacker.example/steal"));
+
+    const run = await wire({});
+
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/no trigger URL: give --url/);
+    expect(swr.received).toEqual([]);
   });
 
   it("refuses to run without an instance id or a secret, listing what is missing", async () => {

@@ -142,7 +142,6 @@ describe("a deploy FunctionGraph or IAM refuses", { timeout: 60_000 }, () => {
       QUEUE_MAX_ATTEMPTS: "20",
       QUEUE_RETRY_MAX_SECONDS: "300",
       QUEUE_TIMEOUT_MS: "1000",
-      MAX_BODY_BYTES: "1048576",
     };
     const service = serviceCopy((manifest) => {
       Object.assign(manifest.provider.environment, defaults);

@@ -96,6 +96,11 @@ describe("npm run deploy", { timeout: 60_000 }, () => {
     expect(result.stdout).toContain(
       `SWR EE trigger address: ${url}?instance_id=<SWR EE instance id>`,
     );
+    // ${huawei:apiUrl}: the wiring's address is the API trigger's own URL, set once it exists.
+    expect(deployed().user_data).toMatchObject({ SWR_WIRE_URL: url });
+    expect(result.stdout).toContain(
+      `function ${FUNCTION}: SWR_WIRE_URL set to the API trigger's URL`,
+    );
     expect(result.stdout).toContain(
       `WEBHOOK_SECRET=<the webhook secret> npm run --silent check-deploy -- "${url}?instance_id=<SWR EE instance id>"`,
     );
@@ -164,6 +169,9 @@ describe("npm run deploy", { timeout: 60_000 }, () => {
     expect(api?.event_data.path).toBe("/scan-on-push");
     expect(result.stdout).toContain("replaced (path /swr-scan-on-push → /scan-on-push)");
     expect(result.stdout).toContain(`${api?.event_data.invoke_url as string}`);
+    // The wiring's address follows the API trigger's new URL.
+    expect(deployed().user_data).toMatchObject({ SWR_WIRE_URL: api?.event_data.invoke_url });
+    expect(result.stdout).toContain("SWR_WIRE_URL set to the API trigger's URL");
   });
 
   it("attaches the VPC and encrypts SCAN_QUEUE in queue mode, and detaches it in direct mode", async () => {
@@ -313,7 +321,8 @@ describe("npm run sls -- info and remove", { timeout: 60_000 }, () => {
     expect(result.stdout).toContain(`POST ${url} (auth NONE)`);
     expect(result.stdout).toContain("TIMER swr_scan_on_push_flush  ACTIVE  Rate 1m");
     expect(result.stdout).toContain(`npm run --silent check-deploy -- "${url}?instance_id=`);
-    expect(writes()).toHaveLength(3);
+    // The deploy's: the function, its two triggers, SWR_WIRE_URL once the API's URL is known.
+    expect(writes()).toHaveLength(4);
   });
 
   it("remove deletes the function and its triggers, and a second remove has nothing to do", async () => {

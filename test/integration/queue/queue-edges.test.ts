@@ -9,9 +9,11 @@ import {
 import { createHandler } from "../../../src/handler";
 import { createLocalContext } from "../../../src/runners/context";
 import { startLocalServer, timerEvent } from "../../../src/runners/server";
-import { SAMPLE_WEBHOOK_SECRET, tagsPush } from "../../support/fixtures";
+import { harborPush, SAMPLE_WEBHOOK_SECRET, tagsPush } from "../../support/fixtures";
 import { acceptedTags, flushUntil } from "../../support/harness";
+import { runLocalTool } from "../../support/local-tool";
 import { type RedisOptions, type RedisServer, startRedis } from "../../support/redis-server";
+import { type StartedServer, startServerProcess } from "../../support/start-process";
 
 /**
  * The queue at its edges, against a real redis-server: a Redis that stops answering mid-enqueue,
@@ -136,6 +138,7 @@ describe.each(["memory", "redis"])("a flood past MAX_QUEUED_IMAGES (%s queue)", 
     const redis = backend === "redis" ? await redisServer() : undefined;
     const one = instance(redis?.url ?? "memory", {
       MAX_QUEUED_IMAGES: "500",
+      MAX_IMAGES_PER_DELIVERY: "200",
       HSS_BATCH_SIZE: "10",
       HSS_CALLS_PER_MINUTE: "1",
       HSS_RATE_WINDOW_SECONDS: "60",
@@ -310,5 +313,79 @@ describe("rediss:// (TLS)", () => {
       fallback: "direct",
       reason: expect.stringMatching(/certificate/),
     });
+  });
+});
+
+describe("a delivery larger than the queue's bound (npm start, Redis)", () => {
+  let server: StartedServer | undefined;
+  afterEach(() => server?.stop());
+
+  it("is answered 413 at once, with the bound and how to split, no Retry-After, nothing queued", async () => {
+    // Prepare: a bound of 50 images, and a delivery of 60
+    const redis = await redisServer();
+    const env = {
+      ...emulatorEnvironment(emulator),
+      WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET,
+      SCAN_QUEUE: redis.url,
+      MAX_QUEUED_IMAGES: "50",
+      MAX_IMAGES_PER_DELIVERY: "50",
+    };
+    server = startServerProcess(env);
+    const url = await server.url();
+    const body = harborPush(
+      "team/app",
+      Array.from({ length: 60 }, (_, i) => ({
+        tag: `v${i}`,
+        digest: `sha256:${String(i).padStart(64, "0")}`,
+        resource_url: `registry.example.com/team/app:v${i}`,
+      })),
+    );
+
+    // Act: delivered as a registry would, three times
+    const answers = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const answer = await fetch(`${url}/?instance_id=inst-1`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: SAMPLE_WEBHOOK_SECRET },
+        body: JSON.stringify(body),
+      });
+      answers.push({
+        status: answer.status,
+        retryAfter: answer.headers.get("retry-after"),
+        body: (await answer.json()) as { message: string },
+      });
+    }
+
+    // Assess
+    for (const answer of answers) {
+      expect(answer.status).toBe(413);
+      expect(answer.retryAfter).toBeNull();
+      expect(answer.body.message).toMatch(
+        /^60 images in one delivery; the limit is 50 \(MAX_IMAGES_PER_DELIVERY\): nothing of it was taken.*send the images in deliveries of at most 50$/,
+      );
+    }
+    const status = await runLocalTool("cli/queue.ts", ["status", "--json"], {
+      PATH: process.env.PATH,
+      SCAN_QUEUE: redis.url,
+    });
+    expect(JSON.parse(status.stdout)).toMatchObject({ pending: 0, claimed: 0 });
+  }, 40_000);
+
+  it("refuses to start with a bound below MAX_IMAGES_PER_DELIVERY, naming both", async () => {
+    const run = await runLocalTool(
+      "runners/server.ts",
+      [],
+      {
+        PATH: process.env.PATH,
+        MAX_QUEUED_IMAGES: "50",
+        PORT: "0",
+      },
+      { timeoutMs: 30_000 },
+    );
+
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(
+      /MAX_QUEUED_IMAGES: must be at least MAX_IMAGES_PER_DELIVERY \(10000\)/,
+    );
   });
 });

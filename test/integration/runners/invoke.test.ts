@@ -9,9 +9,12 @@ import {
 } from "../../../src/emulator/hss-emulator";
 import { EVENTS_DIR, eventFiles } from "../../support/fixtures";
 import { runLocalTool, type ToolRun } from "../../support/local-tool";
+import { type RedisServer, startRedis } from "../../support/redis-server";
 
 /** Runs the invoke command as a user would, with no cloud configuration in the environment. */
-function invoke(...args: Array<string | Record<string, string>>): Promise<ToolRun> {
+function invoke(
+  ...args: Array<string | Record<string, string>>
+): Promise<ToolRun & { ms: number }> {
   const extra = args.find((arg): arg is Record<string, string> => typeof arg === "object") ?? {};
   const env = {
     ...Object.fromEntries(
@@ -20,7 +23,8 @@ function invoke(...args: Array<string | Record<string, string>>): Promise<ToolRu
     ...extra,
   };
   const files = args.filter((arg): arg is string => typeof arg === "string");
-  return runLocalTool("runners/invoke.ts", files, env);
+  // A run that never exits fails the test rather than hanging it.
+  return runLocalTool("runners/invoke.ts", files, env, { timeoutMs: 90_000 });
 }
 
 describe("npm run invoke", () => {
@@ -178,4 +182,30 @@ describe("npm run invoke", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/is not JSON/);
   });
+});
+
+describe("npm run invoke on every queue backend", () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(() => redis.close());
+
+  it.each([
+    ["none (direct mode)", () => "none"],
+    ["memory", () => "memory"],
+    ["redis", () => redis.url],
+  ])(
+    "exits once it has its answer, with 0 (%s)",
+    async (_, queue) => {
+      const run = await invoke(join(EVENTS_DIR, "harbor-push.json"), { SCAN_QUEUE: queue() });
+
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.ms).toBeLessThan(60_000);
+      const answer = JSON.parse(run.stdout) as Record<string, unknown>;
+      const report = "statusCode" in answer ? JSON.parse(answer.body as string) : answer;
+      expect(["queued", "submitted"]).toContain(report.status);
+    },
+    100_000,
+  );
 });

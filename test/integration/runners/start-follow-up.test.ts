@@ -1,50 +1,24 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { harborPush, harborSample } from "../../support/fixtures";
-import { ROOT } from "../../support/local-tool";
+import { type StartedServer, startServerProcess } from "../../support/start-process";
 
 /**
  * `npm start` as a new user runs it (no configuration: embedded emulator, in-process queue): a
  * push becomes, with no one involved, a finished scan in its logs, HSS's sync step included.
  */
 describe("npm start", () => {
-  let child: ChildProcess | undefined;
-  afterAll(() => {
-    child?.kill();
-  });
+  let server: StartedServer | undefined;
+  afterAll(() => server?.stop());
 
   const start = (env: Record<string, string> = {}) => {
-    const lines: string[] = [];
-    child?.kill();
-    child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["src/runners/server.ts"], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, PORT: "0", FLUSH_INTERVAL_SECONDS: "1", ...env },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let buffered = "";
-    child.stderr?.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString("utf8");
-      const parts = buffered.split("\n");
-      buffered = parts.pop() ?? "";
-      lines.push(...parts);
-    });
-    const waitFor = async (pattern: RegExp, withinMs: number) => {
-      const until = Date.now() + withinMs;
-      while (Date.now() < until) {
-        const line = lines.find((candidate) => pattern.test(candidate));
-        if (line) return line;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      throw new Error(`no line matching ${pattern} within ${withinMs} ms:\n${lines.join("\n")}`);
-    };
-    return { lines, waitFor };
+    server?.stop();
+    server = startServerProcess(env);
+    return server;
   };
 
   it("shows a push becoming a finished scan in its logs", async () => {
-    const { lines, waitFor } = start();
-    const listening = await waitFor(/listening on http:\/\/127\.0\.0\.1:\d+/, 20_000);
-    const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(listening)?.[1];
+    const { lines, waitFor, url: listening } = start();
+    const url = await listening();
     const answer = await fetch(`${url}/?instance_id=local-instance`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -60,9 +34,8 @@ describe("npm start", () => {
   }, 70_000);
 
   it("with scan-task, follows two images pushed together to their results", async () => {
-    const { lines, waitFor } = start({ HSS_SCAN_API: "scan-task" });
-    const listening = await waitFor(/listening on http:\/\/127\.0\.0\.1:\d+/, 20_000);
-    const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(listening)?.[1];
+    const { lines, url: listening } = start({ HSS_SCAN_API: "scan-task" });
+    const url = await listening();
     const answer = await fetch(`${url}/?instance_id=local-instance`, {
       method: "POST",
       headers: { "content-type": "application/json" },

@@ -1,9 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { EMULATOR_PROJECT_ID } from "../../../src/emulator/hss-emulator";
 import { type SwrEmulator, startSwrEmulator } from "../../../src/emulator/swr-emulator";
 import { timerEvent } from "../../../src/runners/server";
+import { POLICY_NAME } from "../../../src/wiring/policy";
 import type { WiringSummary } from "../../../src/wiring/scheduled";
-import { SAMPLE_WEBHOOK_SECRET } from "../../support/fixtures";
+import { forgedPolicy, SAMPLE_WEBHOOK_SECRET } from "../../support/fixtures";
 import { type Harness, startHarness } from "../../support/harness";
+import { type RedisServer, startRedis } from "../../support/redis-server";
+import { type StartedServer, startServerProcess } from "../../support/start-process";
 
 /**
  * The scheduled flush keeps SWR Enterprise wired (SWR_WIRE_INSTANCES): the function's own timer
@@ -88,4 +92,89 @@ describe("the scheduled flush with SWR_WIRE_INSTANCES", () => {
     expect(await flush()).toMatchObject({ counts: { postponed: 1 }, complete: false });
     expect(swr.received.length).toBe(3);
   });
+});
+
+describe("the scheduled wiring never takes an address from a policy", () => {
+  it("without SWR_WIRE_URL it calls nothing and says what is missing, whatever policies say", async () => {
+    await start({
+      SWR_WIRE_INTERVAL_MINUTES: "0",
+      HSS_PROJECT_ID: swr.projectId,
+      SWR_WIRE_URL: "",
+    });
+    swr.addPolicy(INSTANCE, "team-a", forgedPolicy("https://attacker.example/steal"));
+
+    const summary = await flush();
+
+    expect(summary?.errors).toEqual([expect.stringMatching(/^SWR_WIRE_URL is not set/)]);
+    expect(swr.received).toEqual([]);
+    expect(harness.logged("swr_wired")[0]).toMatchObject({ level: "warn" });
+  });
+});
+
+describe("the scheduled wiring in a running function (npm start, Redis)", () => {
+  let redis: RedisServer | undefined;
+  let server: StartedServer | undefined;
+  afterEach(async () => {
+    server?.stop();
+    await redis?.close();
+  });
+
+  it.each([
+    ["before", true],
+    ["after", false],
+  ])(
+    "sends the secret only to SWR_WIRE_URL, a forged policy listed %s its own, and logs the forgery",
+    async (_, forgedFirst) => {
+      // Prepare: an SWR stand-in for the embedded HSS emulator's project, a forged policy in team-b
+      await swr.close();
+      swr = await startSwrEmulator({ projectId: EMULATOR_PROJECT_ID });
+      for (const namespace of ["team-a", "team-b", "platform"]) {
+        swr.addNamespace(INSTANCE, namespace);
+        if (!forgedFirst)
+          swr.addPolicy(
+            INSTANCE,
+            namespace,
+            forgedPolicy(`${URL}?instance_id=${INSTANCE}`, `${POLICY_NAME}-b`),
+          );
+      }
+      swr.addPolicy(INSTANCE, "team-b", forgedPolicy("https://attacker.example/steal?k=v"));
+      redis = await startRedis();
+
+      // Act: the function runs; its flush (every second) keeps SWR wired
+      server = startServerProcess({
+        SCAN_QUEUE: redis.url,
+        WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET,
+        SWR_WIRE_INSTANCES: INSTANCE,
+        SWR_WIRE_URL: URL,
+        SWR_ENDPOINT: swr.url,
+        SWR_WIRE_INTERVAL_MINUTES: "0",
+      });
+      const wired = JSON.parse(await server.waitFor(/"event":"swr_wired"/, 30_000));
+
+      // Assess
+      expect(wired).toMatchObject({ complete: true, errors: [] });
+      const sentTo = new Set(
+        swr.targetsWritten
+          .filter((target) => target.auth_header?.includes(SAMPLE_WEBHOOK_SECRET))
+          .map((target) => target.address),
+      );
+      expect([...sentTo]).toEqual([`${URL}?instance_id=${INSTANCE}`]);
+      const policies = swr.policies(INSTANCE);
+      expect(policies.map((policy) => policy.targets[0]?.address)).toEqual(
+        Array(3).fill(`${URL}?instance_id=${INSTANCE}`),
+      );
+      const warning = JSON.parse(await server.waitFor(/"event":"swr_policy_elsewhere"/, 1000));
+      expect(warning).toMatchObject({
+        level: "warn",
+        instance_id: INSTANCE,
+        namespace: "team-b",
+        policy_id: expect.any(Number),
+        address: "https://attacker.example/steal",
+      });
+      const log = server.lines.join("\n");
+      expect(log).not.toContain("k=v");
+      expect(log).not.toContain(SAMPLE_WEBHOOK_SECRET);
+    },
+    60_000,
+  );
 });
