@@ -1,12 +1,13 @@
 import { CONFIG_VARIABLES, type Config, ConfigError, type Credentials, loadConfig } from "./config";
 import type { FlushSettings, SendingScanSender } from "./flush/claims";
 import type { FollowUpSettings } from "./follow-up/follow-up";
-import type { Notifier } from "./follow-up/notify";
+import type { HssApiClient } from "./hss/apis";
 import { type CallBudget, MemoryCallBudget } from "./hss/call-budget";
 import { createHssClient, type HssClientOptions } from "./hss/client";
 import type { HssCaller, HssTarget } from "./hss/request";
 import type { IntakeDependencies } from "./intake";
 import { createLogger, type Logger, secretScrubber } from "./log";
+import type { Notifier } from "./notify/notifier";
 import {
   agencyCredentialsOf,
   deadlineOf,
@@ -99,7 +100,10 @@ export interface Invocation
   instance: Instance;
   /** The epoch ms by which every call must have ended: HTTP deliveries answer sooner. */
   deadline: (kind: "http" | "direct" | "schedule") => number;
-  followUp?: { settings: FollowUpSettings; notifier: () => Promise<Notifier | undefined> };
+  followUp?: {
+    settings: FollowUpSettings;
+    notifier: (queue: ScanQueue) => Promise<Notifier | undefined>;
+  };
   /** With SWR_WIRE_INSTANCES: keeps SWR Enterprise's triggers wired (src/wiring/scheduled.ts). */
   keepWired?: (deadline: number) => Promise<WiringSummary | undefined>;
 }
@@ -130,15 +134,7 @@ export function invocationOf(
     const caller = access.caller();
     return hssApiClient({ caller, timeoutMs: Math.min(timeoutMs, config.hss.timeoutMs), log });
   };
-  const notifier = async () =>
-    (await import("./follow-up/notify")).createNotifier({
-      notify: config.notify,
-      credentials: access.credentials,
-      projectId: access.projectId,
-      region: config.hss.region,
-      timeoutMs: config.hss.timeoutMs,
-      log,
-    });
+  const notifier = (queue: ScanQueue) => notifierOf(config, access, queue, hss, log);
   return {
     instance,
     config,
@@ -174,6 +170,49 @@ export function invocationOf(
       : {}),
     describeSetup: () => describeSetup(instance, context),
   };
+}
+
+/** The notifier of this invocation (its outbox in the queue's store); none without channels. */
+async function notifierOf(
+  config: Config,
+  access: { credentials?: Credentials; projectId?: string },
+  queue: ScanQueue,
+  hss: () => Promise<HssApiClient>,
+  log: Logger,
+): Promise<Notifier | undefined> {
+  const { notify } = config;
+  if (notify.channels.length === 0) return undefined;
+  const { createNotifier, sendContextOf } = await import("./notify/notifier");
+  return createNotifier({
+    settings: {
+      notify: { channels: notify.channels, routes: notify.routes },
+      minSeverity: notify.minSeverity,
+      maxVulnerabilities: notify.maxVulnerabilities,
+      retryMs: notify.retryMs,
+      sentTtlMs: notify.sentTtlMs,
+      timeoutMs: notify.timeoutMs,
+      leaseMs: notify.leaseMs,
+      consoleUrl: notify.consoleUrl,
+      region: config.hss.region,
+    },
+    outbox: queue.outbox,
+    budget: queue.budget,
+    hss,
+    send: await sendContextOf({
+      timeoutMs: notify.timeoutMs,
+      ...(notify.smnEndpoint
+        ? {
+            smn: {
+              endpoint: notify.smnEndpoint,
+              region: config.hss.region,
+              projectId: access.projectId,
+              credentials: access.credentials,
+            },
+          }
+        : {}),
+    }),
+    log,
+  });
 }
 
 /**

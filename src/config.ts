@@ -2,6 +2,7 @@ import "./zod-setup";
 import * as z from "zod/mini";
 import { ScanOnPushError } from "./errors";
 import { MAX_IMAGES_PER_BATCH } from "./images/scan-target";
+import * as notifyRoutes from "./notify/routes";
 import { SCAN_API_NAMES, SCAN_APIS } from "./scan-apis";
 import {
   compilePolicy,
@@ -245,6 +246,7 @@ export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   "SCAN_QUEUE",
   "NOTIFY_WEBHOOK_URL",
   "NOTIFY_SMN_TOPIC",
+  "NOTIFY_CHANNELS",
 ]);
 
 /** A secret variable's value as parsed, in the forms it may appear in (each secret of a list). */
@@ -253,7 +255,18 @@ function secretValuesOf(value: unknown): string[] {
   if (Array.isArray(value))
     return value.filter((item): item is string => typeof item === "string" && item !== "");
   const nested = (value as { secrets?: unknown } | undefined)?.secrets;
-  return Array.isArray(nested) ? secretValuesOf(nested) : [];
+  if (Array.isArray(nested)) return secretValuesOf(nested);
+  // NOTIFY_CHANNELS: each channel's URL, signing secret and topic.
+  if (value && typeof value === "object") {
+    return Object.values(value as Record<string, unknown>).flatMap((channel) =>
+      channel && typeof channel === "object"
+        ? (["url", "secret", "topic"] as const).flatMap((field) =>
+            secretValuesOf((channel as Record<string, unknown>)[field]),
+          )
+        : [],
+    );
+  }
+  return [];
 }
 
 /** Every variable the function reads, with its rules; serverless.yml and the README list these. */
@@ -344,7 +357,32 @@ const environmentShape = {
   FOLLOW_UP_TIMEOUT_SECONDS: integer(1, 7 * 86_400, 3600),
   FOLLOW_UP_MAX_RESCANS: integer(0, 10, 2),
   HSS_SYNC_TIMEOUT_SECONDS: integer(1, 86_400, 900),
-  NOTIFY_MIN_SEVERITY: withDefault(z.enum(["high", "medium", "low"]), "high"),
+  NOTIFY_MIN_SEVERITY: withDefault(z.enum(["critical", "high", "medium", "low"]), "high"),
+  NOTIFY_CHANNELS: optional(
+    z.pipe(
+      json(
+        '{"team":{"type":"dingtalk","url":"https://oapi.dingtalk.com/robot/send?access_token=…","secret":"SEC…"}}',
+      ),
+      z.lazy(() => notifyRoutes.notifySchemas().channels),
+    ),
+  ),
+  NOTIFY_ROUTES: optional(
+    z.pipe(
+      json('[{"channels":["team"],"namespaces":["payments-*"],"min_severity":"high"}]'),
+      z.lazy(() => notifyRoutes.notifySchemas().routes),
+    ),
+  ),
+  NOTIFY_MAX_VULNERABILITIES: integer(0, 50, 10),
+  NOTIFY_RETRY_SECONDS: integer(60, 7 * 86_400, 86_400),
+  NOTIFY_DEDUPE_DAYS: integer(1, 365, 30),
+  NOTIFY_TIMEOUT_MS: integer(1000, 30_000, 10_000),
+  NOTIFY_CONSOLE_URL: optional(
+    z.url({
+      protocol: /^https$/,
+      error:
+        "must be an https URL (with {region}, {namespace}, {image}, {tag}, {instance_id} filled in)",
+    }),
+  ),
   NOTIFY_WEBHOOK_URL: optional(
     z.url({ protocol: /^https?$/, error: "must be an http(s) URL that accepts a JSON POST" }),
   ),
@@ -410,6 +448,56 @@ function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environm
   }
 }
 
+/** The notification variables together: the follow-up they need, and every channel and route. */
+function checkNotify(
+  env: Environment,
+  valid: (...names: Array<keyof Environment>) => boolean,
+  problem: (variable: keyof Environment, message: string) => void,
+): void {
+  const channelsSet = Boolean(
+    env.NOTIFY_WEBHOOK_URL || env.NOTIFY_SMN_TOPIC || env.NOTIFY_CHANNELS,
+  );
+  if (valid("FOLLOW_UP") && channelsSet && !env.FOLLOW_UP) {
+    problem(
+      "FOLLOW_UP",
+      "must be true for NOTIFY_CHANNELS, NOTIFY_WEBHOOK_URL or NOTIFY_SMN_TOPIC: notifications come from the follow-up",
+    );
+  }
+  if (
+    valid(
+      "NOTIFY_CHANNELS",
+      "NOTIFY_ROUTES",
+      "NOTIFY_WEBHOOK_URL",
+      "NOTIFY_SMN_TOPIC",
+      "NOTIFY_MIN_SEVERITY",
+    )
+  ) {
+    if (!env.NOTIFY_CHANNELS && !env.NOTIFY_WEBHOOK_URL && !env.NOTIFY_SMN_TOPIC) {
+      if (env.NOTIFY_ROUTES)
+        problem("NOTIFY_ROUTES", "there are routes but no channels (NOTIFY_CHANNELS)");
+      return;
+    }
+    const { settings, problems } = notifyRoutes.compileNotify({
+      channels: env.NOTIFY_CHANNELS,
+      routes: env.NOTIFY_ROUTES,
+      webhookUrl: env.NOTIFY_WEBHOOK_URL,
+      smnTopic: env.NOTIFY_SMN_TOPIC,
+      minSeverity: env.NOTIFY_MIN_SEVERITY,
+    });
+    for (const found of problems) {
+      const [variable, ...rest] = found.split(" ");
+      problem(variable?.replace(/:$/, "") as keyof Environment, rest.join(" "));
+    }
+    if (
+      settings.channels.some((channel) => channel.type === "smn") &&
+      !env.SMN_ENDPOINT &&
+      !env.HSS_REGION
+    ) {
+      problem("SMN_ENDPOINT", "set it, or HSS_REGION, for an SMN channel");
+    }
+  }
+}
+
 function checkRest(
   env: Environment,
   valid: (...names: Array<keyof Environment>) => boolean,
@@ -453,15 +541,7 @@ function checkRest(
       `${env.HSS_SCAN_API} needs a scan queue (SCAN_QUEUE): each image is looked up in HSS first, and one HSS has not synced yet waits for a sync, which only the queue can wait for`,
     );
   }
-  if (valid("FOLLOW_UP") && (env.NOTIFY_WEBHOOK_URL || env.NOTIFY_SMN_TOPIC) && !env.FOLLOW_UP) {
-    problem(
-      "FOLLOW_UP",
-      "must be true for NOTIFY_WEBHOOK_URL or NOTIFY_SMN_TOPIC: notifications come from the follow-up",
-    );
-  }
-  if (env.NOTIFY_SMN_TOPIC && !env.SMN_ENDPOINT && !env.HSS_REGION) {
-    problem("SMN_ENDPOINT", "set it, or HSS_REGION, for NOTIFY_SMN_TOPIC");
-  }
+  checkNotify(env, valid, problem);
   if (env.CLOUD_SDK_AK && !env.CLOUD_SDK_SK) {
     problem("CLOUD_SDK_SK", "is required when CLOUD_SDK_AK is set");
   }
@@ -559,10 +639,27 @@ function wiringOf(env: Environment) {
 }
 
 function notifyOf(env: Environment) {
+  const configured = Boolean(env.NOTIFY_CHANNELS || env.NOTIFY_WEBHOOK_URL || env.NOTIFY_SMN_TOPIC);
+  const none: notifyRoutes.NotifySettings = { channels: [], routes: [] };
   return {
     minSeverity: env.NOTIFY_MIN_SEVERITY,
-    webhookUrl: env.NOTIFY_WEBHOOK_URL,
-    smnTopic: env.NOTIFY_SMN_TOPIC,
+    /** The channels and routes (checked whole by checkCombinations). */
+    ...(configured
+      ? notifyRoutes.compileNotify({
+          channels: env.NOTIFY_CHANNELS,
+          routes: env.NOTIFY_ROUTES,
+          webhookUrl: env.NOTIFY_WEBHOOK_URL,
+          smnTopic: env.NOTIFY_SMN_TOPIC,
+          minSeverity: env.NOTIFY_MIN_SEVERITY,
+        }).settings
+      : none),
+    maxVulnerabilities: env.NOTIFY_MAX_VULNERABILITIES,
+    retryMs: env.NOTIFY_RETRY_SECONDS * 1000,
+    sentTtlMs: env.NOTIFY_DEDUPE_DAYS * 86_400_000,
+    timeoutMs: env.NOTIFY_TIMEOUT_MS,
+    /** How long an instance holds the alerts it is posting: one that dies leaves them to another after this. */
+    leaseMs: 120_000,
+    consoleUrl: env.NOTIFY_CONSOLE_URL,
     smnEndpoint:
       env.SMN_ENDPOINT ??
       (env.HSS_REGION ? endpointForRegion(env.HSS_REGION).replace("//hss.", "//smn.") : undefined),

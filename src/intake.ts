@@ -4,13 +4,13 @@ import { HttpError, httpError } from "./errors";
 import type { FlushOptions } from "./flush/claims";
 import { flushQueue } from "./flush/flusher";
 import type { FollowUpSettings } from "./follow-up/follow-up";
-import type { Notifier } from "./follow-up/notify";
 import { parseRegistryPayload } from "./formats";
 import type { RegistryEvent } from "./formats/registry-event";
 import type { HssApiClient } from "./hss/apis";
 import type { CallBudget } from "./hss/call-budget";
 import { describeTarget, HSS_FIELD_MAX, namesOf, type ScanTarget } from "./images/scan-target";
 import type { Logger } from "./log";
+import type { Notifier } from "./notify/notifier";
 import {
   type EnqueueOutcome,
   type NewScan,
@@ -65,7 +65,10 @@ export interface IntakeDependencies {
   /** What the flusher needs besides the queue. */
   flush(deadline: number): Omit<FlushOptions, "queue">;
   /** The follow-up's settings and notifier; undefined when FOLLOW_UP is off. */
-  followUp?: { settings: FollowUpSettings; notifier(): Promise<Notifier | undefined> };
+  followUp?: {
+    settings: FollowUpSettings;
+    notifier(queue: ScanQueue): Promise<Notifier | undefined>;
+  };
   /** What a dry run says about the HSS and queue settings (never a secret). */
   describeSetup(): Promise<SetupSummary>;
 }
@@ -368,7 +371,7 @@ async function checkRightAway(queue: ScanQueue, deps: IntakeDependencies): Promi
       deadline: deps.deadline,
       log,
       maxListCalls: 1,
-      notifier: await follow.notifier(),
+      notifier: await follow.notifier(queue),
     });
   } catch (error) {
     if (!(error instanceof QueueUnavailableError)) throw error;

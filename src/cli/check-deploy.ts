@@ -24,7 +24,13 @@ export const CHECK_DEPLOY_HELP: CommandHelp = {
     ["-h, --help", "this help"],
     ["--version", "the version"],
   ],
-  variables: [["WEBHOOK_SECRET", "the secret the trigger sends (the first, when several)"]],
+  variables: [
+    ["WEBHOOK_SECRET", "the secret the trigger sends (the first, when several)"],
+    [
+      "NOTIFY_CHANNELS (and NOTIFY_WEBHOOK_URL, NOTIFY_SMN_TOPIC)",
+      "when set as deployed: a sample alert to each channel (notify --test), its answer checked",
+    ],
+  ],
   exits: [
     [0, "every check passed: the deployment is ready"],
     [1, "a check failed (each is said, with what to fix)"],
@@ -228,6 +234,31 @@ function setupChecks(answer: DryRunAnswer): Check[] {
   return checks;
 }
 
+/**
+ * With chat channels configured here (NOTIFY_CHANNELS, NOTIFY_WEBHOOK_URL, NOTIFY_SMN_TOPIC, as
+ * deployed), `notify --test` for each: a sample alert posted, the platform's own answer checked.
+ */
+async function channelChecks(env: NodeJS.ProcessEnv): Promise<Check[]> {
+  if (!env.NOTIFY_CHANNELS && !env.NOTIFY_WEBHOOK_URL && !env.NOTIFY_SMN_TOPIC) return [];
+  const { ConfigError, loadConfig } = await import("../config");
+  const { withoutHss } = await import("./command");
+  const { testChannels } = await import("./notify");
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(withoutHss(env));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.problems.map((problem) => ({ ok: false, line: `notifications: ${problem}` }));
+  }
+  const answers = await testChannels(config.notify.channels, config);
+  return answers.map((answer) => ({
+    ok: answer.ok,
+    line: answer.ok
+      ? `channel ${answer.channel} (${answer.type}) took a sample alert: ${answer.answer}`
+      : `channel ${answer.channel} (${answer.type}) refused a sample alert: ${answer.answer}${answer.message ? `: ${answer.message}` : ""} (docs/notifications.md, "Getting each URL and secret")`,
+  }));
+}
+
 export async function runCheckDeploy(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (answeredHelpOrVersion(args, CHECK_DEPLOY_HELP)) return 0;
   const [target] = args.filter((arg, i) => !arg.startsWith("--") && !args[i - 1]?.startsWith("--"));
@@ -250,6 +281,7 @@ export async function runCheckDeploy(args: string[], env: NodeJS.ProcessEnv): Pr
     header: (option(args, "--header") ?? "authorization").toLowerCase(),
     event,
   });
+  checks.push(...(await channelChecks(env)));
   for (const check of checks) process.stdout.write(`${check.ok ? "ok  " : "FAIL"} ${check.line}\n`);
   const failed = checks.filter((check) => !check.ok).length;
   process.stdout.write(

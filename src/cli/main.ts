@@ -2,6 +2,7 @@ import { runInvoke } from "../runners/invoke";
 import { runStart } from "../runners/server";
 import { runCheckDeploy } from "./check-deploy";
 import { answeredHelpOrVersion, type CommandHelp, helpText, PRODUCT } from "./command";
+import { runNotify } from "./notify";
 import { runQueue } from "./queue";
 import { runScan } from "./scan";
 import { runWire } from "./wire";
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   queue: (args) => runQueue(args, process.env),
   "check-deploy": (args) => runCheckDeploy(args, process.env),
   wire: (args) => runWire(args, process.env),
+  notify: (args) => runNotify(args, process.env),
   invoke: (args) => runInvoke(args),
   start: (args) => runStart(args),
 };
@@ -33,6 +35,7 @@ export const MAIN_HELP: CommandHelp = {
       "wire --instance-id <id>",
       "wire every namespace of an SWR Enterprise instance to the function",
     ],
+    ["notify --test", "post a sample alert to each configured chat channel"],
     ["invoke <event.json>", "run the function once in this process"],
     ["start", "serve the function on this machine"],
     ["-h, --help", "this help"],

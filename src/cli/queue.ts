@@ -95,8 +95,11 @@ export async function runQueue(args: string[], env: NodeJS.ProcessEnv): Promise<
     if (command === "status") return await status(instance, queue, json);
     if (command === "retry-dead") {
       const count = await queue.retryDead();
+      const alerts = await queue.outbox.retryDead();
       say(
-        json ? JSON.stringify({ requeued: count }) : `${count} dead-lettered image(s) queued again`,
+        json
+          ? JSON.stringify({ requeued: count, alerts_requeued: alerts })
+          : `${count} dead-lettered image(s) queued again${alerts ? `; ${alerts} dead alert(s) to be posted again` : ""}`,
       );
       return 0;
     }
@@ -125,11 +128,12 @@ export async function runQueue(args: string[], env: NodeJS.ProcessEnv): Promise<
 /** `status`: counts, the scan API's budget now, and the newest dead letters with HSS's error. */
 async function status(instance: Instance, queue: ScanQueue, json: boolean): Promise<number> {
   const { config } = instance;
-  const [counts, budget, dead, durability] = await Promise.all([
+  const [counts, budget, dead, durability, deadAlerts] = await Promise.all([
     queue.counts(),
     queue.budget.check(instance.scanApi.name as Parameters<typeof queue.budget.check>[0]),
     queue.deadLetters(DEAD_LETTERS_SHOWN),
     queue.durability(),
+    queue.outbox.dead(DEAD_LETTERS_SHOWN),
   ]);
   const held = counts.pending + counts.claimed;
   const max = counts.max_queued ?? config.queue.maxQueued;
@@ -148,6 +152,14 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
       digest: letter.scan.digest,
       error: letter.error,
       dead_at: new Date(letter.dead_at).toISOString(),
+    })),
+    dead_alerts: deadAlerts.map((entry) => ({
+      channel: entry.channel,
+      route: entry.route,
+      image: `${entry.alert.namespace}/${entry.alert.repository}:${entry.alert.tags.join(",")}`,
+      digest: entry.alert.digest,
+      attempts: entry.attempts,
+      error: entry.last_error,
     })),
   };
   if (json) {
@@ -176,6 +188,16 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
   }
   if (counts.dead_lettered > status.dead_letters.length) {
     say(`… and ${counts.dead_lettered - status.dead_letters.length} more dead letters`);
+  }
+  if (counts.alerts_waiting || counts.alerts_dead) {
+    say(
+      `alerts waiting to be posted ${counts.alerts_waiting ?? 0}, given up ${counts.alerts_dead ?? 0}`,
+    );
+  }
+  for (const alert of status.dead_alerts) {
+    say(
+      `dead alert: ${alert.image} to ${alert.channel} (route ${alert.route}) after ${alert.attempts} attempt(s) — ${alert.error?.code ?? "?"}: ${alert.error?.message ?? ""}`,
+    );
   }
   return 0;
 }

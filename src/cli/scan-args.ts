@@ -1,4 +1,4 @@
-import type { MinSeverity } from "../follow-up/notify";
+import type { MinSeverity } from "../notify/alert";
 import { type CommandHelp, HSS_VARIABLES, parseCommandLine, UsageError } from "./command";
 import { DEFAULT_IGNORE_FILE } from "./ignore-file";
 import { EXIT } from "./scan-output";
@@ -96,8 +96,8 @@ export function parseDuration(text: string): number {
 /** HSS's levels are High, Medium, Low (and Security): critical is High. */
 function severityOf(text: string): MinSeverity {
   const severity = text.toLowerCase();
-  if (severity === "critical") return "high";
-  if (severity === "high" || severity === "medium" || severity === "low") return severity;
+  if (severity === "critical" || severity === "high" || severity === "medium" || severity === "low")
+    return severity;
   throw new UsageError(
     `--fail-on takes critical, high, medium or low (got ${text}); HSS's critical is its High`,
   );

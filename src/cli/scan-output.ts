@@ -1,8 +1,8 @@
 import { findingOf } from "../follow-up/follow-up";
 import { type ImageRef, refKey } from "../follow-up/lookup";
-import { atOrAbove, type MinSeverity } from "../follow-up/notify";
 import type { RegistryImage } from "../hss/apis";
 import { describeTarget } from "../images/scan-target";
+import { atOrAbove, type MinSeverity } from "../notify/alert";
 
 /**
  * What `npm run scan` shows and how it ends: the progress while it waits, the table of results,

@@ -24,7 +24,32 @@ export interface PushedImageInfo {
   digest?: string;
   /** HSS synced it already (an image pushed before the last sync). */
   synced?: boolean;
+  /** HSS synced and scanned it an hour ago (an image of a registry HSS has covered). */
+  scanned?: boolean;
 }
+
+/**
+ * What HSS's pages leave undefined, chosen per emulator so that a client can be tested against
+ * each answer (HssEmulatorOptions.unknowns):
+ * - `syncStamps`: whether a registry sync sets `latest_sync_time` on every image of the registry
+ *   (`all`) or only on images new or changed since their last sync (`new`);
+ * - `neverScanned`: where an image never scanned (no `latest_scan_time`) goes in a listing sorted
+ *   by `latest_scan_time`, whatever the direction: `first` or `last`.
+ */
+export interface HssUnknowns {
+  syncStamps: "all" | "new";
+  neverScanned: "first" | "last";
+}
+
+export const DEFAULT_UNKNOWNS: HssUnknowns = { syncStamps: "all", neverScanned: "last" };
+
+/** Every combination of the unknowns, for tests and checks that must hold under each. */
+export const EVERY_UNKNOWNS: HssUnknowns[] = [
+  { syncStamps: "all", neverScanned: "last" },
+  { syncStamps: "all", neverScanned: "first" },
+  { syncStamps: "new", neverScanned: "last" },
+  { syncStamps: "new", neverScanned: "first" },
+];
 
 export interface EmulatedVulnerability {
   vul_id: string;
@@ -62,6 +87,8 @@ export interface RegistryTimings {
   /** From a scan request to its result. */
   scanMs: number;
 }
+
+const HOUR_MS = 3_600_000;
 
 export const DEFAULT_TIMINGS: RegistryTimings = { syncMs: 2000, scanStartMs: 1000, scanMs: 4000 };
 
@@ -257,6 +284,7 @@ export class EmulatedRegistry {
   constructor(
     readonly timings: RegistryTimings = DEFAULT_TIMINGS,
     private readonly now: () => number = Date.now,
+    readonly unknowns: HssUnknowns = DEFAULT_UNKNOWNS,
   ) {}
 
   /** The image was pushed to its registry: HSS does not know it until a sync. */
@@ -265,20 +293,25 @@ export class EmulatedRegistry {
     const existing = this.images.get(key);
     const digest =
       info.digest ?? `sha256:${createHash("sha256").update(`${key}${this.now()}`).digest("hex")}`;
-    const syncedAt = info.synced ? this.now() : undefined;
+    const syncedAt = info.scanned ? this.now() - HOUR_MS : info.synced ? this.now() : undefined;
+    // A scan that ended an hour ago: its result is the image's.
+    const scans = info.scanned ? [{ requestedAt: this.now() - HOUR_MS - this.timings.scanMs }] : [];
+    // An image HSS covered long ago was pushed before that.
+    const pushedAt = info.scanned ? this.now() - 2 * HOUR_MS : this.now();
     if (existing) {
       existing.info = { ...existing.info, ...info };
       existing.digest = digest;
-      existing.pushedAt = this.now();
+      existing.pushedAt = pushedAt;
       if (syncedAt !== undefined) existing.syncedAt = syncedAt;
+      existing.scans.push(...scans);
       return;
     }
     this.images.set(key, {
       id: this.nextId++,
       info,
       digest,
-      pushedAt: this.now(),
-      scans: [],
+      pushedAt,
+      scans,
       ...(syncedAt !== undefined ? { syncedAt } : {}),
     });
   }
@@ -482,15 +515,21 @@ export class EmulatedRegistry {
     };
   }
 
+  /** Applies each sync that has ended, once, in order. */
   private settleSyncs(): void {
     const now = this.now();
-    for (const request of this.syncs) {
+    while (this.syncs.length > 0) {
+      const request = this.syncs[0] as SyncRequest;
       const doneAt = request.at + this.timings.syncMs;
-      if (now < doneAt) continue;
+      if (now < doneAt) return;
+      this.syncs.shift();
       for (const record of this.images.values()) {
         if (record.pushedAt > request.at) continue;
         if (request.imageType && record.info.image_type !== request.imageType) continue;
         if (request.registries && !request.registries.has(registryIdOf(record.info))) continue;
+        // `new`: only what the registry changed since HSS last synced it is stamped again.
+        const changed = record.syncedAt === undefined || record.pushedAt > record.syncedAt;
+        if (this.unknowns.syncStamps === "new" && !changed) continue;
         if (record.syncedAt === undefined || record.syncedAt < doneAt) record.syncedAt = doneAt;
       }
     }

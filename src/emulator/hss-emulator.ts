@@ -4,7 +4,9 @@ import { type ScanBatch, scanBatchSchema } from "../hss/batch-scan-request";
 import { type ImageType, imageTypeSchema, type ScanTarget } from "../images/scan-target";
 import {
   DEFAULT_TIMINGS,
+  DEFAULT_UNKNOWNS,
   EmulatedRegistry,
+  type HssUnknowns,
   type PushedImageInfo,
   type RegistryTimings,
   registryIdOf,
@@ -89,6 +91,11 @@ export interface HssEmulatorOptions {
   historyLimit?: number;
   /** Sync and scan delays (emulated-registry.ts); the defaults take a few seconds. */
   timings?: Partial<RegistryTimings>;
+  /**
+   * What HSS's pages leave undefined (emulated-registry.ts, HssUnknowns): whether a sync stamps
+   * every image or only new ones, and where never-scanned images sort. Default: every image, last.
+   */
+  unknowns?: Partial<HssUnknowns>;
   /**
    * Treat every image named in a scan request or an exact image lookup as pushed to its registry
    * at that moment (`npm start`, the `scan` command: the registry is not there to say so). Off by
@@ -179,7 +186,10 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     for (const calls of recent) calls.push(now);
     return false;
   };
-  const registry = new EmulatedRegistry({ ...DEFAULT_TIMINGS, ...options.timings });
+  const registry = new EmulatedRegistry({ ...DEFAULT_TIMINGS, ...options.timings }, Date.now, {
+    ...DEFAULT_UNKNOWNS,
+    ...options.unknowns,
+  });
   const acceptedTasks: unknown[] = [];
   const syncs: unknown[] = [];
   const okCalls: Record<string, number> = {};
@@ -488,6 +498,13 @@ function handleApi(
     case "smn-publish": {
       if (typeof fields.message !== "string" || fields.message.length === 0) {
         return { invalid: "message is required" };
+      }
+      // SMN's publish: a subject of at most 512 bytes, a message of at most 256 KB.
+      if (typeof fields.subject === "string" && Buffer.byteLength(fields.subject) > 512) {
+        return { invalid: "subject is longer than 512 bytes" };
+      }
+      if (Buffer.byteLength(fields.message) > 256 * 1024) {
+        return { invalid: "message is longer than 256 KB" };
       }
       context.publish({
         topic: params[0] ?? "",

@@ -226,12 +226,16 @@ export function listImages(registry: EmulatedRegistry, query: Query, sparse: boo
         ranges.every(([field, range]) => within(view[field], range)),
     );
   if (query.sort_key === "latest_scan_time") {
-    // The models do not say where an image never scanned goes; the stricter reading: after every
-    // scanned one, newest first (as a database sorts a missing value lowest), first when ascending.
+    // The models do not say where an image never scanned goes: first or last, as the emulator
+    // was told (HssUnknowns), whatever the direction.
     const direction = query.sort_dir === "desc" ? -1 : 1;
-    views.sort(
-      (a, b) => direction * ((a.latest_scan_time ?? 0) - (b.latest_scan_time ?? 0)) || a.id - b.id,
-    );
+    const unscanned = registry.unknowns.neverScanned === "first" ? -1 : 1;
+    views.sort((a, b) => {
+      if ((a.latest_scan_time === undefined) !== (b.latest_scan_time === undefined)) {
+        return a.latest_scan_time === undefined ? unscanned : -unscanned;
+      }
+      return direction * ((a.latest_scan_time ?? 0) - (b.latest_scan_time ?? 0)) || a.id - b.id;
+    });
   }
   return {
     body: pageOf(

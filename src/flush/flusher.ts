@@ -165,8 +165,12 @@ async function sendClaim(
     await queue.accepted(claim, settings.dedupeWindowMs);
     if (settings.followUp) {
       const now = Date.now();
+      // With a lookup first, HSS listed each image: its follow-up need not look for it as new.
       await queue.watches.add(
-        claim.scans.map((scan) => watchOf(scan, "scanning", now)),
+        claim.scans.map((scan) => ({
+          ...watchOf(scan, "scanning", now),
+          ...(listed?.has(targetKey(scan.target)) ? { listed: true } : {}),
+        })),
         firstCheckInMs(sender.api, nextCheckInMs(settings.followUpIntervalMs)),
       );
     }

@@ -127,7 +127,7 @@ async function handOverUnlisted(
   await queue.accepted({ token, scans: unlisted }, settings.dedupeWindowMs);
   // Their sync is asked for below: the first look is worth making once it can have run.
   await queue.watches.add(
-    unlisted.map((scan) => watchOf(scan, "syncing", now)),
+    unlisted.map((scan) => ({ ...watchOf(scan, "syncing", now), unrequested: true })),
     nextCheckInMs(settings.followUpIntervalMs),
   );
   result.not_synced = (result.not_synced ?? 0) + unlisted.length;

@@ -1,6 +1,7 @@
 import type { FollowUpResult, FollowUpSettings } from "../follow-up/follow-up";
-import type { Notifier } from "../follow-up/notify";
 import { describeTarget } from "../images/scan-target";
+import type { DeliveryReport } from "../notify/deliver";
+import type { Notifier } from "../notify/notifier";
 import type { QueueCounts, QueuedScan, ScanQueue } from "../queue/scan-queue";
 import { QueueUnavailableError } from "../queue/scan-queue";
 import { MIN_ATTEMPT_MS } from "../submit";
@@ -21,6 +22,8 @@ export interface ScheduledFlushReport {
   trigger?: string;
   flush?: FlushOutcome;
   follow_up?: FollowUpResult;
+  /** What each channel was sent in this flush (when anything was). */
+  notify?: DeliveryReport;
   queue?: QueueCounts;
   /** The oldest images still waiting to be sent (at most 10). */
   waiting?: string[];
@@ -38,7 +41,10 @@ const WAITING_SHOWN = 10;
 export interface ScheduledFlushOptions {
   flush: Omit<FlushOptions, "queue">;
   /** The follow-up's settings and notifier; absent when FOLLOW_UP is off. */
-  followUp?: { settings: FollowUpSettings; notifier?: () => Promise<Notifier | undefined> };
+  followUp?: {
+    settings: FollowUpSettings;
+    notifier?: (queue: ScanQueue) => Promise<Notifier | undefined>;
+  };
   dryRun: boolean;
   requestId?: string;
   trigger?: string;
@@ -68,16 +74,10 @@ export async function scheduledFlush(
     };
   }
   const flushed = await flushQueue({ ...options.flush, queue });
-  const followed = await runFollowUp(queue, options);
+  const notifier = options.followUp?.notifier ? await options.followUp.notifier(queue) : undefined;
+  const followed = await runFollowUp(queue, options, notifier);
   if (followed && followed.requeued > 0) {
-    const again = await flushQueue({ ...options.flush, queue });
-    flushed.hss_calls += again.hss_calls;
-    flushed.images_submitted += again.images_submitted;
-    flushed.dead_lettered += again.dead_lettered;
-    flushed.returned += again.returned;
-    flushed.stopped = again.stopped;
-    flushed.retry_after_ms = again.retry_after_ms;
-    for (const [id, letter] of again.buried) flushed.buried.set(id, letter);
+    addFlush(flushed, await flushQueue({ ...options.flush, queue }));
   }
   const { accepted: _accepted, buried: _buried, ...counted } = flushed;
   const result: FlushOutcome = {
@@ -88,6 +88,8 @@ export async function scheduledFlush(
     log.warn("queue_unavailable", { during, reason: error.message });
     return undefined;
   };
+  const notified = await deliverAlerts(notifier, options.flush.deadline, unavailable("notify"));
+  const notifiedAny = notified !== undefined;
   const pruned = await queue.prune().catch(unavailable("prune"));
   const counts = await queue.counts().catch(unavailable("counts"));
   const waiting =
@@ -98,6 +100,7 @@ export async function scheduledFlush(
   const idle =
     result.hss_calls === 0 &&
     result.dead_lettered === 0 &&
+    !notifiedAny &&
     (followed === undefined || (followed.checked === 0 && followed.list_calls === 0));
   const dropped =
     pruned && pruned.dead_letters + pruned.watches > 0 ? { pruned } : ({} as { pruned?: never });
@@ -105,6 +108,7 @@ export async function scheduledFlush(
     trigger,
     ...result,
     ...(followed ? { follow_up: followed } : {}),
+    ...(notifiedAny ? { notify: notified } : {}),
     ...(counts ? { queue: counts } : {}),
     ...dropped,
   });
@@ -115,6 +119,7 @@ export async function scheduledFlush(
     trigger,
     flush: result,
     ...(followed ? { follow_up: followed } : {}),
+    ...(notifiedAny ? { notify: notified } : {}),
     ...(counts ? { queue: counts } : {}),
     ...(waiting && waiting.length > 0 ? { waiting: waiting.map(describeQueued) } : {}),
     ...dropped,
@@ -143,10 +148,40 @@ function messageOf(
   return `${plural(result.images_submitted, "image")} submitted in ${plural(result.hss_calls, "HSS call")}; stopped: ${result.stopped}${waiting}${follow}${queued}`;
 }
 
+/** A second flush's outcome, added to the first's. */
+function addFlush(
+  flushed: Awaited<ReturnType<typeof flushQueue>>,
+  again: Awaited<ReturnType<typeof flushQueue>>,
+): void {
+  flushed.hss_calls += again.hss_calls;
+  flushed.images_submitted += again.images_submitted;
+  flushed.dead_lettered += again.dead_lettered;
+  flushed.returned += again.returned;
+  flushed.stopped = again.stopped;
+  flushed.retry_after_ms = again.retry_after_ms;
+  for (const [id, letter] of again.buried) flushed.buried.set(id, letter);
+}
+
+/**
+ * The alerts due, the follow-up's of this flush among them, each channel within its rate; what
+ * was sent or refused (undefined when nothing was).
+ */
+async function deliverAlerts(
+  notifier: Notifier | undefined,
+  deadline: number,
+  unavailable: (error: Error) => undefined,
+): Promise<DeliveryReport | undefined> {
+  if (!notifier) return undefined;
+  const report = await notifier.deliver(deadline).catch(unavailable);
+  const any = report && Object.values(report).some((channel) => channel.sent + channel.failed > 0);
+  return any ? report : undefined;
+}
+
 /** The follow-up, after the queue's own work, when FOLLOW_UP is on and time is left. */
 async function runFollowUp(
   queue: ScanQueue,
   options: ScheduledFlushOptions,
+  notifier: Notifier | undefined,
 ): Promise<FollowUpResult | undefined> {
   const { flush, followUp: follow } = options;
   if (!follow) return undefined;
@@ -159,7 +194,7 @@ async function runFollowUp(
       settings: follow.settings,
       deadline: flush.deadline,
       log: flush.log,
-      notifier: await follow.notifier?.(),
+      notifier,
     });
   } catch (error) {
     if (!(error instanceof QueueUnavailableError)) throw error;

@@ -3,6 +3,7 @@ import type { HssApiClient, RegistryImage } from "../hss/apis";
 import { failureFieldsOf } from "../hss/client";
 import { describeTarget } from "../images/scan-target";
 import type { Logger } from "../log";
+import type { Finding, Notifier } from "../notify/notifier";
 import {
   type FailureRecord,
   type NewScan,
@@ -10,9 +11,9 @@ import {
   type ScanQueue,
   type Watch,
 } from "../queue/scan-queue";
-import { type ImageRef, LIST_PAGE, lookUp, type RegistryLookup, refKey } from "./lookup";
-import type { Finding, Notifier } from "./notify";
+import { type ImageRef, LIST_PAGE, refKey } from "./lookup";
 import { requestSync } from "./sync";
+import { lookUpWatches, type RegistryCheck, type Sighting } from "./watch-lookup";
 
 /**
  * The follow-up: for images HSS accepted a scan request for, reads what became of the scan from
@@ -61,8 +62,11 @@ export interface FollowUpResult {
   syncing: number;
   gave_up: number;
   list_calls: number;
-  /** What each registry's lookup cost (at most ⌈images / 200⌉ + 1 list calls each). */
-  lookups?: RegistryLookup[];
+  /**
+   * What each registry's check cost: list calls, and the pages and items of its lists of finished
+   * scans and of images new to HSS, and its exact lookups.
+   */
+  lookups?: RegistryCheck[];
   stopped?: "budget" | "deadline" | "error";
 }
 
@@ -99,7 +103,15 @@ export function findingOf(
   return {
     image: describeTarget(watch.target),
     image_type: watch.image_type,
+    namespace: watch.target.namespace,
+    image_name: watch.target.image_name,
+    image_version: watch.target.image_version,
     ...(watch.target.instance_id ? { instance_id: watch.target.instance_id } : {}),
+    ...(item.instance_name ? { instance_name: item.instance_name } : {}),
+    ...((item.instance_url ?? watch.target.instance_url)
+      ? { instance_url: item.instance_url ?? watch.target.instance_url }
+      : {}),
+    ...(item.image_id ? { image_id: item.image_id } : {}),
     ...(watch.digest ? { digest: watch.digest } : {}),
     severity_level: item.severity_level ?? "Security",
     vul_num: item.vul_num ?? 0,
@@ -127,11 +139,12 @@ export interface WatchDecision {
 
 /**
  * Decides what becomes of a watched image from what HSS lists for it: `undefined` when it was not
- * looked at this time, `null` when HSS does not list it, its record otherwise.
+ * looked at this time, `null` when HSS does not list it, `"running"` when no scan of it has ended
+ * since its request (its record not read), its record otherwise.
  */
 export function decideWatch(
   watch: Watch,
-  item: RegistryImage | null | undefined,
+  item: RegistryImage | null | "running" | undefined,
   settings: FollowUpSettings,
   at: number,
 ): WatchDecision {
@@ -143,12 +156,19 @@ export function decideWatch(
     instance_id: watch.target.instance_id,
   };
   if (item === null) return decideUnlisted(watch, settings, at, about);
-  if (watch.state === "syncing") {
+  if (item === "running") {
+    return at - watch.watched_at > settings.timeoutMs
+      ? noResult(watch, at, "no result listed", settings)
+      : later(watch);
+  }
+  const state = scanStateOf(item, watch.requested_at);
+  if (watch.state === "syncing" && state !== "finished" && state !== "failed") {
+    // Being scanned (someone asked): its end is read later, as for any scan.
+    if (state === "running") return later(watch);
     // Listed now, synced after we asked: the scan request it got before did nothing.
     const synced = (item.latest_sync_time ?? at) >= watch.since - CLOCK_SKEW_MS;
     return synced ? requeue(watch, true, settings) : later(watch);
   }
-  const state = scanStateOf(item, watch.requested_at);
   if (state === "finished") {
     const finding = findingOf(watch, item);
     return {
@@ -170,10 +190,7 @@ export function decideWatch(
   }
   if (state === "failed") return decideFailed(watch, item, settings, at, about);
   if (at - watch.watched_at > settings.timeoutMs) {
-    return bury({
-      error_code: "NO_SCAN_RESULT",
-      error_msg: `HSS reported no result for the scan ${Math.round((at - watch.requested_at) / 1000)} s after it was requested (status ${item.scan_status ?? "unknown"}; FOLLOW_UP_TIMEOUT_SECONDS=${settings.timeoutMs / 1000})`,
-    });
+    return noResult(watch, at, item.scan_status ?? "unknown", settings);
   }
   // Not started, and synced after the request: HSS did not know the image when it accepted the
   // request, which did nothing (an image HSS has not synced is answered 200 all the same).
@@ -185,6 +202,19 @@ export function decideWatch(
     return requeue(watch, false, settings);
   }
   return later(watch);
+}
+
+/** No result long after the request (FOLLOW_UP_TIMEOUT_SECONDS): given up. */
+function noResult(
+  watch: Watch,
+  at: number,
+  status: string,
+  settings: FollowUpSettings,
+): WatchDecision {
+  return bury({
+    error_code: "NO_SCAN_RESULT",
+    error_msg: `HSS reported no result for the scan ${Math.round((at - watch.requested_at) / 1000)} s after it was requested (status ${status}; FOLLOW_UP_TIMEOUT_SECONDS=${settings.timeoutMs / 1000})`,
+  });
 }
 
 /** HSS does not list the image: it has not synced it from the registry yet. */
@@ -209,7 +239,8 @@ function decideUnlisted(
         event: "not_synced",
         fields: {
           ...about,
-          action: "sync requested; the image stays watched and is scanned once HSS lists it",
+          action:
+            "HSS lists it neither among its new tags nor among its finished scans: its registry is synced; the image stays watched and is scanned once HSS lists it (a scan that ends meanwhile is taken as its result)",
         },
       },
     ],
@@ -268,6 +299,7 @@ function requeue(watch: Watch, afterSync: boolean, settings: FollowUpSettings): 
     });
   }
   const { id, image_type, target, digest } = watch;
+  // Requeued only on HSS's record of it: the next watch of it knows HSS lists it.
   const scan: NewScan = {
     id,
     image_type,
@@ -275,6 +307,7 @@ function requeue(watch: Watch, afterSync: boolean, settings: FollowUpSettings): 
     ...(digest ? { digest } : {}),
     ...(rescans > 0 ? { rescans } : {}),
     ...(resyncs > 0 ? { resyncs } : {}),
+    listed: true,
   };
   return { action: { kind: "requeue", scan, afterSync, rescan: rescans }, events: [] };
 }
@@ -304,36 +337,47 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
   // A run limited to a few list calls claims no more than those calls can cover (a page each).
   const limit =
     options.maxListCalls === undefined ? WATCHES_PER_RUN : options.maxListCalls * LIST_PAGE;
-  const watches = await queue.watches.claimDue(limit, settings.leaseMs);
-  if (watches.length === 0) return result;
-  // An image waiting for a sync counts as listed only once a sync has ended since it was asked.
-  const refs = watches.map((watch) =>
-    watch.state === "syncing" ? { ...watch, syncedSince: watch.since } : watch,
-  );
-  const lookup = await lookUp(refs, {
+  const claimed = await queue.watches.claimDue(limit, settings.leaseMs);
+  if (claimed.length === 0) return result;
+  const lookup = await lookUpWatches(claimed, {
     hss: options.hss,
     budget: queue.budget,
     deadline: options.deadline,
     maxCalls: options.maxListCalls,
+    now: now(),
+    // A scan with no result after the time HSS is given before a request counts as dropped.
+    staleMs: 3 * settings.intervalMs,
+    syncTimeoutMs: settings.syncTimeoutMs,
+    places: queue.watches,
+    placeTtlMs: settings.syncTimeoutMs,
   });
   result.list_calls = lookup.calls;
   if (lookup.registries.length > 0) result.lookups = lookup.registries;
   if (lookup.stopped) result.stopped = lookup.stopped;
   if (lookup.error) log.warn("follow_up_lookup_failed", { ...failureFieldsOf(lookup.error) });
   const at = now();
-  const decisions = watches.map((watch) => {
-    const key = refKey(watch);
-    const decision = decideWatch(
-      watch,
-      lookup.found.has(key) ? (lookup.found.get(key) ?? null) : undefined,
-      settings,
-      at,
-    );
+  const decisions = claimed.map((claimedWatch) => {
+    const key = refKey(claimedWatch);
+    const sighting = lookup.sightings.get(key);
+    // What the watch keeps of this check: where the lists were read to, whether HSS lists it.
+    const watch: Watch = {
+      ...claimedWatch,
+      ...lookup.progress.get(key),
+      ...(sighting?.kind === "listed" ? { listed: true } : {}),
+    };
+    const decision = decideWatch(watch, seen(sighting), settings, at);
     for (const { level, event, fields } of decision.events) log[level](event, fields);
     return { watch, decision };
   });
   await carryOut(decisions, { ...options, retryAfterMs: lookup.retryAfterMs }, result);
   return result;
+}
+
+/** A sighting as decideWatch takes it. */
+function seen(sighting: Sighting | undefined): RegistryImage | null | "running" | undefined {
+  if (!sighting) return undefined;
+  if (sighting.kind === "listed") return sighting.item;
+  return sighting.kind === "unlisted" ? null : "running";
 }
 
 type Decided = Array<{ watch: Watch; decision: WatchDecision }>;
@@ -361,21 +405,24 @@ async function carryOut(decided: Decided, options: Carried, result: FollowUpResu
   const buried = await buryAll(decidedAs(decided, "bury"), options);
   result.gave_up = buried.length;
   const done = decidedAs(decided, "done");
-  await options.queue.watches.remove(
-    [...done, ...requeued, ...buried].map(({ watch }) => watch.id),
-  );
+  // Alerts first: a watch removed before its alert is in the outbox could lose the alert, while
+  // an alert put twice is one alert (its key).
   for (const { action } of done) {
     if (action.finding) await options.notifier?.notify(action.finding);
   }
+  await options.queue.watches.remove(
+    [...done, ...requeued, ...buried].map(({ watch }) => watch.id),
+  );
 }
 
 /** Watched again: soon when not looked at, after the interval otherwise; syncs asked for. */
 async function checkAgain(decided: Decided, options: Carried, result: FollowUpResult) {
   const { queue, settings, log } = options;
   const nextCheckMs = nextCheckInMs(settings.intervalMs);
+  // Not looked at: due when the budget has a slot again (not sooner: nothing could be read).
   await queue.watches.add(
     decidedAs(decided, "not_checked").map(({ watch }) => watch),
-    Math.min(nextCheckMs, Math.max(1000, options.retryAfterMs ?? 0)),
+    Math.max(1000, options.retryAfterMs ?? 0),
   );
   const syncing = decidedAs(decided, "sync").map(({ action }) => action.watch);
   await queue.watches.add(
@@ -417,7 +464,17 @@ async function buryAll(buried: ReturnType<typeof decidedAs<"bury">>, options: Ca
   if (buried.length === 0) return buried;
   await options.queue.bury(
     buried.map(({ watch, action }) => {
-      const { state: _state, requested_at: _r, since: _s, watched_at: _w, ...scan } = watch;
+      const {
+        state: _state,
+        requested_at: _r,
+        since: _s,
+        watched_at: _w,
+        finished_from: _f,
+        looked_at: _l,
+        checked_at: _c,
+        unrequested: _u,
+        ...scan
+      } = watch;
       return { scan, error: action.error };
     }),
   );

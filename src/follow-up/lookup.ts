@@ -41,17 +41,12 @@ export interface RegistryLookup {
   calls: number;
 }
 
-export interface LookupResult {
+export interface LookupResult extends CallsState {
   /**
    * By `refKey`: HSS's record, or null when HSS does not list the image (with a sync ended since
    * `syncedSince`, for an image that has one). Absent: not checked.
    */
   found: Map<string, RegistryImage | null>;
-  /** Why some images were not checked. */
-  stopped?: "budget" | "deadline" | "error";
-  retryAfterMs?: number;
-  error?: HssCallError;
-  calls: number;
   registries: RegistryLookup[];
 }
 
@@ -70,12 +65,13 @@ const EXACT_AT_MOST = 1;
 /** Time a list call needs at least before the deadline. */
 const MIN_CALL_MS = 100;
 /** HSS's clock and ours may differ a little: a sync this close before the request still counts. */
-const CLOCK_SKEW_MS = 5000;
+export const CLOCK_SKEW_MS = 5000;
 
 /** The list calls a registry gets in one lookup for this many images. */
 export const callsAllowed = (images: number) => Math.ceil(images / LIST_PAGE) + 1;
 
-function matches(item: RegistryImage, ref: ImageRef): boolean {
+/** The record is of this image (and, for an image waiting for a sync, synced since). */
+export function matches(item: RegistryImage, ref: ImageRef): boolean {
   const { target } = ref;
   return (
     item.namespace === target.namespace &&
@@ -87,17 +83,31 @@ function matches(item: RegistryImage, ref: ImageRef): boolean {
   );
 }
 
-const registryOf = (ref: ImageRef) =>
+export const registryOf = (ref: Pick<ImageRef, "image_type" | "target">) =>
   ref.image_type === "instance_image"
     ? `instance_image:${ref.target.instance_id ?? ""}`
     : ref.image_type;
 
-/** One lookup in progress: its result, and the calls it may still make. */
-class Lookup {
-  readonly result: LookupResult = { found: new Map(), calls: 0, registries: [] };
-  constructor(private readonly options: LookupOptions) {}
+/** What a series of list calls has spent, and why it stopped. */
+export interface CallsState {
+  calls: number;
+  stopped?: "budget" | "deadline" | "error";
+  retryAfterMs?: number;
+  error?: HssCallError;
+}
 
-  /** One list call, within the deadline, the caller's cap and the budget; undefined: stop. */
+/**
+ * List calls (ListRegistryImages) within the deadline, the caller's cap and the budget: each takes
+ * a slot first; the first failure, or the first call refused, stops the series. Its state is
+ * kept in the result it was given.
+ */
+export class ListCalls<R extends CallsState> {
+  constructor(
+    readonly result: R,
+    private readonly options: LookupOptions,
+  ) {}
+
+  /** One list call; undefined: stop. */
   async call(query: ListRegistryImagesQuery): Promise<ListPage<RegistryImage> | undefined> {
     const { options, result } = this;
     if (result.stopped) return undefined;
@@ -128,7 +138,26 @@ class Lookup {
       return undefined;
     }
   }
+
+  /**
+   * Whether the budget has `pages` calls free now (at most a window's worth): work that needs
+   * them together starts only then. When not, says when a slot frees.
+   */
+  async afford(pages: number): Promise<boolean> {
+    const { budget } = this.options;
+    const state = await budget.check("list-images");
+    const capacity = state.remaining + state.used;
+    if (state.remaining >= Math.min(pages, Math.max(1, capacity))) return true;
+    // Slots free one by one as the window rolls: the next is about a window/capacity away.
+    this.result.retryAfterMs =
+      state.remaining === 0
+        ? state.retryAfterMs
+        : Math.ceil(budget.windowMs / Math.max(1, capacity));
+    return false;
+  }
 }
+
+type Lookup = ListCalls<LookupResult>;
 
 /** A registry's share of a lookup: its images, and the calls it may make. */
 interface RegistryTurn {
@@ -159,7 +188,7 @@ function take(page: ListPage<RegistryImage>, missing: Map<string, ImageRef>, tur
 }
 
 /** Whether paging has reached the end of the list; undefined when the answer contradicts itself. */
-function reachedEnd(page: ListPage<RegistryImage>, offset: number): boolean | undefined {
+export function reachedEnd(page: ListPage<RegistryImage>, offset: number): boolean | undefined {
   const total = page.total_num;
   if (page.received < LIST_PAGE) {
     // A short page is the last, unless HSS says there is more (then nothing is concluded).
@@ -254,7 +283,7 @@ async function lookUpRegistry(turn: RegistryTurn, refs: Map<string, ImageRef>): 
 }
 
 export async function lookUp(images: ImageRef[], options: LookupOptions): Promise<LookupResult> {
-  const lookup = new Lookup(options);
+  const lookup: Lookup = new ListCalls({ found: new Map(), calls: 0, registries: [] }, options);
   const registries = new Map<string, Map<string, ImageRef>>();
   for (const image of images) {
     const registry = registryOf(image);

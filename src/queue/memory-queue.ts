@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { CallBudget } from "../hss/call-budget";
+import { type AlertOutbox, alertCounts, memoryOutbox } from "../notify/outbox";
 import type { SubmittedImages } from "../submitted-images";
 import {
   type Claim,
@@ -23,6 +24,7 @@ import {
 export class MemoryWatchStore implements WatchStore {
   private readonly watches = new Map<string, { watch: Watch; dueAt: number }>();
   private readonly marks = new Map<string, number>();
+  private readonly values = new Map<string, { value: string; until: number }>();
 
   constructor(private readonly now: () => number) {}
 
@@ -68,6 +70,18 @@ export class MemoryWatchStore implements WatchStore {
     for (const [mark, until] of this.marks) if (until <= now) this.marks.delete(mark);
     return true;
   }
+
+  async keep(key: string, value: string | undefined, ttlMs: number): Promise<void> {
+    if (value === undefined) this.values.delete(key);
+    else this.values.set(key, { value, until: this.now() + ttlMs });
+  }
+
+  async kept(key: string): Promise<string | undefined> {
+    const entry = this.values.get(key);
+    if (entry && entry.until > this.now()) return entry.value;
+    this.values.delete(key);
+    return undefined;
+  }
 }
 
 /**
@@ -79,6 +93,7 @@ export class MemoryScanQueue implements ScanQueue {
   readonly backend = "memory" as const;
   readonly budget: CallBudget;
   readonly watches: WatchStore;
+  readonly outbox: AlertOutbox;
   private readonly scans = new Map<string, QueuedScan>();
   /** Pending image id → epoch ms from which it may be claimed. */
   private readonly pending = new Map<string, number>();
@@ -101,6 +116,7 @@ export class MemoryScanQueue implements ScanQueue {
     this.limits = instance.limits ?? {};
     this.watchStore = new MemoryWatchStore(now);
     this.watches = this.watchStore;
+    this.outbox = memoryOutbox(now);
   }
 
   async enqueue(
@@ -224,6 +240,7 @@ export class MemoryScanQueue implements ScanQueue {
       claimed: this.claims.size,
       dead_lettered: this.dead.size,
       oldest_age_ms: oldest === undefined ? undefined : now - oldest,
+      ...(await alertCounts(this.outbox)),
     };
   }
 

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import Redis from "ioredis";
 import type { BudgetState, CallBudget, HssApi } from "../hss/call-budget";
+import { type AlertOutbox, alertCounts } from "../notify/outbox";
+import { OUTBOX_SCRIPTS, redisOutbox } from "./redis-outbox";
 import {
   ACCEPTED,
   BUDGET,
@@ -109,6 +111,7 @@ export class RedisScanQueue implements ScanQueue {
   readonly backend = "redis" as const;
   readonly budget: CallBudget;
   readonly watches: WatchStore;
+  readonly outbox: AlertOutbox;
   private readonly client: Redis;
   private lastError = "";
 
@@ -134,6 +137,39 @@ export class RedisScanQueue implements ScanQueue {
     for (const [name, [lua, numberOfKeys]] of Object.entries(SCRIPTS)) {
       this.client.defineCommand(name, { lua, numberOfKeys });
     }
+    // The outbox's scripts take their number of keys first (a channel's keys vary).
+    for (const [name, lua] of Object.entries(OUTBOX_SCRIPTS))
+      this.client.defineCommand(name, { lua });
+    this.outbox = redisOutbox(
+      {
+        run: async (name, args) => {
+          await this.ready();
+          const script = (this.client as unknown as Record<string, Script>)[name] as Script;
+          return this.guard(script.apply(this.client, args));
+        },
+        hlen: async (key) => {
+          await this.ready();
+          return this.guard(this.client.hlen(key));
+        },
+        hvals: async (key) => {
+          await this.ready();
+          return this.guard(this.client.hvals(key));
+        },
+        hmget: async (key, fields) => {
+          await this.ready();
+          return this.guard(this.client.hmget(key, ...fields));
+        },
+        set: async (key, value, ttlMs) => {
+          await this.ready();
+          await this.guard(this.client.set(key, value, "PX", ttlMs));
+        },
+        pttl: async (key) => {
+          await this.ready();
+          return this.guard(this.client.pttl(key));
+        },
+      },
+      PREFIX,
+    );
     const budget: CallBudget = {
       scope: "shared",
       windowMs: options.windowMs,
@@ -181,6 +217,16 @@ export class RedisScanQueue implements ScanQueue {
           this.client.set(`${PREFIX}once:${key}`, "1", "PX", Math.max(1, Math.round(ttlMs)), "NX"),
         );
         return set === "OK";
+      },
+      keep: async (key, value, ttlMs) => {
+        await this.ready();
+        const name = `${PREFIX}kept:${key}`;
+        if (value === undefined) await this.guard(this.client.del(name));
+        else await this.guard(this.client.set(name, value, "PX", Math.max(1, Math.round(ttlMs))));
+      },
+      kept: async (key) => {
+        await this.ready();
+        return (await this.guard(this.client.get(`${PREFIX}kept:${key}`))) ?? undefined;
       },
     };
   }
@@ -292,6 +338,7 @@ export class RedisScanQueue implements ScanQueue {
       dead_lettered: dead ?? 0,
       oldest_age_ms:
         oldest === undefined || oldest < 0 || now === undefined ? undefined : now - oldest,
+      ...(await alertCounts(this.outbox)),
     };
   }
 

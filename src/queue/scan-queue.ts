@@ -1,6 +1,7 @@
 import { ScanOnPushError } from "../errors";
 import type { CallBudget } from "../hss/call-budget";
 import type { ImageType, ScanTarget } from "../images/scan-target";
+import type { AlertOutbox } from "../notify/outbox";
 
 /**
  * The scan queue between intake and HSS. Intake puts each pushed image on it; the flusher takes
@@ -26,6 +27,8 @@ export interface NewScan {
   rescans?: number;
   /** Scans requested again by the follow-up because HSS lists the image now, after a sync. */
   resyncs?: number;
+  /** HSS was seen to list the image (by a lookup before the scan, or by the follow-up). */
+  listed?: boolean;
 }
 
 /** What HSS (or the network) said when a call failed, as kept on an image. */
@@ -79,6 +82,10 @@ export interface QueueCounts {
   dead_lettered: number;
   /** Age of the oldest image not yet accepted by HSS, pending or claimed. */
   oldest_age_ms?: number;
+  /** Alerts waiting to be posted (including those waiting out a retry). */
+  alerts_waiting?: number;
+  /** Alerts given up on (`queue retry-dead` sends them again). */
+  alerts_dead?: number;
 }
 
 export interface ReleaseOptions {
@@ -105,6 +112,20 @@ export interface Watch extends NewScan {
   since: number;
   /** When it was first watched. */
   watched_at: number;
+  /**
+   * How far the follow-up's list of finished scans was read for it: scans that ended before
+   * `time` (HSS's clock), and the first `skip` of those that ended at `time`.
+   */
+  finished_from?: { time: number; skip: number };
+  /** When it was last looked up by its exact name. */
+  looked_at?: number;
+  /** When a follow-up check last read HSS's lists for it (registries least recently checked go first). */
+  checked_at?: number;
+  /**
+   * No scan was asked for it: HSS did not list it when it was flushed (scan-task), so no scan of
+   * its own can end until it is synced and sent again.
+   */
+  unrequested?: boolean;
 }
 
 /**
@@ -121,6 +142,9 @@ export interface WatchStore {
   count(): Promise<number>;
   /** True for the first caller per `key` in `ttlMs` (a sync at most once per window). */
   once(key: string, ttlMs: number): Promise<boolean>;
+  /** A small value kept for `ttlMs` beside the watches (where a listing got to); undefined removes it. */
+  keep(key: string, value: string | undefined, ttlMs: number): Promise<void>;
+  kept(key: string): Promise<string | undefined>;
 }
 
 /** A submitted image as the follow-up watches it, from now on, in `state`. */
@@ -130,8 +154,13 @@ export function watchOf(scan: NewScan | QueuedScan, state: Watch["state"], now: 
     attempts: _attempts,
     group: _group,
     last_error: _error,
+    // A watch's own: a new one starts without them.
+    finished_from: _finished,
+    looked_at: _looked,
+    checked_at: _checked,
+    unrequested: _unrequested,
     ...rest
-  } = scan as QueuedScan;
+  } = scan as QueuedScan & Partial<Watch>;
   return { ...rest, state, requested_at: now, since: now, watched_at: now };
 }
 
@@ -186,6 +215,8 @@ export interface ScanQueue {
   readonly budget: CallBudget;
   /** Submitted images whose scans the follow-up watches. */
   readonly watches: WatchStore;
+  /** Alerts waiting to be posted to chat channels (docs/notifications.md). */
+  readonly outbox: AlertOutbox;
   enqueue(
     scans: NewScan[],
     dedupeWindowMs: number,

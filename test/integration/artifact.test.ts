@@ -230,7 +230,13 @@ describe("serverless.yml", () => {
   it("deploys every secret as an encrypted variable, none as a plain one", () => {
     expect(plain.filter((variable) => SECRET_VARIABLES.has(variable))).toEqual([]);
     expect(encrypted.sort()).toEqual(
-      ["NOTIFY_SMN_TOPIC", "NOTIFY_WEBHOOK_URL", "SCAN_QUEUE", "WEBHOOK_SECRET"].sort(),
+      [
+        "NOTIFY_CHANNELS",
+        "NOTIFY_SMN_TOPIC",
+        "NOTIFY_WEBHOOK_URL",
+        "SCAN_QUEUE",
+        "WEBHOOK_SECRET",
+      ].sort(),
     );
     for (const variable of encrypted) expect(SECRET_VARIABLES.has(variable), variable).toBe(true);
   });

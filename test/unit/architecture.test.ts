@@ -25,6 +25,12 @@ const LAYERS: Array<{ name: string; modules: string[] }> = [
       "images/",
       "hss/request",
       "hss/batch-scan-request",
+      // What an alert is, how each platform takes one, routes and the outbox's rules: pure, read
+      // by the configuration (every channel checked at start) and by the queue (the outbox).
+      "notify/alert",
+      "notify/channels/",
+      "notify/routes",
+      "notify/outbox",
     ],
   },
   { name: "scan APIs", modules: ["scan-apis/"] },
@@ -42,6 +48,7 @@ const LAYERS: Array<{ name: string; modules: string[] }> = [
       "report",
       "flush/",
       "follow-up/",
+      "notify/",
       "wiring/",
       "middleware/",
     ],

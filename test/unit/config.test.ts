@@ -132,10 +132,69 @@ describe("configuration of the scan API and the follow-up", () => {
     });
     expect(config.notify).toMatchObject({
       minSeverity: "high",
-      webhookUrl: undefined,
-      smnTopic: undefined,
+      channels: [],
+      routes: [],
       smnEndpoint: "https://smn.cn-north-4.myhuaweicloud.com",
+      retryMs: 86_400_000,
+      sentTtlMs: 30 * 86_400_000,
     });
+  });
+
+  it("reads NOTIFY_CHANNELS and NOTIFY_ROUTES whole: every problem at once, no secret echoed", () => {
+    const channels = {
+      ding: {
+        type: "dingtalk",
+        url: "https://oapi.dingtalk.com/robot/send?access_token=T0KEN-a",
+        secret: "S3CRET-b",
+      },
+      chat: { type: "slack", url: "http://hooks.slack.com/services/T/B/T0KEN-c" },
+    };
+    const refusal = (extra: object) => {
+      try {
+        loadConfig({
+          ...base,
+          NOTIFY_CHANNELS: JSON.stringify({ ...channels, ...extra }),
+          NOTIFY_ROUTES: JSON.stringify([{ channels: ["ding", "teams"] }]),
+        });
+      } catch (thrown) {
+        return thrown as ConfigError;
+      }
+      throw new Error("expected an error");
+    };
+    // An unknown type fails the variable's own schema; the channel checks wait for a valid one.
+    const unknownType = refusal({
+      pager: { type: "pagerduty", url: "https://events.example.com/T0KEN-d" },
+    });
+    expect(unknownType).toBeInstanceOf(ConfigError);
+    expect(unknownType.message).toMatch(/NOTIFY_CHANNELS/);
+    expect(unknownType.message).not.toMatch(/T0KEN|S3CRET/);
+    const second = refusal({});
+    expect(second.problems).toEqual([
+      "NOTIFY_CHANNELS: ding: a DingTalk signing secret starts with SEC",
+      'NOTIFY_CHANNELS: chat: "url" must be https (http only to this machine)',
+      expect.stringMatching(
+        /^NOTIFY_ROUTES: route-1: no channel named "teams" \(NOTIFY_CHANNELS has ding, chat\)/,
+      ),
+    ]);
+    expect(second.message).not.toMatch(/T0KEN|S3CRET/);
+  });
+
+  it("keeps NOTIFY_WEBHOOK_URL and NOTIFY_SMN_TOPIC as the channels webhook and smn", () => {
+    const config = loadConfig({
+      ...base,
+      NOTIFY_WEBHOOK_URL: "https://relay.example.com/hook",
+      NOTIFY_SMN_TOPIC: "urn:smn:cn-north-4:0a1b2c:alerts",
+    });
+    expect(config.notify.channels).toEqual([
+      { name: "webhook", type: "webhook", url: "https://relay.example.com/hook" },
+      { name: "smn", type: "smn", topic: "urn:smn:cn-north-4:0a1b2c:alerts" },
+    ]);
+    expect(config.secrets).toEqual(
+      expect.arrayContaining([
+        "https://relay.example.com/hook",
+        "urn:smn:cn-north-4:0a1b2c:alerts",
+      ]),
+    );
   });
 
   it("reads HSS_SCAN_SCOPE as names or as the bitmask", () => {
@@ -184,7 +243,7 @@ describe("configuration of the scan API and the follow-up", () => {
         FOLLOW_UP: "false",
         NOTIFY_WEBHOOK_URL: "https://hooks.example.com/x",
       }),
-    ).toThrow(/FOLLOW_UP: must be true for NOTIFY_WEBHOOK_URL/);
+    ).toThrow(/FOLLOW_UP: must be true for NOTIFY_CHANNELS, NOTIFY_WEBHOOK_URL/);
   });
 
   it("keeps the queue's bound at or above MAX_IMAGES_PER_DELIVERY, derived or refused", () => {

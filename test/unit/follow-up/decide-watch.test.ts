@@ -62,7 +62,9 @@ function summary(decision: WatchDecision) {
 const finishedAt = AT - 1000;
 
 describe("decideWatch", () => {
-  it.each<[string, Watch, RegistryImage | null | undefined, ReturnType<typeof summary>]>([
+  it.each<
+    [string, Watch, RegistryImage | null | "running" | undefined, ReturnType<typeof summary>]
+  >([
     ["not looked at: due again soon", watch(), undefined, { kind: "not_checked", events: [] }],
     [
       "not listed: its registry synced, said once",
@@ -85,20 +87,44 @@ describe("decideWatch", () => {
     [
       "listed after a sync it asked for: scanned again",
       watch({ state: "syncing", since: AT - 60_000 }),
-      listed({ latest_sync_time: AT - 10_000 }),
+      listed({ scan_status: "unscan", latest_sync_time: AT - 10_000 }),
       { kind: "requeue", afterSync: true, rescans: undefined, resyncs: 1, events: [] },
     ],
     [
       "listed, but synced before it asked: looked at later",
       watch({ state: "syncing", since: AT - 60_000 }),
-      listed({ latest_sync_time: AT - 120_000 }),
+      listed({ scan_status: "unscan", latest_sync_time: AT - 120_000 }),
       { kind: "check_later", events: [] },
     ],
     [
       "listed after a sync once too often: given up",
       watch({ state: "syncing", since: AT - 60_000, resyncs: MAX_RESYNCS }),
-      listed({ latest_sync_time: AT - 10_000 }),
+      listed({ scan_status: "unscan", latest_sync_time: AT - 10_000 }),
       { kind: "bury", code: "NOT_SYNCED", events: [] },
+    ],
+    [
+      "waiting for a sync, and HSS scans it (someone asked): its end looked for later",
+      watch({ state: "syncing", since: AT - 60_000 }),
+      listed({ scan_status: "scanning", latest_sync_time: AT - 10_000 }),
+      { kind: "check_later", events: [] },
+    ],
+    [
+      "waiting for a sync, and a scan of it ended since the request: done",
+      watch({ state: "syncing", since: AT - 60_000 }),
+      listed({ scan_status: "success", latest_scan_time: finishedAt }),
+      { kind: "done", finding: true, ended: "finished", events: ["scan_finished"] },
+    ],
+    [
+      "no scan of it ended since the request (running): looked at later",
+      watch(),
+      "running",
+      { kind: "check_later", events: [] },
+    ],
+    [
+      "no scan of it ended long after the request: given up",
+      watch({ watched_at: AT - settings.timeoutMs - 1 }),
+      "running",
+      { kind: "bury", code: "NO_SCAN_RESULT", events: [] },
     ],
     [
       "scanned since it was requested: done, with a finding",
@@ -224,6 +250,9 @@ describe("decideWatch", () => {
       finding: {
         image: "team/api:1 (instance i-1)",
         image_type: "instance_image",
+        namespace: "team",
+        image_name: "api",
+        image_version: "1",
         instance_id: "i-1",
         digest: "sha256:abc",
         severity_level: "High",

@@ -1,0 +1,218 @@
+import type { Credentials } from "../config";
+import type { HssApiClient } from "../hss/apis";
+import type { CallBudget } from "../hss/call-budget";
+import type { Logger } from "../log";
+import { type Alert, alertKey, detailsOf, type MinSeverity } from "./alert";
+import type { HttpAnswer, SendContext } from "./channels/channel";
+import { type DeliveryReport, type DeliverySettings, deliverDue } from "./deliver";
+import type { AlertOutbox, OutboxEntry } from "./outbox";
+import { type NotifySettings, routeAlert } from "./routes";
+
+/**
+ * From a finished scan to the people who own the image: the follow-up hands each result here;
+ * it becomes an alert (with the image's vulnerabilities when the call budget has a slot for
+ * them), is routed to channels, and put in the outbox once per (route, channel, digest, findings).
+ * Each flush then posts what is due.
+ */
+
+/** A finished scan, as the follow-up read it from HSS's list. */
+export interface Finding {
+  image: string;
+  image_type: string;
+  namespace: string;
+  image_name: string;
+  image_version: string;
+  instance_id?: string;
+  instance_name?: string;
+  instance_url?: string;
+  /** HSS's id of the image (ListImageVulnerabilities' path). */
+  image_id?: string;
+  digest?: string;
+  severity_level: string;
+  vul_num: number;
+  malicious_file_num: number;
+  unsafe_setting_num: number;
+  latest_scan_time?: number;
+}
+
+export interface NotifierSettings extends Omit<DeliverySettings, "channels"> {
+  notify: NotifySettings;
+  minSeverity: MinSeverity;
+  /** `{region}`, `{namespace}`, `{image}`, `{tag}`, `{instance_id}` are filled in. */
+  consoleUrl?: string;
+  region?: string;
+}
+
+export interface Notifier {
+  /** Routes one finished scan into the outbox; true when at least one channel will hear of it. */
+  notify(finding: Finding): Promise<boolean>;
+  /** Posts what is due, until the deadline. */
+  deliver(deadline: number): Promise<DeliveryReport>;
+}
+
+/** A finished scan's alert, as HSS's list describes it (no vulnerabilities read yet). */
+export function alertOf(
+  finding: Finding,
+  settings: Pick<NotifierSettings, "consoleUrl" | "region">,
+): Alert {
+  const registry = finding.instance_url
+    ? finding.instance_url.replace(/^[a-z]+:\/\//i, "").replace(/\/.*$/, "")
+    : undefined;
+  const fill = (template: string) =>
+    template.replace(/\{(region|namespace|image|tag|instance_id)\}/g, (_, name: string) =>
+      encodeURIComponent(
+        {
+          region: settings.region ?? "",
+          namespace: finding.namespace,
+          image: finding.image_name,
+          tag: finding.image_version,
+          instance_id: finding.instance_id ?? "",
+        }[name] ?? "",
+      ),
+    );
+  return {
+    event: "scan_finished",
+    image_type: finding.image_type,
+    ...(finding.instance_id ? { instance_id: finding.instance_id } : {}),
+    ...(finding.instance_name ? { instance_name: finding.instance_name } : {}),
+    ...(registry ? { registry } : {}),
+    namespace: finding.namespace,
+    repository: finding.image_name,
+    tags: [finding.image_version],
+    ...(finding.digest ? { digest: finding.digest } : {}),
+    severity: finding.severity_level,
+    vul_num: finding.vul_num,
+    malicious_file_num: finding.malicious_file_num,
+    unsafe_setting_num: finding.unsafe_setting_num,
+    vulnerabilities: [],
+    ...(finding.latest_scan_time ? { scanned_at: finding.latest_scan_time } : {}),
+    ...(settings.consoleUrl ? { console_url: fill(settings.consoleUrl) } : {}),
+  };
+}
+
+export function createNotifier(options: {
+  settings: NotifierSettings;
+  outbox: AlertOutbox;
+  budget: CallBudget;
+  hss?: () => Promise<HssApiClient>;
+  send: SendContext;
+  log: Logger;
+}): Notifier {
+  const { settings, outbox, log } = options;
+  /** The image's vulnerabilities, when the budget has a slot now: an alert never waits for them. */
+  const details = async (finding: Finding, alert: Alert): Promise<Alert> => {
+    if (!options.hss || !finding.image_id || finding.vul_num === 0) return alert;
+    const slot = await options.budget.take("list-vulnerabilities");
+    if (!slot.granted) return alert;
+    try {
+      const page = await (await options.hss()).listImageVulnerabilities(finding.image_id, {
+        image_type: finding.image_type,
+        namespace: finding.namespace,
+        image_name: finding.image_name,
+        tag_name: finding.image_version,
+        ...(finding.instance_id ? { instance_id: finding.instance_id } : {}),
+        offset: 0,
+        limit: 200,
+      });
+      return { ...alert, ...detailsOf(page.data_list) };
+    } catch (error) {
+      log.debug("notify_details_unread", {
+        image: finding.image,
+        reason: (error as Error).message.slice(0, 200),
+      });
+      return alert;
+    }
+  };
+  return {
+    async notify(finding) {
+      let alert = alertOf(finding, settings);
+      // Read the vulnerabilities only for an alert some route may send.
+      if (routeAlert(settings.notify.routes, alert).length === 0) return false;
+      alert = await details(finding, alert);
+      const targets = routeAlert(settings.notify.routes, alert);
+      if (targets.length === 0) return false;
+      const now = options.send.now();
+      const entries: OutboxEntry[] = targets.map(({ route, channel }) => ({
+        key: alertKey(route, channel, alert),
+        route,
+        channel,
+        alert,
+        created_at: now,
+        attempts: 0,
+      }));
+      const outcome = await outbox.put(entries, 0);
+      log.info("alert_queued", {
+        image: finding.image,
+        ...(finding.digest ? { digest: finding.digest } : {}),
+        severity_level: finding.severity_level,
+        channels: targets.map((target) => target.channel),
+        ...outcome,
+      });
+      return true;
+    },
+    deliver(deadline) {
+      return deliverDue({
+        outbox,
+        settings: { ...settings, channels: settings.notify.channels },
+        context: options.send,
+        log,
+        deadline,
+      });
+    },
+  };
+}
+
+/** How the function posts: Node's HTTP with the post timeout; SMN signed with its credentials. */
+export async function sendContextOf(options: {
+  timeoutMs: number;
+  smn?: { endpoint: string; region?: string; projectId?: string; credentials?: Credentials };
+}): Promise<SendContext> {
+  const { sendRequest } = await import("../hss/http-transport");
+  const context: SendContext = {
+    now: Date.now,
+    async post(url, headers, body) {
+      const answer = await sendRequest(url, {
+        method: "POST",
+        headers: { "user-agent": "swr-scan-on-push", ...headers },
+        body,
+        timeoutMs: options.timeoutMs,
+      });
+      return { status: answer.status, headers: answer.headers, body: answer.body };
+    },
+  };
+  const smn = options.smn;
+  if (smn?.credentials && smn.projectId) {
+    const { createHssClient, HssCallError } = await import("../hss/client");
+    const client = createHssClient({
+      endpoint: smn.endpoint,
+      region: smn.region,
+      projectId: smn.projectId,
+      credentials: smn.credentials,
+    });
+    context.publishSmn = async (topic, subject, message): Promise<HttpAnswer> => {
+      try {
+        const answer = await client.call(
+          {
+            method: "POST",
+            pathTemplate: "/v2/{project_id}/notifications/topics/{topic_urn}/publish",
+            pathParams: { topic_urn: topic },
+            query: {},
+            body: { subject, message },
+          },
+          { timeoutMs: options.timeoutMs },
+        );
+        return { status: answer.status ?? 200, headers: {}, body: answer.text ?? "" };
+      } catch (error) {
+        if (error instanceof HssCallError && error.httpStatus !== undefined) {
+          return {
+            status: error.httpStatus,
+            headers: {},
+            body: JSON.stringify({ error_code: error.errorCode, error_msg: error.message }),
+          };
+        }
+        throw error;
+      }
+    };
+  }
+  return context;
+}

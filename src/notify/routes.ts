@@ -1,0 +1,213 @@
+import * as z from "zod/mini";
+import { type Alert, atOrAbove, type MinSeverity } from "./alert";
+import { CHANNEL_TYPES, type ChannelSettings } from "./channels/channel";
+import { CHANNELS } from "./channels/index";
+
+/**
+ * Which channels hear about which images. NOTIFY_CHANNELS names each channel (its platform, URL,
+ * signing secret or SMN topic); NOTIFY_ROUTES sends alerts about matching images to channels,
+ * the first route that matches deciding unless it says `"continue": true`. Without routes, every
+ * channel gets every alert at or above NOTIFY_MIN_SEVERITY.
+ */
+
+/** NOTIFY_CHANNELS' and NOTIFY_ROUTES' schemas, built on first use (not at every cold start). */
+function buildSchemas() {
+  const name = z.string().check(z.trim(), z.minLength(1), z.maxLength(64));
+  const secretText = z.string().check(z.minLength(1), z.maxLength(2048));
+  const globs = z.array(z.string().check(z.trim(), z.minLength(1), z.maxLength(256)));
+  const channel = z.strictObject({
+    type: z.enum(CHANNEL_TYPES),
+    url: z.optional(secretText),
+    secret: z.optional(secretText),
+    topic: z.optional(secretText),
+    per_minute: z.optional(z.int().check(z.gte(1), z.lte(1000))),
+  });
+  const route = z.strictObject({
+    name: z.optional(name),
+    channels: z.array(name).check(z.minLength(1)),
+    min_severity: z.optional(z.enum(["critical", "high", "medium", "low"])),
+    only_fixed: z.optional(z.boolean()),
+    instances: z.optional(z.array(z.string().check(z.trim(), z.minLength(1)))),
+    namespaces: z.optional(globs),
+    repositories: z.optional(globs),
+    continue: z.optional(z.boolean()),
+  });
+  return { channels: z.record(name, channel), routes: z.array(route) };
+}
+
+let schemas: ReturnType<typeof buildSchemas> | undefined;
+export function notifySchemas(): ReturnType<typeof buildSchemas> {
+  schemas ??= buildSchemas();
+  return schemas;
+}
+
+export type ChannelDefinition = z.infer<ReturnType<typeof buildSchemas>["channels"]>[string];
+export type RouteDefinition = z.infer<ReturnType<typeof buildSchemas>["routes"]>[number];
+
+export interface Route {
+  /** `name`, or `route-<n>` (1-based) when it has none: part of each alert's key. */
+  name: string;
+  channels: string[];
+  minSeverity: MinSeverity;
+  onlyFixed: boolean;
+  matches(alert: Alert): boolean;
+  continue: boolean;
+}
+
+export interface NotifySettings {
+  channels: ChannelSettings[];
+  routes: Route[];
+}
+
+/** A glob matcher compiled on first use: the configuration is read at every cold start. */
+function matcher(patterns: string[] | undefined): ((value: string) => boolean) | undefined {
+  if (!patterns?.length) return undefined;
+  let compiled: ((value: string) => boolean) | undefined;
+  return (value) => {
+    compiled ??= (require("picomatch") as typeof import("picomatch"))(patterns, { dot: true });
+    return compiled(value);
+  };
+}
+
+/**
+ * The channels and routes, from NOTIFY_CHANNELS / NOTIFY_ROUTES and the older NOTIFY_WEBHOOK_URL
+ * and NOTIFY_SMN_TOPIC (channels named `webhook` and `smn`). Every problem is returned at once.
+ */
+export interface NotifyInput {
+  channels?: Record<string, ChannelDefinition>;
+  routes?: RouteDefinition[];
+  webhookUrl?: string;
+  smnTopic?: string;
+  minSeverity: MinSeverity;
+}
+
+export function compileNotify(input: NotifyInput): {
+  settings: NotifySettings;
+  problems: string[];
+} {
+  const problems: string[] = [];
+  const channels = channelsOf(input, problems);
+  for (const channel of channels) {
+    problems.push(...channelProblems(channel).map((problem) => `NOTIFY_CHANNELS ${problem}`));
+  }
+  const routes = routesOf(input, channels, problems);
+  if (input.routes?.length && channels.length === 0) {
+    problems.push("NOTIFY_ROUTES: there are routes but no channels (NOTIFY_CHANNELS)");
+  }
+  if (routes.length === 0 && channels.length > 0) {
+    routes.push({
+      name: "default",
+      channels: channels.map((channel) => channel.name),
+      minSeverity: input.minSeverity,
+      onlyFixed: false,
+      continue: false,
+      matches: () => true,
+    });
+  }
+  return { settings: { channels, routes }, problems };
+}
+
+/** NOTIFY_CHANNELS's channels, and the older variables' as `webhook` and `smn`. */
+function channelsOf(input: NotifyInput, problems: string[]): ChannelSettings[] {
+  const channels: ChannelSettings[] = Object.entries(input.channels ?? {}).map(
+    ([channelName, channel]) => ({ name: channelName, ...channel }),
+  );
+  const legacy = (settings: ChannelSettings, variable: string) => {
+    if (channels.some((channel) => channel.name === settings.name)) {
+      problems.push(
+        `${variable}: NOTIFY_CHANNELS already has a channel named "${settings.name}"; configure it in one place`,
+      );
+    } else channels.push(settings);
+  };
+  if (input.webhookUrl) {
+    legacy({ name: "webhook", type: "webhook", url: input.webhookUrl }, "NOTIFY_WEBHOOK_URL");
+  }
+  if (input.smnTopic) {
+    legacy({ name: "smn", type: "smn", topic: input.smnTopic }, "NOTIFY_SMN_TOPIC");
+  }
+  return channels;
+}
+
+/** What is wrong with one channel: its module's checks, a secret it cannot use, a rate above its platform's. */
+function channelProblems(channel: ChannelSettings): string[] {
+  const module = CHANNELS[channel.type];
+  const found = module.check(channel);
+  if (channel.secret !== undefined && !module.signs && found.length === 0) {
+    found.push(`${channel.name}: ${module.title} has no signing; remove "secret"`);
+  }
+  if (channel.per_minute !== undefined) {
+    const platform = Math.min(
+      ...module.rate.map((rule) => Math.floor((rule.limit * 60_000) / rule.windowMs)),
+    );
+    if (channel.per_minute > platform) {
+      found.push(
+        `${channel.name}: "per_minute" ${channel.per_minute} is above what ${module.title} takes (${platform})`,
+      );
+    }
+  }
+  return found;
+}
+
+function routesOf(input: NotifyInput, channels: ChannelSettings[], problems: string[]): Route[] {
+  const known = new Set(channels.map((channel) => channel.name));
+  const routes: Route[] = (input.routes ?? []).map((definition, index) => {
+    const routeName = definition.name ?? `route-${index + 1}`;
+    for (const channelName of definition.channels) {
+      if (!known.has(channelName)) {
+        problems.push(
+          `NOTIFY_ROUTES ${routeName}: no channel named "${channelName}" (NOTIFY_CHANNELS has ${[...known].join(", ") || "none"})`,
+        );
+      }
+    }
+    const namespaces = matcher(definition.namespaces);
+    const repositories = matcher(definition.repositories);
+    const instances = definition.instances?.length ? new Set(definition.instances) : undefined;
+    return {
+      name: routeName,
+      channels: definition.channels,
+      minSeverity: definition.min_severity ?? input.minSeverity,
+      onlyFixed: definition.only_fixed ?? false,
+      continue: definition.continue ?? false,
+      matches: (alert: Alert) =>
+        (!instances || (alert.instance_id !== undefined && instances.has(alert.instance_id))) &&
+        (!namespaces || namespaces(alert.namespace)) &&
+        (!repositories || repositories(alert.repository)),
+    };
+  });
+  const names = routes.map((route) => route.name);
+  for (const duplicate of new Set(names.filter((routeName, i) => names.indexOf(routeName) !== i))) {
+    problems.push(`NOTIFY_ROUTES: two routes are named "${duplicate}"`);
+  }
+  return routes;
+}
+
+/**
+ * The (route, channel) pairs an alert goes to: routes in order, the first that matches deciding
+ * unless it says `continue`. A route matches the image (instance, namespace, repository) and the
+ * findings (at or above its severity; with `only_fixed`, at least one finding with a fix, or
+ * findings not read, which may have one).
+ */
+export function routeAlert(
+  routes: readonly Route[],
+  alert: Alert,
+): Array<{ route: string; channel: string }> {
+  const out: Array<{ route: string; channel: string }> = [];
+  const seen = new Set<string>();
+  for (const route of routes) {
+    if (!route.matches(alert)) continue;
+    const severe = atOrAbove(alert.severity, route.minSeverity);
+    const fixable =
+      !route.onlyFixed ||
+      alert.vulnerabilities.length === 0 ||
+      alert.vulnerabilities.some((vulnerability) => vulnerability.fix);
+    if (severe && fixable) {
+      for (const channel of route.channels) {
+        if (seen.has(channel)) continue;
+        seen.add(channel);
+        out.push({ route: route.name, channel });
+      }
+    }
+    if (!route.continue) break;
+  }
+  return out;
+}
