@@ -422,8 +422,18 @@ export class RedisScanQueue implements ScanQueue {
 
   /** Waits, at most the configured timeout, for a usable connection. */
   private async ready(): Promise<void> {
+    if (this.client.status === "ready") return;
+    // Commands issued together while connecting wait on one listener, not one each.
+    this.connecting ??= this.connected().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private connecting: Promise<void> | undefined;
+
+  private async connected(): Promise<void> {
     const { client } = this;
-    if (client.status === "ready") return;
     if (client.status === "wait" || client.status === "end") client.connect().catch(() => {});
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
