@@ -111,6 +111,29 @@ function startServer(env: Record<string, string>) {
   return { child, lines, url };
 }
 
+/** `npm start` as every run here starts it: the emulator, no webhook auth, flushes every 5 s. */
+function serverEnv(emulator: HssEmulator, instances: Record<string, string>) {
+  return {
+    ...emulatorEnvironment(emulator),
+    PORT: "0",
+    WEBHOOK_AUTH: "none",
+    SWR_INSTANCES: JSON.stringify(instances),
+    FLUSH_INTERVAL_SECONDS: String(FLUSH_SECONDS),
+    FOLLOW_UP_INTERVAL_SECONDS: String(FLUSH_SECONDS),
+    LOG_LEVEL: "info",
+  };
+}
+
+/** Its URL, once it listens (30 s at most). */
+function listening(server: ReturnType<typeof startServer>): Promise<string> {
+  return Promise.race([
+    server.url,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error("npm start did not listen")), 30_000),
+    ),
+  ]);
+}
+
 function pushEvent(image: Image) {
   return {
     type: "PUSH_ARTIFACT",
@@ -194,22 +217,9 @@ async function run(name: string, scenario: Scenario) {
   });
   const images = imagesOf(scenario);
   const instances = Object.fromEntries(images.map((image) => [image.host, image.instance]));
-  const server = startServer({
-    ...emulatorEnvironment(emulator),
-    PORT: "0",
-    WEBHOOK_AUTH: "none",
-    SWR_INSTANCES: JSON.stringify(instances),
-    FLUSH_INTERVAL_SECONDS: String(FLUSH_SECONDS),
-    FOLLOW_UP_INTERVAL_SECONDS: String(FLUSH_SECONDS),
-    LOG_LEVEL: "info",
-  });
+  const server = startServer(serverEnv(emulator, instances));
   try {
-    const url = await Promise.race([
-      server.url,
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error("npm start did not listen")), 30_000),
-      ),
-    ]);
+    const url = await listening(server);
     const started = Date.now();
     const statuses = await pushAll(emulator, url, images);
     const finishedAt = new Map<string, number>();
@@ -370,22 +380,9 @@ async function registryRun(unknowns: HssUnknowns) {
       scanned: true,
     });
   }
-  const server = startServer({
-    ...emulatorEnvironment(emulator),
-    PORT: "0",
-    WEBHOOK_AUTH: "none",
-    SWR_INSTANCES: JSON.stringify({ [HOST]: INSTANCE }),
-    FLUSH_INTERVAL_SECONDS: String(FLUSH_SECONDS),
-    FOLLOW_UP_INTERVAL_SECONDS: String(FLUSH_SECONDS),
-    LOG_LEVEL: "info",
-  });
+  const server = startServer(serverEnv(emulator, { [HOST]: INSTANCE }));
   try {
-    const url = await Promise.race([
-      server.url,
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error("npm start did not listen")), 30_000),
-      ),
-    ]);
+    const url = await listening(server);
     const burst: Image[] = Array.from({ length: BURST }, (_, i) => ({
       host: HOST,
       instance: INSTANCE,

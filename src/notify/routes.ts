@@ -131,10 +131,8 @@ function channelsOf(input: NotifyInput, problems: string[]): ChannelSettings[] {
 /** What is wrong with one channel: its module's checks, a secret it cannot use, a rate above its platform's. */
 function channelProblems(channel: ChannelSettings): string[] {
   const module = CHANNELS[channel.type];
+  // Each module refuses what its platform cannot use (a secret where it has no signing).
   const found = module.check(channel);
-  if (channel.secret !== undefined && !module.signs && found.length === 0) {
-    found.push(`${channel.name}: ${module.title} has no signing; remove "secret"`);
-  }
   if (channel.per_minute !== undefined) {
     const platform = Math.min(
       ...module.rate.map((rule) => Math.floor((rule.limit * 60_000) / rule.windowMs)),

@@ -8,8 +8,8 @@ import {
   type Layout,
   postJson,
   renderWith,
+  settingsProblems,
   shortText,
-  urlProblem,
   type Verdict,
 } from "./channel";
 
@@ -132,23 +132,17 @@ export const teams: ChannelModule = {
   rate: [{ limit: 4, windowMs: 1_000 }],
   maxBytes: MAX_BYTES,
   check(settings) {
-    const problems: string[] = [];
-    const urlIssue = urlProblem(settings.name, settings.url);
-    if (urlIssue) problems.push(urlIssue);
-    else {
-      const url = new URL(settings.url as string);
-      if (url.hostname.endsWith(".webhook.office.com")) {
-        problems.push(
-          `${settings.name}: Office 365 connector webhooks are retired; create a Workflows webhook ("Send webhook alerts to a channel") and use its URL`,
-        );
-      } else if (!url.searchParams.get("sig")) {
-        problems.push(
-          `${settings.name}: a Workflows webhook URL carries its query (api-version, sp, sv, sig); paste it whole`,
-        );
-      }
-    }
-    if (settings.secret !== undefined) {
-      problems.push(`${settings.name}: Teams webhooks have no signing; remove "secret"`);
+    const retired = (url: URL) => url.hostname.endsWith(".webhook.office.com");
+    const problems = settingsProblems(settings, {
+      title: "Teams Workflows webhook",
+      example: "the one Workflows shows, pasted whole with its query (api-version, sp, sv, sig)",
+      matches: (url) => !retired(url) && Boolean(url.searchParams.get("sig")),
+      signs: false,
+    });
+    if (settings.url && URL.canParse(settings.url) && retired(new URL(settings.url))) {
+      problems.push(
+        `${settings.name}: Office 365 connector webhooks are retired; create a Workflows webhook ("Send webhook alerts to a channel") and use its URL`,
+      );
     }
     return problems;
   },

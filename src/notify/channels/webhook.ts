@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { type Alert, countsText, headline, imageName, whereText } from "../alert";
 import {
   type ChannelModule,
@@ -88,7 +89,6 @@ export const webhook: ChannelModule = {
       "user-agent": "swr-scan-on-push",
     };
     if (settings.secret) {
-      const { createHmac } = await import("node:crypto");
       headers["x-swr-scan-on-push-signature"] =
         `sha256=${createHmac("sha256", settings.secret).update(body).digest("hex")}`;
     }
