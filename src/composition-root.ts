@@ -5,6 +5,12 @@ import type { HssApiClient } from "./hss/apis";
 import { type CallBudget, MemoryCallBudget } from "./hss/call-budget";
 import { createHssClient, type HssClientOptions } from "./hss/client";
 import type { HssCaller, HssTarget } from "./hss/request";
+import {
+  configuredInstanceIds,
+  type FormStore,
+  InstanceUrls,
+  instanceUrlStatus,
+} from "./instance-urls";
 import type { IntakeDependencies } from "./intake";
 import { createLogger, type Logger, secretScrubber } from "./log";
 import type { Notifier } from "./notify/notifier";
@@ -45,6 +51,13 @@ export interface Instance {
    * fallback when the queue cannot be reached.
    */
   own: { budget: CallBudget; submitted: SubmittedImages };
+  /**
+   * Where forms of instance_url learned from HSS are kept (src/instance-urls.ts): the queue's
+   * store, shared by every instance; this instance's memory without a queue.
+   */
+  formStore: FormStore;
+  /** True the first time a key is asked about in this instance: what is said once per instance. */
+  firstTime(key: string): boolean;
   /** The HSS client for these credentials, kept while they stay the same (agency keys rotate). */
   callerFor(credentials: Credentials, target: HssTarget): HssCaller;
   /**
@@ -67,11 +80,14 @@ export async function openInstance(
   let cached: { key: string; caller: HssCaller } | undefined;
   const queue = await openQueue(config, own);
   let queueChecked = queue?.backend !== "redis";
+  const said = new Set<string>();
   return {
     config,
     scanApi: SCAN_APIS[config.scan.api],
     queue,
     own,
+    formStore: queue?.watches ?? ownFormStore(),
+    firstTime: (key) => !said.has(key) && !!said.add(key),
     async checkQueueOnce(log) {
       if (queueChecked || !queue) return;
       queueChecked = true;
@@ -128,6 +144,7 @@ export function invocationOf(
     settings: config.scan,
     caller: access.caller(),
     budget,
+    firstTime: instance.firstTime,
   });
   const hss = async (timeoutMs = config.hss.timeoutMs) => {
     const { hssApiClient } = await import("./hss/apis");
@@ -135,6 +152,8 @@ export function invocationOf(
     return hssApiClient({ caller, timeoutMs: Math.min(timeoutMs, config.hss.timeoutMs), log });
   };
   const notifier = (queue: ScanQueue) => notifierOf(config, access, queue, hss, log);
+  // One per invocation: the forms it reads are read once, and what it learns it uses at once.
+  const urls = new InstanceUrls(instance.formStore, config.swr, log, instance.firstTime);
   return {
     instance,
     config,
@@ -155,9 +174,11 @@ export function invocationOf(
       target: targetOf(config, access.projectId ?? "{project_id}"),
     }),
     hss,
+    urls,
     flush: (deadline) => ({
       sender: () => send(scanApi, queueOf(instance).budget),
       hss: () => hss(),
+      urls,
       settings: flushSettingsOf(config),
       deadline,
       log,
@@ -300,7 +321,9 @@ async function describeSetup(instance: Instance, context: PlatformContext): Prom
       if (durability) reachable = { ...reachable, durability };
     }
   }
+  const instanceUrls = await instanceUrlsOf(instance).catch(() => undefined);
   return {
+    ...(instanceUrls ?? {}),
     hss: {
       endpoint: config.hss.endpoint,
       region: config.hss.region,
@@ -319,6 +342,45 @@ async function describeSetup(instance: Instance, context: PlatformContext): Prom
     queue: { backend: config.queue.backend, ...reachable },
     webhook_auth: config.webhook.auth,
     calls_per_minute: config.hss.callsPerMinute,
+  };
+}
+
+/** The instance_url forms in use, and a retired scan API: what the dry run and status show. */
+export async function instanceUrlsOf(
+  instance: Instance,
+): Promise<Pick<SetupSummary, "instance_urls" | "scan_api_retired">> {
+  const { config, formStore } = instance;
+  const ids = configuredInstanceIds(config.swr, config.wiring.instances);
+  const { retiredSince } = await import("./flush/retired-api");
+  const since = await retiredSince(instance.scanApi, formStore);
+  return {
+    ...(ids.length > 0
+      ? { instance_urls: await instanceUrlStatus(formStore, config.swr, ids) }
+      : {}),
+    ...(since
+      ? {
+          scan_api_retired: {
+            api: instance.scanApi.name,
+            since: since.toISOString(),
+            now_using: instance.scanApi.successor ?? "",
+          },
+        }
+      : {}),
+  };
+}
+
+/** Forms kept in this instance's memory (direct mode), loaded when first used. */
+function ownFormStore(): FormStore {
+  let store: Promise<FormStore> | undefined;
+  const open = () => {
+    store ??= import("./queue/memory-queue").then(
+      ({ MemoryWatchStore }) => new MemoryWatchStore(Date.now),
+    );
+    return store;
+  };
+  return {
+    keep: async (key, value, ttlMs) => (await open()).keep(key, value, ttlMs),
+    kept: async (key) => (await open()).kept(key),
   };
 }
 

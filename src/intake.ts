@@ -7,8 +7,10 @@ import type { FollowUpSettings } from "./follow-up/follow-up";
 import { parseRegistryPayload } from "./formats";
 import type { RegistryEvent } from "./formats/registry-event";
 import type { HssApiClient } from "./hss/apis";
+import type { ScanBatch } from "./hss/batch-scan-request";
 import type { CallBudget } from "./hss/call-budget";
 import { describeTarget, HSS_FIELD_MAX, namesOf, type ScanTarget } from "./images/scan-target";
+import { type InstanceUrls, relearnAfterRefusal } from "./instance-urls";
 import type { Logger } from "./log";
 import type { Notifier } from "./notify/notifier";
 import {
@@ -64,6 +66,8 @@ export interface IntakeDependencies {
   hss(timeoutMs?: number): Promise<HssApiClient>;
   /** What the flusher needs besides the queue. */
   flush(deadline: number): Omit<FlushOptions, "queue">;
+  /** Names enterprise images as HSS records them, and learns how (src/instance-urls.ts). */
+  urls: InstanceUrls;
   /** The follow-up's settings and notifier; undefined when FOLLOW_UP is off. */
   followUp?: {
     settings: FollowUpSettings;
@@ -372,6 +376,7 @@ async function checkRightAway(queue: ScanQueue, deps: IntakeDependencies): Promi
       log,
       maxListCalls: 1,
       notifier: await follow.notifier(queue),
+      urls: deps.urls,
     });
   } catch (error) {
     if (!(error instanceof QueueUnavailableError)) throw error;
@@ -428,6 +433,8 @@ async function sendNow(
       retry: config.hss.retry,
       deadline: deps.deadline,
       log,
+      urls: deps.urls,
+      ...(options.dryRun ? {} : { relearn: relearnOf(deps, options.budget) }),
     },
   );
   for (const outcome of outcomes) {
@@ -479,4 +486,17 @@ function sharedBudget(deps: IntakeDependencies): CallBudget {
 function imageCount(event: ScanEvent): number {
   if (event.kind === "push") return event.images.length;
   return event.request.image_info_list?.length ?? 0;
+}
+
+/** After HSS refused a direct send: its enterprise images' form learned (once per instance). */
+function relearnOf(deps: IntakeDependencies, budget: CallBudget) {
+  const tried = new Set<string>();
+  return async (batch: ScanBatch) => {
+    if (!("image_info_list" in batch)) return false;
+    return relearnAfterRefusal(batch.image_info_list, tried, {
+      urls: deps.urls,
+      hss: () => deps.hss(),
+      budget,
+    });
+  };
 }

@@ -5,6 +5,7 @@ import type { OperateAllFilters, ScanBatch } from "./hss/batch-scan-request";
 import { failureFieldsOf, type HssCallError } from "./hss/client";
 import type { HssRequestPreview } from "./hss/request";
 import { describeTarget, type ImageType, type ScanTarget } from "./images/scan-target";
+import type { InstanceUrlStatus } from "./instance-urls";
 import type { Durability, FailureRecord } from "./queue/scan-queue";
 import type { AdjustedValue, SkippedImage, UnmappedImage } from "./scan-plan";
 import type { SubmitOutcome } from "./submit";
@@ -59,6 +60,10 @@ export interface SetupSummary {
   /** How HTTP deliveries are authenticated: `none` accepts anyone who reaches the URL. */
   webhook_auth?: "secret" | "none";
   calls_per_minute: number;
+  /** Per configured SWR Enterprise instance: the instance_url form in use, and its source. */
+  instance_urls?: InstanceUrlStatus[];
+  /** The scan API HSS no longer serves, and the one used instead (with a queue). */
+  scan_api_retired?: { api: string; since: string; now_using: string };
 }
 
 export type ReportStatus =
@@ -146,13 +151,13 @@ export function scanReport(
   let onlyDeferred = true;
   for (const outcome of outcomes) {
     if (outcome.kind === "previewed") {
-      wouldSubmit.push(...scansOf(outcome.batch));
+      wouldSubmit.push(...scansOf(outcome.sent ?? outcome.batch));
       wouldSend.push(outcome.preview);
       continue;
     }
     calls += outcome.calls;
     if (outcome.kind === "sent") {
-      for (const scan of scansOf(outcome.batch)) {
+      for (const scan of scansOf(outcome.sent ?? outcome.batch)) {
         submitted.push({ ...scan, hss_request_id: outcome.requestId });
       }
       continue;
@@ -208,7 +213,12 @@ export function queuedReport(
     const buried = flush?.buried.get(id);
     if (flush?.accepted.has(id)) {
       const { digest: _digest, ...target } = image;
-      submitted.push({ ...target, hss_request_id: flush.accepted.get(id) });
+      const sentUrl = flush.sent_urls?.get(id);
+      submitted.push({
+        ...target,
+        ...(sentUrl ? { instance_url: sentUrl } : {}),
+        hss_request_id: flush.accepted.get(id),
+      });
     } else if (buried) deadLettered.push({ ...image, error: buried.error });
     else queued.push(image);
   }

@@ -2,8 +2,9 @@ import { mapWithConcurrency } from "./concurrency";
 import type { ScanBatch } from "./hss/batch-scan-request";
 import { failureFieldsOf, HssCallError } from "./hss/client";
 import type { HssRequestPreview } from "./hss/request";
+import type { InstanceUrls } from "./instance-urls";
 import type { Logger } from "./log";
-import { retryDelayMs, type ScanSender, sendScan } from "./send-scan";
+import { announceRetired, retryDelayMs, type ScanSender, sendScan } from "./send-scan";
 
 /**
  * Sends batches to HSS within the invocation, for direct mode (no queue), manual HSS requests and
@@ -15,8 +16,16 @@ import { retryDelayMs, type ScanSender, sendScan } from "./send-scan";
 
 /** What became of one batch: the tagged outcome the report is built from. */
 export type SubmitOutcome =
-  | { kind: "sent"; batch: ScanBatch; requestId?: string; attempts: number; calls: number }
-  | { kind: "previewed"; batch: ScanBatch; preview: HssRequestPreview }
+  | {
+      kind: "sent";
+      batch: ScanBatch;
+      /** The batch as it went: each enterprise image with the instance_url it was sent with. */
+      sent?: ScanBatch;
+      requestId?: string;
+      attempts: number;
+      calls: number;
+    }
+  | { kind: "previewed"; batch: ScanBatch; sent?: ScanBatch; preview: HssRequestPreview }
   | {
       kind: "failed";
       batch: ScanBatch;
@@ -45,6 +54,13 @@ export interface SubmitBatchesOptions {
   deadline: number;
   log: Logger;
   random?: () => number;
+  /** Names enterprise images as HSS records them (src/instance-urls.ts). */
+  urls?: InstanceUrls;
+  /**
+   * After HSS refused a batch: learns how HSS records its enterprise images (one list call per
+   * instance); true when a form changed, and the batch is sent again at once, named that way.
+   */
+  relearn?: (batch: ScanBatch) => Promise<boolean>;
 }
 
 /** Below this, an attempt cannot do anything useful: HSS alone takes longer to answer. */
@@ -73,6 +89,7 @@ async function submitWithRetries(
   let attempts = 0;
   let calls = 0;
   let lastError: HssCallError | undefined;
+  let relearned = false;
   const fail = (error: HssCallError, retryAfterMs?: number): SubmitOutcome => {
     logFailure(log, batch, error, attempts, retryAfterMs);
     return { kind: "failed", batch, error, attempts, calls, retryAfterMs };
@@ -85,14 +102,17 @@ async function submitWithRetries(
           notSent("the invocation's time ran out before HSS could be asked", "DEADLINE_EXCEEDED"),
       );
     }
-    const outcome = await sendScan(sender, batch, { timeoutMs: Math.min(options.timeoutMs, left) });
+    const outcome = await sendScan(sender, batch, {
+      timeoutMs: Math.min(options.timeoutMs, left),
+      urls: options.urls,
+    });
     if (outcome.kind === "previewed") {
       log.info("dry_run", {
         image_type: batch.image_type,
         images,
         would_send: outcome.preview.url,
       });
-      return { kind: "previewed", batch, preview: outcome.preview };
+      return { kind: "previewed", batch, sent: outcome.sent, preview: outcome.preview };
     }
     if (outcome.kind === "no_slot") {
       const scope =
@@ -114,28 +134,52 @@ async function submitWithRetries(
         attempt: attempts,
         hss_request_id: outcome.requestId,
       });
-      return { kind: "sent", batch, requestId: outcome.requestId, attempts, calls };
+      return {
+        kind: "sent",
+        batch,
+        sent: outcome.sent,
+        requestId: outcome.requestId,
+        attempts,
+        calls,
+      };
     }
     const { error, failure } = outcome;
     if (error.errorCode !== "CREDENTIALS_MISSING") calls += 1;
     lastError = error;
     if (failure === "throttled") return fail(error, outcome.retryAfterMs);
+    if (failure === "retired" && sender.mode === "send") announceRetired(sender, log, error);
+    if (failure === "rejected" && !relearned && options.relearn) {
+      relearned = true;
+      if (await options.relearn(batch)) continue;
+    }
     if (failure !== "transient" || attempts >= retry.attempts) return fail(error);
-    const delayMs = retryDelayMs(
-      attempts,
-      { firstMs: retry.baseDelayMs, maxMs: MAX_DELAY_MS },
-      options.random ?? Math.random,
-    );
-    if (Date.now() + delayMs + MIN_ATTEMPT_MS > deadline) return fail(error);
-    log.warn("retried", {
-      image_type: batch.image_type,
-      images,
-      attempt: attempts,
-      delay_ms: delayMs,
-      ...failureFieldsOf(error),
-    });
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (!(await waitToRetry(batch, error, attempts, options))) return fail(error);
   }
+}
+
+/** The retry policy's wait before the next attempt; false when it would end past the deadline. */
+async function waitToRetry(
+  batch: ScanBatch,
+  error: HssCallError,
+  attempts: number,
+  options: SubmitBatchesOptions,
+): Promise<boolean> {
+  const { retry } = options;
+  const delayMs = retryDelayMs(
+    attempts,
+    { firstMs: retry.baseDelayMs, maxMs: MAX_DELAY_MS },
+    options.random ?? Math.random,
+  );
+  if (Date.now() + delayMs + MIN_ATTEMPT_MS > options.deadline) return false;
+  options.log.warn("retried", {
+    image_type: batch.image_type,
+    images: imagesOf(batch),
+    attempt: attempts,
+    delay_ms: delayMs,
+    ...failureFieldsOf(error),
+  });
+  await new Promise((resolve) => setTimeout(resolve, delayMs));
+  return true;
 }
 
 function notSent(why: string, code: string): HssCallError {

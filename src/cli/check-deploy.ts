@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { describeSource, type InstanceUrlStatus } from "../images/instance-url";
 import { answeredHelpOrVersion, type CommandHelp, helpText, packageFile } from "./command";
 
 /**
@@ -26,6 +27,10 @@ export const CHECK_DEPLOY_HELP: CommandHelp = {
   ],
   variables: [
     ["WEBHOOK_SECRET", "the secret the trigger sends (the first, when several)"],
+    [
+      "CLOUD_SDK_AK, CLOUD_SDK_SK, HSS_REGION, HSS_PROJECT_ID, SWR_INSTANCES / SWR_INSTANCE_ID",
+      "when set: one listed image of each SWR Enterprise instance is read from HSS to learn how HSS records its instance_url (kept in SCAN_QUEUE when set)",
+    ],
     [
       "NOTIFY_CHANNELS (and NOTIFY_WEBHOOK_URL, NOTIFY_SMN_TOPIC)",
       "when set as deployed: a sample alert to each channel (notify --test), its answer checked",
@@ -63,6 +68,8 @@ interface DryRunAnswer {
     };
     webhook_auth?: "secret" | "none";
     calls_per_minute: number;
+    instance_urls?: InstanceUrlStatus[];
+    scan_api_retired?: { api: string; since: string; now_using: string };
   };
 }
 
@@ -222,6 +229,19 @@ function setupChecks(answer: DryRunAnswer): Check[] {
             ? `queue: ${queue.backend} is NOT reachable: ${queue.problem} (check the function's VPC and subnet)`
             : `queue: ${queue.backend}, reachable; HSS calls limited to ${setup.calls_per_minute} a minute`,
     });
+    for (const url of setup.instance_urls ?? []) {
+      checks.push({
+        ok: true,
+        line: `instance ${url.instance_id}: instance_url ${url.form} — ${describeSource(url)}`,
+      });
+    }
+    if (setup.scan_api_retired) {
+      const retired = setup.scan_api_retired;
+      checks.push({
+        ok: false,
+        line: `scan API: HSS no longer serves ${retired.api} (since ${retired.since}); the function sends through ${retired.now_using}: set HSS_SCAN_API=${retired.now_using}`,
+      });
+    }
     if (queue.backend === "redis" && queue.durability) {
       checks.push({
         ok: queue.durability.persistent,
@@ -259,6 +279,53 @@ async function channelChecks(env: NodeJS.ProcessEnv): Promise<Check[]> {
   }));
 }
 
+/**
+ * With HSS credentials here (CLOUD_SDK_AK/SK, HSS_REGION or HSS_ENDPOINT, HSS_PROJECT_ID), one
+ * listed image of each configured SWR Enterprise instance is read (one ListRegistryImages call
+ * each) to learn how HSS records its instance_url before the first push; with SCAN_QUEUE reachable
+ * from here, what is learned is kept where the function reads it.
+ */
+export async function instanceUrlChecks(env: NodeJS.ProcessEnv): Promise<Check[]> {
+  const hasHss = (env.HSS_REGION || env.HSS_ENDPOINT) && env.CLOUD_SDK_AK && env.HSS_PROJECT_ID;
+  if (!hasHss) return [];
+  const { openInstance, invocationOf } = await import("../composition-root");
+  const { configuredInstanceIds, instanceUrlStatus } = await import("../instance-urls");
+  let instance: Awaited<ReturnType<typeof openInstance>> | undefined;
+  try {
+    instance = await openInstance({ ...env, LOG_LEVEL: "error" }, {});
+    const { config } = instance;
+    const ids = configuredInstanceIds(config.swr, config.wiring.instances);
+    if (ids.length === 0) return [];
+    const run = invocationOf(instance, {}, () => undefined);
+    const learned = await run.urls.learnFromHss(ids, {
+      hss: await run.hss(),
+      budget: instance.queue?.budget ?? instance.own.budget,
+    });
+    const now = await instanceUrlStatus(instance.formStore, config.swr, ids);
+    return learned.map((outcome, index) => {
+      const status = now[index];
+      const form = status ? `${status.form} — ${describeSource(status)}` : "";
+      if (outcome.outcome === "failed" || outcome.outcome === "budget") {
+        return {
+          ok: false,
+          line: `instance ${outcome.instance_id}: could not ask HSS for a listed image (${outcome.detail ?? "the list API's budget is spent"})`,
+        };
+      }
+      return {
+        ok: true,
+        line:
+          outcome.outcome === "no_images"
+            ? `instance ${outcome.instance_id}: HSS lists no image of it yet; instance_url ${form}`
+            : `instance ${outcome.instance_id}: HSS records instance_url ${JSON.stringify(outcome.detail)}; in use here: ${form}${instance?.queue ? "" : " (no SCAN_QUEUE here: the function learns it itself on its first refusal or follow-up)"}`,
+      };
+    });
+  } catch (error) {
+    return [{ ok: false, line: `instance_url: ${(error as Error).message}` }];
+  } finally {
+    await instance?.queue?.close();
+  }
+}
+
 export async function runCheckDeploy(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (answeredHelpOrVersion(args, CHECK_DEPLOY_HELP)) return 0;
   const [target] = args.filter((arg, i) => !arg.startsWith("--") && !args[i - 1]?.startsWith("--"));
@@ -275,13 +342,15 @@ export async function runCheckDeploy(args: string[], env: NodeJS.ProcessEnv): Pr
     return 2;
   }
   const secret = env.WEBHOOK_SECRET?.split(",")[0]?.trim() || undefined;
+  // Learned first: the function's own answer below then shows what it will send.
+  const learned = await instanceUrlChecks(env);
   const checks = await checkDeployment({
     url: target,
     secret,
     header: (option(args, "--header") ?? "authorization").toLowerCase(),
     event,
   });
-  checks.push(...(await channelChecks(env)));
+  checks.push(...(await channelChecks(env)), ...learned);
   for (const check of checks) process.stdout.write(`${check.ok ? "ok  " : "FAIL"} ${check.line}\n`);
   const failed = checks.filter((check) => !check.ok).length;
   process.stdout.write(

@@ -1,6 +1,7 @@
-import { type Instance, invocationOf, openInstance } from "../composition-root";
+import { type Instance, instanceUrlsOf, invocationOf, openInstance } from "../composition-root";
 import { ConfigError, loadConfig } from "../config";
 import { flushQueue } from "../flush/flusher";
+import { describeSource } from "../images/instance-url";
 import type { ScanQueue } from "../queue/scan-queue";
 import {
   answeredHelpOrVersion,
@@ -106,6 +107,7 @@ export async function runQueue(args: string[], env: NodeJS.ProcessEnv): Promise<
     const {
       accepted: _accepted,
       buried: _buried,
+      sent_urls: _sent,
       ...result
     } = await flushQueue({
       ...run.flush(Date.now() + 60_000),
@@ -128,12 +130,13 @@ export async function runQueue(args: string[], env: NodeJS.ProcessEnv): Promise<
 /** `status`: counts, the scan API's budget now, and the newest dead letters with HSS's error. */
 async function status(instance: Instance, queue: ScanQueue, json: boolean): Promise<number> {
   const { config } = instance;
-  const [counts, budget, dead, durability, deadAlerts] = await Promise.all([
+  const [counts, budget, dead, durability, deadAlerts, urls] = await Promise.all([
     queue.counts(),
     queue.budget.check(instance.scanApi.name as Parameters<typeof queue.budget.check>[0]),
     queue.deadLetters(DEAD_LETTERS_SHOWN),
     queue.durability(),
     queue.outbox.dead(DEAD_LETTERS_SHOWN),
+    instanceUrlsOf(instance),
   ]);
   const held = counts.pending + counts.claimed;
   const max = counts.max_queued ?? config.queue.maxQueued;
@@ -161,6 +164,7 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
       attempts: entry.attempts,
       error: entry.last_error,
     })),
+    ...urls,
   };
   if (json) {
     say(JSON.stringify(status, null, 2));
@@ -181,6 +185,7 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
       ? "nothing is waiting"
       : `oldest image waiting: ${Math.round(counts.oldest_age_ms / 1000)} s`,
   );
+  sayInstanceUrls(urls);
   for (const letter of status.dead_letters) {
     say(
       `dead: ${letter.image}${letter.instance_id ? ` (instance ${letter.instance_id})` : ""} — ${letter.error?.error_code ?? "?"}: ${letter.error?.error_msg ?? ""}${letter.error?.hss_request_id ? ` (request id ${letter.error.hss_request_id})` : ""}`,
@@ -200,6 +205,19 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
     );
   }
   return 0;
+}
+
+/** The instance_url form of each configured instance, and a retired scan API, as lines. */
+function sayInstanceUrls(urls: Awaited<ReturnType<typeof instanceUrlsOf>>): void {
+  for (const url of urls.instance_urls ?? []) {
+    say(`instance ${url.instance_id}: instance_url ${url.form} — ${describeSource(url)}`);
+  }
+  if (urls.scan_api_retired) {
+    const retired = urls.scan_api_retired;
+    say(
+      `scan API: HSS no longer serves ${retired.api} (since ${retired.since}): sending through ${retired.now_using}; set HSS_SCAN_API=${retired.now_using}`,
+    );
+  }
 }
 
 if (require.main === module) {

@@ -11,6 +11,7 @@ import { AROUND_SCAN_APIS, type AroundScanApi, type HssApiClient } from "../hss/
 import type { CallBudget } from "../hss/call-budget";
 import { classifyFailure, createHssClient, type HssCallError, toHssCallError } from "../hss/client";
 import { type ImageType, targetKey } from "../images/scan-target";
+import type { InstanceUrls } from "../instance-urls";
 import type { Logger } from "../log";
 import { MemoryWatchStore } from "../queue/memory-queue";
 import type { ScanQueue } from "../queue/scan-queue";
@@ -157,6 +158,8 @@ interface Run {
   marks: { once(key: string, ttlMs: number): Promise<boolean> };
   render: (images: Tracked[], elapsedMs: number, final: boolean, waiting?: string) => void;
   log: Logger;
+  /** Learns how HSS records enterprise images' instance_url from what it lists. */
+  urls: InstanceUrls;
   /** Set by Ctrl-C: stop waiting, print what is known. */
   interrupted: () => boolean;
   /** Sleeps, or less when interrupted. */
@@ -181,6 +184,7 @@ async function requestScans(images: Tracked[], run: Run): Promise<void> {
       {
         timeoutMs: run.config.hss.timeoutMs,
         listed: (target) => listed.get(targetKey(target)) ?? undefined,
+        urls: run.urls,
       },
     );
     if (outcome.kind === "no_slot") return;
@@ -237,6 +241,12 @@ async function round(images: Tracked[], run: Run, deadline: number): Promise<Rou
     const fatal = fatalOf(lookup.error, "list-images", run.reach);
     if (fatal) throw fatal;
   }
+  await run.urls.observe(
+    open.flatMap((image) => {
+      const item = lookup.found.get(refKey(image));
+      return item ? [{ target: image.target, item }] : [];
+    }),
+  );
   const needSync: Tracked[] = [];
   for (const image of open) {
     const key = refKey(image);
@@ -571,6 +581,7 @@ async function scanImages(
       marks: queue?.watches ?? new MemoryWatchStore(Date.now),
       render: progressRenderer(process.stderr, options.format === "table" || !!options.output),
       log: invocation.log,
+      urls: invocation.urls,
       interrupted: stop.interrupted,
       sleep: stop.sleep,
     };

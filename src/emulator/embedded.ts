@@ -1,4 +1,9 @@
-import { emulatorEnvironment, type HssEmulator, startHssEmulator } from "./hss-emulator";
+import {
+  emulatorEnvironment,
+  type HssEmulator,
+  type InstanceUrlCheck,
+  startHssEmulator,
+} from "./hss-emulator";
 
 /** The SWR Enterprise instance id the embedded backend assumes when none is configured. */
 export const LOCAL_INSTANCE_ID = "local-swr-ee-instance";
@@ -17,6 +22,7 @@ export async function startEmbeddedBackendIfUnconfigured(
     // Nothing tells this emulator what was pushed: every image a scan request names is taken as
     // pushed to its registry then (and, like HSS, unknown until a sync).
     openRegistry: true,
+    ...emulatorSwitchesOf(env),
     onRequest: (request) => {
       if (options.quiet && !process.env.EMULATOR_VERBOSE) return;
       const body = request.body as { image_info_list?: unknown[] } | undefined;
@@ -51,4 +57,28 @@ export async function startEmbeddedBackendIfUnconfigured(
       "(it checks signatures and shows what it receives; nothing leaves this machine)",
   );
   return emulator;
+}
+
+const URL_CHECKS: readonly InstanceUrlCheck[] = ["lenient", "ignore", "strict"];
+
+/**
+ * What the embedded emulator is told to play from the environment, to try the function against
+ * an HSS that behaves otherwise (docs/development.md, "The embedded emulator"):
+ * - EMULATOR_INSTANCE_URL_FORM: how it records an enterprise image's instance_url, e.g.
+ *   `https://{host}` or `{host}/{namespace}/{image}`;
+ * - EMULATOR_INSTANCE_URL_CHECK: `lenient` | `ignore` | `strict`, what a scan request with another
+ *   instance_url gets;
+ * - EMULATOR_RETIRED_APIS: comma-separated APIs it no longer serves (`batch-scan`).
+ */
+export function emulatorSwitchesOf(env: NodeJS.ProcessEnv) {
+  const form = env.EMULATOR_INSTANCE_URL_FORM?.trim();
+  const check = env.EMULATOR_INSTANCE_URL_CHECK?.trim() as InstanceUrlCheck | undefined;
+  const retired = env.EMULATOR_RETIRED_APIS?.split(",")
+    .map((api) => api.trim())
+    .filter(Boolean);
+  return {
+    ...(form ? { instanceUrlForm: form } : {}),
+    ...(check && URL_CHECKS.includes(check) ? { instanceUrlCheck: check } : {}),
+    ...(retired?.length ? { retiredApis: retired } : {}),
+  };
 }

@@ -43,6 +43,22 @@ export interface HssUnknowns {
 
 export const DEFAULT_UNKNOWNS: HssUnknowns = { syncStamps: "all", neverScanned: "last" };
 
+/**
+ * How this HSS records an enterprise image's `instance_url` (no page of HSS defines it): a
+ * template of `{host}` (the registry the image was pushed to), `{namespace}`, `{image}` and
+ * `{tag}`. The default is the pull reference, which is also what the function guesses.
+ */
+export const DEFAULT_INSTANCE_URL_FORM = "{host}/{namespace}/{image}:{tag}";
+
+/** The instance_url this HSS records for an enterprise image, by its form. */
+export function recordedInstanceUrl(form: string, info: PushedImageInfo): string {
+  return form
+    .replaceAll("{host}", info.host ?? "swr-ee.example.com")
+    .replaceAll("{namespace}", info.namespace)
+    .replaceAll("{image}", info.image_name)
+    .replaceAll("{tag}", info.image_version);
+}
+
 /** Every combination of the unknowns, for tests and checks that must hold under each. */
 export const EVERY_UNKNOWNS: HssUnknowns[] = [
   { syncStamps: "all", neverScanned: "last" },
@@ -285,7 +301,15 @@ export class EmulatedRegistry {
     readonly timings: RegistryTimings = DEFAULT_TIMINGS,
     private readonly now: () => number = Date.now,
     readonly unknowns: HssUnknowns = DEFAULT_UNKNOWNS,
+    readonly instanceUrlForm: string = DEFAULT_INSTANCE_URL_FORM,
   ) {}
+
+  /** HSS's record of an enterprise image's instance_url. */
+  instanceUrlOf(record: ImageRecord): string | undefined {
+    return record.info.instance_id
+      ? recordedInstanceUrl(this.instanceUrlForm, record.info)
+      : undefined;
+  }
 
   /** The image was pushed to its registry: HSS does not know it until a sync. */
   push(info: PushedImageInfo): void {
@@ -391,7 +415,7 @@ export class EmulatedRegistry {
         ? {
             instance_id: info.instance_id,
             instance_name: `swr-ee-${info.instance_id}`,
-            instance_url: `${info.host ?? "swr-ee.example.com"}/${info.namespace}/${info.image_name}:${info.image_version}`,
+            instance_url: recordedInstanceUrl(this.instanceUrlForm, info),
           }
         : {}),
     };

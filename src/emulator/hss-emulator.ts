@@ -113,7 +113,22 @@ export interface HssEmulatorOptions {
    * permissions", as HSS does.
    */
   deniedApis?: readonly string[];
+  /**
+   * How this HSS records an enterprise image's `instance_url` (emulated-registry.ts,
+   * DEFAULT_INSTANCE_URL_FORM): a template of `{host}`, `{namespace}`, `{image}`, `{tag}`.
+   */
+  instanceUrlForm?: string;
+  /**
+   * What a scan request whose `instance_url` differs from that record gets: `lenient` (default)
+   * scans all the same; `ignore` answers 200 and starts nothing for that image; `strict` refuses
+   * the request with 400 HSS.0001 naming the image, as a careful HSS might.
+   */
+  instanceUrlCheck?: InstanceUrlCheck;
+  /** APIs HSS no longer serves (`batch-scan`): answered 404 APIGW.0101, as for any unknown API. */
+  retiredApis?: readonly string[];
 }
+
+export type InstanceUrlCheck = "lenient" | "ignore" | "strict";
 
 export interface HssEmulator {
   /** Base URL to use as HSS_ENDPOINT. */
@@ -142,6 +157,8 @@ export interface HssEmulator {
   maxInFlight(): number;
   /** Queue faults to play, one per incoming request, before normal answers resume. */
   failNext(...faults: EmulatorFault[]): void;
+  /** HSS stops serving an API from now on (404 APIGW.0101), as when it retires one. */
+  retire(api: string): void;
   reset(): void;
   close(): Promise<void>;
 }
@@ -186,10 +203,13 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     for (const calls of recent) calls.push(now);
     return false;
   };
-  const registry = new EmulatedRegistry({ ...DEFAULT_TIMINGS, ...options.timings }, Date.now, {
-    ...DEFAULT_UNKNOWNS,
-    ...options.unknowns,
-  });
+  const registry = new EmulatedRegistry(
+    { ...DEFAULT_TIMINGS, ...options.timings },
+    Date.now,
+    { ...DEFAULT_UNKNOWNS, ...options.unknowns },
+    options.instanceUrlForm,
+  );
+  const retired = new Set(options.retiredApis ?? []);
   const acceptedTasks: unknown[] = [];
   const syncs: unknown[] = [];
   const okCalls: Record<string, number> = {};
@@ -282,7 +302,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     }
     if (fault?.kind === "delay") await new Promise((resolve) => setTimeout(resolve, fault.ms));
 
-    if (!matched) {
+    if (!matched || retired.has(matched.route.api)) {
       return answer(
         404,
         "APIGW.0101",
@@ -315,6 +335,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
       openRegistry: options.openRegistry === true,
       sparse: options.sparseAnswers === true,
       rejectImage: options.rejectImage,
+      instanceUrlCheck: options.instanceUrlCheck ?? "lenient",
       accept: (batch) => keep(accepted, batch),
       acceptTask: (task) => keep(acceptedTasks, task),
       acceptSync: (sync) => keep(syncs, sync),
@@ -342,6 +363,9 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     notifications: () => [...published],
     maxInFlight: () => maxInFlight,
     throttledCount: () => throttled,
+    retire: (api) => {
+      retired.add(api);
+    },
     failNext: (...more) => {
       faults.push(...more);
     },
@@ -398,6 +422,7 @@ interface ApiContext {
   openRegistry: boolean;
   sparse: boolean;
   rejectImage?: (image: ScanTarget) => boolean;
+  instanceUrlCheck: InstanceUrlCheck;
   accept(batch: ScanBatch): void;
   acceptTask(task: unknown): void;
   acceptSync(sync: unknown): void;
@@ -427,29 +452,44 @@ function handleApi(
         ? list.findIndex((image) => context.rejectImage?.(image))
         : -1;
       if (rejected >= 0) return { invalid: `image_info_list[${rejected}] cannot be scanned` };
-      context.accept(batch.data);
       const imageType = batch.data.image_type;
       if ("operate_all" in batch.data) {
+        context.accept(batch.data);
         for (const record of registry.known()) {
           if (record.info.image_type === imageType) registry.scan(record);
         }
         return {};
       }
-      for (const target of list) {
+      const records = list.map((target) => {
         const info = { image_type: imageType, ...target };
         if (context.openRegistry && !registry.has(info)) {
           // The registry it was pushed to: the host of its pull reference.
-          const host = target.instance_url?.split("/")[0];
+          const host = target.instance_url?.replace(/^[a-z]+:\/\//i, "").split("/")[0];
           registry.push({ ...info, ...(host && /[.:]/.test(host) ? { host } : {}) });
         }
         // An image HSS has not synced: answered 200 all the same, and nothing happens.
-        const record = registry.find(info);
-        if (record) registry.scan(record);
+        return registry.find(info);
+      });
+      const differs = (index: number) => {
+        const record = records[index];
+        const recorded = record && registry.instanceUrlOf(record);
+        return recorded !== undefined && list[index]?.instance_url !== recorded;
+      };
+      const wrongUrl = list.findIndex((_, index) => differs(index));
+      if (wrongUrl >= 0 && context.instanceUrlCheck === "strict") {
+        return {
+          invalid: `image_info_list[${wrongUrl}].instance_url does not match the image's instance`,
+        };
+      }
+      context.accept(batch.data);
+      for (const [index, record] of records.entries()) {
+        if (!record || (context.instanceUrlCheck === "ignore" && differs(index))) continue;
+        registry.scan(record);
       }
       return {};
     }
     case "scan-task": {
-      const task = scanTaskOf(fields, registry);
+      const task = scanTaskOf(fields, registry, context.instanceUrlCheck);
       if ("invalid" in task) return task;
       context.acceptTask(body);
       for (const record of task.records) registry.scan(record);
@@ -560,7 +600,11 @@ const TASK_IMAGE_FIELDS = [
 type ScanTaskCheck = { records: ReturnType<EmulatedRegistry["known"]> } | { invalid: string };
 
 /** CreateManualImageScanTask's body, checked as HSS's model describes it. */
-function scanTaskOf(fields: Record<string, unknown>, registry: EmulatedRegistry): ScanTaskCheck {
+function scanTaskOf(
+  fields: Record<string, unknown>,
+  registry: EmulatedRegistry,
+  urlCheck: InstanceUrlCheck,
+): ScanTaskCheck {
   const scope = fields.scan_scope;
   if (
     scope !== undefined &&
@@ -582,7 +626,7 @@ function scanTaskOf(fields: Record<string, unknown>, registry: EmulatedRegistry)
   }
   const records = [];
   for (const [index, image] of images.entries()) {
-    const record = taskImageRecord(image, registry);
+    const record = taskImageRecord(image, registry, urlCheck);
     if (typeof record === "string") return { invalid: `image_info[${index}]: ${record}` };
     records.push(record);
   }
@@ -590,7 +634,7 @@ function scanTaskOf(fields: Record<string, unknown>, registry: EmulatedRegistry)
 }
 
 /** The image a scan task names, or why HSS would refuse it. */
-function taskImageRecord(image: unknown, registry: EmulatedRegistry) {
+function taskImageRecord(image: unknown, registry: EmulatedRegistry, urlCheck: InstanceUrlCheck) {
   const entry = (typeof image === "object" && image !== null ? image : {}) as Record<
     string,
     unknown
@@ -619,6 +663,13 @@ function taskImageRecord(image: unknown, registry: EmulatedRegistry) {
   ).filter((name) => entry[name] !== view[name]);
   if (entry.instance_id !== undefined && entry.instance_id !== view.instance_id) {
     differing.push("instance_id" as never);
+  }
+  if (
+    urlCheck === "strict" &&
+    entry.instance_url !== undefined &&
+    entry.instance_url !== view.instance_url
+  ) {
+    differing.push("instance_url" as never);
   }
   if (differing.length > 0)
     return `differs from HSS's record of id ${view.id}: ${differing.join(", ")}`;

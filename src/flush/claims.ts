@@ -1,6 +1,7 @@
 import type { Config } from "../config";
 import type { HssApiClient } from "../hss/apis";
 import { failureFieldsOf, type HssCallError } from "../hss/client";
+import type { InstanceUrls } from "../instance-urls";
 import type { Logger } from "../log";
 import type { Claim, FailureRecord, QueuedScan, ScanQueue } from "../queue/scan-queue";
 import type { ListedImageIds } from "../scan-apis";
@@ -36,6 +37,8 @@ export interface FlushOptions {
   /** The calls around a scan (lookups, syncs), loaded when a scan API needs them. */
   hss: () => Promise<HssApiClient>;
   settings: FlushSettings;
+  /** Names enterprise images as HSS records them, and learns how (src/instance-urls.ts). */
+  urls?: InstanceUrls;
   /** Epoch milliseconds by which the last call must have ended. */
   deadline: number;
   log: Logger;
@@ -62,6 +65,8 @@ export interface FlushResult {
   retry_after_ms?: number;
   /** The images HSS accepted in this flush, by id, with the request id of their call. */
   accepted: Map<string, string | undefined>;
+  /** The instance_url an accepted image was sent with, by id, where it was not the planned one. */
+  sent_urls?: Map<string, string>;
   /** The images dead-lettered in this flush, by id, with why. */
   buried: Map<string, { scan: QueuedScan; error: FailureRecord }>;
   /** With a lookup first: ListRegistryImages calls made to look images up. */

@@ -1,6 +1,8 @@
 import type { ScanBatch } from "../hss/batch-scan-request";
-import { failureFieldsOf, type HssCallError } from "../hss/client";
+import type { HssApi } from "../hss/call-budget";
+import { type FailureKind, failureFieldsOf, type HssCallError } from "../hss/client";
 import { describeTarget, NAMED_IN_LOGS, namesOf, targetKey } from "../images/scan-target";
+import { relearnAfterRefusal } from "../instance-urls";
 import {
   nextCheckInMs,
   type QueuedScan,
@@ -8,7 +10,7 @@ import {
   watchOf,
 } from "../queue/scan-queue";
 import { firstCheckInMs } from "../scan-apis";
-import { sendScan } from "../send-scan";
+import { type SendOutcome, sendScan } from "../send-scan";
 import { MIN_ATTEMPT_MS } from "../submit";
 import {
   type FlushOptions,
@@ -21,6 +23,7 @@ import {
   releaseUntouched,
   type SendingScanSender,
 } from "./claims";
+import { senderInUse, switchFromRetired } from "./retired-api";
 
 /**
  * The flusher: takes queued images off the queue in batches of up to HSS_BATCH_SIZE and sends
@@ -80,9 +83,15 @@ async function announceBudgetWait(options: FlushOptions, retryAfterMs: number): 
   });
 }
 
+/** What one drain works with: the sender in use (switched when its API is retired). */
+interface DrainState {
+  sender: SendingScanSender;
+  /** Instances whose form was looked up after a refusal in this drain (once each). */
+  relearned: Set<string>;
+}
+
 async function drain(options: FlushOptions): Promise<FlushResult> {
   const { queue, log } = options;
-  const sender = options.sender();
   const result: FlushResult = {
     hss_calls: 0,
     images_submitted: 0,
@@ -92,11 +101,15 @@ async function drain(options: FlushOptions): Promise<FlushResult> {
     accepted: new Map(),
     buried: new Map(),
   };
-  const budgetName = sender.api.name as Parameters<typeof queue.budget.check>[0];
   try {
+    const state: DrainState = {
+      sender: await senderInUse(options.sender(), queue, log),
+      relearned: new Set(),
+    };
     for (;;) {
       if (options.deadline - Date.now() < MIN_ATTEMPT_MS) return stop(result, { stop: "deadline" });
-      const budget = await queue.budget.check(budgetName);
+      const { sender } = state;
+      const budget = await queue.budget.check(sender.api.name as HssApi);
       if (budget.remaining <= 0) {
         return stop(result, { stop: "budget", retryAfterMs: budget.retryAfterMs });
       }
@@ -113,7 +126,7 @@ async function drain(options: FlushOptions): Promise<FlushResult> {
       }
       if (ready === "continue") continue;
       if ("stop" in ready) return stop(result, ready);
-      const next = await sendClaim(ready, sender, options, result);
+      const next = await sendClaim(ready, state, options, result);
       if (next !== "continue") return stop(result, next);
     }
   } catch (error) {
@@ -134,11 +147,12 @@ function stop(result: FlushResult, step: Exclude<FlushStep, "continue">): FlushR
 /** One call of the scan API for a claim, and what becomes of the claim after it. */
 async function sendClaim(
   ready: ReadyClaim,
-  sender: SendingScanSender,
+  state: DrainState,
   options: FlushOptions,
   result: FlushResult,
 ): Promise<FlushStep> {
-  const { queue, log, settings } = options;
+  const { queue, settings } = options;
+  const { sender } = state;
   const { claim, listed } = ready;
   const [first] = claim.scans;
   if (!first) return "continue";
@@ -146,12 +160,19 @@ async function sendClaim(
     image_type: first.image_type,
     image_info_list: claim.scans.map((scan) => scan.target),
   };
+  const resent = new Map(
+    claim.scans.flatMap((scan) =>
+      scan.hss_instance_url ? [[targetKey(scan.target), scan.hss_instance_url] as const] : [],
+    ),
+  );
   const outcome = await sendScan(sender, batch, {
     timeoutMs: Math.min(
       settings.timeoutMs,
       Math.max(MIN_ATTEMPT_MS, options.deadline - Date.now()),
     ),
     listed: listed && ((target) => listed.get(targetKey(target))),
+    urls: options.urls,
+    hssValues: (target) => resent.get(targetKey(target)),
   });
   if (outcome.kind === "no_slot") {
     // Another flusher took the last slot between the look and the claim.
@@ -160,41 +181,95 @@ async function sendClaim(
   }
   if (outcome.kind === "previewed") return "continue";
   result.hss_calls += 1;
-  const images = claim.scans.length;
   if (outcome.kind === "sent") {
-    await queue.accepted(claim, settings.dedupeWindowMs);
-    if (settings.followUp) {
-      const now = Date.now();
-      // With a lookup first, HSS listed each image: its follow-up need not look for it as new.
-      await queue.watches.add(
-        claim.scans.map((scan) => ({
-          ...watchOf(scan, "scanning", now),
-          ...(listed?.has(targetKey(scan.target)) ? { listed: true } : {}),
-        })),
-        firstCheckInMs(sender.api, nextCheckInMs(settings.followUpIntervalMs)),
-      );
-    }
-    result.images_submitted += images;
-    for (const scan of claim.scans) result.accepted.set(scan.id, outcome.requestId);
-    log.info("flushed", {
-      image_type: first.image_type,
-      api: sender.api.name,
-      images,
-      ...namesOf(claim.scans.map((scan) => scan.target)),
-      hss_calls: 1,
-      wait_ms: Date.now() - Math.min(...claim.scans.map((scan) => scan.queued_at)),
-      hss_request_id: outcome.requestId,
-    });
+    await settleAccepted(ready, outcome, sender, options, result);
+    return "continue";
+  }
+  if (outcome.failure === "retired") {
+    // Nothing of the claim reached HSS: back as it was, sent again through the successor.
+    await releaseUntouched(claim, options, result);
+    state.sender = await switchFromRetired(sender, outcome.error, queue, options.log);
+    return "continue";
+  }
+  if (outcome.failure === "rejected" && (await relearnRefused(claim, state, options))) {
+    await releaseUntouched(claim, options, result);
     return "continue";
   }
   return settleFailedClaim(claim, outcome.error, outcome.failure, options, result);
+}
+
+/** HSS accepted the claim: removed from the queue, watched, logged. */
+async function settleAccepted(
+  ready: ReadyClaim,
+  outcome: Extract<SendOutcome, { kind: "sent" }>,
+  sender: SendingScanSender,
+  options: FlushOptions,
+  result: FlushResult,
+): Promise<void> {
+  const { queue, log, settings } = options;
+  const { claim, listed } = ready;
+  const images = claim.scans.length;
+  await queue.accepted(claim, settings.dedupeWindowMs);
+  const sentUrls = "image_info_list" in outcome.sent ? outcome.sent.image_info_list : [];
+  if (settings.followUp) {
+    const now = Date.now();
+    // With a lookup first, HSS listed each image: its follow-up need not look for it as new.
+    await queue.watches.add(
+      claim.scans.map((scan, index) => {
+        const sentUrl = sentUrls[index]?.instance_url;
+        return {
+          ...watchOf(scan, "scanning", now),
+          ...(listed?.has(targetKey(scan.target)) ? { listed: true } : {}),
+          ...(sentUrl && sentUrl !== scan.target.instance_url ? { sent_url: sentUrl } : {}),
+        };
+      }),
+      firstCheckInMs(sender.api, nextCheckInMs(settings.followUpIntervalMs)),
+    );
+  }
+  result.images_submitted += images;
+  claim.scans.forEach((scan, index) => {
+    result.accepted.set(scan.id, outcome.requestId);
+    const sentUrl = sentUrls[index]?.instance_url;
+    if (sentUrl && sentUrl !== scan.target.instance_url) {
+      result.sent_urls ??= new Map();
+      result.sent_urls.set(scan.id, sentUrl);
+    }
+  });
+  log.info("flushed", {
+    image_type: claim.scans[0]?.image_type,
+    api: sender.api.name,
+    images,
+    ...namesOf(claim.scans.map((scan) => scan.target)),
+    hss_calls: 1,
+    wait_ms: Date.now() - Math.min(...claim.scans.map((scan) => scan.queued_at)),
+    hss_request_id: outcome.requestId,
+  });
+}
+
+/**
+ * HSS refused a request carrying enterprise images: if the instance_url sent for them was a guess
+ * (no URL configured, no form learned in this drain), one listed image of each instance is read
+ * to learn HSS's form. True when a form changed: the claim goes out again named as HSS records it
+ * (once per instance and drain), instead of being split and dead-lettered for a wrong guess.
+ */
+async function relearnRefused(
+  claim: ReadyClaim["claim"],
+  state: DrainState,
+  options: FlushOptions,
+): Promise<boolean> {
+  if (!options.urls) return false;
+  return relearnAfterRefusal(
+    claim.scans.map((scan) => scan.target),
+    state.relearned,
+    { urls: options.urls, hss: options.hss, budget: options.queue.budget },
+  );
 }
 
 /** What becomes of a claim whose call failed, by what the failure means. */
 async function settleFailedClaim(
   claim: ReadyClaim["claim"],
   error: HssCallError,
-  failure: "throttled" | "transient" | "refused" | "rejected",
+  failure: FailureKind,
   options: FlushOptions,
   result: FlushResult,
 ): Promise<FlushStep> {

@@ -62,6 +62,10 @@ export async function lookUpFirst(
     deadline: options.deadline,
   });
   result.list_calls = (result.list_calls ?? 0) + looked.lookup.calls;
+  // HSS's own records of enterprise images: how it writes their instance_url.
+  await options.urls?.observe(
+    looked.found.map(({ scan, item }) => ({ target: scan.target, item })),
+  );
   const lookupError = looked.lookup.error;
   if (looked.unchecked.length > 0) {
     const part = { token: claim.token, scans: looked.unchecked };

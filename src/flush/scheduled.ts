@@ -32,7 +32,7 @@ export interface ScheduledFlushReport {
 }
 
 /** A flush's result as answers and logs show it: dead letters named, not by id. */
-export type FlushOutcome = Omit<FlushResult, "accepted" | "buried"> & {
+export type FlushOutcome = Omit<FlushResult, "accepted" | "buried" | "sent_urls"> & {
   dead_letters?: ReturnType<typeof deadLettersOf>;
 };
 
@@ -79,7 +79,7 @@ export async function scheduledFlush(
   if (followed && followed.requeued > 0) {
     addFlush(flushed, await flushQueue({ ...options.flush, queue }));
   }
-  const { accepted: _accepted, buried: _buried, ...counted } = flushed;
+  const { accepted: _accepted, buried: _buried, sent_urls: _sent, ...counted } = flushed;
   const result: FlushOutcome = {
     ...counted,
     ...(flushed.buried.size > 0 ? { dead_letters: deadLettersOf(flushed) } : {}),
@@ -195,6 +195,7 @@ async function runFollowUp(
       deadline: flush.deadline,
       log: flush.log,
       notifier,
+      urls: flush.urls,
     });
   } catch (error) {
     if (!(error instanceof QueueUnavailableError)) throw error;

@@ -1,7 +1,9 @@
 import type { Config } from "../config";
 import type { HssApiClient, RegistryImage } from "../hss/apis";
 import { failureFieldsOf } from "../hss/client";
+import { configuredUrlOf } from "../images/instance-url";
 import { describeTarget } from "../images/scan-target";
+import type { InstanceUrls } from "../instance-urls";
 import type { Logger } from "../log";
 import type { Finding, Notifier } from "../notify/notifier";
 import {
@@ -49,6 +51,8 @@ export interface FollowUpOptions {
   deadline: number;
   log: Logger;
   notifier?: Notifier;
+  /** Learns how HSS records enterprise images' instance_url from what it lists. */
+  urls?: InstanceUrls;
   now?: () => number;
   /** List calls this run may make at most (right after intake: one). */
   maxListCalls?: number;
@@ -130,7 +134,7 @@ export interface WatchDecision {
     | { kind: "sync"; watch: Watch }
     | { kind: "done"; finding?: Finding }
     /** Back on the queue: HSS lists it now after a sync, or its scan is to be run again. */
-    | { kind: "requeue"; scan: NewScan; afterSync: boolean; rescan: number }
+    | { kind: "requeue"; scan: NewScan; afterSync: boolean; rescan: number; hssUrl?: string }
     | { kind: "bury"; error: FailureRecord };
   /** The scan's end, when this check saw it. */
   ended?: "finished" | "failed";
@@ -167,7 +171,9 @@ export function decideWatch(
     if (state === "running") return later(watch);
     // Listed now, synced after we asked: the scan request it got before did nothing.
     const synced = (item.latest_sync_time ?? at) >= watch.since - CLOCK_SKEW_MS;
-    return synced ? requeue(watch, true, settings) : later(watch);
+    return synced
+      ? requeue(watch, true, settings, hssUrlToResend(watch, item, settings))
+      : later(watch);
   }
   if (state === "finished") {
     const finding = findingOf(watch, item);
@@ -189,19 +195,40 @@ export function decideWatch(
     };
   }
   if (state === "failed") return decideFailed(watch, item, settings, at, about);
+  // HSS records the image under another instance_url than the request named: the request may
+  // have been ignored for it. Sent again at once with HSS's own value (once).
+  const hssUrl = hssUrlToResend(watch, item, settings);
+  if (state === "not_started" && hssUrl) return requeue(watch, false, settings, hssUrl);
   if (at - watch.watched_at > settings.timeoutMs) {
     return noResult(watch, at, item.scan_status ?? "unknown", settings);
   }
   // Not started, and synced after the request: HSS did not know the image when it accepted the
   // request, which did nothing (an image HSS has not synced is answered 200 all the same).
   if (state === "not_started" && (item.latest_sync_time ?? 0) >= watch.requested_at) {
-    return requeue(watch, true, settings);
+    return requeue(watch, true, settings, hssUrl);
   }
   // Not started long after HSS accepted the request: HSS dropped it; ask again.
   if (state === "not_started" && at - watch.requested_at > 3 * settings.intervalMs) {
     return requeue(watch, false, settings);
   }
   return later(watch);
+}
+
+/**
+ * HSS's own instance_url of an enterprise image, when it differs from what the scan request
+ * carried, no URL is configured for the instance (a configured URL wins), and the image was not
+ * sent with HSS's value already: the value to send it again with.
+ */
+export function hssUrlToResend(
+  watch: Watch,
+  item: RegistryImage,
+  settings: Pick<FollowUpSettings, "swr">,
+): string | undefined {
+  const id = watch.target.instance_id;
+  const hssUrl = item.instance_url;
+  if (!id || !hssUrl || watch.hss_instance_url) return undefined;
+  if (configuredUrlOf(settings.swr, id)) return undefined;
+  return hssUrl !== (watch.sent_url ?? watch.target.instance_url) ? hssUrl : undefined;
 }
 
 /** No result long after the request (FOLLOW_UP_TIMEOUT_SECONDS): given up. */
@@ -283,8 +310,14 @@ function decideFailed(
  * (after a sync) is the first real one and counts against MAX_RESYNCS; one requested again after a
  * failure or a dropped request counts against FOLLOW_UP_MAX_RESCANS.
  */
-function requeue(watch: Watch, afterSync: boolean, settings: FollowUpSettings): WatchDecision {
-  const rescans = (watch.rescans ?? 0) + (afterSync ? 0 : 1);
+function requeue(
+  watch: Watch,
+  afterSync: boolean,
+  settings: FollowUpSettings,
+  hssUrl?: string,
+): WatchDecision {
+  // A re-send with HSS's own instance_url is the first request HSS could act on: not a rescan.
+  const rescans = (watch.rescans ?? 0) + (afterSync || hssUrl ? 0 : 1);
   const resyncs = (watch.resyncs ?? 0) + (afterSync ? 1 : 0);
   if (afterSync && resyncs > MAX_RESYNCS) {
     return bury({
@@ -299,6 +332,7 @@ function requeue(watch: Watch, afterSync: boolean, settings: FollowUpSettings): 
     });
   }
   const { id, image_type, target, digest } = watch;
+  const hss_instance_url = hssUrl ?? watch.hss_instance_url;
   // Requeued only on HSS's record of it: the next watch of it knows HSS lists it.
   const scan: NewScan = {
     id,
@@ -308,8 +342,12 @@ function requeue(watch: Watch, afterSync: boolean, settings: FollowUpSettings): 
     ...(rescans > 0 ? { rescans } : {}),
     ...(resyncs > 0 ? { resyncs } : {}),
     listed: true,
+    ...(hss_instance_url ? { hss_instance_url } : {}),
   };
-  return { action: { kind: "requeue", scan, afterSync, rescan: rescans }, events: [] };
+  return {
+    action: { kind: "requeue", scan, afterSync, rescan: rescans, ...(hssUrl ? { hssUrl } : {}) },
+    events: [],
+  };
 }
 
 const later = (watch: Watch): WatchDecision => ({
@@ -355,6 +393,7 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
   if (lookup.registries.length > 0) result.lookups = lookup.registries;
   if (lookup.stopped) result.stopped = lookup.stopped;
   if (lookup.error) log.warn("follow_up_lookup_failed", { ...failureFieldsOf(lookup.error) });
+  await learnInstanceUrls(claimed, lookup.sightings, options.urls);
   const at = now();
   const decisions = claimed.map((claimedWatch) => {
     const key = refKey(claimedWatch);
@@ -371,6 +410,23 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
   });
   await carryOut(decisions, { ...options, retryAfterMs: lookup.retryAfterMs }, result);
   return result;
+}
+
+/** HSS's records of the watched enterprise images it listed, compared with what was sent. */
+async function learnInstanceUrls(
+  watches: readonly Watch[],
+  sightings: ReadonlyMap<string, Sighting>,
+  urls: InstanceUrls | undefined,
+): Promise<void> {
+  if (!urls) return;
+  await urls.observe(
+    watches.flatMap((watch) => {
+      const sighting = sightings.get(refKey(watch));
+      if (sighting?.kind !== "listed" || !watch.target.instance_id) return [];
+      const sent = watch.sent_url ?? watch.target.instance_url;
+      return [{ target: watch.target, item: sighting.item, ...(sent ? { sent } : {}) }];
+    }),
+  );
 }
 
 /** A sighting as decideWatch takes it. */
@@ -452,9 +508,16 @@ async function requeueAll(requeued: ReturnType<typeof decidedAs<"requeue">>, opt
       image: describeTarget(watch.target),
       image_type: watch.image_type,
       instance_id: watch.target.instance_id,
-      ...(action.afterSync
-        ? { reason: "HSS lists the image now" }
-        : { reason: "the scan is to be run again", rescan: action.rescan }),
+      ...(action.hssUrl
+        ? {
+            reason:
+              "HSS records the image under another instance_url than the request named: sent again with HSS's own",
+            instance_url: action.hssUrl,
+            sent: watch.sent_url ?? watch.target.instance_url,
+          }
+        : action.afterSync
+          ? { reason: "HSS lists the image now" }
+          : { reason: "the scan is to be run again", rescan: action.rescan }),
     });
   }
   return requeued;
@@ -473,6 +536,7 @@ async function buryAll(buried: ReturnType<typeof decidedAs<"bury">>, options: Ca
         looked_at: _l,
         checked_at: _c,
         unrequested: _u,
+        sent_url: _sent,
         ...scan
       } = watch;
       return { scan, error: action.error };

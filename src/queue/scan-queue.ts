@@ -29,6 +29,11 @@ export interface NewScan {
   resyncs?: number;
   /** HSS was seen to list the image (by a lookup before the scan, or by the follow-up). */
   listed?: boolean;
+  /**
+   * HSS's own record of the image's instance_url, where it differed from what was sent: the
+   * follow-up sent the image again with it (once), and it is sent with this value.
+   */
+  hss_instance_url?: string;
 }
 
 /** What HSS (or the network) said when a call failed, as kept on an image. */
@@ -126,6 +131,8 @@ export interface Watch extends NewScan {
    * its own can end until it is synced and sent again.
    */
   unrequested?: boolean;
+  /** The instance_url the scan request carried, where it was not the target's own (a form). */
+  sent_url?: string;
 }
 
 /**
@@ -159,6 +166,7 @@ export function watchOf(scan: NewScan | QueuedScan, state: Watch["state"], now: 
     looked_at: _looked,
     checked_at: _checked,
     unrequested: _unrequested,
+    sent_url: _sent,
     ...rest
   } = scan as QueuedScan & Partial<Watch>;
   return { ...rest, state, requested_at: now, since: now, watched_at: now };

@@ -5,11 +5,12 @@ import type { ScanApi } from "./scan-api";
  * batch-scan (`POST /v5/{project_id}/image/batch-scan`, BatchScanPrivateImageRequestInfo): one
  * call for up to 1,024 images named by namespace, name and tag, or for every image matching
  * filters (`operate_all`). Deprecated by HSS in favour of scan-task, and the default: it needs no
- * lookup, so it works without a queue.
+ * lookup, so it works without a queue. The day HSS stops serving it, a queue switches to scan-task.
  */
 export const batchScan: ScanApi = {
   name: "batch-scan",
   needsLookup: false,
+  successor: "scan-task",
   request(batch, _settings, listed) {
     return {
       method: "POST",

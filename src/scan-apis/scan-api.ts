@@ -19,6 +19,11 @@ export interface ScanApi {
   readonly needsLookup: boolean;
   /** The request of one call: a batch of one image type, or everything matching its filters. */
   request(batch: ScanBatch, settings: ScanSettings, listed?: ListedImageOf): HssRequest;
+  /**
+   * The API that takes over when HSS stops serving this one (answers its path 404 APIGW.0101):
+   * the flusher switches to it by itself (flush/retired-api.ts).
+   */
+  readonly successor?: string;
   /** What a dry run says it cannot show of the request (what only the lookup fills in). */
   readonly previewNote?: string;
   /**

@@ -112,3 +112,33 @@ export async function flushUntil(
     if (!done()) await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
+
+/**
+ * One function instance against an emulator that several share (instances sharing a queue), with
+ * its own log: the handler as FunctionGraph would run it, fed HTTP deliveries and timer events.
+ */
+export function functionInstance(emulator: HssEmulator, env: Record<string, string> = {}) {
+  const logs: string[] = [];
+  const handler = createHandler({
+    env: { ...emulatorEnvironment(emulator), WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET, ...env },
+    writeLog: (line) => logs.push(line),
+  });
+  const invoke = (event: unknown) => handler(event, createLocalContext() as never);
+  return {
+    logs,
+    invoke,
+    http: async (event: unknown) => {
+      const answer = (await invoke(event)) as {
+        statusCode: number;
+        headers: Record<string, string>;
+        body: string;
+      };
+      return { ...answer, body: JSON.parse(answer.body) as HttpAnswer["body"] };
+    },
+    logged: (event: string) =>
+      logs
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((line) => line.event === event),
+    close: () => handler.close(),
+  };
+}

@@ -44,6 +44,7 @@ const LAYERS: Array<{ name: string; modules: string[] }> = [
       "scan-plan",
       "webhook-auth",
       "send-scan",
+      "instance-urls",
       "submit",
       "report",
       "flush/",

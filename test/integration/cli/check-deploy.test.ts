@@ -1,9 +1,11 @@
 import { type AddressInfo, createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { emulatorEnvironment } from "../../../src/emulator/hss-emulator";
 import { startLocalServer } from "../../../src/runners/server";
 import { SAMPLE_WEBHOOK_SECRET } from "../../support/fixtures";
 import { type Harness, startHarness } from "../../support/harness";
 import { runLocalTool } from "../../support/local-tool";
+import { startRedis } from "../../support/redis-server";
 
 function checkDeploy(env: Record<string, string>, ...args: string[]) {
   return runLocalTool("cli/check-deploy.ts", args, { PATH: process.env.PATH, ...env });
@@ -110,5 +112,56 @@ describe("npm run check-deploy", () => {
     );
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/^FAIL could not reach http:\/\/127.0.0.1:\d+\/x: ECONNREFUSED/m);
+  });
+
+  it("learns how HSS records an enterprise instance's instance_url before the first push, and the function shows it", async () => {
+    // Prepare: an HSS recording enterprise images by the registry's address, one image listed;
+    // the function and this machine share the Redis queue
+    const redis = await startRedis();
+    const host = "swr-ee-cd.example.com";
+    const instances = JSON.stringify({ [host]: "inst-cd" });
+    const deployed = await startHarness(
+      { SCAN_QUEUE: redis.url, SWR_INSTANCES: instances },
+      { emulator: { instanceUrlForm: "https://{host}" } },
+    );
+    deployed.emulator.push({
+      image_type: "instance_image",
+      namespace: "team",
+      image_name: "app",
+      image_version: "1",
+      instance_id: "inst-cd",
+      host,
+      synced: true,
+    });
+    const served = await startLocalServer({
+      port: 0,
+      handler: (event, context) => deployed.invoke(event, context as object),
+    });
+    try {
+      // Act: the check, with the HSS credentials and settings of the deployment here
+      const run = await checkDeploy(
+        {
+          ...emulatorEnvironment(deployed.emulator),
+          WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET,
+          SCAN_QUEUE: redis.url,
+          SWR_INSTANCES: instances,
+        },
+        `${served.url}/x?instance_id=inst-cd`,
+      );
+
+      // Assess: HSS's record read once, and the function sends its form
+      expect(run.stdout).toMatch(
+        /^ok {3}instance inst-cd: HSS records instance_url "https:\/\/swr-ee-cd\.example\.com"; in use here: https:\/\/swr-ee-cd\.example\.com — learned from HSS at \d{4}-/m,
+      );
+      expect(run.stdout).toMatch(
+        /^ok {3}instance inst-cd: instance_url https:\/\/swr-ee-cd\.example\.com — learned from HSS at/m,
+      );
+      expect(run.code).toBe(0);
+      expect(deployed.emulator.received.map((request) => request.method)).toEqual(["GET"]);
+    } finally {
+      served.server.close();
+      await deployed.close();
+      await redis.close();
+    }
   });
 });

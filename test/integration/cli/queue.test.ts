@@ -5,10 +5,22 @@ import {
   startHssEmulator,
 } from "../../../src/emulator/hss-emulator";
 import { scanKey } from "../../../src/images/scan-target";
+import { InstanceUrls } from "../../../src/instance-urls";
+import { createLogger } from "../../../src/log";
 import { RedisScanQueue } from "../../../src/queue/redis-queue";
 import { QueueUnavailableError } from "../../../src/queue/scan-queue";
 import { runLocalTool } from "../../support/local-tool";
 import { type RedisServer, startRedis } from "../../support/redis-server";
+
+/** The function's Redis queue, opened as the function opens it, to set up what a test needs. */
+const openQueue = (url: string) =>
+  new RedisScanQueue({
+    url,
+    callsPerMinute: 4,
+    windowMs: 61_000,
+    timeoutMs: 1000,
+    unavailable: (message) => new QueueUnavailableError(message),
+  });
 
 function queueCommand(env: Record<string, string>, ...args: string[]) {
   return runLocalTool("cli/queue.ts", args, { PATH: process.env.PATH, ...env });
@@ -28,15 +40,60 @@ describe("npm run queue", () => {
     await redis.close();
   });
 
+  it("shows each enterprise instance's instance_url form and where it came from, and a retired scan API", async () => {
+    // Prepare: one instance's form learned from HSS, another's not; batch-scan marked retired
+    const queue = openQueue(redis.url);
+    const swr = {
+      instancesByHost: { "a.example.com": { id: "inst-a" }, "b.example.com": { id: "inst-b" } },
+    };
+    const log = createLogger({ level: "error", write: () => undefined });
+    await new InstanceUrls(queue.watches, swr, log).observe([
+      {
+        target: {
+          namespace: "team",
+          image_name: "app",
+          image_version: "1",
+          instance_id: "inst-a",
+          instance_url: "a.example.com/team/app:1",
+        },
+        item: { instance_url: "https://a.example.com/team/app" },
+      },
+    ]);
+    await queue.watches.keep("retired-api:batch-scan", String(Date.now()), 60_000);
+    await queue.close();
+    const withInstances = {
+      ...env,
+      SWR_INSTANCES: JSON.stringify({ "a.example.com": "inst-a", "b.example.com": "inst-b" }),
+    };
+
+    // Act
+    const text = await queueCommand(withInstances, "status");
+    const json = JSON.parse((await queueCommand(withInstances, "status", "--json")).stdout);
+
+    // Assess
+    expect(text.stdout).toMatch(
+      /^instance inst-a: instance_url https:\/\/a\.example\.com\/\{namespace\}\/\{image\} — learned from HSS at \d{4}-.* \(HSS listed "https:\/\/a\.example\.com\/team\/app"\)$/m,
+    );
+    expect(text.stdout).toMatch(
+      /^instance inst-b: instance_url \{host\}\/\{namespace\}\/\{image\}:\{tag\} — guessed: the pull reference/m,
+    );
+    expect(text.stdout).toMatch(
+      /^scan API: HSS no longer serves batch-scan \(since .*\): sending through scan-task; set HSS_SCAN_API=scan-task$/m,
+    );
+    expect(json.instance_urls).toEqual([
+      expect.objectContaining({ instance_id: "inst-a", source: "learned" }),
+      expect.objectContaining({ instance_id: "inst-b", source: "guessed" }),
+    ]);
+    expect(json.scan_api_retired).toMatchObject({ api: "batch-scan", now_using: "scan-task" });
+    const { default: Redis } = await import("ioredis");
+    const admin = new Redis(redis.url);
+    await admin.flushdb();
+    await admin.quit();
+  });
+
   it("shows, flushes and retries the dead letters of the shared queue", async () => {
     // Prepare: two images waiting, one dead-lettered with HSS's error
-    const queue = new RedisScanQueue({
-      url: redis.url,
-      callsPerMinute: 4,
-      windowMs: 61_000,
-      timeoutMs: 1000,
-      unavailable: (message) => new QueueUnavailableError(message),
-    });
+    const queue = openQueue(redis.url);
     const scan = (tag: string) => {
       const target = { namespace: "team", image_name: "app", image_version: tag };
       return {

@@ -7,11 +7,9 @@ import {
   startHssEmulator,
 } from "../../../src/emulator/hss-emulator";
 import type { ScheduledFlushReport } from "../../../src/flush/scheduled";
-import { createHandler } from "../../../src/handler";
-import { createLocalContext } from "../../../src/runners/context";
 import { timerEvent } from "../../../src/runners/server";
 import { SAMPLE_WEBHOOK_SECRET, tagsPush } from "../../support/fixtures";
-import { acceptedTags, flushUntil } from "../../support/harness";
+import { acceptedTags, flushUntil, functionInstance } from "../../support/harness";
 import { ROOT } from "../../support/local-tool";
 import { type RedisServer, startRedis } from "../../support/redis-server";
 
@@ -43,33 +41,9 @@ beforeEach(async () => {
 
 const accepted = () => acceptedTags(emulator);
 
-function instance(env: Record<string, string> = {}) {
-  const logs: string[] = [];
-  const handler = createHandler({
-    env: {
-      ...emulatorEnvironment(emulator),
-      WEBHOOK_SECRET: SAMPLE_WEBHOOK_SECRET,
-      SCAN_QUEUE: redis.url,
-      HSS_RATE_WINDOW_SECONDS: "3",
-      ...env,
-    },
-    writeLog: (line) => logs.push(line),
-  });
-  const invoke = (event: unknown) => handler(event, createLocalContext() as never);
-  return {
-    logs,
-    invoke,
-    http: async (event: unknown) => {
-      const answer = (await invoke(event)) as {
-        statusCode: number;
-        headers: Record<string, string>;
-        body: string;
-      };
-      return { ...answer, body: JSON.parse(answer.body) };
-    },
-    close: () => handler.close(),
-  };
-}
+/** A function instance on the shared Redis queue (the function's window 3 s). */
+const instance = (env: Record<string, string> = {}) =>
+  functionInstance(emulator, { SCAN_QUEUE: redis.url, HSS_RATE_WINDOW_SECONDS: "3", ...env });
 
 describe("the Redis queue shared by several instances", () => {
   it("keeps two instances within one budget together: none throttled, each image once", async () => {

@@ -264,3 +264,76 @@ describe("decideWatch", () => {
     });
   });
 });
+
+describe("decideWatch, when HSS records the image under another instance_url", () => {
+  const guess = "swr-ee.example.com/team/api:1";
+  const hssValue = "https://swr-ee.example.com";
+  const sent = (changes: Partial<Watch> = {}) =>
+    watch({ target: { ...watch().target, instance_url: guess }, ...changes });
+  const notStarted = listed({ scan_status: "unscan", instance_url: hssValue });
+
+  const requeued = (decision: WatchDecision) =>
+    decision.action.kind === "requeue"
+      ? {
+          hssUrl: decision.action.hssUrl,
+          sentWith: decision.action.scan.hss_instance_url,
+          rescans: decision.action.scan.rescans,
+        }
+      : decision.action.kind;
+
+  it("sends it again at once with HSS's value, not counted as a re-scan", () => {
+    expect(requeued(decideWatch(sent(), notStarted, settings, AT))).toEqual({
+      hssUrl: hssValue,
+      sentWith: hssValue,
+      rescans: undefined,
+    });
+  });
+
+  it("compares with what the request carried (a learned form), not with the target's guess", () => {
+    expect(requeued(decideWatch(sent({ sent_url: hssValue }), notStarted, settings, AT))).toBe(
+      "check_later",
+    );
+  });
+
+  it("sends it again only once", () => {
+    expect(
+      requeued(decideWatch(sent({ hss_instance_url: hssValue }), notStarted, settings, AT)),
+    ).toBe("check_later");
+  });
+
+  it("leaves a configured URL alone: it wins over HSS's record", () => {
+    const configured = {
+      ...settings,
+      swr: {
+        defaultInstance: undefined,
+        instancesByHost: { "swr-ee.example.com": { id: "i-1", url: guess } },
+      },
+    };
+    expect(requeued(decideWatch(sent(), notStarted, configured, AT))).toBe("check_later");
+  });
+
+  it("does nothing of it when the scan runs or ended: the request was not lost", () => {
+    const running = listed({ scan_status: "scanning", instance_url: hssValue });
+    const ended = listed({
+      scan_status: "success",
+      latest_scan_time: finishedAt,
+      instance_url: hssValue,
+    });
+    expect(requeued(decideWatch(sent(), running, settings, AT))).toBe("check_later");
+    expect(requeued(decideWatch(sent(), ended, settings, AT))).toBe("done");
+  });
+
+  it("carries HSS's value into the scan queued after a sync", () => {
+    const syncing = sent({ state: "syncing", since: AT - 60_000 });
+    const synced = listed({
+      scan_status: "unscan",
+      latest_sync_time: AT - 10_000,
+      instance_url: hssValue,
+    });
+    expect(requeued(decideWatch(syncing, synced, settings, AT))).toEqual({
+      hssUrl: hssValue,
+      sentWith: hssValue,
+      rescans: undefined,
+    });
+  });
+});
