@@ -5,6 +5,7 @@ import type { HssApiClient } from "./hss/apis";
 import { type CallBudget, MemoryCallBudget } from "./hss/call-budget";
 import { createHssClient, type HssClientOptions } from "./hss/client";
 import type { HssCaller, HssTarget } from "./hss/request";
+import { Ignores } from "./images/ignore-file";
 import {
   configuredInstanceIds,
   type FormStore,
@@ -25,6 +26,8 @@ import {
 import { openQueue } from "./queue/open-queue";
 import type { ScanQueue } from "./queue/scan-queue";
 import type { SetupSummary } from "./report";
+import { NewFindings } from "./rescan/new-findings";
+import type { RescanPass } from "./rescan/rescan-set";
 import { directApiOf, SCAN_APIS, type ScanApi } from "./scan-apis";
 import { SubmittedImages } from "./submitted-images";
 import type { WiringSummary } from "./wiring/scheduled";
@@ -119,7 +122,14 @@ export interface Invocation
   followUp?: {
     settings: FollowUpSettings;
     notifier: (queue: ScanQueue) => Promise<Notifier | undefined>;
+    /** With RESCAN_*: what is new in each finished scan's digest. */
+    findings?: (queue: ScanQueue) => NewFindings;
   };
+  /**
+   * With RESCAN_*: one rescan pass (the scheduled flush runs one after the follow-up, a batch at a
+   * time; `force`: every image of the set now, within the day's cap: `rescan --now`).
+   */
+  rescan?: (queue: ScanQueue, force?: boolean) => Promise<RescanPass>;
   /** With SWR_WIRE_INSTANCES: keeps SWR Enterprise's triggers wired (src/wiring/scheduled.ts). */
   keepWired?: (deadline: number) => Promise<WiringSummary | undefined>;
 }
@@ -152,6 +162,7 @@ export function invocationOf(
     return hssApiClient({ caller, timeoutMs: Math.min(timeoutMs, config.hss.timeoutMs), log });
   };
   const notifier = (queue: ScanQueue) => notifierOf(config, access, queue, hss, log);
+  const rescans = rescansOf(config, hss, notifier, log);
   // One per invocation: the forms it reads are read once, and what it learns it uses at once.
   const urls = new InstanceUrls(instance.formStore, config.swr, log, instance.firstTime);
   return {
@@ -184,13 +195,61 @@ export function invocationOf(
       log,
     }),
     followUp: config.followUp.enabled
-      ? { settings: followUpSettingsOf(config), notifier }
+      ? { settings: followUpSettingsOf(config), notifier, ...rescans?.followUp }
       : undefined,
+    ...(rescans ? { rescan: rescans.pass } : {}),
     ...(config.wiring.instances.length > 0
       ? { keepWired: (deadline: number) => keepWiredNow(instance, access, log, deadline) }
       : {}),
     describeSetup: () => describeSetup(instance, context),
   };
+}
+
+/**
+ * With RESCAN_*: what is new in each finished scan's digest (its state beside the queue), and one
+ * rescan pass; undefined when rescans are off.
+ */
+function rescansOf(
+  config: Config,
+  hss: () => Promise<HssApiClient>,
+  notifier: (queue: ScanQueue) => Promise<Notifier | undefined>,
+  log: Logger,
+) {
+  if (config.rescan.everyMs <= 0 || !config.followUp.enabled) return undefined;
+  const ignores = new Ignores(config.notify.ignore);
+  const findings = (queue: ScanQueue) =>
+    new NewFindings({
+      store: queue.watches,
+      ignores,
+      ttlMs: config.rescan.withinMs,
+      reportFixed: config.rescan.reportFixed,
+      budget: queue.budget,
+      hss,
+      log,
+    });
+  const pass = async (queue: ScanQueue, force = false) => {
+    const [{ rescanPass }, { announceEndingExceptions }] = await Promise.all([
+      import("./rescan/rescan-set"),
+      import("./rescan/exceptions"),
+    ]);
+    if (ignores.size > 0) {
+      await announceEndingExceptions({
+        ignores,
+        store: queue.watches,
+        notifier: await notifier(queue),
+        log,
+      });
+    }
+    return rescanPass({
+      queue,
+      settings: config.rescan,
+      dedupeWindowMs: config.dedupe.windowMs,
+      limit: force ? config.rescan.maxPerDay : config.hss.batchSize,
+      force,
+      log,
+    });
+  };
+  return { followUp: { findings }, pass };
 }
 
 /** The notifier of this invocation (its outbox in the queue's store); none without channels. */
@@ -209,6 +268,7 @@ async function notifierOf(
       notify: { channels: notify.channels, routes: notify.routes },
       minSeverity: notify.minSeverity,
       maxVulnerabilities: notify.maxVulnerabilities,
+      ...(notify.ignore.length > 0 ? { ignores: new Ignores(notify.ignore) } : {}),
       retryMs: notify.retryMs,
       sentTtlMs: notify.sentTtlMs,
       timeoutMs: notify.timeoutMs,
@@ -274,6 +334,7 @@ function targetOf(config: Config, projectId: string): HssTarget {
 /** The flusher's slice of the configuration. */
 function flushSettingsOf(config: Config): FlushSettings {
   return {
+    rescan: config.rescan,
     batchSize: config.hss.batchSize,
     leaseMs: config.queue.leaseMs,
     timeoutMs: config.hss.timeoutMs,

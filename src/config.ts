@@ -1,6 +1,7 @@
 import "./zod-setup";
 import * as z from "zod/mini";
 import { ScanOnPushError } from "./errors";
+import { IgnoreFileError, loadIgnoreFile, parseIgnoreFile } from "./images/ignore-file";
 import { MAX_IMAGES_PER_BATCH } from "./images/scan-target";
 import * as notifyRoutes from "./notify/routes";
 import { SCAN_API_NAMES, SCAN_APIS } from "./scan-apis";
@@ -373,6 +374,16 @@ const environmentShape = {
     ),
   ),
   NOTIFY_MAX_VULNERABILITIES: integer(0, 50, 10),
+  /** The exceptions file's lines (the `.hssignore` grammar), applied to alerts. */
+  NOTIFY_IGNORE: optional(z.string()),
+  /** Or the path of one (absolute, or from the working directory: the deployed code). */
+  NOTIFY_IGNORE_FILE: optional(text(z.maxLength(1024))),
+  RESCAN_EVERY_DAYS: integer(0, 90, 0),
+  RESCAN_TAGS: patterns,
+  RESCAN_NEWEST: integer(0, 1000, 0),
+  RESCAN_REPORT_FIXED: flag(false),
+  RESCAN_WITHIN_DAYS: integer(1, 365, 30),
+  RESCAN_MAX_PER_DAY: integer(1, 100_000, 500),
   NOTIFY_RETRY_SECONDS: integer(60, 7 * 86_400, 86_400),
   NOTIFY_DEDUPE_DAYS: integer(1, 365, 30),
   NOTIFY_TIMEOUT_MS: integer(1000, 30_000, 10_000),
@@ -449,6 +460,43 @@ function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environm
 }
 
 /** The notification variables together: the follow-up they need, and every channel and route. */
+/** Rescans need the queue and the follow-up; the exceptions file must parse, every line. */
+function checkRescan(
+  env: Environment,
+  valid: (...names: Array<keyof Environment>) => boolean,
+  problem: (variable: keyof Environment, message: string) => void,
+): void {
+  if (valid("RESCAN_EVERY_DAYS", "SCAN_QUEUE", "FOLLOW_UP") && env.RESCAN_EVERY_DAYS > 0) {
+    if ((env.SCAN_QUEUE?.backend ?? "none") === "none") {
+      problem(
+        "RESCAN_EVERY_DAYS",
+        "needs a scan queue (SCAN_QUEUE): rescans go through the queue and its budget, and the set of images to rescan is kept beside it",
+      );
+    }
+    if (!env.FOLLOW_UP) {
+      problem(
+        "RESCAN_EVERY_DAYS",
+        "needs FOLLOW_UP=true: a rescan's new findings come from the follow-up",
+      );
+    }
+  }
+  if (valid("NOTIFY_IGNORE", "NOTIFY_IGNORE_FILE")) {
+    try {
+      ignoreEntriesOf(env);
+    } catch (error) {
+      if (!(error instanceof IgnoreFileError)) throw error;
+      problem(env.NOTIFY_IGNORE_FILE ? "NOTIFY_IGNORE_FILE" : "NOTIFY_IGNORE", error.message);
+    }
+  }
+}
+
+/** The exceptions applied to alerts: NOTIFY_IGNORE's lines, or NOTIFY_IGNORE_FILE's. */
+function ignoreEntriesOf(env: Pick<Environment, "NOTIFY_IGNORE" | "NOTIFY_IGNORE_FILE">) {
+  if (env.NOTIFY_IGNORE !== undefined) return parseIgnoreFile(env.NOTIFY_IGNORE, "NOTIFY_IGNORE");
+  if (env.NOTIFY_IGNORE_FILE) return loadIgnoreFile(env.NOTIFY_IGNORE_FILE);
+  return [];
+}
+
 function checkNotify(
   env: Environment,
   valid: (...names: Array<keyof Environment>) => boolean,
@@ -542,6 +590,7 @@ function checkRest(
     );
   }
   checkNotify(env, valid, problem);
+  checkRescan(env, valid, problem);
   if (env.CLOUD_SDK_AK && !env.CLOUD_SDK_SK) {
     problem("CLOUD_SDK_SK", "is required when CLOUD_SDK_AK is set");
   }
@@ -607,6 +656,14 @@ export const environmentSchema = z.pipe(
       scope: env.HSS_SCAN_SCOPE,
       rateLimit: env.HSS_SCAN_RATE_LIMIT,
     },
+    rescan: {
+      everyMs: env.RESCAN_EVERY_DAYS * 86_400_000,
+      tags: env.RESCAN_TAGS,
+      newest: env.RESCAN_NEWEST,
+      reportFixed: env.RESCAN_REPORT_FIXED,
+      withinMs: env.RESCAN_WITHIN_DAYS * 86_400_000,
+      maxPerDay: env.RESCAN_MAX_PER_DAY,
+    },
     followUp: {
       enabled: env.FOLLOW_UP,
       intervalMs: env.FOLLOW_UP_INTERVAL_SECONDS * 1000,
@@ -654,6 +711,7 @@ function notifyOf(env: Environment) {
         }).settings
       : none),
     maxVulnerabilities: env.NOTIFY_MAX_VULNERABILITIES,
+    ignore: ignoreEntriesOf(env),
     retryMs: env.NOTIFY_RETRY_SECONDS * 1000,
     sentTtlMs: env.NOTIFY_DEDUPE_DAYS * 86_400_000,
     timeoutMs: env.NOTIFY_TIMEOUT_MS,

@@ -62,6 +62,7 @@ export function createHandler(options: HandlerOptions = {}) {
             const flushed = await scheduledFlush(instance.queue, {
               flush: run.flush(run.deadline("schedule")),
               followUp: run.followUp,
+              rescan: run.rescan,
               dryRun: run.config.dryRun,
               requestId: run.requestId,
               trigger: `${delivery.source}${delivery.name ? ` ${delivery.name}` : ""}`,

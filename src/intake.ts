@@ -30,6 +30,7 @@ import {
   scanFailedError,
   scanReport,
 } from "./report";
+import type { NewFindings } from "./rescan/new-findings";
 import type { ScanApi } from "./scan-apis";
 import {
   planManualScans,
@@ -72,6 +73,7 @@ export interface IntakeDependencies {
   followUp?: {
     settings: FollowUpSettings;
     notifier(queue: ScanQueue): Promise<Notifier | undefined>;
+    findings?: (queue: ScanQueue) => NewFindings;
   };
   /** What a dry run says about the HSS and queue settings (never a secret). */
   describeSetup(): Promise<SetupSummary>;
@@ -377,6 +379,7 @@ async function checkRightAway(queue: ScanQueue, deps: IntakeDependencies): Promi
       maxListCalls: 1,
       notifier: await follow.notifier(queue),
       urls: deps.urls,
+      findings: follow.findings?.(queue),
     });
   } catch (error) {
     if (!(error instanceof QueueUnavailableError)) throw error;

@@ -35,7 +35,7 @@ export interface ScanPolicy {
  * picomatch, loaded on first use: most deployments have no patterns, and the module is a sixth
  * of the bundle, paid on every cold start if loaded up front.
  */
-function loadGlobMatcher(): typeof import("picomatch") {
+export function loadGlobMatcher(): typeof import("picomatch") {
   return require("picomatch");
 }
 

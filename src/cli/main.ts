@@ -4,6 +4,7 @@ import { runCheckDeploy } from "./check-deploy";
 import { answeredHelpOrVersion, type CommandHelp, helpText, PRODUCT } from "./command";
 import { runNotify } from "./notify";
 import { runQueue } from "./queue";
+import { runRescan } from "./rescan";
 import { runScan } from "./scan";
 import { runWire } from "./wire";
 
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   "check-deploy": (args) => runCheckDeploy(args, process.env),
   wire: (args) => runWire(args, process.env),
   notify: (args) => runNotify(args, process.env),
+  rescan: (args) => runRescan(args, process.env),
   invoke: (args) => runInvoke(args),
   start: (args) => runStart(args),
 };
@@ -36,6 +38,7 @@ export const MAIN_HELP: CommandHelp = {
       "wire every namespace of an SWR Enterprise instance to the function",
     ],
     ["notify --test", "post a sample alert to each configured chat channel"],
+    ["rescan --dry-run|--now", "re-evaluate images already pushed (RESCAN_*)"],
     ["invoke <event.json>", "run the function once in this process"],
     ["start", "serve the function on this machine"],
     ["-h, --help", "this help"],

@@ -138,6 +138,7 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
     queue.outbox.dead(DEAD_LETTERS_SHOWN),
     instanceUrlsOf(instance),
   ]);
+  const rescan = config.rescan.everyMs > 0 ? await rescanStatus(queue, config) : undefined;
   const held = counts.pending + counts.claimed;
   const max = counts.max_queued ?? config.queue.maxQueued;
   const status = {
@@ -165,6 +166,7 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
       error: entry.last_error,
     })),
     ...urls,
+    ...(rescan ? { rescan } : {}),
   };
   if (json) {
     say(JSON.stringify(status, null, 2));
@@ -186,6 +188,33 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
       : `oldest image waiting: ${Math.round(counts.oldest_age_ms / 1000)} s`,
   );
   sayInstanceUrls(urls);
+  if (rescan) {
+    say(
+      `rescans: ${rescan.watched} image(s) in the set, next due ${rescan.next_due_at ?? "—"}; today ${rescan.spent_today} of ${rescan.max_per_day} (RESCAN_MAX_PER_DAY)`,
+    );
+  }
+  sayDead(status, counts);
+  return 0;
+}
+
+/** The dead letters and dead alerts of a status, as lines. */
+function sayDead(
+  status: {
+    dead_letters: Array<{
+      image: string;
+      instance_id?: string;
+      error?: { error_code?: string; error_msg?: string; hss_request_id?: string };
+    }>;
+    dead_alerts: Array<{
+      image: string;
+      channel: string;
+      route: string;
+      attempts: number;
+      error?: { code?: string; message?: string };
+    }>;
+  },
+  counts: { dead_lettered: number; alerts_waiting?: number; alerts_dead?: number },
+): void {
   for (const letter of status.dead_letters) {
     say(
       `dead: ${letter.image}${letter.instance_id ? ` (instance ${letter.instance_id})` : ""} — ${letter.error?.error_code ?? "?"}: ${letter.error?.error_msg ?? ""}${letter.error?.hss_request_id ? ` (request id ${letter.error.hss_request_id})` : ""}`,
@@ -204,7 +233,22 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
       `dead alert: ${alert.image} to ${alert.channel} (route ${alert.route}) after ${alert.attempts} attempt(s) — ${alert.error?.code ?? "?"}: ${alert.error?.message ?? ""}`,
     );
   }
-  return 0;
+}
+
+/** The rescan set (RESCAN_*): its size, when the next image is due, today's spend and the cap. */
+async function rescanStatus(queue: ScanQueue, config: Instance["config"]) {
+  const day = new Date().toISOString().slice(0, 10);
+  const [watched, next, spent] = await Promise.all([
+    queue.rescans.count(),
+    queue.rescans.nextDueAt(),
+    queue.watches.kept(`rescan-spent:${day}`),
+  ]);
+  return {
+    watched,
+    ...(next !== undefined ? { next_due_at: new Date(next).toISOString() } : {}),
+    spent_today: Number(spent ?? 0),
+    max_per_day: config.rescan.maxPerDay,
+  };
 }
 
 /** The instance_url form of each configured instance, and a retired scan API, as lines. */

@@ -1,6 +1,6 @@
+import { DEFAULT_IGNORE_FILE } from "../images/ignore-file";
 import type { MinSeverity } from "../notify/alert";
 import { type CommandHelp, HSS_VARIABLES, parseCommandLine, UsageError } from "./command";
-import { DEFAULT_IGNORE_FILE } from "./ignore-file";
 import { EXIT } from "./scan-output";
 
 /** The options of `scan`, and its help. */

@@ -10,6 +10,7 @@ import { requestSync } from "../follow-up/sync";
 import { AROUND_SCAN_APIS, type AroundScanApi, type HssApiClient } from "../hss/apis";
 import type { CallBudget } from "../hss/call-budget";
 import { classifyFailure, createHssClient, type HssCallError, toHssCallError } from "../hss/client";
+import { IgnoreFileError, Ignores, loadIgnoreFile } from "../images/ignore-file";
 import { type ImageType, targetKey } from "../images/scan-target";
 import type { InstanceUrls } from "../instance-urls";
 import type { Logger } from "../log";
@@ -19,7 +20,6 @@ import { planPushScans, registryHostOf } from "../scan-plan";
 import { type ScanSender, sendScan } from "../send-scan";
 import { answeredHelpOrVersion, helpText, UsageError } from "./command";
 import { FatalHssError, Reachability } from "./hss-reachability";
-import { IgnoreFileError, Ignores, loadIgnoreFile } from "./ignore-file";
 import { sarifOf } from "./sarif";
 import { type Options, parseArgs, SCAN_HELP } from "./scan-args";
 import {
@@ -388,7 +388,7 @@ async function withFindings(images: Tracked[], results: ImageResult[], run: Run,
     const found = await vulnerabilitiesOf(image, run);
     for (const finding of found) {
       const name = `${image.target.namespace}/${image.target.image_name}:${image.target.image_version}`;
-      const accepted = ignores.find(finding.id, name);
+      const accepted = ignores.find(finding.id, name, finding.package);
       if (accepted) finding.ignored = accepted.reason;
     }
     result.found = found;

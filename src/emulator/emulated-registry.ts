@@ -270,6 +270,35 @@ export function outcomeOf(info: PushedImageInfo, scanNumber: number): ScanOutcom
   return { kind: "success", severity_level: "Security", vulnerabilities: [] };
 }
 
+/** HSS's severity of an image: its most urgent finding's. */
+function severityOf(
+  vulnerabilities: EmulatedVulnerability[],
+): "Security" | "Low" | "Medium" | "High" {
+  const needs = new Set(vulnerabilities.map((vulnerability) => vulnerability.repair_necessity));
+  if (needs.has("immediate_repair")) return "High";
+  if (needs.has("delay_repair")) return "Medium";
+  return needs.size > 0 ? "Low" : "Security";
+}
+
+/** A vulnerability to publish: its id, the package it is in, how urgent (emulator's fields). */
+export function publishedVulnerability(
+  vulId: string,
+  app: string,
+  necessity: EmulatedVulnerability["repair_necessity"] = "immediate_repair",
+): EmulatedVulnerability {
+  return {
+    vul_id: vulId,
+    repair_necessity: necessity,
+    description: `${app}: ${vulId}, published after the image was first scanned`,
+    position: `/usr/lib/${app}`,
+    app_name: app,
+    app_path: `/usr/lib/${app}`,
+    version: "1.0.0",
+    solution: `upgrade ${app} to 1.0.2`,
+    url: `https://nvd.example/${vulId}`,
+  };
+}
+
 const keyOf = (
   info: Pick<
     PushedImageInfo,
@@ -294,6 +323,12 @@ export class EmulatedRegistry {
     records: ImageRecord[];
   }> = [];
   private nextId = 1;
+  /** Vulnerabilities published after the fact: scans requested from `at` on find them. */
+  private readonly published: Array<{
+    vulnerability: EmulatedVulnerability;
+    affects: (image: string) => boolean;
+    at: number;
+  }> = [];
   /** Every scan request that reached a known image, in order. */
   readonly scansStarted: Array<{ image_type: ImageType; target: ScanTarget; at: number }> = [];
 
@@ -435,12 +470,37 @@ export class EmulatedRegistry {
     return { ...base, ...this.result(record, scans.length) };
   }
 
+  /**
+   * A vulnerability HSS learns of after images were scanned (its database updated): every scan
+   * of an image it affects (`namespace/name:tag`) requested from now on finds it; earlier scans
+   * keep their results, as HSS's do until the image is scanned again.
+   */
+  publish(vulnerability: EmulatedVulnerability, affects: (image: string) => boolean): void {
+    this.published.push({ vulnerability, affects, at: this.now() });
+  }
+
   /** The vulnerabilities of the image's last finished scan. */
   vulnerabilities(record: ImageRecord): EmulatedVulnerability[] {
     const finished = this.finishedScans(record);
     if (finished === 0) return [];
-    const outcome = outcomeOf(record.info, finished);
-    return outcome.kind === "success" ? outcome.vulnerabilities : [];
+    return this.outcome(record, finished).vulnerabilities ?? [];
+  }
+
+  /** What the scan found: its words' findings, and what was published before it was requested. */
+  private outcome(
+    record: ImageRecord,
+    scanNumber: number,
+  ): ScanOutcome & { vulnerabilities?: EmulatedVulnerability[] } {
+    const outcome = outcomeOf(record.info, scanNumber);
+    const requestedAt = record.scans[scanNumber - 1]?.requestedAt ?? 0;
+    if (outcome.kind !== "success") return outcome;
+    const name = `${record.info.namespace}/${record.info.image_name}:${record.info.image_version}`;
+    const added = this.published
+      .filter((entry) => entry.at <= requestedAt && entry.affects(name))
+      .map((entry) => entry.vulnerability);
+    if (added.length === 0) return outcome;
+    const vulnerabilities = [...outcome.vulnerabilities, ...added];
+    return { ...outcome, vulnerabilities, severity_level: severityOf(vulnerabilities) };
   }
 
   /** Registries, as ListRegistry shows them (RegistryInfo): every registry an image was pushed to. */
@@ -519,7 +579,7 @@ export class EmulatedRegistry {
   private result(record: ImageRecord, scanNumber: number): Partial<ListedImage> {
     const scan = record.scans[scanNumber - 1];
     if (!scan) return {};
-    const outcome = outcomeOf(record.info, scanNumber);
+    const outcome = this.outcome(record, scanNumber);
     const finishedAt = scan.requestedAt + this.timings.scanMs;
     if (outcome.kind === "failed") {
       return {

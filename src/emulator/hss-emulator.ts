@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
+import picomatch from "picomatch";
 import { type ScanBatch, scanBatchSchema } from "../hss/batch-scan-request";
 import { type ImageType, imageTypeSchema, type ScanTarget } from "../images/scan-target";
 import {
@@ -8,6 +9,7 @@ import {
   EmulatedRegistry,
   type HssUnknowns,
   type PushedImageInfo,
+  publishedVulnerability,
   type RegistryTimings,
   registryIdOf,
 } from "./emulated-registry";
@@ -159,6 +161,17 @@ export interface HssEmulator {
   failNext(...faults: EmulatorFault[]): void;
   /** HSS stops serving an API from now on (404 APIGW.0101), as when it retires one. */
   retire(api: string): void;
+  /**
+   * A vulnerability published now in `pkg`, affecting the images whose `namespace/name:tag`
+   * matches one of `images` (globs): their next scan finds it. Also `POST /emulator/publish` with
+   * `{"vul_id", "package", "images": [globs], "repair_necessity"}` (loopback, unsigned).
+   */
+  publish(
+    vulId: string,
+    pkg: string,
+    images: readonly string[],
+    necessity?: "immediate_repair" | "delay_repair" | "not_needed_repair",
+  ): void;
   reset(): void;
   close(): Promise<void>;
 }
@@ -210,6 +223,12 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     options.instanceUrlForm,
   );
   const retired = new Set(options.retiredApis ?? []);
+  const publish: HssEmulator["publish"] = (vulId, pkg, images, necessity) => {
+    const matchers = images.map((glob) => picomatch(glob, { dot: true }));
+    registry.publish(publishedVulnerability(vulId, pkg, necessity), (image) =>
+      matchers.some((matches) => matches(image)),
+    );
+  };
   const acceptedTasks: unknown[] = [];
   const syncs: unknown[] = [];
   const okCalls: Record<string, number> = {};
@@ -242,6 +261,22 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
       return;
     }
     const url = new URL(req.url ?? "/", "http://emulator");
+    if (req.method === "POST" && url.pathname === "/emulator/publish") {
+      const fields = (parseJson(body) ?? {}) as Record<string, unknown>;
+      const images = Array.isArray(fields.images) ? fields.images.map(String) : [];
+      if (
+        typeof fields.vul_id !== "string" ||
+        typeof fields.package !== "string" ||
+        !images.length
+      ) {
+        res.writeHead(400, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error_msg: "needs vul_id, package and images (globs)" }));
+        return;
+      }
+      publish(fields.vul_id, fields.package, images, fields.repair_necessity as never);
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      return;
+    }
     const headers = flattenHeaders(req);
     const base = {
       method: req.method ?? "",
@@ -366,6 +401,7 @@ export async function startHssEmulator(options: HssEmulatorOptions = {}): Promis
     retire: (api) => {
       retired.add(api);
     },
+    publish,
     failNext: (...more) => {
       faults.push(...more);
     },

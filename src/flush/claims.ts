@@ -28,6 +28,8 @@ export interface FlushSettings {
   followUpIntervalMs: number;
   /** SWR instances by registry host: which registry to sync for an image HSS does not list. */
   swr: Config["swr"];
+  /** RESCAN_*: accepted pushes join the rescan set (off when `everyMs` is 0). */
+  rescan?: Config["rescan"];
 }
 
 export interface FlushOptions {

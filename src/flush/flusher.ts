@@ -9,6 +9,7 @@ import {
   QueueUnavailableError,
   watchOf,
 } from "../queue/scan-queue";
+import { rememberForRescan } from "../rescan/rescan-set";
 import { firstCheckInMs } from "../scan-apis";
 import { type SendOutcome, sendScan } from "../send-scan";
 import { MIN_ATTEMPT_MS } from "../submit";
@@ -210,6 +211,9 @@ async function settleAccepted(
   const { claim, listed } = ready;
   const images = claim.scans.length;
   await queue.accepted(claim, settings.dedupeWindowMs);
+  if (settings.rescan && settings.rescan.everyMs > 0) {
+    await rememberForRescan(claim.scans, settings.rescan, queue, Date.now());
+  }
   const sentUrls = "image_info_list" in outcome.sent ? outcome.sent.image_info_list : [];
   if (settings.followUp) {
     const now = Date.now();

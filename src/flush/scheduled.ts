@@ -4,6 +4,8 @@ import type { DeliveryReport } from "../notify/deliver";
 import type { Notifier } from "../notify/notifier";
 import type { QueueCounts, QueuedScan, ScanQueue } from "../queue/scan-queue";
 import { QueueUnavailableError } from "../queue/scan-queue";
+import type { NewFindings } from "../rescan/new-findings";
+import type { RescanPass } from "../rescan/rescan-set";
 import { MIN_ATTEMPT_MS } from "../submit";
 import { deadLettersOf, type FlushOptions, type FlushResult } from "./claims";
 import { flushQueue } from "./flusher";
@@ -29,6 +31,8 @@ export interface ScheduledFlushReport {
   waiting?: string[];
   /** Dead letters and watches dropped past their retention in this run. */
   pruned?: { dead_letters: number; watches: number };
+  /** With RESCAN_*: what this flush's rescan pass queued (when it queued or dropped any). */
+  rescan?: RescanPass;
 }
 
 /** A flush's result as answers and logs show it: dead letters named, not by id. */
@@ -44,7 +48,11 @@ export interface ScheduledFlushOptions {
   followUp?: {
     settings: FollowUpSettings;
     notifier?: (queue: ScanQueue) => Promise<Notifier | undefined>;
+    /** With RESCAN_*: what is new in each finished scan's digest (src/rescan/new-findings.ts). */
+    findings?: (queue: ScanQueue) => NewFindings | undefined;
   };
+  /** With RESCAN_*: one rescan pass after the follow-up (src/rescan/rescan-set.ts). */
+  rescan?: (queue: ScanQueue) => Promise<RescanPass>;
   dryRun: boolean;
   requestId?: string;
   trigger?: string;
@@ -76,7 +84,8 @@ export async function scheduledFlush(
   const flushed = await flushQueue({ ...options.flush, queue });
   const notifier = options.followUp?.notifier ? await options.followUp.notifier(queue) : undefined;
   const followed = await runFollowUp(queue, options, notifier);
-  if (followed && followed.requeued > 0) {
+  const rescanned = await runRescan(queue, options);
+  if ((followed && followed.requeued > 0) || (rescanned?.queued ?? 0) > 0) {
     addFlush(flushed, await flushQueue({ ...options.flush, queue }));
   }
   const { accepted: _accepted, buried: _buried, sent_urls: _sent, ...counted } = flushed;
@@ -101,6 +110,7 @@ export async function scheduledFlush(
     result.hss_calls === 0 &&
     result.dead_lettered === 0 &&
     !notifiedAny &&
+    !(rescanned && !rescanned.held) &&
     (followed === undefined || (followed.checked === 0 && followed.list_calls === 0));
   const dropped =
     pruned && pruned.dead_letters + pruned.watches > 0 ? { pruned } : ({} as { pruned?: never });
@@ -108,6 +118,7 @@ export async function scheduledFlush(
     trigger,
     ...result,
     ...(followed ? { follow_up: followed } : {}),
+    ...(rescanned && !rescanned.held ? { rescan: rescanned } : {}),
     ...(notifiedAny ? { notify: notified } : {}),
     ...(counts ? { queue: counts } : {}),
     ...dropped,
@@ -119,6 +130,7 @@ export async function scheduledFlush(
     trigger,
     flush: result,
     ...(followed ? { follow_up: followed } : {}),
+    ...(rescanned && !rescanned.held ? { rescan: rescanned } : {}),
     ...(notifiedAny ? { notify: notified } : {}),
     ...(counts ? { queue: counts } : {}),
     ...(waiting && waiting.length > 0 ? { waiting: waiting.map(describeQueued) } : {}),
@@ -177,6 +189,21 @@ async function deliverAlerts(
   return any ? report : undefined;
 }
 
+/** The rescan pass (RESCAN_*), after the follow-up: due images queued behind the pushes. */
+async function runRescan(
+  queue: ScanQueue,
+  options: ScheduledFlushOptions,
+): Promise<RescanPass | undefined> {
+  if (!options.rescan || options.flush.deadline - Date.now() < MIN_ATTEMPT_MS) return undefined;
+  try {
+    return await options.rescan(queue);
+  } catch (error) {
+    if (!(error instanceof QueueUnavailableError)) throw error;
+    options.flush.log.warn("queue_unavailable", { during: "rescan", reason: error.message });
+    return undefined;
+  }
+}
+
 /** The follow-up, after the queue's own work, when FOLLOW_UP is on and time is left. */
 async function runFollowUp(
   queue: ScanQueue,
@@ -196,6 +223,7 @@ async function runFollowUp(
       log: flush.log,
       notifier,
       urls: flush.urls,
+      findings: follow.findings?.(queue),
     });
   } catch (error) {
     if (!(error instanceof QueueUnavailableError)) throw error;

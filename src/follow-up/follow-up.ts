@@ -13,6 +13,7 @@ import {
   type ScanQueue,
   type Watch,
 } from "../queue/scan-queue";
+import type { NewFindings } from "../rescan/new-findings";
 import { type ImageRef, LIST_PAGE, refKey } from "./lookup";
 import { requestSync } from "./sync";
 import { lookUpWatches, type RegistryCheck, type Sighting } from "./watch-lookup";
@@ -53,6 +54,8 @@ export interface FollowUpOptions {
   notifier?: Notifier;
   /** Learns how HSS records enterprise images' instance_url from what it lists. */
   urls?: InstanceUrls;
+  /** With RESCAN_*: what each finished scan found that is new in its digest. */
+  findings?: NewFindings;
   now?: () => number;
   /** List calls this run may make at most (right after intake: one). */
   maxListCalls?: number;
@@ -343,6 +346,7 @@ function requeue(
     ...(resyncs > 0 ? { resyncs } : {}),
     listed: true,
     ...(hss_instance_url ? { hss_instance_url } : {}),
+    ...(watch.rescan ? { rescan: true } : {}),
   };
   return {
     action: { kind: "requeue", scan, afterSync, rescan: rescans, ...(hssUrl ? { hssUrl } : {}) },
@@ -375,8 +379,11 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
   // A run limited to a few list calls claims no more than those calls can cover (a page each).
   const limit =
     options.maxListCalls === undefined ? WATCHES_PER_RUN : options.maxListCalls * LIST_PAGE;
-  const claimed = await queue.watches.claimDue(limit, settings.leaseMs);
-  if (claimed.length === 0) return result;
+  const due = await queue.watches.claimDue(limit, settings.leaseMs);
+  if (due.length === 0) return result;
+  // A result read already, waiting for its vulnerabilities' list: judged again, no lookup.
+  const held = due.filter((watch) => watch.held !== undefined);
+  const claimed = due.filter((watch) => watch.held === undefined);
   const lookup = await lookUpWatches(claimed, {
     hss: options.hss,
     budget: queue.budget,
@@ -395,7 +402,7 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
   if (lookup.error) log.warn("follow_up_lookup_failed", { ...failureFieldsOf(lookup.error) });
   await learnInstanceUrls(claimed, lookup.sightings, options.urls);
   const at = now();
-  const decisions = claimed.map((claimedWatch) => {
+  const decisions: Decided = claimed.map((claimedWatch) => {
     const key = refKey(claimedWatch);
     const sighting = lookup.sightings.get(key);
     // What the watch keeps of this check: where the lists were read to, whether HSS lists it.
@@ -408,6 +415,10 @@ export async function followUp(options: FollowUpOptions): Promise<FollowUpResult
     for (const { level, event, fields } of decision.events) log[level](event, fields);
     return { watch, decision };
   });
+  for (const watch of held) {
+    const finding = watch.held as unknown as Finding;
+    decisions.push({ watch, decision: { action: { kind: "done", finding }, events: [] } });
+  }
   await carryOut(decisions, { ...options, retryAfterMs: lookup.retryAfterMs }, result);
   return result;
 }
@@ -460,15 +471,63 @@ async function carryOut(decided: Decided, options: Carried, result: FollowUpResu
   result.requeued = requeued.length;
   const buried = await buryAll(decidedAs(decided, "bury"), options);
   result.gave_up = buried.length;
-  const done = decidedAs(decided, "done");
-  // Alerts first: a watch removed before its alert is in the outbox could lose the alert, while
-  // an alert put twice is one alert (its key).
-  for (const { action } of done) {
-    if (action.finding) await options.notifier?.notify(action.finding);
-  }
+  const done = await alertDone(decidedAs(decided, "done"), options);
   await options.queue.watches.remove(
     [...done, ...requeued, ...buried].map(({ watch }) => watch.id),
   );
+}
+
+/**
+ * Alerts first: a watch removed before its alert is in the outbox could lose the alert, while an
+ * alert put twice is one alert (its key). A push's findings are alerted whole; a rescan's only
+ * for what is new in its digest (with RESCAN_*: `findings`, which also keeps each push's baseline).
+ * Returns the watches that are done; one whose list could not be read yet stays watched.
+ */
+async function alertDone(done: ReturnType<typeof decidedAs<"done">>, options: Carried) {
+  const settled: typeof done = [];
+  const later: Array<{ watch: Watch; inMs: number }> = [];
+  for (const entry of done) {
+    const { watch, action } = entry;
+    const finding = action.finding;
+    const verdict = finding && (await options.findings?.judge(finding, watch.rescan === true));
+    const heldAt = Number(watch.held?.held_at ?? Date.now());
+    if (verdict?.kind === "later" && Date.now() - heldAt <= options.settings.timeoutMs) {
+      const held = { ...finding, held_at: heldAt };
+      later.push({ watch: { ...watch, held }, inMs: verdict.retryAfterMs });
+      continue;
+    }
+    if (verdict?.kind === "later") {
+      options.log.warn("rescan_not_judged", {
+        image: finding?.image,
+        reason: `its vulnerabilities could not be read for FOLLOW_UP_TIMEOUT_SECONDS=${options.settings.timeoutMs / 1000}`,
+      });
+    }
+    settled.push(entry);
+    if (!finding) continue;
+    if (!watch.rescan) {
+      await options.notifier?.notify(finding);
+      continue;
+    }
+    if (verdict?.kind === "new") {
+      await options.notifier?.notifyNew(finding, verdict.vulnerabilities);
+    }
+    const gone = verdict && "gone" in verdict ? verdict.gone : [];
+    if (gone.length > 0 && options.findings?.reportFixed) {
+      await options.notifier?.notifyFixed(finding, gone);
+    }
+    options.log.info("rescan_finished", {
+      image: finding.image,
+      ...(finding.digest ? { digest: finding.digest } : {}),
+      new: verdict?.kind === "new" ? verdict.vulnerabilities.map((vul) => vul.vul_id) : [],
+      ...(gone.length > 0 ? { gone } : {}),
+      ...(verdict?.kind === "baseline" ? { baseline: true } : {}),
+    });
+  }
+  // Its vulnerabilities not readable now: judged again once that API's budget has a slot.
+  for (const { watch, inMs } of later) {
+    await options.queue.watches.add([watch], Math.max(1000, inMs));
+  }
+  return settled;
 }
 
 /** Watched again: soon when not looked at, after the interval otherwise; syncs asked for. */
@@ -537,6 +596,7 @@ async function buryAll(buried: ReturnType<typeof decidedAs<"bury">>, options: Ca
         checked_at: _c,
         unrequested: _u,
         sent_url: _sent,
+        held: _held,
         ...scan
       } = watch;
       return { scan, error: action.error };

@@ -50,7 +50,13 @@ export interface AlertVulnerability {
 }
 
 export interface Alert {
-  event: "scan_finished";
+  /**
+   * `scan_finished`: a push's scan, its findings whole; `new_vulnerabilities`: a rescan found
+   * vulnerabilities not seen before in this digest (src/rescan/): only those, counted in `vul_num`.
+   */
+  event: "scan_finished" | "new_vulnerabilities" | "exception_ending" | "vulnerabilities_fixed";
+  /** `exception_ending`: the exceptions file's entry that ends soon, for this image's finding. */
+  exception?: { id: string; until: string; owner?: string; reason: string };
   image_type: string;
   instance_id?: string;
   instance_name?: string;
@@ -70,6 +76,8 @@ export interface Alert {
   counts?: Partial<Record<Severity, number>>;
   /** The vulnerabilities read, the most urgent first (empty when they were not read). */
   vulnerabilities: AlertVulnerability[];
+  /** Vulnerabilities left out because the exceptions file accepts them (not in `vul_num`). */
+  excepted?: number;
   scanned_at?: number;
   /** The image in HSS's console. */
   console_url?: string;
@@ -131,7 +139,20 @@ export function alertKey(route: string, channel: string, alert: Alert): string {
  * purpose: whether they were read depends on the call budget at the time, not on the image.
  */
 function counted(alert: Alert): string {
-  return `${alert.severity}/${alert.vul_num}/${alert.malicious_file_num}/${alert.unsafe_setting_num}`;
+  const totals = `${alert.severity}/${alert.vul_num}/${alert.malicious_file_num}/${alert.unsafe_setting_num}`;
+  if (alert.exception) return `ending/${alert.exception.id}/${alert.exception.until}`;
+  if (alert.event === "vulnerabilities_fixed") {
+    return `fixed/${alert.vulnerabilities
+      .map((vulnerability) => vulnerability.id)
+      .sort()
+      .join(",")}`;
+  }
+  // What is new is the point of a rescan's alert: the same new ids are one alert.
+  if (alert.event !== "new_vulnerabilities") return totals;
+  return `new/${alert.vulnerabilities
+    .map((vulnerability) => vulnerability.id)
+    .sort()
+    .join(",")}`;
 }
 
 /** The image's name as people read it: `namespace/repository:tag1, tag2`. */
@@ -155,6 +176,7 @@ export function countsText(alert: Alert): string {
 /** Malicious files and unsafe settings, when there are any. */
 export function otherFindings(alert: Alert): string | undefined {
   const parts = [
+    ...(alert.excepted ? [`${alert.excepted} accepted in the exceptions file`] : []),
     alert.malicious_file_num
       ? `${alert.malicious_file_num} malicious file${alert.malicious_file_num === 1 ? "" : "s"}`
       : "",
@@ -189,7 +211,14 @@ export function shortDigest(digest: string | undefined): string | undefined {
 /** What every message shows about the image, in order: name, where, digest, findings, the rest. */
 export function facts(alert: Alert): Array<[string, string]> {
   const also = otherFindings(alert);
+  const exception = alert.exception;
   return [
+    ...(exception
+      ? [
+          ["Exception", `${exception.id} accepted until ${exception.until}: ${exception.reason}`],
+          ...(exception.owner ? [["Owner", exception.owner]] : []),
+        ].map((row) => row as [string, string])
+      : []),
     ["Image", imageName(alert, 20)],
     ["Where", whereText(alert)],
     ...(alert.digest ? [["Digest", shortDigest(alert.digest) as string] as [string, string]] : []),
@@ -200,7 +229,14 @@ export function facts(alert: Alert): Array<[string, string]> {
 
 /** The headline of an alert: "High: 12 vulnerabilities in team/app:1.2". */
 export function headline(alert: Alert): string {
-  return `${alert.severity}: ${alert.vul_num} vulnerabilit${alert.vul_num === 1 ? "y" : "ies"} in ${imageName(alert, 3)}`;
+  if (alert.exception) {
+    return `Exception ending ${alert.exception.until}: ${alert.exception.id} in ${imageName(alert, 3)}`;
+  }
+  if (alert.event === "vulnerabilities_fixed") {
+    return `Fixed: ${alert.vul_num} vulnerabilit${alert.vul_num === 1 ? "y" : "ies"} no longer found in ${imageName(alert, 3)}`;
+  }
+  const fresh = alert.event === "new_vulnerabilities" ? "new " : "";
+  return `${alert.severity}: ${alert.vul_num} ${fresh}vulnerabilit${alert.vul_num === 1 ? "y" : "ies"} in ${imageName(alert, 3)}`;
 }
 
 /** Where the image is: the SWR Enterprise instance, or SWR's shared registry. */
@@ -209,4 +245,35 @@ export function whereText(alert: Alert): string {
     return `SWR Enterprise ${alert.instance_name ?? alert.instance_id ?? ""}${alert.registry ? ` (${alert.registry})` : ""}`.trim();
   }
   return alert.image_type === "shared_image" ? "SWR (shared with you)" : "SWR";
+}
+
+/**
+ * An alert without the vulnerabilities the exceptions file accepts (`accepts(id, package)`):
+ * they leave the list, the counts and `vul_num`, and are counted in `excepted`. Undefined when
+ * nothing is left to tell (every vulnerability accepted, nothing else found).
+ */
+export function withoutAccepted(
+  alert: Alert,
+  accepts: (id: string, pkg: string | undefined) => boolean,
+): Alert | undefined {
+  if (alert.vulnerabilities.length === 0) return alert;
+  const kept = alert.vulnerabilities.filter((item) => !accepts(item.id, item.package));
+  const excepted = alert.vulnerabilities.length - kept.length;
+  if (excepted === 0) return alert;
+  const vulNum = Math.max(0, alert.vul_num - excepted);
+  if (vulNum === 0 && alert.malicious_file_num === 0 && alert.unsafe_setting_num === 0) {
+    return undefined;
+  }
+  const counts: Partial<Record<Severity, number>> = {};
+  for (const item of kept) counts[item.severity] = (counts[item.severity] ?? 0) + 1;
+  const highest = SEVERITIES.find((name) => (counts[name] ?? 0) > 0);
+  return {
+    ...alert,
+    vulnerabilities: kept,
+    counts,
+    vul_num: vulNum,
+    excepted: (alert.excepted ?? 0) + excepted,
+    // Read whole: the highest of what is left is the alert's (HSS's otherwise).
+    ...(highest && vulNum === kept.length ? { severity: highest } : {}),
+  };
 }

@@ -5,6 +5,7 @@ import type { SubmittedImages } from "../submitted-images";
 import {
   type Claim,
   type DeadLetter,
+  type DueSet,
   type Durability,
   type EnqueueOptions,
   type EnqueueOutcome,
@@ -15,6 +16,7 @@ import {
   QueueFullError,
   type QueueLimits,
   type ReleaseOptions,
+  type RescanEntry,
   type ScanQueue,
   type Watch,
   type WatchStore,
@@ -76,11 +78,65 @@ export class MemoryWatchStore implements WatchStore {
     else this.values.set(key, { value, until: this.now() + ttlMs });
   }
 
+  async tally(key: string, by: number, ttlMs: number): Promise<number> {
+    const current = await this.kept(key);
+    const total = Number(current ?? 0) + by;
+    const until = current === undefined ? this.now() + ttlMs : this.values.get(key)?.until;
+    this.values.set(key, { value: String(total), until: until ?? this.now() + ttlMs });
+    return total;
+  }
+
   async kept(key: string): Promise<string | undefined> {
     const entry = this.values.get(key);
     if (entry && entry.until > this.now()) return entry.value;
     this.values.delete(key);
     return undefined;
+  }
+}
+
+/** A due set in this process's memory (the rescan set of an in-process queue). */
+export class MemoryDueSet<T extends { id: string }> implements DueSet<T> {
+  private readonly entries = new Map<string, { item: T; dueAt: number }>();
+
+  constructor(private readonly now: () => number) {}
+
+  async put(items: T[], dueInMs: number): Promise<void> {
+    for (const item of items) {
+      this.entries.set(item.id, { item: structuredClone(item), dueAt: this.now() + dueInMs });
+    }
+  }
+
+  private due(limit: number, horizonMs = 0) {
+    const now = this.now();
+    return [...this.entries.values()]
+      .filter((entry) => entry.dueAt <= now + horizonMs)
+      .sort((a, b) => a.dueAt - b.dueAt)
+      .slice(0, limit);
+  }
+
+  async claimDue(limit: number, leaseMs: number, horizonMs = 0): Promise<T[]> {
+    const due = this.due(limit, horizonMs);
+    for (const entry of due) entry.dueAt = this.now() + leaseMs;
+    return due.map((entry) => structuredClone(entry.item));
+  }
+
+  async peekDue(limit: number): Promise<T[]> {
+    return this.due(limit).map((entry) => structuredClone(entry.item));
+  }
+
+  async remove(ids: string[]): Promise<void> {
+    for (const id of ids) this.entries.delete(id);
+  }
+
+  async count(): Promise<number> {
+    return this.entries.size;
+  }
+
+  async nextDueAt(): Promise<number | undefined> {
+    let next: number | undefined;
+    for (const { dueAt } of this.entries.values())
+      if (next === undefined || dueAt < next) next = dueAt;
+    return next;
   }
 }
 
@@ -94,6 +150,7 @@ export class MemoryScanQueue implements ScanQueue {
   readonly budget: CallBudget;
   readonly watches: WatchStore;
   readonly outbox: AlertOutbox;
+  readonly rescans: DueSet<RescanEntry>;
   private readonly scans = new Map<string, QueuedScan>();
   /** Pending image id → epoch ms from which it may be claimed. */
   private readonly pending = new Map<string, number>();
@@ -117,6 +174,7 @@ export class MemoryScanQueue implements ScanQueue {
     this.watchStore = new MemoryWatchStore(now);
     this.watches = this.watchStore;
     this.outbox = memoryOutbox(now);
+    this.rescans = new MemoryDueSet<RescanEntry>(now);
   }
 
   async enqueue(

@@ -22,6 +22,7 @@ import {
 import {
   type Claim,
   type DeadLetter,
+  type DueSet,
   type Durability,
   type EnqueueOptions,
   type EnqueueOutcome,
@@ -32,6 +33,7 @@ import {
   type QueuedScan,
   type QueueLimits,
   type ReleaseOptions,
+  type RescanEntry,
   type ScanQueue,
   type Watch,
   type WatchStore,
@@ -64,6 +66,8 @@ const QUEUE_KEYS = [
 ].map((name) => `${PREFIX}${name}`);
 const budgetKeys = (api: HssApi) => [`${PREFIX}calls:${api}`, `${PREFIX}blocked:${api}`];
 const WATCH_KEYS = [`${PREFIX}watch`, `${PREFIX}watch-due`];
+/** The rescan set: the same two-key shape as the watches (hash of bodies, zset of due times). */
+const RESCAN_KEYS = [`${PREFIX}rescan`, `${PREFIX}rescan-due`];
 
 /** How many pending entries one claim looks at beyond the batch it takes. */
 const CLAIM_SCAN_EXTRA = 1000;
@@ -112,6 +116,7 @@ export class RedisScanQueue implements ScanQueue {
   readonly budget: CallBudget;
   readonly watches: WatchStore;
   readonly outbox: AlertOutbox;
+  readonly rescans: DueSet<RescanEntry>;
   private readonly client: Redis;
   private lastError = "";
 
@@ -227,6 +232,68 @@ export class RedisScanQueue implements ScanQueue {
       kept: async (key) => {
         await this.ready();
         return (await this.guard(this.client.get(`${PREFIX}kept:${key}`))) ?? undefined;
+      },
+      tally: async (key, by, ttlMs) => {
+        await this.ready();
+        const name = `${PREFIX}kept:${key}`;
+        const [[, total] = []] =
+          (await this.guard(
+            this.client
+              .multi()
+              .incrby(name, by)
+              .pexpire(name, Math.max(1, Math.round(ttlMs)), "NX")
+              .exec(),
+          )) ?? [];
+        return Number(total ?? 0);
+      },
+    };
+    this.rescans = this.dueSet<RescanEntry>(RESCAN_KEYS);
+  }
+
+  /** A due set on two keys (hash of bodies, zset of due times), with the watches' scripts. */
+  private dueSet<T extends { id: string }>(keys: string[]): DueSet<T> {
+    const [hash, due] = keys as [string, string];
+    const bodies = async (ids: string[]) => {
+      if (ids.length === 0) return [];
+      const found = await this.guard(this.client.hmget(hash, ...ids));
+      return found.flatMap((body) => (body ? [fromLua<T>(body)] : []));
+    };
+    return {
+      put: async (items, dueInMs) => {
+        if (items.length === 0) return;
+        await this.run("scanQueueWatchPut", [
+          ...keys,
+          Math.max(0, Math.round(dueInMs)),
+          ...items.flatMap((item) => [item.id, JSON.stringify(item)]),
+        ]);
+      },
+      claimDue: async (limit, leaseMs, horizonMs = 0) => {
+        const claimed = (await this.run("scanQueueWatchClaim", [
+          ...keys,
+          limit,
+          Math.round(leaseMs),
+          Math.round(horizonMs),
+        ])) as string[];
+        return claimed.map((body) => fromLua<T>(body));
+      },
+      peekDue: async (limit) => {
+        await this.ready();
+        const now = Date.now();
+        return bodies(
+          await this.guard(this.client.zrangebyscore(due, "-inf", now, "LIMIT", 0, limit)),
+        );
+      },
+      remove: async (ids) => {
+        if (ids.length > 0) await this.run("scanQueueWatchRemove", [...keys, ...ids]);
+      },
+      count: async () => {
+        await this.ready();
+        return this.guard(this.client.hlen(hash));
+      },
+      nextDueAt: async () => {
+        await this.ready();
+        const [, score] = await this.guard(this.client.zrange(due, 0, 0, "WITHSCORES"));
+        return score === undefined ? undefined : Number(score);
       },
     };
   }

@@ -273,9 +273,13 @@ end
 return 1
 `;
 
-/** Watch keys. ARGV: limit, lease ms. Returns the due watches, each now due after the lease. */
+/**
+ * Watch keys. ARGV: limit, lease ms, and optionally a horizon ms (entries due before now + it
+ * count as due: a pass run now). Returns the due watches, each now due after the lease.
+ */
 export const WATCH_CLAIM = `${NOW}
-local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local horizon = tonumber(ARGV[3] or '0')
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now + horizon, 'LIMIT', 0, tonumber(ARGV[1]))
 local out = {}
 for _, id in ipairs(ids) do
   local body = redis.call('HGET', KEYS[1], id)

@@ -29,6 +29,8 @@ export interface NewScan {
   resyncs?: number;
   /** HSS was seen to list the image (by a lookup before the scan, or by the follow-up). */
   listed?: boolean;
+  /** A rescan of an image pushed before (RESCAN_*): its result is compared, not alerted whole. */
+  rescan?: boolean;
   /**
    * HSS's own record of the image's instance_url, where it differed from what was sent: the
    * follow-up sent the image again with it (once), and it is sent with this value.
@@ -133,6 +135,11 @@ export interface Watch extends NewScan {
   unrequested?: boolean;
   /** The instance_url the scan request carried, where it was not the target's own (a form). */
   sent_url?: string;
+  /**
+   * Its scan's result, read already, waiting only for its vulnerabilities to be read (a rescan's
+   * new findings, when that API's budget had no slot): judged again without a lookup.
+   */
+  held?: Record<string, unknown>;
 }
 
 /**
@@ -152,6 +159,39 @@ export interface WatchStore {
   /** A small value kept for `ttlMs` beside the watches (where a listing got to); undefined removes it. */
   keep(key: string, value: string | undefined, ttlMs: number): Promise<void>;
   kept(key: string): Promise<string | undefined>;
+  /** Adds `by` to a counter kept `ttlMs` from its first count; returns the new total. */
+  tally(key: string, by: number, ttlMs: number): Promise<number>;
+}
+
+/**
+ * An image the function keeps re-evaluating (RESCAN_EVERY_DAYS): what to scan, when a push of it
+ * was last accepted (it leaves the set RESCAN_WITHIN_DAYS after), when it was last rescanned.
+ */
+export interface RescanEntry {
+  /** `rescanKeyOf(image_type, target)`: one entry per tag. */
+  id: string;
+  image_type: ImageType;
+  target: ScanTarget;
+  digest?: string;
+  pushed_at: number;
+  rescanned_at?: number;
+}
+
+/** The set of images re-evaluated on a cadence, each due at its own time (same backend). */
+export interface DueSet<T extends { id: string }> {
+  /** Adds or replaces; each is next due `dueInMs` from now. */
+  put(items: T[], dueInMs: number): Promise<void>;
+  /**
+   * Up to `limit` due entries (due before now + `horizonMs`: 0 unless a pass is forced), each
+   * made not due for `leaseMs`.
+   */
+  claimDue(limit: number, leaseMs: number, horizonMs?: number): Promise<T[]>;
+  /** Up to `limit` due entries, left as they are (a dry run). */
+  peekDue(limit: number): Promise<T[]>;
+  remove(ids: string[]): Promise<void>;
+  count(): Promise<number>;
+  /** When the next entry is due (epoch ms); undefined when the set is empty. */
+  nextDueAt(): Promise<number | undefined>;
 }
 
 /** A submitted image as the follow-up watches it, from now on, in `state`. */
@@ -167,6 +207,7 @@ export function watchOf(scan: NewScan | QueuedScan, state: Watch["state"], now: 
     checked_at: _checked,
     unrequested: _unrequested,
     sent_url: _sent,
+    held: _held,
     ...rest
   } = scan as QueuedScan & Partial<Watch>;
   return { ...rest, state, requested_at: now, since: now, watched_at: now };
@@ -225,6 +266,8 @@ export interface ScanQueue {
   readonly watches: WatchStore;
   /** Alerts waiting to be posted to chat channels (docs/notifications.md). */
   readonly outbox: AlertOutbox;
+  /** Images re-evaluated on a cadence (RESCAN_*, src/rescan/). */
+  readonly rescans: DueSet<RescanEntry>;
   enqueue(
     scans: NewScan[],
     dedupeWindowMs: number,

@@ -142,3 +142,19 @@ export function functionInstance(emulator: HssEmulator, env: Record<string, stri
     close: () => handler.close(),
   };
 }
+
+/** An SWR Enterprise image HSS has synced already (pushed a while ago), for tests that push it. */
+export function inHss(
+  emulator: HssEmulator,
+  image: { namespace: string; name: string; tag: string; instance: string; host: string },
+): void {
+  emulator.push({
+    image_type: "instance_image",
+    namespace: image.namespace,
+    image_name: image.name,
+    image_version: image.tag,
+    instance_id: image.instance,
+    host: image.host,
+    synced: true,
+  });
+}

@@ -49,6 +49,7 @@ const LAYERS: Array<{ name: string; modules: string[] }> = [
       "report",
       "flush/",
       "follow-up/",
+      "rescan/",
       "notify/",
       "wiring/",
       "middleware/",

@@ -207,6 +207,37 @@ describe("configuration of the scan API and the follow-up", () => {
     expect(() => scope("0")).toThrow(/HSS_SCAN_SCOPE/);
   });
 
+  it("reads the rescan settings, off by default, and refuses them without a queue", () => {
+    expect(loadConfig(base).rescan.everyMs).toBe(0);
+    const on = loadConfig({
+      ...base,
+      SCAN_QUEUE: "memory",
+      RESCAN_EVERY_DAYS: "7",
+      RESCAN_TAGS: "v*, release-*",
+      RESCAN_MAX_PER_DAY: "100",
+    }).rescan;
+    expect(on).toMatchObject({
+      everyMs: 7 * 86_400_000,
+      tags: ["v*", "release-*"],
+      maxPerDay: 100,
+      withinMs: 30 * 86_400_000,
+      newest: 0,
+      reportFixed: false,
+    });
+    expect(() => loadConfig({ ...base, RESCAN_EVERY_DAYS: "7" })).toThrow(
+      /RESCAN_EVERY_DAYS: needs a scan queue \(SCAN_QUEUE\)/,
+    );
+  });
+
+  it("reads the exceptions file of the alerts, naming the line it cannot take", () => {
+    const entries = loadConfig({ ...base, NOTIFY_IGNORE: "CVE-1 package=zlib # accepted\n" }).notify
+      .ignore;
+    expect(entries).toEqual([{ id: "CVE-1", package: "zlib", reason: "accepted", line: 1 }]);
+    expect(() =>
+      loadConfig({ ...base, NOTIFY_IGNORE: "CVE-1 # fine\nCVE-2 until=2027-02-30 # no such day" }),
+    ).toThrow(/NOTIFY_IGNORE: NOTIFY_IGNORE:2: until=2027-02-30: expected a date that exists/);
+  });
+
   it("refuses scan-task without a queue, naming why", () => {
     expect(() => loadConfig({ ...base, HSS_SCAN_API: "scan-task" })).toThrow(
       /HSS_SCAN_API: scan-task needs a scan queue \(SCAN_QUEUE\)/,

@@ -43,7 +43,7 @@ function document(alerts: readonly Alert[], count: number, shown: number): Recor
   const one = alerts.length === 1 ? (alerts[0] as Alert) : undefined;
   return {
     version: WEBHOOK_SCHEMA_VERSION,
-    event: "scan_finished",
+    event: one?.event ?? "scan_finished",
     subject: one ? headline(one) : `swr-scan-on-push: ${alerts.length} images with findings`,
     message: one
       ? `HSS found ${one.vul_num} vulnerabilit${one.vul_num === 1 ? "y" : "ies"} (${countsText(one)}) in ${imageName(one, 20)} (${whereText(one)}).`

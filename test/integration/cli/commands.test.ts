@@ -28,6 +28,7 @@ const COMMANDS: Array<[string, string]> = [
   ["queue", "cli/queue.ts"],
   ["check-deploy", "cli/check-deploy.ts"],
   ["wire", "cli/wire.ts"],
+  ["rescan", "cli/rescan.ts"],
   ["invoke", "runners/invoke.ts"],
   ["start", "runners/server.ts"],
 ];

@@ -6,8 +6,8 @@ import {
 } from "../../../src/emulator/hss-emulator";
 import type { ScanTarget } from "../../../src/images/scan-target";
 import { tagsPush } from "../../support/fixtures";
-import { flushUntil, functionInstance } from "../../support/harness";
-import { useRedis } from "../../support/redis-server";
+import { flushUntil, functionInstance, inHss } from "../../support/harness";
+import { useRedis } from "../../support/use-redis";
 
 /**
  * An HSS that records SWR Enterprise images under another instance_url than the pull reference
@@ -34,16 +34,8 @@ const onQueue = (emulator: HssEmulator, env: Record<string, string> = {}) =>
   functionInstance(emulator, { SCAN_QUEUE: redis().url, ...FAST, ...env });
 
 /** HSS synced the tag already (it was pushed a while ago). */
-const inHss = (emulator: HssEmulator, tag: string) =>
-  emulator.push({
-    image_type: "instance_image",
-    namespace: "team",
-    image_name: "app",
-    image_version: tag,
-    instance_id: INSTANCE,
-    host: HOST,
-    synced: true,
-  });
+const synced = (emulator: HssEmulator, tag: string) =>
+  inHss(emulator, { namespace: "team", name: "app", tag, instance: INSTANCE, host: HOST });
 
 /** Every batch-scan request for `tag`: the instance_url it named and what HSS answered. */
 function scanRequestsOf(emulator: HssEmulator, tag: string) {
@@ -76,7 +68,7 @@ describe("instance_url learned from HSS's own records", () => {
         const a = onQueue(emulator);
         const b = onQueue(emulator);
         try {
-          for (const tag of ["v1", "v2", "v3"]) inHss(emulator, tag);
+          for (const tag of ["v1", "v2", "v3"]) synced(emulator, tag);
 
           // Act 1: the instance's first push
           expect((await a.http(push("v1"))).statusCode).toBe(202);
@@ -144,7 +136,7 @@ describe("instance_url learned from HSS's own records", () => {
         const a = onQueue(emulator);
         try {
           // Prepare: v1 known to HSS already
-          inHss(emulator, "v1");
+          synced(emulator, "v1");
 
           // Act: answered 200 and ignored by HSS, seen unscanned by the follow-up
           expect((await a.http(push("v1"))).statusCode).toBe(202);
@@ -200,7 +192,7 @@ describe("instance_url learned from HSS's own records", () => {
         SWR_INSTANCES: JSON.stringify({ [HOST]: { id: INSTANCE, url: `${HOST}/configured` } }),
       });
       try {
-        for (const tag of ["w1", "w2"]) inHss(emulator, tag);
+        for (const tag of ["w1", "w2"]) synced(emulator, tag);
         for (const tag of ["w1", "w2"]) expect((await a.http(push(tag))).statusCode).toBe(202);
         await flushUntil([a], () => a.logged("scan_finished").length >= 2, 15_000);
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { type HssEmulator, startHssEmulator } from "../../../src/emulator/hss-emulator";
 import { tagsPush } from "../../support/fixtures";
-import { flushUntil, functionInstance } from "../../support/harness";
-import { useRedis } from "../../support/redis-server";
+import { flushUntil, functionInstance, inHss } from "../../support/harness";
+import { useRedis } from "../../support/use-redis";
 
 /**
  * HSS stops serving batch-scan (404 APIGW.0101) in the middle of a burst: with a queue, every
@@ -50,15 +50,7 @@ describe("batch-scan retired by HSS", () => {
     try {
       const tags = Array.from({ length: 12 }, (_, index) => `t${index}`);
       for (const tag of tags) {
-        emulator.push({
-          image_type: "instance_image",
-          namespace: "team",
-          image_name: "app",
-          image_version: tag,
-          instance_id: INSTANCE,
-          host: HOST,
-          synced: true,
-        });
+        inHss(emulator, { namespace: "team", name: "app", tag, instance: INSTANCE, host: HOST });
       }
 
       // Act: the first third goes through batch-scan; then HSS retires it, mid-burst

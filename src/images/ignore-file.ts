@@ -1,17 +1,20 @@
 import { existsSync, readFileSync } from "node:fs";
-import picomatch from "picomatch";
 import { ScanOnPushError } from "../errors";
+import { loadGlobMatcher } from "../scan-policy";
 
 /**
- * The ignore file of `scan` (`--ignore-file`, or `.hssignore` in the working directory when it
- * exists): findings a team has looked at and accepted, one per line:
+ * The exceptions file, one grammar for the CI gate (`scan --ignore-file`, or `.hssignore` in the
+ * working directory when it exists) and the function's alerts (NOTIFY_IGNORE / NOTIFY_IGNORE_FILE):
+ * findings a team has looked at and accepted, one per line:
  *
  *   CVE-2026-01001  # the vulnerable code path is not reachable in our build
- *   CVE-2026-01002  image=team/api:*  until=2027-01-31  # fixed upstream in the next base image
+ *   CVE-2026-01002  image=team/api:*  package=openssl  until=2027-01-31  owner=team-api  # fixed upstream
  *
  * A vulnerability id; optionally `image=<glob>` (matched against `namespace/name:tag`) to limit it
- * to some images; optionally `until=<YYYY-MM-DD>`, after which it counts again (with a warning);
- * and, required, a reason after `#`. Blank lines and lines starting with `#` are comments.
+ * to some images; `package=<name>` to limit it to the package HSS names (`app_name`);
+ * `until=<YYYY-MM-DD>`, after which it counts again (with a warning); `owner=<who>`, who answers
+ * for it; and, required, a reason after `#`. Blank lines and lines starting with `#` are comments.
+ * Strict: an unknown key, a date that does not exist or a missing reason is an error naming the line.
  */
 
 export const DEFAULT_IGNORE_FILE = ".hssignore";
@@ -19,7 +22,9 @@ export const DEFAULT_IGNORE_FILE = ".hssignore";
 export interface IgnoreEntry {
   id: string;
   image?: string;
+  package?: string;
   until?: string;
+  owner?: string;
   reason: string;
   line: number;
 }
@@ -49,12 +54,14 @@ export function parseIgnoreFile(text: string, file: string): IgnoreEntry[] {
       const key = equals > 0 ? part.slice(0, equals) : part;
       const value = equals > 0 ? part.slice(equals + 1) : "";
       if (key === "image" && value) entry.image = value;
+      else if (key === "package" && value) entry.package = value;
+      else if (key === "owner" && value) entry.owner = value;
       else if (key === "until" && isCalendarDate(value)) entry.until = value;
       else if (key === "until") {
         const why = `until=${value}: expected a date that exists, YYYY-MM-DD (e.g. 2027-01-31)`;
         throw failure(file, line, why);
       } else {
-        const why = `unknown "${part}" (expected image=<glob> or until=<YYYY-MM-DD>)`;
+        const why = `unknown "${part}" (expected image=<glob>, package=<name>, until=<YYYY-MM-DD> or owner=<who>)`;
         throw failure(file, line, why);
       }
     }
@@ -125,16 +132,39 @@ export class Ignores {
     }
   }
 
-  /** The entry that accepts this finding of this image (`namespace/name:tag`), if any. */
-  find(vulnerability: string, image: string): IgnoreEntry | undefined {
-    return this.byId.get(vulnerability)?.find((entry) => this.matches(entry, image));
+  /**
+   * The entry that accepts this finding of this image (`namespace/name:tag`), if any; `pkg` is the
+   * package HSS names for the finding (an entry with `package=` accepts only that one).
+   */
+  find(vulnerability: string, image: string, pkg?: string): IgnoreEntry | undefined {
+    return this.byId
+      .get(vulnerability)
+      ?.find(
+        (entry) =>
+          (entry.package === undefined || entry.package === pkg) && this.matches(entry, image),
+      );
+  }
+
+  /** Whether this entry accepts a finding in `pkg` of this image (`namespace/name:tag`). */
+  accepts(entry: IgnoreEntry, image: string, pkg?: string): boolean {
+    return (entry.package === undefined || entry.package === pkg) && this.matches(entry, image);
+  }
+
+  /** Entries still in force that end within `days` days of `today` (to be announced). */
+  endingWithin(days: number, today = new Date().toISOString().slice(0, 10)): IgnoreEntry[] {
+    const last = new Date(Date.parse(`${today}T00:00:00Z`) + days * 86_400_000)
+      .toISOString()
+      .slice(0, 10);
+    return [...this.byId.values()]
+      .flat()
+      .filter((entry) => entry.until !== undefined && entry.until <= last);
   }
 
   private matches(entry: IgnoreEntry, image: string): boolean {
     if (entry.image === undefined) return true;
     let glob = this.globs.get(entry.image);
     if (!glob) {
-      glob = picomatch(entry.image, { dot: true });
+      glob = loadGlobMatcher()(entry.image, { dot: true });
       this.globs.set(entry.image, glob);
     }
     return glob(image);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { IgnoreFileError, Ignores, parseIgnoreFile } from "../../../src/cli/ignore-file";
+import { IgnoreFileError, Ignores, parseIgnoreFile } from "../../../src/images/ignore-file";
 
 /** The ignore file the scan gate (and later the alerts) reads: each line as a person wrote it. */
 
@@ -62,9 +62,7 @@ describe("the ignore file", () => {
     expect(refusal("CVE-1")).toBe(
       '.hssignore:1: CVE-1 needs a reason after "#" (why it is accepted)',
     );
-    expect(refusal("CVE-1 package=openssl # x")).toMatch(
-      /^\.hssignore:1: unknown "package=openssl"/,
-    );
+    expect(refusal("CVE-1 pkg=openssl # x")).toMatch(/^\.hssignore:1: unknown "pkg=openssl"/);
   });
 });
 
@@ -91,5 +89,49 @@ describe("which findings are accepted", () => {
     expect(ignores.find("CVE-3", "team/api:v1")).toBeUndefined();
     expect(ignores.expired.map((entry) => entry.id)).toEqual(["CVE-3"]);
     expect(ignores.size).toBe(3);
+  });
+});
+
+describe("the ignore file's package and owner", () => {
+  it("reads package= and owner=, and accepts a finding only in the package named", () => {
+    const entries = parse(
+      "CVE-7 image=team/* package=openssl owner=team-api until=2027-01-31 # patched build\n",
+    );
+    expect(entries).toEqual([
+      {
+        id: "CVE-7",
+        image: "team/*",
+        package: "openssl",
+        owner: "team-api",
+        until: "2027-01-31",
+        reason: "patched build",
+        line: 1,
+      },
+    ]);
+    const ignores = new Ignores(entries, "2026-12-03");
+    expect(ignores.find("CVE-7", "team/api:1", "openssl")?.line).toBe(1);
+    expect(ignores.find("CVE-7", "team/api:1", "zlib")).toBeUndefined();
+    expect(ignores.find("CVE-7", "team/api:1")).toBeUndefined();
+  });
+
+  it("refuses an empty package or owner, naming the line", () => {
+    expect(refusal("CVE-1 # ok\nCVE-2 package= # why\n")).toBe(
+      '.hssignore:2: unknown "package=" (expected image=<glob>, package=<name>, until=<YYYY-MM-DD> or owner=<who>)',
+    );
+  });
+
+  it("names the entries that end within a week, not those already ended or ending later", () => {
+    const ignores = new Ignores(
+      parse(
+        [
+          "CVE-1 until=2026-12-02 # ended",
+          "CVE-2 until=2026-12-10 # ends in a week",
+          "CVE-3 until=2026-12-11 # ends later",
+          "CVE-4 # never ends",
+        ].join("\n"),
+      ),
+      "2026-12-03",
+    );
+    expect(ignores.endingWithin(7, "2026-12-03").map((entry) => entry.id)).toEqual(["CVE-2"]);
   });
 });
