@@ -228,10 +228,12 @@ function rescansOf(
       log,
     });
   const pass = async (queue: ScanQueue, force = false) => {
-    const [{ rescanPass }, { announceEndingExceptions }] = await Promise.all([
+    const [{ rescanPass }, { announceEndingExceptions }, { importFromHss }] = await Promise.all([
       import("./rescan/rescan-set"),
       import("./rescan/exceptions"),
+      import("./rescan/import"),
     ]);
+    if (config.rescan.fromHss) await importFromHss({ queue, hss, settings: config.rescan, log });
     if (ignores.size > 0) {
       await announceEndingExceptions({
         ignores,

@@ -246,6 +246,8 @@ export type ListRegistryImagesQuery = {
   start_latest_scan_time?: number;
   /** Epoch ms: images whose latest sync ended at or after this (till now). */
   start_latest_sync_time?: number;
+  /** Epoch ms: images whose tag was last updated at or after this (till now). */
+  start_latest_update_time?: number;
   offset?: number;
   limit?: number;
 };

@@ -128,6 +128,10 @@ export class MemoryDueSet<T extends { id: string }> implements DueSet<T> {
     for (const id of ids) this.entries.delete(id);
   }
 
+  async missing(ids: string[]): Promise<string[]> {
+    return ids.filter((id) => !this.entries.has(id));
+  }
+
   async count(): Promise<number> {
     return this.entries.size;
   }

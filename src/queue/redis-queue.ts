@@ -286,6 +286,12 @@ export class RedisScanQueue implements ScanQueue {
       remove: async (ids) => {
         if (ids.length > 0) await this.run("scanQueueWatchRemove", [...keys, ...ids]);
       },
+      missing: async (ids) => {
+        if (ids.length === 0) return [];
+        await this.ready();
+        const found = await this.guard(this.client.hmget(hash, ...ids));
+        return ids.filter((_, index) => found[index] === null);
+      },
       count: async () => {
         await this.ready();
         return this.guard(this.client.hlen(hash));

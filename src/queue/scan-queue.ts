@@ -189,6 +189,8 @@ export interface DueSet<T extends { id: string }> {
   /** Up to `limit` due entries, left as they are (a dry run). */
   peekDue(limit: number): Promise<T[]>;
   remove(ids: string[]): Promise<void>;
+  /** Which of these ids the set does not hold. */
+  missing(ids: string[]): Promise<string[]>;
   count(): Promise<number>;
   /** When the next entry is due (epoch ms); undefined when the set is empty. */
   nextDueAt(): Promise<number | undefined>;

@@ -40,6 +40,7 @@ describe("rescans of images already pushed", () => {
       HSS_CALLS_PER_MINUTE: "1000",
       FOLLOW_UP_INTERVAL_SECONDS: "1",
       RESCAN_EVERY_DAYS: "7",
+      RESCAN_FROM_HSS: "true",
       NOTIFY_CHANNELS: JSON.stringify({ team: { type: "webhook", url: hook.url } }),
       NOTIFY_MIN_SEVERITY: "low",
       NOTIFY_IGNORE: ignore,
@@ -81,16 +82,26 @@ describe("rescans of images already pushed", () => {
         /^rescans: 6 image\(s\) in the set, next due \d{4}-.*; today 0 of 500 \(RESCAN_MAX_PER_DAY\)$/m,
       );
 
+      // Another tag HSS lists, never pushed through the function: imported into the set
+      inHss(emulator, {
+        namespace: "team",
+        name: "app",
+        tag: "v7",
+        instance: INSTANCE,
+        host: HOST,
+      });
+
       // Act 1: HSS learns of three vulnerabilities; the set is rescanned now
       emulator.publish("CVE-2026-77001", "openssl", ["team/app:v1", "team/app:v2"]);
       emulator.publish("CVE-2026-77002", "zlib", ["team/app:v3"]);
       emulator.publish("CVE-2026-77003", "bash", ["team/app:v4"], "delay_repair");
       const first = await rescanNow();
 
-      // Assess 1: six rescans; v1 and v2 (new), v4 (its exception ended) alerted; v3 not
+      // Assess 1: seven rescans (v7 from HSS's list); v1 and v2 (new), v4 (its exception ended)
+      // alerted; v3 not
       expect(first.code).toBe(0);
       const pass = JSON.parse(first.stdout);
-      expect(pass).toMatchObject({ queued: 6, followed: 6, spent_today: 6 });
+      expect(pass).toMatchObject({ queued: 7, followed: 7, spent_today: 7 });
       expect(pass.new_findings.map((found: { image: string }) => found.image).sort()).toEqual([
         `team/app:v1 (instance ${INSTANCE})`,
         `team/app:v2 (instance ${INSTANCE})`,
@@ -118,7 +129,7 @@ describe("rescans of images already pushed", () => {
       const second = await rescanNow();
 
       // Assess 2: nothing new alerted; v3's exception, ending in 3 days, announced once
-      expect(JSON.parse(second.stdout)).toMatchObject({ queued: 6, new_findings: [] });
+      expect(JSON.parse(second.stdout)).toMatchObject({ queued: 7, new_findings: [] });
       const later = hook
         .accepted()
         .flatMap((post) => (post.body.alerts as Array<Record<string, unknown>>) ?? [])

@@ -23,6 +23,7 @@ function setup(changes: Partial<RescanSettings> = {}) {
     tags: undefined,
     newest: 0,
     reportFixed: false,
+    fromHss: false,
     withinMs: 30 * DAY,
     maxPerDay: 5,
     ...changes,
