@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startChatStandIns } from "../src/emulator/chat-stand-ins";
 import { emulatorEnvironment, startHssEmulator } from "../src/emulator/hss-emulator";
+import { inHss } from "../test/support/harness";
 import { startRedis } from "../test/support/redis-server";
 import { killServer, startServer } from "./support/local-server";
 
@@ -84,17 +85,7 @@ async function main() {
     ]),
   };
   try {
-    for (const image of images) {
-      emulator.push({
-        image_type: "instance_image",
-        namespace: image.namespace,
-        image_name: image.name,
-        image_version: image.tag,
-        instance_id: INSTANCE,
-        host: HOST,
-        synced: true,
-      });
-    }
+    for (const image of images) inHss(emulator, { ...image, instance: INSTANCE, host: HOST });
     // 1. The pushes, through `npm start`, followed to their results.
     const started = Date.now();
     const server = await startServer({ ...env, LOG_LEVEL: "info", FLUSH_INTERVAL_SECONDS: "2" });

@@ -13,7 +13,7 @@ import {
   instanceUrlStatus,
 } from "./instance-urls";
 import type { IntakeDependencies } from "./intake";
-import { createLogger, type Logger, secretScrubber } from "./log";
+import { createLogger, firstTimes, type Logger, secretScrubber } from "./log";
 import type { Notifier } from "./notify/notifier";
 import {
   agencyCredentialsOf,
@@ -83,14 +83,13 @@ export async function openInstance(
   let cached: { key: string; caller: HssCaller } | undefined;
   const queue = await openQueue(config, own);
   let queueChecked = queue?.backend !== "redis";
-  const said = new Set<string>();
   return {
     config,
     scanApi: SCAN_APIS[config.scan.api],
     queue,
     own,
     formStore: queue?.watches ?? ownFormStore(),
-    firstTime: (key) => !said.has(key) && !!said.add(key),
+    firstTime: firstTimes(),
     async checkQueueOnce(log) {
       if (queueChecked || !queue) return;
       queueChecked = true;

@@ -13,7 +13,7 @@ import {
   type SwrInstances,
 } from "./images/instance-url";
 import { describeTarget, type ScanTarget } from "./images/scan-target";
-import type { Logger } from "./log";
+import { firstInProcess, type Logger } from "./log";
 import type { WatchStore } from "./queue/scan-queue";
 import { registryHostOf } from "./scan-plan";
 
@@ -39,10 +39,6 @@ export type FormStore = Pick<WatchStore, "keep" | "kept">;
 export const FORM_TTL_MS = 365 * 24 * 3_600_000;
 
 const keyOf = (instanceId: string) => `instance-url:${instanceId}`;
-
-/** Configured URLs HSS's records disagree with, warned about once per process by default. */
-const warnedInProcess = new Set<string>();
-const firstInProcess = (key: string) => !warnedInProcess.has(key) && !!warnedInProcess.add(key);
 
 /** One enterprise image as HSS listed it, and the value the function sent for it, if it did. */
 export interface Sighting {

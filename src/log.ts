@@ -71,3 +71,15 @@ export function secretScrubber(secrets: readonly string[]): (text: string) => st
   if (values.length === 0) return (text) => text;
   return (text) => values.reduce((scrubbed, secret) => scrubbed.split(secret).join(REDACTED), text);
 }
+
+/**
+ * A memory of what was said: true the first time a key is asked about, false after. What is said
+ * once per function instance (`scan_api_retired`, `instance_url_mismatch`) keeps one per instance.
+ */
+export function firstTimes(): (key: string) => boolean {
+  const said = new Set<string>();
+  return (key) => !said.has(key) && !!said.add(key);
+}
+
+/** Once per process: for callers built without their instance's memory (tests, tools). */
+export const firstInProcess = firstTimes();

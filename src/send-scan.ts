@@ -11,7 +11,7 @@ import {
 import type { HssCaller, HssRequestPreview, HssTarget } from "./hss/request";
 import type { ScanTarget } from "./images/scan-target";
 import type { InstanceUrls } from "./instance-urls";
-import type { Logger } from "./log";
+import { firstInProcess, type Logger } from "./log";
 import type { ListedImageOf, ScanApi, ScanSettings } from "./scan-apis";
 
 /**
@@ -108,10 +108,6 @@ export async function sendScan(
 export function isRetiredAnswer(error: HssCallError): boolean {
   return (error.httpStatus === 404 && error.errorCode === "APIGW.0101") || error.httpStatus === 410;
 }
-
-/** What a sender without its instance's memory has said, once per process. */
-const saidInProcess = new Set<string>();
-const firstInProcess = (key: string) => !saidInProcess.has(key) && !!saidInProcess.add(key);
 
 /**
  * `scan_api_retired`, once per function instance and API: error level, since HSS_SCAN_API should

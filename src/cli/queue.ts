@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from "../config";
 import { flushQueue } from "../flush/flusher";
 import { describeSource } from "../images/instance-url";
 import type { ScanQueue } from "../queue/scan-queue";
+import { rescanStatus } from "../rescan/rescan-set";
 import {
   answeredHelpOrVersion,
   type CommandHelp,
@@ -138,7 +139,7 @@ async function status(instance: Instance, queue: ScanQueue, json: boolean): Prom
     queue.outbox.dead(DEAD_LETTERS_SHOWN),
     instanceUrlsOf(instance),
   ]);
-  const rescan = config.rescan.everyMs > 0 ? await rescanStatus(queue, config) : undefined;
+  const rescan = config.rescan.everyMs > 0 ? await rescanStatus(queue, config.rescan) : undefined;
   const held = counts.pending + counts.claimed;
   const max = counts.max_queued ?? config.queue.maxQueued;
   const status = {
@@ -233,22 +234,6 @@ function sayDead(
       `dead alert: ${alert.image} to ${alert.channel} (route ${alert.route}) after ${alert.attempts} attempt(s) — ${alert.error?.code ?? "?"}: ${alert.error?.message ?? ""}`,
     );
   }
-}
-
-/** The rescan set (RESCAN_*): its size, when the next image is due, today's spend and the cap. */
-async function rescanStatus(queue: ScanQueue, config: Instance["config"]) {
-  const day = new Date().toISOString().slice(0, 10);
-  const [watched, next, spent] = await Promise.all([
-    queue.rescans.count(),
-    queue.rescans.nextDueAt(),
-    queue.watches.kept(`rescan-spent:${day}`),
-  ]);
-  return {
-    watched,
-    ...(next !== undefined ? { next_due_at: new Date(next).toISOString() } : {}),
-    spent_today: Number(spent ?? 0),
-    max_per_day: config.rescan.maxPerDay,
-  };
 }
 
 /** The instance_url form of each configured instance, and a retired scan API, as lines. */

@@ -2,7 +2,7 @@ import { type Instance, invocationOf, openInstance } from "../composition-root";
 import { ConfigError, loadConfig } from "../config";
 import { scheduledFlush } from "../flush/scheduled";
 import type { ScanQueue } from "../queue/scan-queue";
-import type { RescanPass } from "../rescan/rescan-set";
+import { type RescanPass, rescanStatus } from "../rescan/rescan-set";
 import {
   answeredHelpOrVersion,
   type CommandHelp,
@@ -73,7 +73,7 @@ export async function runRescan(args: string[], env: NodeJS.ProcessEnv): Promise
       );
       return 2;
     }
-    const instance = await openInstance({ ...environment, LOG_LEVEL: "info" }, {}, undefined);
+    const instance = await openInstance({ ...environment, LOG_LEVEL: "info" }, {});
     queue = instance.queue;
     if (!queue) return 2;
     if (dryRun) return await preview(instance, queue, json);
@@ -86,17 +86,15 @@ export async function runRescan(args: string[], env: NodeJS.ProcessEnv): Promise
   }
 }
 
-/** How much of the day's cap is spent, and what the scan API's budget allows now. */
+/** The set, the day's spend against the cap, and what the scan API's budget allows now. */
 async function spending(instance: Instance, queue: ScanQueue) {
   const { config } = instance;
-  const day = new Date().toISOString().slice(0, 10);
-  const spent = Number((await queue.watches.kept(`rescan-spent:${day}`)) ?? 0);
-  const budget = await queue.budget.check(
-    instance.scanApi.name as Parameters<typeof queue.budget.check>[0],
-  );
+  const [status, budget] = await Promise.all([
+    rescanStatus(queue, config.rescan),
+    queue.budget.check(instance.scanApi.name as Parameters<typeof queue.budget.check>[0]),
+  ]);
   return {
-    spent_today: spent,
-    max_per_day: config.rescan.maxPerDay,
+    ...status,
     calls_in_window: budget.used,
     calls_per_minute: config.hss.callsPerMinute,
   };
@@ -121,14 +119,8 @@ async function preview(instance: Instance, queue: ScanQueue, json: boolean): Pro
           : `pushed ${days(now - entry.pushed_at)} ago, not rescanned yet`,
     };
   });
-  const [size, next] = await Promise.all([queue.rescans.count(), queue.rescans.nextDueAt()]);
-  const summary = {
-    watched: size,
-    due_now: images.length,
-    ...(next !== undefined ? { next_due_at: new Date(next).toISOString() } : {}),
-    ...spend,
-    images,
-  };
+  const summary = { ...spend, due_now: images.length, images };
+  const size = spend.watched;
   if (json) {
     say(JSON.stringify(summary, null, 2));
     return 0;
@@ -140,9 +132,7 @@ async function preview(instance: Instance, queue: ScanQueue, json: boolean): Pro
     `HSS ${instance.scanApi.name} calls in the current window: ${spend.calls_in_window} of ${spend.calls_per_minute}; rescans go after what pushes queued`,
   );
   for (const image of images) say(`${image.action}: ${image.image} — ${image.why}`);
-  if (images.length === 0 && next !== undefined) {
-    say(`next image due at ${new Date(next).toISOString()}`);
-  }
+  if (images.length === 0 && spend.next_due_at) say(`next image due at ${spend.next_due_at}`);
   return 0;
 }
 

@@ -25,6 +25,25 @@ export const rescanKeyOf = (imageType: ImageType, target: ScanTarget) =>
 
 const spentKey = (now: number) => `rescan-spent:${new Date(now).toISOString().slice(0, 10)}`;
 
+/** The set's size, when its next image is due, and today's rescans against the cap. */
+export async function rescanStatus(
+  queue: Pick<ScanQueue, "rescans" | "watches">,
+  settings: RescanSettings,
+  now = Date.now(),
+) {
+  const [watched, next, spent] = await Promise.all([
+    queue.rescans.count(),
+    queue.rescans.nextDueAt(),
+    queue.watches.kept(spentKey(now)),
+  ]);
+  return {
+    watched,
+    ...(next !== undefined ? { next_due_at: new Date(next).toISOString() } : {}),
+    spent_today: Number(spent ?? 0),
+    max_per_day: settings.maxPerDay,
+  };
+}
+
 /**
  * Pushes HSS accepted join (or stay in) the rescan set; rescans themselves change nothing. With
  * RESCAN_NEWEST, each repository keeps only its newest N tags in the set (by push).
