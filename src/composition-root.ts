@@ -1,10 +1,10 @@
+import type { CloudTarget, SignedCaller } from "./cloud/request";
+import { createSignedClient, type SignedClientOptions } from "./cloud/signed-client";
 import { CONFIG_VARIABLES, type Config, ConfigError, type Credentials, loadConfig } from "./config";
 import type { FlushSettings, SendingScanSender } from "./flush/claims";
 import type { FollowUpSettings } from "./follow-up/follow-up";
 import type { HssApiClient } from "./hss/apis";
 import { type CallBudget, MemoryCallBudget } from "./hss/call-budget";
-import { createHssClient, type HssClientOptions } from "./hss/client";
-import type { HssCaller, HssTarget } from "./hss/request";
 import { Ignores } from "./images/ignore-file";
 import {
   configuredInstanceIds,
@@ -23,6 +23,7 @@ import {
   requestIdOf,
   variablesOf,
 } from "./platform-context";
+import type { MemoryWatchStore } from "./queue/memory-queue";
 import { openQueue } from "./queue/open-queue";
 import type { ScanQueue } from "./queue/scan-queue";
 import type { SetupSummary } from "./report";
@@ -30,7 +31,7 @@ import { NewFindings } from "./rescan/new-findings";
 import type { RescanPass } from "./rescan/rescan-set";
 import { directApiOf, SCAN_APIS, type ScanApi } from "./scan-apis";
 import { SubmittedImages } from "./submitted-images";
-import type { WiringSummary } from "./wiring/scheduled";
+import type { WiringState, WiringSummary } from "./wiring/scheduled";
 
 /**
  * The one place that builds what the function works with: per warm instance, the configuration
@@ -41,7 +42,7 @@ import type { WiringSummary } from "./wiring/scheduled";
  * fakes through the same seam (`createCaller`).
  */
 
-export type CallerFactory = (options: HssClientOptions) => HssCaller;
+export type CallerFactory = (options: SignedClientOptions) => SignedCaller;
 
 /** What a warm instance keeps between invocations. */
 export interface Instance {
@@ -61,8 +62,17 @@ export interface Instance {
   formStore: FormStore;
   /** True the first time a key is asked about in this instance: what is said once per instance. */
   firstTime(key: string): boolean;
-  /** The HSS client for these credentials, kept while they stay the same (agency keys rotate). */
-  callerFor(credentials: Credentials, target: HssTarget): HssCaller;
+  /**
+   * The signed-call client for this target (HSS, SWR, SMN) and these credentials, kept while they
+   * stay the same (agency keys rotate). The only place clients are built.
+   */
+  callerFor(credentials: Credentials, target: CloudTarget): SignedCaller;
+  /** This instance's own store of marks and forms when there is no queue, loaded when first used. */
+  ownStore(): Promise<MemoryWatchStore>;
+  /** What this instance last said, and until when (said once per wait). */
+  said: Map<string, number>;
+  /** The scheduled wiring's state in this instance (its SWR budget, an unfinished run). */
+  wiring: WiringState;
   /**
    * Reads the Redis queue's persistence once per instance (until it answers) and warns when a
    * restart of Redis would lose what is queued. Never rejects.
@@ -73,14 +83,22 @@ export interface Instance {
 export async function openInstance(
   env: NodeJS.ProcessEnv,
   context: PlatformContext,
-  createCaller: CallerFactory = createHssClient,
+  createCaller: CallerFactory = createSignedClient,
 ): Promise<Instance> {
   const config = loadConfig(variablesOf(env, context, CONFIG_VARIABLES));
   const own = {
     budget: new MemoryCallBudget(config.hss.callsPerMinute, config.hss.rateWindowMs),
     submitted: new SubmittedImages(config.dedupe.windowMs, config.dedupe.maxImages),
   };
-  let cached: { key: string; caller: HssCaller } | undefined;
+  // One client per target and credentials (HSS, SWR, SMN; agency keys rotate): a few at most.
+  const callers = new Map<string, SignedCaller>();
+  let ownStore: Promise<MemoryWatchStore> | undefined;
+  const openOwnStore = () => {
+    ownStore ??= import("./queue/memory-queue").then(
+      ({ MemoryWatchStore }) => new MemoryWatchStore(Date.now),
+    );
+    return ownStore;
+  };
   const queue = await openQueue(config, own);
   let queueChecked = queue?.backend !== "redis";
   return {
@@ -88,7 +106,7 @@ export async function openInstance(
     scanApi: SCAN_APIS[config.scan.api],
     queue,
     own,
-    formStore: queue?.watches ?? ownFormStore(),
+    formStore: queue?.watches ?? ownFormStore(openOwnStore),
     firstTime: firstTimes(),
     async checkQueueOnce(log) {
       if (queueChecked || !queue) return;
@@ -103,9 +121,17 @@ export async function openInstance(
     },
     callerFor(credentials, target) {
       const key = JSON.stringify([credentials, target]);
-      if (cached?.key !== key) cached = { key, caller: createCaller({ ...target, credentials }) };
-      return cached.caller;
+      let caller = callers.get(key);
+      if (!caller) {
+        if (callers.size >= 8) callers.clear();
+        caller = createCaller({ ...target, credentials });
+        callers.set(key, caller);
+      }
+      return caller;
     },
+    ownStore: openOwnStore,
+    said: new Map(),
+    wiring: {},
   };
 }
 
@@ -160,7 +186,8 @@ export function invocationOf(
     const caller = access.caller();
     return hssApiClient({ caller, timeoutMs: Math.min(timeoutMs, config.hss.timeoutMs), log });
   };
-  const notifier = (queue: ScanQueue) => notifierOf(config, access, queue, hss, log);
+  const notifier = (queue: ScanQueue) =>
+    notifierOf(config, access, instance.callerFor, queue, hss, log);
   const rescans = rescansOf(config, hss, notifier, log);
   // One per invocation: the forms it reads are read once, and what it learns it uses at once.
   const urls = new InstanceUrls(instance.formStore, config.swr, log, instance.firstTime);
@@ -190,6 +217,7 @@ export function invocationOf(
       hss: () => hss(),
       urls,
       settings: flushSettingsOf(config),
+      said: instance.said,
       deadline,
       log,
     }),
@@ -253,10 +281,45 @@ function rescansOf(
   return { followUp: { findings }, pass };
 }
 
+/**
+ * SMN's signed-call client, when SMN channels can be published to (SMN's endpoint, credentials
+ * and a project): the notifier's and `notify --test`'s.
+ */
+export function smnCallerOf(
+  config: Config,
+  access: { credentials?: Credentials; projectId?: string },
+  callerFor: Instance["callerFor"] = (credentials, target) =>
+    createSignedClient({ ...target, credentials }),
+): SignedCaller | undefined {
+  const endpoint = config.notify.smnEndpoint;
+  if (!endpoint || !access.credentials || !access.projectId) return undefined;
+  return callerFor(access.credentials, {
+    endpoint,
+    region: config.hss.region,
+    projectId: access.projectId,
+  });
+}
+
+/**
+ * SWR's signed-call client for the wiring command (`wire`), which opens no instance; undefined
+ * without SWR's endpoint, credentials or a project.
+ */
+export function swrCallerOf(config: Config): SignedCaller | undefined {
+  const { endpoint } = config.wiring;
+  if (!endpoint || !config.credentials || !config.hss.projectId) return undefined;
+  return createSignedClient({
+    endpoint,
+    region: config.hss.region,
+    projectId: config.hss.projectId,
+    credentials: config.credentials,
+  });
+}
+
 /** The notifier of this invocation (its outbox in the queue's store); none without channels. */
 async function notifierOf(
   config: Config,
   access: { credentials?: Credentials; projectId?: string },
+  callerFor: Instance["callerFor"],
   queue: ScanQueue,
   hss: () => Promise<HssApiClient>,
   log: Logger,
@@ -282,16 +345,7 @@ async function notifierOf(
     hss,
     send: await sendContextOf({
       timeoutMs: notify.timeoutMs,
-      ...(notify.smnEndpoint
-        ? {
-            smn: {
-              endpoint: notify.smnEndpoint,
-              region: config.hss.region,
-              projectId: access.projectId,
-              credentials: access.credentials,
-            },
-          }
-        : {}),
+      smn: smnCallerOf(config, access, callerFor),
     }),
     log,
   });
@@ -309,7 +363,7 @@ function hssAccessOf(instance: Instance, context: PlatformContext) {
   return {
     credentials,
     projectId,
-    caller(): HssCaller {
+    caller(): SignedCaller {
       if (!credentials) {
         throw new ConfigError(
           "no credentials for HSS: give the function an agency with HSS permissions, or set CLOUD_SDK_AK and CLOUD_SDK_SK",
@@ -323,7 +377,7 @@ function hssAccessOf(instance: Instance, context: PlatformContext) {
   };
 }
 
-function targetOf(config: Config, projectId: string): HssTarget {
+function targetOf(config: Config, projectId: string): CloudTarget {
   return {
     endpoint: config.hss.endpoint,
     region: config.hss.region,
@@ -431,23 +485,13 @@ export async function instanceUrlsOf(
   };
 }
 
-/** Forms kept in this instance's memory (direct mode), loaded when first used. */
-function ownFormStore(): FormStore {
-  let store: Promise<FormStore> | undefined;
-  const open = () => {
-    store ??= import("./queue/memory-queue").then(
-      ({ MemoryWatchStore }) => new MemoryWatchStore(Date.now),
-    );
-    return store;
-  };
+/** Forms kept in this instance's own store (direct mode), loaded when first used. */
+function ownFormStore(open: () => Promise<FormStore>): FormStore {
   return {
     keep: async (key, value, ttlMs) => (await open()).keep(key, value, ttlMs),
     kept: async (key) => (await open()).kept(key),
   };
 }
-
-/** Marks of the wiring's runs when there is no queue to keep them in (direct mode). */
-let ownMarks: ScanQueue["watches"] | undefined;
 
 /** The scheduled wiring, loaded only when SWR_WIRE_INSTANCES is set. */
 async function keepWiredNow(
@@ -466,23 +510,21 @@ async function keepWiredNow(
     });
     return undefined;
   }
-  const [{ keepWired }, { swrWebhooks }, { MemoryWatchStore }] = await Promise.all([
+  const [{ keepWired }, { swrWebhooks }] = await Promise.all([
     import("./wiring/scheduled"),
     import("./swr/webhooks"),
-    import("./queue/memory-queue"),
   ]);
-  ownMarks ??= new MemoryWatchStore(Date.now);
-  const caller = createHssClient({
+  const caller = instance.callerFor(access.credentials, {
     endpoint,
     region: config.hss.region,
     projectId: access.projectId,
-    credentials: access.credentials,
   });
   return keepWired({
     settings: config.wiring,
     webhook: config.webhook,
     swr: () => swrWebhooks(caller, config.hss.timeoutMs),
-    marks: instance.queue?.watches ?? ownMarks,
+    marks: instance.queue?.watches ?? (await instance.ownStore()),
+    state: instance.wiring,
     deadline,
     log,
   });

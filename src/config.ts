@@ -1,5 +1,6 @@
 import "./zod-setup";
 import * as z from "zod/mini";
+import type { Credentials } from "./cloud/request";
 import { ScanOnPushError } from "./errors";
 import { IgnoreFileError, loadIgnoreFile, parseIgnoreFile } from "./images/ignore-file";
 import { MAX_IMAGES_PER_BATCH } from "./images/scan-target";
@@ -634,13 +635,13 @@ export const environmentSchema = z.pipe(
       header: env.WEBHOOK_SECRET_HEADER,
       manualRequests: env.HTTP_MANUAL_REQUESTS,
     },
-    credentials: env.CLOUD_SDK_AK
+    credentials: (env.CLOUD_SDK_AK
       ? {
           ak: env.CLOUD_SDK_AK,
           sk: env.CLOUD_SDK_SK as string,
           securityToken: env.CLOUD_SDK_SECURITY_TOKEN,
         }
-      : undefined,
+      : undefined) as Credentials | undefined,
     swr: {
       defaultInstance: env.SWR_INSTANCE_ID
         ? { id: env.SWR_INSTANCE_ID, url: env.SWR_INSTANCE_URL }
@@ -745,7 +746,7 @@ function policyOf(env: Environment): ScanPolicy {
 }
 
 export type Config = z.output<typeof environmentSchema>;
-export type Credentials = NonNullable<Config["credentials"]>;
+export type { Credentials };
 
 /** Every variable the function reads; serverless.yml and the README list exactly these. */
 export const CONFIG_VARIABLES = Object.keys(environmentShape);

@@ -1,7 +1,7 @@
+import { failureFieldsOf, toSignedCallError } from "./cloud/signed-client";
 import type { HssApiClient, RegistryImage } from "./hss/apis";
 import type { ScanBatch } from "./hss/batch-scan-request";
 import type { CallBudget } from "./hss/call-budget";
-import { failureFieldsOf, toHssCallError } from "./hss/client";
 import {
   applyForm,
   configuredUrlOf,
@@ -208,7 +208,7 @@ export class InstanceUrls {
           detail: item.instance_url ?? undefined,
         });
       } catch (error) {
-        const failure = failureFieldsOf(toHssCallError(error));
+        const failure = failureFieldsOf(toSignedCallError(error));
         outcomes.push({
           instance_id: instanceId,
           outcome: "failed",

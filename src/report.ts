@@ -1,9 +1,9 @@
+import type { HssRequestPreview } from "./cloud/request";
+import { failureFieldsOf, type SignedCallError } from "./cloud/signed-client";
 import { HttpError } from "./errors";
 import type { FlushResult } from "./flush/claims";
 import type { RegistryEvent } from "./formats/registry-event";
 import type { OperateAllFilters, ScanBatch } from "./hss/batch-scan-request";
-import { failureFieldsOf, type HssCallError } from "./hss/client";
-import type { HssRequestPreview } from "./hss/request";
 import { describeTarget, type ImageType, type ScanTarget } from "./images/scan-target";
 import type { InstanceUrlStatus } from "./instance-urls";
 import type { Durability, FailureRecord } from "./queue/scan-queue";
@@ -317,7 +317,7 @@ function scansOf(
 
 const NOT_SENT_CODES = new Set(["DEADLINE_EXCEEDED", "RATE_LIMITED", "CREDENTIALS_MISSING"]);
 
-export function failureOutcomeOf(error: HssCallError): FailureOutcome {
+export function failureOutcomeOf(error: SignedCallError): FailureOutcome {
   if (error.httpStatus !== undefined) return "refused";
   if (NOT_SENT_CODES.has(error.errorCode)) return "not_sent";
   // No connection was made, so nothing reached HSS.
@@ -333,7 +333,7 @@ const OUTCOME_WORDS: Record<FailureOutcome, string> = {
   refused: "refused",
 };
 
-function hssFailureOf(error: HssCallError, attempts: number): HssFailure {
+function hssFailureOf(error: SignedCallError, attempts: number): HssFailure {
   return { outcome: failureOutcomeOf(error), attempts, ...failureFieldsOf(error) };
 }
 

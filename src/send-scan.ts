@@ -1,14 +1,14 @@
-import type { ScanBatch } from "./hss/batch-scan-request";
-import type { CallBudget } from "./hss/call-budget";
+import type { CloudTarget, HssRequestPreview, SignedCaller } from "./cloud/request";
 import {
   classifyFailure,
   type FailureKind,
   failureFieldsOf,
-  HssCallError,
   previewOf,
-  toHssCallError,
-} from "./hss/client";
-import type { HssCaller, HssRequestPreview, HssTarget } from "./hss/request";
+  SignedCallError,
+  toSignedCallError,
+} from "./cloud/signed-client";
+import type { ScanBatch } from "./hss/batch-scan-request";
+import type { CallBudget } from "./hss/call-budget";
 import type { ScanTarget } from "./images/scan-target";
 import type { InstanceUrls } from "./instance-urls";
 import { firstInProcess, type Logger } from "./log";
@@ -29,7 +29,7 @@ export type ScanSender =
       mode: "send";
       api: ScanApi;
       settings: ScanSettings;
-      caller: HssCaller;
+      caller: SignedCaller;
       budget: CallBudget;
       /**
        * True the first time a key is asked about in this function instance: what is said once
@@ -37,7 +37,7 @@ export type ScanSender =
        */
       firstTime?: (key: string) => boolean;
     }
-  | { mode: "preview"; api: ScanApi; settings: ScanSettings; target: HssTarget };
+  | { mode: "preview"; api: ScanApi; settings: ScanSettings; target: CloudTarget };
 
 export type SendOutcome =
   /** `sent`: the batch as it went, each enterprise image with the instance_url it was sent with. */
@@ -47,7 +47,7 @@ export type SendOutcome =
   | { kind: "no_slot"; retryAfterMs: number }
   | {
       kind: "failed";
-      error: HssCallError;
+      error: SignedCallError;
       /** `retired`: HSS no longer serves this API (it has a successor to switch to). */
       failure: FailureKind | "retired";
       /** Throttled: the window was spent; this long until the API may be called again. */
@@ -90,7 +90,7 @@ export async function sendScan(
     const answer = await sender.caller.call(request, { timeoutMs: options.timeoutMs });
     return { kind: "sent", requestId: answer.requestId, sent: named };
   } catch (thrown) {
-    const error = toHssCallError(thrown);
+    const error = toSignedCallError(thrown);
     if (api.successor && isRetiredAnswer(error)) {
       return { kind: "failed", error: retiredError(api, error), failure: "retired" };
     }
@@ -105,7 +105,7 @@ export async function sendScan(
  * HSS no longer serves the API: the gateway answers its path as it answers any unknown one,
  * 404 APIGW.0101 ("The API does not exist or has not been published"), or 410 Gone.
  */
-export function isRetiredAnswer(error: HssCallError): boolean {
+export function isRetiredAnswer(error: SignedCallError): boolean {
   return (error.httpStatus === 404 && error.errorCode === "APIGW.0101") || error.httpStatus === 410;
 }
 
@@ -116,7 +116,7 @@ export function isRetiredAnswer(error: HssCallError): boolean {
 export function announceRetired(
   sender: Extract<ScanSender, { mode: "send" }>,
   log: Logger,
-  error: HssCallError | undefined,
+  error: SignedCallError | undefined,
   nowUsing?: string,
 ): void {
   const { api } = sender;
@@ -134,8 +134,8 @@ export function announceRetired(
 }
 
 /** The failure of a retired API, with what to change said in it. */
-function retiredError(api: ScanApi, error: HssCallError): HssCallError {
-  return new HssCallError(
+function retiredError(api: ScanApi, error: SignedCallError): SignedCallError {
+  return new SignedCallError(
     `HSS no longer serves ${api.name} (${error.message}): set HSS_SCAN_API=${api.successor}, which needs a scan queue (SCAN_QUEUE, a Redis URL); with a queue the function switches by itself`,
     error.httpStatus,
     error.errorCode,

@@ -1,7 +1,7 @@
+import type { HssRequestPreview } from "./cloud/request";
+import { failureFieldsOf, SignedCallError } from "./cloud/signed-client";
 import { mapWithConcurrency } from "./concurrency";
 import type { ScanBatch } from "./hss/batch-scan-request";
-import { failureFieldsOf, HssCallError } from "./hss/client";
-import type { HssRequestPreview } from "./hss/request";
 import type { InstanceUrls } from "./instance-urls";
 import type { Logger } from "./log";
 import { announceRetired, retryDelayMs, type ScanSender, sendScan } from "./send-scan";
@@ -29,7 +29,7 @@ export type SubmitOutcome =
   | {
       kind: "failed";
       batch: ScanBatch;
-      error: HssCallError;
+      error: SignedCallError;
       attempts: number;
       /** Requests that reached the network (0: the batch was never sent). */
       calls: number;
@@ -88,9 +88,9 @@ async function submitWithRetries(
   const images = imagesOf(batch);
   let attempts = 0;
   let calls = 0;
-  let lastError: HssCallError | undefined;
+  let lastError: SignedCallError | undefined;
   let relearned = false;
-  const fail = (error: HssCallError, retryAfterMs?: number): SubmitOutcome => {
+  const fail = (error: SignedCallError, retryAfterMs?: number): SubmitOutcome => {
     logFailure(log, batch, error, attempts, retryAfterMs);
     return { kind: "failed", batch, error, attempts, calls, retryAfterMs };
   };
@@ -160,7 +160,7 @@ async function submitWithRetries(
 /** The retry policy's wait before the next attempt; false when it would end past the deadline. */
 async function waitToRetry(
   batch: ScanBatch,
-  error: HssCallError,
+  error: SignedCallError,
   attempts: number,
   options: SubmitBatchesOptions,
 ): Promise<boolean> {
@@ -182,8 +182,8 @@ async function waitToRetry(
   return true;
 }
 
-function notSent(why: string, code: string): HssCallError {
-  return new HssCallError(`not sent: ${why}`, undefined, code, undefined);
+function notSent(why: string, code: string): SignedCallError {
+  return new SignedCallError(`not sent: ${why}`, undefined, code, undefined);
 }
 
 function imagesOf(batch: ScanBatch): number | "operate_all" {
@@ -193,7 +193,7 @@ function imagesOf(batch: ScanBatch): number | "operate_all" {
 function logFailure(
   log: Logger,
   batch: ScanBatch,
-  error: HssCallError,
+  error: SignedCallError,
   attempts: number,
   retryAfterMs: number | undefined,
 ): void {

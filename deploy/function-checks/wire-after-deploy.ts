@@ -1,5 +1,5 @@
 import picomatch from "picomatch";
-import { createHssClient } from "../../src/hss/client";
+import { createSignedClient } from "../../src/cloud/signed-client";
 import { swrWebhooks } from "../../src/swr/webhooks";
 import { pacedSlot, wireInstances, wireTable } from "../../src/wiring/reconcile";
 
@@ -22,7 +22,7 @@ export async function wireAll(options: {
   const domain = access.region === "eu-west-101" ? "myhuaweicloud.eu" : "myhuaweicloud.com";
   const endpoint = process.env.SWR_ENDPOINT?.trim() || `https://swr-api.${access.region}.${domain}`;
   const swr = swrWebhooks(
-    createHssClient({
+    createSignedClient({
       endpoint,
       region: access.region,
       projectId: access.projectId,

@@ -1,5 +1,6 @@
-import { HssCallError } from "../hss/client";
-import type { HssCaller } from "../hss/request";
+import type { SignedCaller } from "../cloud/request";
+import { SignedCallError } from "../cloud/signed-client";
+import { ScanOnPushError } from "../errors";
 import { EXIT } from "./scan-output";
 
 /**
@@ -23,19 +24,20 @@ const UNREACHABLE =
   /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|certificate|CERT_|SSL|self.signed|EPROTO/i;
 
 /** HSS refused the caller, or cannot be reached: waiting longer changes nothing. */
-export class FatalHssError extends Error {
+export class FatalHssError extends ScanOnPushError {
   override readonly name = "FatalHssError";
   constructor(
     readonly exitCode: number,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
 type Verdict = "answered" | "silent" | "not_hss" | "unreachable";
 
-function verdictOf(error: HssCallError | undefined): Verdict {
+function verdictOf(error: SignedCallError | undefined): Verdict {
   if (!error) return "answered";
   const status = error.httpStatus;
   if (status === undefined) {
@@ -47,7 +49,7 @@ function verdictOf(error: HssCallError | undefined): Verdict {
   return status >= 500 ? "silent" : "answered";
 }
 
-const said = (error: HssCallError) =>
+const said = (error: SignedCallError) =>
   `${error.errorCode}${error.httpStatus ? `, HTTP ${error.httpStatus}` : ""}: ${error.message}`;
 
 const CHECK =
@@ -69,18 +71,18 @@ export class Reachability {
   }
 
   /** The caller, watched: each outcome counts, and once decided nothing more is sent. */
-  watch(caller: HssCaller, endpoint: string): HssCaller {
+  watch(caller: SignedCaller, endpoint: string): SignedCaller {
     return {
       call: async (request, options) => {
         if (this.decided) {
-          throw new HssCallError(this.decided.message, undefined, "HSS_UNREACHABLE", undefined);
+          throw new SignedCallError(this.decided.message, undefined, "HSS_UNREACHABLE", undefined);
         }
         try {
           const answer = await caller.call(request, options);
           this.observe(undefined, endpoint, request.pathTemplate);
           return answer;
         } catch (error) {
-          if (error instanceof HssCallError) {
+          if (error instanceof SignedCallError) {
             this.observe(error, endpoint, `${request.method} ${request.pathTemplate}`);
           }
           throw error;
@@ -90,7 +92,7 @@ export class Reachability {
   }
 
   /** One call's outcome: undefined when it was answered. */
-  observe(error: HssCallError | undefined, endpoint: string, call: string): void {
+  observe(error: SignedCallError | undefined, endpoint: string, call: string): void {
     const now = (this.settings.now ?? Date.now)();
     const verdict = verdictOf(error);
     if (verdict === "answered" || !error) {

@@ -1,3 +1,4 @@
+import { smnCallerOf } from "../composition-root";
 import { ConfigError, loadConfig } from "../config";
 import type { Alert } from "../notify/alert";
 import type { ChannelSettings, Verdict } from "../notify/channels/channel";
@@ -148,16 +149,7 @@ export async function testChannels(
   const { notify, hss } = config;
   const context = await sendContextOf({
     timeoutMs: notify.timeoutMs,
-    ...(notify.smnEndpoint
-      ? {
-          smn: {
-            endpoint: notify.smnEndpoint,
-            region: hss.region,
-            projectId: hss.projectId,
-            credentials: config.credentials,
-          },
-        }
-      : {}),
+    smn: smnCallerOf(config, { credentials: config.credentials, projectId: hss.projectId }),
   });
   const options = { maxVulnerabilities: notify.maxVulnerabilities };
   const alert = sampleAlert(hss.region);

@@ -1,5 +1,11 @@
 import { accessSync, constants, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import {
+  classifyFailure,
+  createSignedClient,
+  type SignedCallError,
+  toSignedCallError,
+} from "../cloud/signed-client";
 import { invocationOf, openInstance } from "../composition-root";
 import { type Config, ConfigError } from "../config";
 import { startEmbeddedBackendIfUnconfigured } from "../emulator/embedded";
@@ -9,7 +15,6 @@ import { lookUp, refKey } from "../follow-up/lookup";
 import { requestSync } from "../follow-up/sync";
 import { AROUND_SCAN_APIS, type AroundScanApi, type HssApiClient } from "../hss/apis";
 import type { CallBudget } from "../hss/call-budget";
-import { classifyFailure, createHssClient, type HssCallError, toHssCallError } from "../hss/client";
 import { IgnoreFileError, Ignores, loadIgnoreFile } from "../images/ignore-file";
 import { type ImageType, targetKey } from "../images/scan-target";
 import type { InstanceUrls } from "../instance-urls";
@@ -61,7 +66,7 @@ export { EXIT, exitCodeOf };
  * hss-reachability.ts), HSS refusing the caller (exit 4), or undefined (go on).
  */
 export function fatalOf(
-  error: HssCallError,
+  error: SignedCallError,
   api: AroundScanApi | string,
   reach?: Reachability,
 ): FatalHssError | undefined {
@@ -74,11 +79,13 @@ export function fatalOf(
     return new FatalHssError(
       EXIT.refused,
       `HSS refused the credentials (${said}): check CLOUD_SDK_AK and CLOUD_SDK_SK (an access key of an IAM user; a temporary key needs CLOUD_SDK_SECURITY_TOKEN too), that the key is enabled, and that HSS_PROJECT_ID is the project of HSS_REGION`,
+      { cause: error },
     );
   }
   return new FatalHssError(
     EXIT.refused,
     `HSS refused to let this IAM user call ${what} (${said}): grant it that action (HSS's system policy HSS FullAccess covers every call this command makes; a read-only policy does not allow scans or syncs), and check HSS_PROJECT_ID and HSS_ENTERPRISE_PROJECT_ID`,
+    { cause: error },
   );
 }
 
@@ -317,7 +324,7 @@ async function vulnerabilitiesOf(image: Tracked, run: Run): Promise<FoundVulnera
         limit: 200,
       })
       .catch((error: unknown) => {
-        const failure = toHssCallError(error);
+        const failure = toSignedCallError(error);
         throw fatalOf(failure, "list-vulnerabilities", run.reach) ?? failure;
       });
     found.push(...page.data_list);
@@ -553,7 +560,7 @@ async function scanImages(
     // (Clients are built on their first call, once the configuration is read.)
     let reach: Reachability | undefined;
     const instance = await openInstance({ ...env, LOG_LEVEL: "warn" }, {}, (options) =>
-      (reach as Reachability).watch(createHssClient(options), options.endpoint),
+      (reach as Reachability).watch(createSignedClient(options), options.endpoint),
     );
     const { config } = instance;
     reach = new Reachability({ timeoutMs: config.hss.timeoutMs });

@@ -2,9 +2,10 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import picomatch from "picomatch";
+import type { SignedCaller } from "../cloud/request";
+import { swrCallerOf } from "../composition-root";
 import { ConfigError, loadConfig } from "../config";
 import { type SwrEmulator, startSwrEmulator } from "../emulator/swr-emulator";
-import { createHssClient } from "../hss/client";
 import { secretScrubber } from "../log";
 import { swrWebhooks } from "../swr/webhooks";
 import {
@@ -170,13 +171,9 @@ async function wire(options: WireOptions, env: NodeJS.ProcessEnv): Promise<numbe
     return 2;
   }
   const scrub = secretScrubber([...config.secrets, config.credentials?.sk ?? ""]);
+  // Checked above: the endpoint, the credentials and the project are there.
   const swr = swrWebhooks(
-    createHssClient({
-      endpoint: config.wiring.endpoint as string,
-      region: config.hss.region,
-      projectId: config.hss.projectId as string,
-      credentials: config.credentials as NonNullable<typeof config.credentials>,
-    }),
+    swrCallerOf(config) as SignedCaller,
     Math.max(config.hss.timeoutMs, 10_000),
   );
   const url = options.unwire
@@ -219,15 +216,17 @@ const done = (row: WireRow) => row.action !== "postponed";
 
 /**
  * The trigger URL from the deployment itself: `npm run sls -- info` in a clone (the deploy tools,
- * installed on first use, read it from FunctionGraph with the same access key). Once per run.
+ * installed on first use, read it from FunctionGraph with the same access key).
  */
-let deploymentUrl: Promise<string | undefined> | undefined;
-function urlFromDeployment(env: NodeJS.ProcessEnv, region: string | undefined) {
+function urlFromDeployment(
+  env: NodeJS.ProcessEnv,
+  region: string | undefined,
+): Promise<string | undefined> {
   const root = join(__dirname, "..", "..");
   const runner = join(root, "deploy", "run.ts");
   const tsx = join(root, "node_modules", ".bin", "tsx");
   if (!region || !existsSync(runner) || !existsSync(tsx)) return Promise.resolve(undefined);
-  deploymentUrl ??= new Promise((resolve) => {
+  return new Promise((resolve) => {
     complain("no --url: reading the trigger's URL from the deployment (npm run sls -- info)");
     execFile(
       tsx,
@@ -237,7 +236,6 @@ function urlFromDeployment(env: NodeJS.ProcessEnv, region: string | undefined) {
       (_error, stdout) => resolve(/ wire -- .*--url "(https?:\/\/[^"\s]+)"/.exec(stdout)?.[1]),
     );
   });
-  return deploymentUrl;
 }
 
 function report(

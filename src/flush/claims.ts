@@ -1,6 +1,6 @@
+import { failureFieldsOf, type SignedCallError } from "../cloud/signed-client";
 import type { Config } from "../config";
 import type { HssApiClient } from "../hss/apis";
-import { failureFieldsOf, type HssCallError } from "../hss/client";
 import type { InstanceUrls } from "../instance-urls";
 import type { Logger } from "../log";
 import type { Claim, FailureRecord, QueuedScan, ScanQueue } from "../queue/scan-queue";
@@ -44,6 +44,8 @@ export interface FlushOptions {
   /** Epoch milliseconds by which the last call must have ended. */
   deadline: number;
   log: Logger;
+  /** What this instance last said, and until when (the composition root's, per instance). */
+  said?: Map<string, number>;
   random?: () => number;
 }
 
@@ -112,7 +114,7 @@ export async function releaseUntouched(
  */
 export async function releaseAfterFailure(
   claim: Claim,
-  error: HssCallError,
+  error: SignedCallError,
   options: Pick<FlushOptions, "queue" | "settings" | "log" | "random">,
   result: FlushResult,
 ): Promise<{ attempts: number; delayMs: number }> {
@@ -139,7 +141,7 @@ export function recordDeadLetter(
   result: FlushResult,
   log: Logger,
   scan: QueuedScan,
-  error: HssCallError,
+  error: SignedCallError,
   attempts: number,
 ) {
   result.dead_lettered += 1;
@@ -161,7 +163,7 @@ export function deadLettersOf(result: Pick<FlushResult, "buried">, limit = 20) {
 export function logDeadLetter(
   log: Logger,
   scan: QueuedScan,
-  error: HssCallError,
+  error: SignedCallError,
   attempts: number,
 ) {
   log.error("dead_lettered", {

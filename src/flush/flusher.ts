@@ -1,6 +1,6 @@
+import { type FailureKind, failureFieldsOf, type SignedCallError } from "../cloud/signed-client";
 import type { ScanBatch } from "../hss/batch-scan-request";
 import type { HssApi } from "../hss/call-budget";
-import { type FailureKind, failureFieldsOf, type HssCallError } from "../hss/client";
 import { describeTarget, NAMED_IN_LOGS, namesOf, targetKey } from "../images/scan-target";
 import { relearnAfterRefusal } from "../instance-urls";
 import {
@@ -59,9 +59,6 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   return result;
 }
 
-/** Until when each queue's budget was last said to hold images back: said once per wait. */
-const announced = new WeakMap<object, number>();
-
 /**
  * One info line when the call budget (or HSS's 429) holds queued images back: how many, the
  * oldest by name, and until when. A flush every few seconds in the same wait says nothing new.
@@ -69,11 +66,12 @@ const announced = new WeakMap<object, number>();
 async function announceBudgetWait(options: FlushOptions, retryAfterMs: number): Promise<void> {
   const { queue, log } = options;
   const until = Math.ceil((Date.now() + retryAfterMs) / 1000) * 1000;
-  const last = announced.get(queue);
+  const said = options.said ?? new Map<string, number>();
+  const last = said.get("waiting_for_budget");
   if (last !== undefined && Math.abs(last - until) < 2000) return;
   const counts = await queue.counts().catch(() => undefined);
   if (!counts || counts.pending === 0) return;
-  announced.set(queue, until);
+  said.set("waiting_for_budget", until);
   const oldest = await queue.waiting(NAMED_IN_LOGS).catch(() => []);
   log.info("waiting_for_budget", {
     images: counts.pending,
@@ -272,7 +270,7 @@ async function relearnRefused(
 /** What becomes of a claim whose call failed, by what the failure means. */
 async function settleFailedClaim(
   claim: ReadyClaim["claim"],
-  error: HssCallError,
+  error: SignedCallError,
   failure: FailureKind,
   options: FlushOptions,
   result: FlushResult,

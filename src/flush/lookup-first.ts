@@ -1,8 +1,8 @@
+import { classifyFailure, failureFieldsOf, SignedCallError } from "../cloud/signed-client";
 import { type LookupResult, lookUp, refKey } from "../follow-up/lookup";
 import { requestSync } from "../follow-up/sync";
 import type { HssApiClient, RegistryImage } from "../hss/apis";
 import type { CallBudget } from "../hss/call-budget";
-import { classifyFailure, failureFieldsOf, HssCallError } from "../hss/client";
 import { describeTarget, targetKey } from "../images/scan-target";
 import { nextCheckInMs, type QueuedScan, watchOf } from "../queue/scan-queue";
 import type { ScanApi } from "../scan-apis";
@@ -107,7 +107,7 @@ async function buryIncomplete(
       usable.push(entry);
       continue;
     }
-    const error = new HssCallError(
+    const error = new SignedCallError(
       `HSS lists the image without ${lacks.join(", ")}, which ${options.api.name} needs to name it; HSS_SCAN_API=batch-scan names images by namespace, name and tag`,
       undefined,
       "HSS_RECORD_INCOMPLETE",

@@ -1,4 +1,4 @@
-import type { HssCallError } from "../hss/client";
+import type { SignedCallError } from "../cloud/signed-client";
 import type { Logger } from "../log";
 import type { ScanQueue } from "../queue/scan-queue";
 import { SCAN_APIS, type ScanApi } from "../scan-apis";
@@ -37,7 +37,7 @@ export async function senderInUse(
 /** HSS answered the API as retired: marked for everyone, said once, and the successor's sender. */
 export async function switchFromRetired(
   sender: SendingScanSender,
-  error: HssCallError,
+  error: SignedCallError,
   queue: Pick<ScanQueue, "watches">,
   log: Logger,
 ): Promise<SendingScanSender> {

@@ -1,6 +1,6 @@
+import { failureFieldsOf } from "../cloud/signed-client";
 import type { Config } from "../config";
 import type { HssApiClient, RegistryImage } from "../hss/apis";
-import { failureFieldsOf } from "../hss/client";
 import { configuredUrlOf } from "../images/instance-url";
 import { describeTarget } from "../images/scan-target";
 import type { InstanceUrls } from "../instance-urls";

@@ -1,6 +1,6 @@
+import { classifyFailure, type SignedCallError, toSignedCallError } from "../cloud/signed-client";
 import type { HssApiClient, ListPage, ListRegistryImagesQuery, RegistryImage } from "../hss/apis";
 import type { CallBudget } from "../hss/call-budget";
-import { classifyFailure, type HssCallError, toHssCallError } from "../hss/client";
 import { type ImageType, type ScanTarget, targetKey } from "../images/scan-target";
 
 /**
@@ -93,7 +93,7 @@ export interface CallsState {
   calls: number;
   stopped?: "budget" | "deadline" | "error";
   retryAfterMs?: number;
-  error?: HssCallError;
+  error?: SignedCallError;
 }
 
 /**
@@ -129,7 +129,7 @@ export class ListCalls<R extends CallsState> {
     try {
       return await options.hss.listRegistryImages({ ...query, limit: LIST_PAGE });
     } catch (error) {
-      const failure = toHssCallError(error);
+      const failure = toSignedCallError(error);
       if (classifyFailure(failure) === "throttled") {
         await options.budget.spendWindow("list-images");
       }

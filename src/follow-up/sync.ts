@@ -1,7 +1,7 @@
+import { classifyFailure, failureFieldsOf, toSignedCallError } from "../cloud/signed-client";
 import type { Config } from "../config";
 import type { HssApiClient } from "../hss/apis";
 import type { CallBudget, HssApi } from "../hss/call-budget";
-import { classifyFailure, failureFieldsOf, toHssCallError } from "../hss/client";
 import type { Logger } from "../log";
 import type { WatchStore } from "../queue/scan-queue";
 import { registryHostOf } from "../scan-plan";
@@ -67,7 +67,7 @@ export async function requestSync(
           ? await syncInstance(first, logged, options)
           : await syncBasic(first, logged, options);
       } catch (error) {
-        const failure = toHssCallError(error);
+        const failure = toSignedCallError(error);
         if (classifyFailure(failure) === "throttled") {
           await budget.spendWindow(enterprise ? "sync-task" : "sync-images");
         }

@@ -1,9 +1,9 @@
 import { ScanOnPushError } from "../errors";
 import "../zod-setup";
 import * as z from "zod/mini";
+import type { SignedCaller, SignedRequest } from "../cloud/request";
+import { SignedCallError } from "../cloud/signed-client";
 import type { Logger } from "../log";
-import { HssCallError } from "./client";
-import type { HssCaller, HssRequest } from "./request";
 
 /**
  * The HSS calls around a scan, typed: what to ask (field names exactly as in HSS's API reference
@@ -27,7 +27,7 @@ export const AROUND_SCAN_APIS = {
   "sync-task": { method: "POST", path: "/v5/{project_id}/image/image-sync/tasks" },
   "sync-images": { method: "POST", path: "/v5/{project_id}/image/synchronize" },
   "list-tasks": { method: "GET", path: "/v5/{project_id}/image/tasks" },
-} as const satisfies Record<string, { method: HssRequest["method"]; path: string }>;
+} as const satisfies Record<string, { method: SignedRequest["method"]; path: string }>;
 export type AroundScanApi = keyof typeof AROUND_SCAN_APIS;
 
 const count = z.catch(z.optional(z.int()), undefined);
@@ -302,7 +302,7 @@ function parsed<T>(schema: z.ZodMiniType<T>, body: unknown, what: string): T {
 }
 
 export interface HssApiClientOptions {
-  caller: HssCaller;
+  caller: SignedCaller;
   timeoutMs: number;
   /** Where skipped list items are counted (debug). */
   log?: Pick<Logger, "debug">;
@@ -361,14 +361,14 @@ export function hssApiClient(options: HssApiClientOptions) {
     async createImageSynchronizeTask(body: CreateImageSynchronizeTaskBody) {
       return { requestId: (await send("sync-task", {}, body)).requestId };
     },
-    /** Throws HssCallError when HSS answers 200 with a non-zero `error_code`. */
+    /** Throws SignedCallError when HSS answers 200 with a non-zero `error_code`. */
     async runImageSynchronize(body: { image_type: string }) {
       const answer = await send("sync-images", {}, body);
       const result = synchronizeAnswerSchema.safeParse(answer.body ?? {});
       const code = result.success ? result.data.error_code : undefined;
       if (typeof code === "number" && code !== 0) {
         const description = (result.success && result.data.error_description) || "no description";
-        throw new HssCallError(
+        throw new SignedCallError(
           `HSS answered RunImageSynchronize with error_code ${code}: ${description}`,
           200,
           `SYNC_ERROR_${code}`,

@@ -1,4 +1,4 @@
-import type { Credentials } from "../config";
+import type { SignedCaller } from "../cloud/request";
 import type { HssApiClient } from "../hss/apis";
 import type { CallBudget } from "../hss/call-budget";
 import type { Ignores } from "../images/ignore-file";
@@ -262,9 +262,10 @@ async function withDetails(
 /** How the function posts: Node's HTTP with the post timeout; SMN signed with its credentials. */
 export async function sendContextOf(options: {
   timeoutMs: number;
-  smn?: { endpoint: string; region?: string; projectId?: string; credentials?: Credentials };
+  /** SMN's signed-call client (the composition root's), when SMN channels can be published to. */
+  smn?: SignedCaller;
 }): Promise<SendContext> {
-  const { sendRequest } = await import("../hss/http-transport");
+  const { sendRequest } = await import("../cloud/http-transport");
   const context: SendContext = {
     now: Date.now,
     async post(url, headers, body) {
@@ -277,15 +278,9 @@ export async function sendContextOf(options: {
       return { status: answer.status, headers: answer.headers, body: answer.body };
     },
   };
-  const smn = options.smn;
-  if (smn?.credentials && smn.projectId) {
-    const { createHssClient, HssCallError } = await import("../hss/client");
-    const client = createHssClient({
-      endpoint: smn.endpoint,
-      region: smn.region,
-      projectId: smn.projectId,
-      credentials: smn.credentials,
-    });
+  const client = options.smn;
+  if (client) {
+    const { SignedCallError } = await import("../cloud/signed-client");
     context.publishSmn = async (topic, subject, message): Promise<HttpAnswer> => {
       try {
         const answer = await client.call(
@@ -300,7 +295,7 @@ export async function sendContextOf(options: {
         );
         return { status: answer.status ?? 200, headers: {}, body: answer.text ?? "" };
       } catch (error) {
-        if (error instanceof HssCallError && error.httpStatus !== undefined) {
+        if (error instanceof SignedCallError && error.httpStatus !== undefined) {
           return {
             status: error.httpStatus,
             headers: {},

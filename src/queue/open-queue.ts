@@ -37,7 +37,8 @@ export async function openQueue(
     callsPerMinute: config.hss.callsPerMinute,
     windowMs: config.hss.rateWindowMs,
     timeoutMs: queue.timeoutMs,
-    unavailable: (message, outcome) => new QueueUnavailableError(message, outcome),
+    unavailable: (message, outcome, cause) =>
+      new QueueUnavailableError(message, outcome, { cause }),
     full: (queued, adding, max) => new QueueFullError(queued, adding, max),
     limits,
     ca: queue.ca ? caOf(queue.ca) : undefined,

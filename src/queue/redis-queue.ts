@@ -84,7 +84,7 @@ export interface RedisQueueOptions {
    * `not_applied` when the command never reached Redis or Redis refused it, `unknown` when it was
    * sent and no answer came (Redis may still run it).
    */
-  unavailable: (message: string, outcome: "not_applied" | "unknown") => Error;
+  unavailable: (message: string, outcome: "not_applied" | "unknown", cause?: unknown) => Error;
   /** Builds the error for a queue at its bound (the caller's QueueFullError). */
   full?: (queued: number, adding: number, max: number) => Error;
   limits?: QueueLimits;
@@ -534,17 +534,22 @@ export class RedisScanQueue implements ScanQueue {
       const message = error instanceof Error ? error.message : String(error);
       const refused = error instanceof Error && error.name === "ReplyError";
       const neverSent = /enableOfflineQueue|Stream isn't writeable/i.test(message);
-      throw this.unavailable(message, { applied: refused || neverSent ? false : undefined });
+      throw this.unavailable(message, { applied: refused || neverSent ? false : undefined }, error);
     }
   }
 
-  private unavailable(reason: string, known: { applied: false | undefined }): Error {
+  private unavailable(
+    reason: string,
+    known: { applied: false | undefined },
+    cause?: unknown,
+  ): Error {
     const last =
       this.lastError && this.lastError !== reason ? ` (last error: ${this.lastError})` : "";
     const message = `the Redis scan queue is unavailable (timeout ${this.options.timeoutMs} ms, QUEUE_TIMEOUT_MS): ${reason}${last}`;
     return this.options.unavailable(
       message.slice(0, 400),
       known.applied === false ? "not_applied" : "unknown",
+      cause,
     );
   }
 }

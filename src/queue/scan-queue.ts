@@ -306,8 +306,12 @@ export interface ScanQueue {
 export class QueueUnavailableError extends ScanOnPushError {
   override readonly name = "QueueUnavailableError";
   readonly outcome: "not_applied" | "unknown";
-  constructor(message: string, outcome: "not_applied" | "unknown" = "not_applied") {
-    super(message);
+  constructor(
+    message: string,
+    outcome: "not_applied" | "unknown" = "not_applied",
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
     this.outcome = outcome;
   }
 }

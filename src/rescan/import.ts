@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
+import { failureFieldsOf, toSignedCallError } from "../cloud/signed-client";
 import type { HssApiClient, RegistryImage } from "../hss/apis";
-import { failureFieldsOf, toHssCallError } from "../hss/client";
 import type { ImageType, ScanTarget } from "../images/scan-target";
 import type { Logger } from "../log";
 import type { RescanEntry, ScanQueue } from "../queue/scan-queue";
@@ -58,7 +58,7 @@ export async function importFromHss(options: {
     } catch (error) {
       log.warn("rescan_import_failed", {
         image_type: imageType,
-        ...failureFieldsOf(toHssCallError(error)),
+        ...failureFieldsOf(toSignedCallError(error)),
       });
       continue;
     }

@@ -1,6 +1,6 @@
+import { failureFieldsOf, toSignedCallError } from "../cloud/signed-client";
 import type { HssApiClient, Vulnerability } from "../hss/apis";
 import type { CallBudget } from "../hss/call-budget";
-import { failureFieldsOf, toHssCallError } from "../hss/client";
 import type { Ignores } from "../images/ignore-file";
 import type { Logger } from "../log";
 import type { Finding } from "../notify/notifier";
@@ -178,7 +178,7 @@ export class NewFindings {
       } catch (error) {
         log.warn("rescan_details_unread", {
           image: finding.image,
-          ...failureFieldsOf(toHssCallError(error)),
+          ...failureFieldsOf(toSignedCallError(error)),
         });
         return { retryAfterMs: budget.windowMs };
       }

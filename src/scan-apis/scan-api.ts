@@ -1,5 +1,5 @@
+import type { SignedRequest } from "../cloud/request";
 import type { ScanBatch } from "../hss/batch-scan-request";
-import type { HssRequest } from "../hss/request";
 import type { ScanTarget } from "../images/scan-target";
 
 /**
@@ -18,7 +18,7 @@ export interface ScanApi {
    */
   readonly needsLookup: boolean;
   /** The request of one call: a batch of one image type, or everything matching its filters. */
-  request(batch: ScanBatch, settings: ScanSettings, listed?: ListedImageOf): HssRequest;
+  request(batch: ScanBatch, settings: ScanSettings, listed?: ListedImageOf): SignedRequest;
   /**
    * The API that takes over when HSS stops serving this one (answers its path 404 APIGW.0101):
    * the flusher switches to it by itself (flush/retired-api.ts).

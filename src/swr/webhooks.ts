@@ -1,7 +1,7 @@
 import "../zod-setup";
 import * as z from "zod/mini";
-import { bodySummary, HssCallError } from "../hss/client";
-import type { HssAnswer, HssCaller, HssRequest } from "../hss/request";
+import type { SignedAnswer, SignedCaller, SignedRequest } from "../cloud/request";
+import { bodySummary, SignedCallError } from "../cloud/signed-client";
 
 /**
  * SWR Enterprise Edition's namespaces and webhook policies ("triggers"), as Huawei's SDK models
@@ -74,12 +74,12 @@ const ANSWERS = {
 type SwrApi = keyof typeof ANSWERS;
 
 /** The answer's body when it is the model's shape; otherwise a failure that says what came. */
-function modelled<A extends SwrApi>(api: A, answer: HssAnswer): z.output<(typeof ANSWERS)[A]> {
+function modelled<A extends SwrApi>(api: A, answer: SignedAnswer): z.output<(typeof ANSWERS)[A]> {
   // The client leaves a body that is not JSON out of `body`: its text tells.
   const notJson = answer.body === undefined && (answer.text ?? "").trim() !== "";
   const parsed = z.safeParse(ANSWERS[api], answer.body);
   if (parsed.success && !notJson) return parsed.data as z.output<(typeof ANSWERS)[A]>;
-  throw new HssCallError(
+  throw new SignedCallError(
     `SWR answered ${api} with HTTP ${answer.status ?? "2xx"} but not with its ${api}Response (${bodySummary(answer.text ?? "")}): nothing is known to have changed`,
     answer.status,
     "BAD_ANSWER",
@@ -94,8 +94,8 @@ const MAX_PAGES = 1000;
 
 export type SwrWebhooks = ReturnType<typeof swrWebhooks>;
 
-export function swrWebhooks(caller: HssCaller, timeoutMs: number) {
-  const call = (request: HssRequest) => caller.call(request, { timeoutMs });
+export function swrWebhooks(caller: SignedCaller, timeoutMs: number) {
+  const call = (request: SignedRequest) => caller.call(request, { timeoutMs });
   const instancePath = "/v2/{project_id}/instances/{instance_id}";
   const policyPath = `${instancePath}/namespaces/{namespace_name}/webhook/policies`;
 
@@ -177,7 +177,7 @@ export function swrWebhooks(caller: HssCaller, timeoutMs: number) {
 
 /** Every page of a list, read until `total` or a short page. */
 async function readPages<T>(
-  call: (request: HssRequest) => Promise<Record<string, unknown>>,
+  call: (request: SignedRequest) => Promise<Record<string, unknown>>,
   pathTemplate: string,
   instanceId: string,
   field: string,

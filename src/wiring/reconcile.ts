@@ -1,5 +1,6 @@
+import { SignedCallError } from "../cloud/signed-client";
+import { ScanOnPushError } from "../errors";
 import { MemoryCallBudget } from "../hss/call-budget";
-import { HssCallError } from "../hss/client";
 import type { SwrWebhooks, WebhookPolicy, WebhookPolicyBody } from "../swr/webhooks";
 import {
   addressFor,
@@ -64,7 +65,8 @@ export interface WireRun {
   slot: () => Promise<boolean>;
 }
 
-export class WireError extends Error {
+/** SWR refused or could not be asked; the message names the call and what it answered. */
+export class WireError extends ScanOnPushError {
   override readonly name = "WireError";
 }
 
@@ -333,17 +335,20 @@ async function listed<T>(list: () => Promise<T>, api: string, run: WireRun): Pro
   try {
     return await list();
   } catch (error) {
-    throw new WireError(`instance ${run.instanceId}: ${api} failed: ${failureOf(error)}`);
+    throw new WireError(`instance ${run.instanceId}: ${api} failed: ${failureOf(error)}`, {
+      cause: error,
+    });
   }
 }
 
 /** The API gateway's rate limit (429, APIGW.0308): the call may go through a window later. */
 const throttled = (error: unknown) =>
-  error instanceof HssCallError && (error.httpStatus === 429 || error.errorCode === "APIGW.0308");
+  error instanceof SignedCallError &&
+  (error.httpStatus === 429 || error.errorCode === "APIGW.0308");
 
 /** SWR's answer in a line: status, code, message, request id. */
 export function failureOf(error: unknown): string {
-  if (error instanceof HssCallError) {
+  if (error instanceof SignedCallError) {
     const status = error.httpStatus === undefined ? "no answer" : `HTTP ${error.httpStatus}`;
     const id = error.requestId ? ` (request id ${error.requestId})` : "";
     return `${status} ${error.errorCode}: ${error.message}${id}`;

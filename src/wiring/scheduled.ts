@@ -34,25 +34,24 @@ export interface KeepWiredOptions {
   webhook: Config["webhook"];
   swr: () => SwrWebhooks;
   marks: { once(key: string, ttlMs: number): Promise<boolean> };
+  /** Kept by the warm instance between runs (the composition root's). */
+  state: WiringState;
   deadline: number;
   log: Logger;
 }
 
 const CHANGES_SHOWN = 20;
-/**
- * Per warm instance and queue (its marks): the budget of SWR calls, and whether the last run was
- * cut short.
- */
-const states = new WeakMap<object, { budget: MemoryCallBudget; unfinished: boolean }>();
+/** Per warm instance: the budget of SWR calls, and whether the last run was cut short. */
+export interface WiringState {
+  budget?: MemoryCallBudget;
+  unfinished?: boolean;
+}
 
 export async function keepWired(options: KeepWiredOptions): Promise<WiringSummary | undefined> {
   const { settings, log } = options;
-  const state = states.get(options.marks) ?? {
-    budget: new MemoryCallBudget(settings.callsPerMinute, settings.windowMs),
-    unfinished: false,
-  };
-  states.set(options.marks, state);
-  if (!(await due(options, state.unfinished))) return undefined;
+  const { state } = options;
+  state.budget ??= new MemoryCallBudget(settings.callsPerMinute, settings.windowMs);
+  if (!(await due(options, state.unfinished ?? false))) return undefined;
   if (!settings.url) {
     const summary = {
       counts: {},

@@ -1,5 +1,5 @@
+import { createSignedClient, type SignedClientOptions } from "../../src/cloud/signed-client";
 import { EMULATOR_KEY } from "../../src/emulator/hss-emulator";
-import { createHssClient, type HssClientOptions } from "../../src/hss/client";
 
 /**
  * The project's own signing client, pointed at a loopback stand-in (HSS, SWR) with the stand-ins'
@@ -7,9 +7,9 @@ import { createHssClient, type HssClientOptions } from "../../src/hss/client";
  */
 export function standInCaller(
   standIn: { url: string; projectId: string },
-  options: Partial<HssClientOptions> = {},
+  options: Partial<SignedClientOptions> = {},
 ) {
-  return createHssClient({
+  return createSignedClient({
     endpoint: standIn.url,
     projectId: standIn.projectId,
     credentials: { ...EMULATOR_KEY, securityToken: undefined },

@@ -23,7 +23,7 @@ const LAYERS: Array<{ name: string; modules: string[] }> = [
       "bundle-files",
       "scan-policy",
       "images/",
-      "hss/request",
+      "cloud/request",
       "hss/batch-scan-request",
       // What an alert is, how each platform takes one, routes and the outbox's rules: pure, read
       // by the configuration (every channel checked at start) and by the queue (the outbox).

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SignedCaller } from "../../src/cloud/request";
 import { createHandler } from "../../src/handler";
 import { scanBatchSchema } from "../../src/hss/batch-scan-request";
-import type { HssCaller } from "../../src/hss/request";
 import type { ScanReport } from "../../src/report";
 import { createLocalContext } from "../../src/runners/context";
 import { apigEvent, harborPush, SAMPLE_WEBHOOK_SECRET } from "../support/fixtures";
@@ -141,7 +141,7 @@ describe("limits", () => {
 describe("generated hostile payloads", () => {
   const sent: unknown[] = [];
   const malformed: unknown[] = [];
-  const recordingCaller: HssCaller = {
+  const recordingCaller: SignedCaller = {
     async call({ body: batch }) {
       sent.push(batch);
       if (!scanBatchSchema.safeParse(batch).success) malformed.push(batch);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { SignedCallError } from "../../src/cloud/signed-client";
 import type { HssApiClient, RegistryImage } from "../../src/hss/apis";
 import { MemoryCallBudget } from "../../src/hss/call-budget";
-import { HssCallError } from "../../src/hss/client";
 import { InstanceUrls, instanceUrlStatus } from "../../src/instance-urls";
 import { createLogger } from "../../src/log";
 import { MemoryWatchStore } from "../../src/queue/memory-queue";
@@ -156,7 +156,7 @@ describe("InstanceUrls", () => {
     const hss = {
       listRegistryImages: async (query: { instance_id?: string }) => {
         asked.push(query);
-        if (query.instance_id === "i-3") throw new HssCallError("denied", 400, "HSS.0013", "r1");
+        if (query.instance_id === "i-3") throw new SignedCallError("denied", 400, "HSS.0013", "r1");
         return { data_list: items[query.instance_id ?? ""] ?? [], received: 0, skipped: [] };
       },
     } as unknown as HssApiClient;
@@ -186,6 +186,6 @@ describe("isRetiredAnswer", () => {
     [400, "APIGW.0101", false],
     [401, "APIGW.0301", false],
   ])("HTTP %i %s: %s", (status, code, retired) => {
-    expect(isRetiredAnswer(new HssCallError("x", status, code, undefined))).toBe(retired);
+    expect(isRetiredAnswer(new SignedCallError("x", status, code, undefined))).toBe(retired);
   });
 });

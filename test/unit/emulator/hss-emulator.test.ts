@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSignedClient } from "../../../src/cloud/signed-client";
 import { type HssEmulator, startHssEmulator } from "../../../src/emulator/hss-emulator";
-import { createHssClient } from "../../../src/hss/client";
 import { SCAN_APIS } from "../../../src/scan-apis";
 
 const settings = { scope: 0, rateLimit: 0 };
@@ -9,7 +9,7 @@ const settings = { scope: 0, rateLimit: 0 };
 function clientOf(emulator: HssEmulator) {
   const [key] = emulator.keys;
   if (!key) throw new Error("the emulator has a key");
-  return createHssClient({
+  return createSignedClient({
     endpoint: emulator.url,
     projectId: emulator.projectId,
     credentials: { ak: key.ak, sk: key.sk, securityToken: undefined },

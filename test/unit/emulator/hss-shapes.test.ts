@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { SignedCaller, SignedRequest } from "../../../src/cloud/request";
+import { createSignedClient, type SignedCallError } from "../../../src/cloud/signed-client";
 import {
   EMULATOR_KEY,
   type HssEmulator,
   startHssEmulator,
 } from "../../../src/emulator/hss-emulator";
-import { createHssClient, type HssCallError } from "../../../src/hss/client";
-import type { HssCaller, HssRequest } from "../../../src/hss/request";
 
 /**
  * The emulator answers in the shapes of HSS's SDK models and refuses what their request models
@@ -13,10 +13,10 @@ import type { HssCaller, HssRequest } from "../../../src/hss/request";
  */
 
 let emulator: HssEmulator;
-let caller: HssCaller;
+let caller: SignedCaller;
 beforeAll(async () => {
   emulator = await startHssEmulator({ rateLimit: false });
-  caller = createHssClient({
+  caller = createSignedClient({
     endpoint: emulator.url,
     projectId: emulator.projectId,
     credentials: { ...EMULATOR_KEY, securityToken: undefined },
@@ -40,7 +40,7 @@ async function ask(
   body?: unknown,
   pathParams?: Record<string, string>,
 ) {
-  const request: HssRequest = {
+  const request: SignedRequest = {
     method: body === undefined ? "GET" : "POST",
     pathTemplate: PATHS[path],
     pathParams,
@@ -49,7 +49,7 @@ async function ask(
   };
   return caller.call(request, { timeoutMs: 2000 }).then(
     (answer) => ({ ok: true as const, body: answer.body as Record<string, unknown> }),
-    (error: HssCallError) => ({
+    (error: SignedCallError) => ({
       ok: false as const,
       code: error.errorCode,
       message: error.message,
@@ -215,7 +215,7 @@ describe("sparse answers (sparseAnswers)", () => {
   it("leave fields without a value out or null, and put in items that say nothing of what they are", async () => {
     const sparse = await startHssEmulator({ rateLimit: false, sparseAnswers: true });
     try {
-      const client = createHssClient({
+      const client = createSignedClient({
         endpoint: sparse.url,
         projectId: sparse.projectId,
         credentials: { ...EMULATOR_KEY, securityToken: undefined },

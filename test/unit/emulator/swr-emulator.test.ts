@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSignedClient, type SignedCallError } from "../../../src/cloud/signed-client";
 import { EMULATOR_KEY } from "../../../src/emulator/hss-emulator";
 import { type SwrEmulator, startSwrEmulator } from "../../../src/emulator/swr-emulator";
-import { createHssClient, type HssCallError } from "../../../src/hss/client";
 import { swrWebhooks } from "../../../src/swr/webhooks";
 import { desiredPolicy } from "../../../src/wiring/policy";
 import { standInCaller } from "../../support/callers";
@@ -31,7 +31,7 @@ afterAll(() => swr.close());
 const refusal = (promise: Promise<unknown>) =>
   promise.then(
     () => undefined,
-    (error: HssCallError) => [error.httpStatus, error.message],
+    (error: SignedCallError) => [error.httpStatus, error.message],
   );
 
 describe("the SWR Enterprise stand-in", () => {
@@ -115,14 +115,14 @@ describe("the SWR Enterprise stand-in", () => {
 
   it("refuses an unsigned or wrongly signed call with 401 APIGW.0301", async () => {
     const wrong = swrWebhooks(
-      createHssClient({
+      createSignedClient({
         endpoint: swr.url,
         projectId: swr.projectId,
         credentials: { ak: EMULATOR_KEY.ak, sk: "wrong", securityToken: undefined },
       }),
       5000,
     );
-    const error = await wrong.namespaces(INSTANCE).catch((e: HssCallError) => e);
+    const error = await wrong.namespaces(INSTANCE).catch((e: SignedCallError) => e);
     expect(error).toMatchObject({ httpStatus: 401, errorCode: "APIGW.0301" });
   });
 });

@@ -1,13 +1,13 @@
 import { createServer } from "node:http";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSignedClient } from "../../../src/cloud/signed-client";
 import { EMULATOR_KEY } from "../../../src/emulator/hss-emulator";
 import { flattenHeaders, readBody, serveOnLoopback } from "../../../src/emulator/http";
 import { verifySignature } from "../../../src/emulator/signature";
 import { type ImageRef, lookUp, refKey } from "../../../src/follow-up/lookup";
 import { hssApiClient, readRegistryImages, readVulnerabilities } from "../../../src/hss/apis";
 import { MemoryCallBudget } from "../../../src/hss/call-budget";
-import { createHssClient } from "../../../src/hss/client";
 
 /**
  * In HSS's SDK models every answer field is optional: whatever fields an answer leaves out or
@@ -176,7 +176,7 @@ afterAll(() => stand.close());
 describe("looking images up in answers with fields left out", () => {
   it("finds every watched image HSS lists, and judges unlisted only those it does not", async () => {
     const hss = hssApiClient({
-      caller: createHssClient({
+      caller: createSignedClient({
         endpoint: stand.url,
         projectId: "p",
         credentials: { ...EMULATOR_KEY, securityToken: undefined },

@@ -1,6 +1,8 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import type { SignedCaller } from "../../../src/cloud/request";
+import { SignedCallError } from "../../../src/cloud/signed-client";
 import {
   EMULATOR_KEY,
   type HssEmulator,
@@ -10,8 +12,6 @@ import {
 import { lookUp } from "../../../src/follow-up/lookup";
 import { hssApiClient } from "../../../src/hss/apis";
 import { MemoryCallBudget } from "../../../src/hss/call-budget";
-import { HssCallError } from "../../../src/hss/client";
-import type { HssCaller } from "../../../src/hss/request";
 import { type ListedImageIds, SCAN_APIS } from "../../../src/scan-apis";
 import { standInCaller } from "../../support/callers";
 
@@ -32,7 +32,7 @@ async function clientFor(options: HssEmulatorOptions = { rateLimit: false }) {
 
 /** A scan task for one image of team/api, named by HSS's record as the lookup gives it. */
 function createScanTask(
-  caller: HssCaller,
+  caller: SignedCaller,
   tag: string,
   ids: ListedImageIds,
   settings = { scope: 0x000f0000, rateLimit: 0 },
@@ -127,7 +127,7 @@ describe("the HSS calls around the scan", () => {
     }
   });
 
-  it("turns HSS's parameter errors into HssCallError with its code", async () => {
+  it("turns HSS's parameter errors into SignedCallError with its code", async () => {
     const { hss } = await clientFor();
     const error = await hss
       .listImageVulnerabilities("img-000001", {
@@ -138,7 +138,7 @@ describe("the HSS calls around the scan", () => {
         limit: 5,
       })
       .catch((thrown: unknown) => thrown);
-    expect(error).toBeInstanceOf(HssCallError);
+    expect(error).toBeInstanceOf(SignedCallError);
     expect(error).toMatchObject({ httpStatus: 400, errorCode: "HSS.0001" });
   });
 
@@ -238,7 +238,7 @@ describe("looking images up", () => {
         })
         .then(
           () => "ok",
-          (error: HssCallError) => error.errorCode,
+          (error: SignedCallError) => error.errorCode,
         );
     const answers = [];
     for (let i = 0; i < 6; i++) answers.push(await ask(`img-00000${i}`));

@@ -1,10 +1,11 @@
 /**
- * One HSS call as this project describes it before it is signed and sent: what every part of the
- * product that calls HSS builds (the scan APIs, the calls around a scan), and what the client
- * (client.ts) signs and sends, or a dry run shows. Types only, so that everything may name them.
+ * One Huawei Cloud call as this project describes it before it is signed and sent: what every part
+ * of the product that calls HSS, SWR or SMN builds (the scan APIs, the calls around a scan, the
+ * webhook policies, a publish), and what the signed-call client (signed-client.ts) signs and sends,
+ * or a dry run shows. Types only, so that everything may name them.
  */
 
-export interface HssRequest {
+export interface SignedRequest {
   /** HSS takes GET and POST; SWR's webhook policies (src/swr/) PUT and DELETE too. */
   method: "GET" | "POST" | "PUT" | "DELETE";
   /** The path with `{project_id}`, and `{name}` for each of `pathParams`. */
@@ -14,11 +15,18 @@ export interface HssRequest {
   body?: unknown;
 }
 
+/** An access key, or the agency's temporary one (with its security token). */
+export interface Credentials {
+  ak: string;
+  sk: string;
+  securityToken?: string;
+}
+
 export interface CallOptions {
   timeoutMs: number;
 }
 
-export interface HssAnswer {
+export interface SignedAnswer {
   requestId?: string;
   /** The parsed JSON body; undefined for an empty one. */
   body: unknown;
@@ -28,12 +36,12 @@ export interface HssAnswer {
 }
 
 /** Sends a signed HSS request: the real client, or a test's fake. */
-export interface HssCaller {
-  call(request: HssRequest, options: CallOptions): Promise<HssAnswer>;
+export interface SignedCaller {
+  call(request: SignedRequest, options: CallOptions): Promise<SignedAnswer>;
 }
 
 /** Where HSS calls go: the endpoint, the project, and what every call carries. */
-export interface HssTarget {
+export interface CloudTarget {
   endpoint: string;
   region?: string;
   projectId: string;
@@ -42,7 +50,7 @@ export interface HssTarget {
 
 /** A request as it would go on the wire, less the signature headers (a dry run shows this). */
 export interface HssRequestPreview {
-  method: HssRequest["method"];
+  method: SignedRequest["method"];
   url: string;
   headers: Record<string, string>;
   body: unknown;

@@ -2,14 +2,14 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import type { SignedCaller } from "../../../src/cloud/request";
+import { createSignedClient, SignedCallError } from "../../../src/cloud/signed-client";
 import { type HssEmulator, startHssEmulator } from "../../../src/emulator/hss-emulator";
-import { createHssClient, HssCallError } from "../../../src/hss/client";
-import type { HssCaller } from "../../../src/hss/request";
 import { SCAN_APIS } from "../../../src/scan-apis";
 
 /** One batch-scan call through the client, as the senders make it. */
 const submitBatchScan = (
-  caller: HssCaller,
+  caller: SignedCaller,
   scans: Parameters<(typeof SCAN_APIS)["batch-scan"]["request"]>[0],
   options: { timeoutMs: number },
 ) => caller.call(SCAN_APIS["batch-scan"].request(scans, { scope: 0, rateLimit: 0 }), options);
@@ -31,8 +31,8 @@ describe("HSS client on the SDK core", () => {
     vi.restoreAllMocks();
   });
 
-  const client = (overrides: Partial<Parameters<typeof createHssClient>[0]> = {}) =>
-    createHssClient({
+  const client = (overrides: Partial<Parameters<typeof createSignedClient>[0]> = {}) =>
+    createSignedClient({
       endpoint: emulator.url,
       region: "cn-north-4",
       projectId: emulator.projectId,
@@ -84,7 +84,7 @@ describe("HSS client on the SDK core", () => {
     const error = await submitBatchScan(client(), batch, { timeoutMs: 2000 }).catch(
       (e: unknown) => e,
     );
-    expect(error).toBeInstanceOf(HssCallError);
+    expect(error).toBeInstanceOf(SignedCallError);
     expect(error).toMatchObject({
       httpStatus: 429,
       errorCode: "APIGW.0308",

@@ -1,19 +1,21 @@
 import { BasicCredentials } from "@huaweicloud/huaweicloud-sdk-core/auth/BasicCredentials";
-import type { Credentials } from "../config";
 import { ScanOnPushError } from "../errors";
 import { secretScrubber } from "../log";
 import { sendRequest, TransportError } from "./http-transport";
 import type {
   CallOptions,
-  HssAnswer,
-  HssCaller,
-  HssRequest,
+  CloudTarget,
+  Credentials,
   HssRequestPreview,
-  HssTarget,
+  SignedAnswer,
+  SignedCaller,
+  SignedRequest,
 } from "./request";
 
 /**
- * The only module that talks to HSS. Requests are signed by the Huawei SDK core itself
+ * The Huawei Cloud signed-call client: the only module that signs and sends calls to Huawei
+ * Cloud's APIs (HSS, SWR's webhook policies, SMN's publish), each built by the composition root for
+ * one target (endpoint, project, credentials). Requests are signed by the Huawei SDK core itself
  * (`BasicCredentials.processAuthRequest`, which adds the project and token headers and signs with
  * its AKSKSigner, exactly as its generated clients do) and sent with Node's http/https. The core's
  * HcClient and its axios are not used: they cost a large part of the cold start, and they bring
@@ -25,15 +27,15 @@ import type {
  * - there is no default timeout.
  * Here the project id is always set, the region travels as the `region` header of POST calls
  * (as HSS's own SDK sends it), every request
- * has a timeout, and nothing is logged by the core. Errors leave this module as HssCallError,
+ * has a timeout, and nothing is logged by the core. Errors leave this module as SignedCallError,
  * which holds only what is safe to log and report. The client knows no API: every call is an
- * HssRequest (request.ts) that the scan APIs (src/scan-apis/) or the calls around a scan
+ * SignedRequest (request.ts) that the scan APIs (src/scan-apis/) or the calls around a scan
  * (apis.ts) describe.
  */
 
 export const USER_AGENT = "swr-scan-on-push/0.1";
 
-export interface HssClientOptions extends HssTarget {
+export interface SignedClientOptions extends CloudTarget {
   credentials: Credentials;
 }
 
@@ -42,7 +44,7 @@ export interface HssClientOptions extends HssTarget {
  * signer), the query with the enterprise project, and the headers every call carries. The client
  * sends exactly this, and a dry run shows it, so that the two cannot drift apart.
  */
-function wireOf(request: HssRequest, target: HssTarget) {
+function wireOf(request: SignedRequest, target: CloudTarget) {
   let path = request.pathTemplate;
   for (const [name, value] of Object.entries(request.pathParams ?? {})) {
     // As the core's generated clients do: ":" stays (an SMN topic URN), the signer encodes it.
@@ -59,8 +61,8 @@ function wireOf(request: HssRequest, target: HssTarget) {
 
 /** The request the client would send, as a dry run shows it. */
 export function previewOf(
-  request: HssRequest,
-  target: HssTarget,
+  request: SignedRequest,
+  target: CloudTarget,
   note?: string,
 ): HssRequestPreview {
   const wire = wireOf(request, target);
@@ -87,8 +89,8 @@ const encodeQueryPart = (value: string) =>
     (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`,
   );
 
-export class HssCallError extends ScanOnPushError {
-  override readonly name = "HssCallError";
+export class SignedCallError extends ScanOnPushError {
+  override readonly name = "SignedCallError";
   constructor(
     message: string,
     /** HTTP status from HSS; undefined when no answer came (timeout, connection error). */
@@ -102,7 +104,7 @@ export class HssCallError extends ScanOnPushError {
   }
 }
 
-export function createHssClient(options: HssClientOptions): HssCaller {
+export function createSignedClient(options: SignedClientOptions): SignedCaller {
   const credentials = new BasicCredentials()
     .withAk(options.credentials.ak)
     .withSk(options.credentials.sk)
@@ -117,7 +119,10 @@ export function createHssClient(options: HssClientOptions): HssCaller {
   ]);
   const endpoint = options.endpoint.replace(/\/$/, "");
 
-  const call = async (request: HssRequest, { timeoutMs }: CallOptions): Promise<HssAnswer> => {
+  const call = async (
+    request: SignedRequest,
+    { timeoutMs }: CallOptions,
+  ): Promise<SignedAnswer> => {
     try {
       const wire = wireOf(request, options);
       const hasBody = request.body !== undefined;
@@ -162,11 +167,19 @@ export function createHssClient(options: HssClientOptions): HssCaller {
       }
       throw callErrorOf(response.status, response.body, requestId);
     } catch (error) {
-      const failure = toHssCallError(error);
-      // HSS or the gateway may quote the access key back in its message (so no `cause` either:
-      // the error underneath is not scrubbed).
+      const failure = toSignedCallError(error);
+      // HSS or the gateway may quote the access key back in its message. The cause is kept when
+      // it is the socket's own error (TransportError); the core's errors are not kept: they hold
+      // the request config, signed headers included.
       const message = scrub(failure.message);
-      throw new HssCallError(message, failure.httpStatus, failure.errorCode, failure.requestId);
+      const cause = failure.cause instanceof TransportError ? { cause: failure.cause } : undefined;
+      throw new SignedCallError(
+        message,
+        failure.httpStatus,
+        failure.errorCode,
+        failure.requestId,
+        cause,
+      );
     }
   };
   return { call };
@@ -177,7 +190,7 @@ function parseAnswer(body: string, status: number, requestId: string | undefined
   try {
     return JSON.parse(body) as unknown;
   } catch {
-    throw new HssCallError(
+    throw new SignedCallError(
       `the endpoint answered HTTP ${status} with a body that is not JSON (${bodySummary(body)})`,
       status,
       "BAD_ANSWER",
@@ -207,7 +220,7 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 }
 
 /** HSS's and the gateway's error bodies: `{"error_code": …, "error_msg": …}`. */
-function callErrorOf(status: number, body: string, requestId: string | undefined): HssCallError {
+function callErrorOf(status: number, body: string, requestId: string | undefined): SignedCallError {
   let fields: Record<string, unknown> = {};
   try {
     const parsed = JSON.parse(body) as unknown;
@@ -221,17 +234,17 @@ function callErrorOf(status: number, body: string, requestId: string | undefined
       ? fields.error_msg
       : `HSS answered HTTP ${status}`;
   const bodyRequestId = typeof fields.request_id === "string" ? fields.request_id : undefined;
-  return new HssCallError(message.slice(0, 300), status, code, requestId ?? bodyRequestId);
+  return new SignedCallError(message.slice(0, 300), status, code, requestId ?? bodyRequestId);
 }
 
 /**
  * Keeps only status, code, message and request id of whatever the core threw. The core's own
  * error objects can hold the request config, and with it the signed headers.
  */
-export function toHssCallError(error: unknown): HssCallError {
-  if (error instanceof HssCallError) return error;
+export function toSignedCallError(error: unknown): SignedCallError {
+  if (error instanceof SignedCallError) return error;
   if (error instanceof TransportError) {
-    return new HssCallError(
+    return new SignedCallError(
       error.message,
       undefined,
       error.kind === "timeout" ? "TIMEOUT" : "CONNECTION_ERROR",
@@ -257,11 +270,11 @@ export function toHssCallError(error: unknown): HssCallError {
     else if (/timeout|aborted|canceled/i.test(message)) code = "TIMEOUT";
     else code = "CONNECTION_ERROR";
   }
-  return new HssCallError(message, status, code, requestId);
+  return new SignedCallError(message, status, code, requestId);
 }
 
 /** The fields a failed call is logged, answered and dead-lettered with: all that is safe to show. */
-export function failureFieldsOf(error: HssCallError): {
+export function failureFieldsOf(error: SignedCallError): {
   http_status?: number;
   error_code: string;
   error_msg: string;
@@ -288,7 +301,7 @@ export type FailureKind = "throttled" | "transient" | "refused" | "rejected";
 /** HSS's own codes for a caller that may not do this (all answered with HTTP 400). */
 const CALLER_REFUSED_CODES = new Set(["HSS.0010", "HSS.0013"]);
 
-export function classifyFailure(error: HssCallError): FailureKind {
+export function classifyFailure(error: SignedCallError): FailureKind {
   const status = error.httpStatus;
   if (status === 429 || error.errorCode === "APIGW.0308") return "throttled";
   if (status === undefined) {
