@@ -1,7 +1,8 @@
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { build, type Metafile, type Plugin } from "esbuild";
 import { BUNDLE_FILE, CODE_CACHE_FILE } from "../src/bundle-files";
+import { QUEUE_BACKENDS } from "../src/queue/backends";
 import { codeCacheStillFits, writeCodeCache } from "./code-cache";
 
 /**
@@ -55,20 +56,23 @@ export const REPLACED_MODULES: Replacement[] = [
 ];
 
 /**
- * The Redis queue backend, with ioredis, is a second file beside the handler: it is loaded only
- * when SCAN_QUEUE names a Redis server, and kept out of index.js so that direct mode does not
- * parse it on every cold start (about 160 KiB, some 4–5 ms).
+ * Queue backends whose registration says `apart` (the Redis backend, with ioredis) are files of
+ * their own beside the handler: loaded only when SCAN_QUEUE names them, and kept out of index.js
+ * so that direct mode does not parse them on every cold start (Redis: about 160 KiB, some 4–5 ms).
  */
-export const REDIS_BACKEND_FILE = "redis-queue.js";
+export const BACKEND_FILES = QUEUE_BACKENDS.flatMap(({ apart }) => (apart ? [apart] : []));
 
-const redisBackendApart: Plugin = {
-  name: "redis-backend-apart",
+const backendsApart: Plugin = {
+  name: "queue-backends-apart",
   setup(builder) {
-    builder.onResolve({ filter: /^\.\/redis-queue$/ }, (args) =>
-      args.importer.endsWith(join("queue", "open-queue.ts"))
-        ? { path: `./${REDIS_BACKEND_FILE}`, external: true }
-        : undefined,
-    );
+    for (const { file, source } of BACKEND_FILES) {
+      const specifier = `./${basename(source, ".ts")}`;
+      builder.onResolve({ filter: /^\.\/[\w-]+$/ }, (args) =>
+        args.path === specifier && args.importer.endsWith(join("queue", "backends.ts"))
+          ? { path: `./${file}`, external: true }
+          : undefined,
+      );
+    }
   },
 };
 
@@ -132,7 +136,9 @@ export async function buildBundle(outdir = join(root, "dist")) {
     entryPoints: {
       index: join(root, "src", "loader.ts"),
       [BUNDLE_FILE.replace(/\.js$/, "")]: join(root, "src", "handler.ts"),
-      [REDIS_BACKEND_FILE.replace(/\.js$/, "")]: join(root, "src", "queue", "redis-queue.ts"),
+      ...Object.fromEntries(
+        BACKEND_FILES.map(({ file, source }) => [file.replace(/\.js$/, ""), join(root, source)]),
+      ),
     },
     outdir,
     bundle: true,
@@ -149,7 +155,7 @@ export async function buildBundle(outdir = join(root, "dist")) {
     // `import()` of the Redis backend becomes `require()`: the bundle runs as a vm.Script, which
     // has no loader for dynamic imports.
     supported: { "dynamic-import": false },
-    plugins: [redisBackendApart, replaceUnusedModules, editSources],
+    plugins: [backendsApart, replaceUnusedModules, editSources],
     logLevel: "warning",
   });
   const missed = [

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { zipSync } from "fflate";
 import { BUNDLE_FILE, CODE_CACHE_FILE } from "../src/bundle-files";
-import { NOTICES_FILE, REDIS_BACKEND_FILE } from "./build";
+import { BACKEND_FILES, NOTICES_FILE } from "./build";
 
 /**
  * `npm run package`: writes dist/swr-scan-on-push.zip with the function's files at its root (entry
@@ -20,7 +20,13 @@ export const PACKAGE_FILE = join(dist, "swr-scan-on-push.zip");
 const FIXED_DATE = new Date(1980, 0, 1);
 
 export function packageBundle(): { file: string; bytes: number; entries: string[] } {
-  const files = ["index.js", BUNDLE_FILE, CODE_CACHE_FILE, REDIS_BACKEND_FILE, NOTICES_FILE];
+  const files = [
+    "index.js",
+    BUNDLE_FILE,
+    CODE_CACHE_FILE,
+    ...BACKEND_FILES.map(({ file }) => file),
+    NOTICES_FILE,
+  ];
   const entries: Record<string, [Uint8Array, { mtime: Date; level: 9 }]> = Object.fromEntries(
     files.map((name) => [name, [readFileSync(join(dist, name)), { mtime: FIXED_DATE, level: 9 }]]),
   );

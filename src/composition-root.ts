@@ -23,8 +23,8 @@ import {
   requestIdOf,
   variablesOf,
 } from "./platform-context";
+import { openQueue, queueBackendNameOf } from "./queue/backends";
 import type { MemoryWatchStore } from "./queue/memory-queue";
-import { openQueue } from "./queue/open-queue";
 import type { ScanQueue } from "./queue/scan-queue";
 import type { SetupSummary } from "./report";
 import { NewFindings } from "./rescan/new-findings";
@@ -100,7 +100,7 @@ export async function openInstance(
     return ownStore;
   };
   const queue = await openQueue(config, own);
-  let queueChecked = queue?.backend !== "redis";
+  let queueChecked = !queue?.probesDurability;
   return {
     config,
     scanApi: SCAN_APIS[config.scan.api],
@@ -432,7 +432,7 @@ async function describeSetup(instance: Instance, context: PlatformContext): Prom
       () => ({ reachable: true }),
       (error: Error) => ({ reachable: false, problem: scrub(error.message) }),
     );
-    if (reachable.reachable) {
+    if (reachable.reachable && queue.probesDurability) {
       const durability = await queue.durability().catch(() => undefined);
       if (durability) reachable = { ...reachable, durability };
     }
@@ -455,7 +455,7 @@ async function describeSetup(instance: Instance, context: PlatformContext): Prom
           : "missing",
       enterprise_project_id: config.hss.enterpriseProjectId,
     },
-    queue: { backend: config.queue.backend, ...reachable },
+    queue: { backend: queueBackendNameOf(config.queue.url), ...reachable },
     webhook_auth: config.webhook.auth,
     calls_per_minute: config.hss.callsPerMinute,
   };

@@ -140,30 +140,34 @@ const webhookSecrets = z.pipe(
   }),
 );
 
-/** SCAN_QUEUE: `none` (direct mode, as when unset), `memory`, or the URL of a Redis 6+ server. */
+/**
+ * SCAN_QUEUE: `none` (direct mode, as when unset), or what a queue backend takes (a word such as
+ * `memory`, or a URL such as redis://…): which backend, and whether the value suits it, is the
+ * backends' registry's to say (src/queue/backends.ts), when the queue is opened at start. A
+ * password in a URL is a secret, whatever the backend.
+ */
 const scanQueue = z.pipe(
   z.string().check(z.trim()),
   z.transform((raw, payload) => {
-    if (raw === "none") return { backend: "none" as const, url: "", secrets: [] as string[] };
-    if (raw === "memory") return { backend: "memory" as const, url: "", secrets: [] as string[] };
+    if (raw === "none" || raw === "") return { url: "", secrets: [] as string[] };
     let url: URL | undefined;
     try {
       url = new URL(raw);
     } catch {
       url = undefined;
     }
-    const db = url?.pathname.replace(/^\//, "") ?? "";
-    if (!url || !/^rediss?:$/.test(url.protocol) || !url.hostname || !/^\d*$/.test(db)) {
+    if (!url && !/^[a-z][a-z0-9-]*$/.test(raw)) {
       payload.issues.push({
         code: "custom",
         input: raw,
         message:
-          "must be none, memory, or redis://[user:password@]host:port[/db] (rediss:// for TLS)",
+          "must be none, a queue backend's name, or a queue's URL (docs/configuration.md lists the backends)",
       });
       return z.NEVER;
     }
-    const secrets = [raw, decodeURIComponent(url.password), url.password].filter(Boolean);
-    return { backend: "redis" as const, url: raw, secrets };
+    const password = url?.password ?? "";
+    const secrets = url ? [raw, decodeURIComponent(password), password].filter(Boolean) : [];
+    return { url: raw, secrets };
   }),
 );
 
@@ -469,7 +473,7 @@ function checkRescan(
   problem: (variable: keyof Environment, message: string) => void,
 ): void {
   if (valid("RESCAN_EVERY_DAYS", "SCAN_QUEUE", "FOLLOW_UP") && env.RESCAN_EVERY_DAYS > 0) {
-    if ((env.SCAN_QUEUE?.backend ?? "none") === "none") {
+    if (!env.SCAN_QUEUE?.url) {
       problem(
         "RESCAN_EVERY_DAYS",
         "needs a scan queue (SCAN_QUEUE): rescans go through the queue and its budget, and the set of images to rescan is kept beside it",
@@ -584,7 +588,7 @@ function checkRest(
   if (
     valid("HSS_SCAN_API", "SCAN_QUEUE") &&
     SCAN_APIS[env.HSS_SCAN_API].needsLookup &&
-    (env.SCAN_QUEUE?.backend ?? "none") === "none"
+    !env.SCAN_QUEUE?.url
   ) {
     problem(
       "HSS_SCAN_API",
@@ -619,7 +623,7 @@ export const environmentSchema = z.pipe(
     deadline: { httpMs: env.HTTP_DEADLINE_MS, marginMs: env.DEADLINE_MARGIN_MS },
     dedupe: { windowMs: env.DEDUPE_WINDOW_SECONDS * 1000, maxImages: env.DEDUPE_MAX_IMAGES },
     queue: {
-      ...(env.SCAN_QUEUE ?? { backend: "none" as const, url: "", secrets: [] as string[] }),
+      ...(env.SCAN_QUEUE ?? { url: "", secrets: [] as string[] }),
       leaseMs: env.QUEUE_LEASE_SECONDS * 1000,
       maxAttempts: env.QUEUE_MAX_ATTEMPTS,
       retryMaxMs: env.QUEUE_RETRY_MAX_SECONDS * 1000,

@@ -51,7 +51,8 @@ export interface SetupSummary {
     enterprise_project_id?: string;
   };
   queue: {
-    backend: "none" | "memory" | "redis";
+    /** The backend's name (src/queue/backends.ts), or `none` in direct mode. */
+    backend: string;
     reachable?: boolean;
     problem?: string;
     /** Whether what is queued survives a restart of the queue's server. */

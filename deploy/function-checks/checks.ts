@@ -1,4 +1,5 @@
 import { CONFIG_VARIABLES, ConfigError, loadConfig, SECRET_VARIABLES } from "../../src/config";
+import { queueBackendOf } from "../../src/queue/backends";
 import type { DeployedFunctionSummary } from "../functiongraph/deployment";
 import { mergeVariables, type ServiceDescription } from "../functiongraph/service";
 import { wireAll } from "./wire-after-deploy";
@@ -71,9 +72,10 @@ export class FunctionChecks {
       const variables = { ...plain, ...encrypted };
       try {
         const config = loadConfig(variables);
-        if (config.queue.backend === "memory") {
+        const backend = config.queue.url ? queueBackendOf(config.queue.url) : undefined;
+        if (backend && !backend.shared) {
           problems.push(
-            `${where}: SCAN_QUEUE=memory keeps the queue in one instance's memory, which FunctionGraph recycles: give a Redis URL, or leave SCAN_QUEUE empty for direct mode`,
+            `${where}: SCAN_QUEUE=${backend.name} keeps the queue in one instance's memory, which FunctionGraph recycles: give the URL of a shared queue (Redis), or leave SCAN_QUEUE empty for direct mode`,
           );
         }
         const hasApi = (section.events ?? []).some((event) => "apiGateway" in event);

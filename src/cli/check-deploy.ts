@@ -242,7 +242,7 @@ function setupChecks(answer: DryRunAnswer): Check[] {
         line: `scan API: HSS no longer serves ${retired.api} (since ${retired.since}); the function sends through ${retired.now_using}: set HSS_SCAN_API=${retired.now_using}`,
       });
     }
-    if (queue.backend === "redis" && queue.durability) {
+    if (queue.durability) {
       checks.push({
         ok: queue.durability.persistent,
         line: queue.durability.persistent

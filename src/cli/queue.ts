@@ -2,6 +2,7 @@ import { type Instance, instanceUrlsOf, invocationOf, openInstance } from "../co
 import { ConfigError, loadConfig } from "../config";
 import { flushQueue } from "../flush/flusher";
 import { describeSource } from "../images/instance-url";
+import { queueBackendOf } from "../queue/backends";
 import type { ScanQueue } from "../queue/scan-queue";
 import { rescanStatus } from "../rescan/rescan-set";
 import {
@@ -77,15 +78,16 @@ export async function runQueue(args: string[], env: NodeJS.ProcessEnv): Promise<
   let queue: ScanQueue | undefined;
   try {
     const config = loadConfig(environment);
-    if (config.queue.backend !== "redis") {
+    const backend = config.queue.url ? queueBackendOf(config.queue.url) : undefined;
+    if (!backend?.shared) {
       complain(
-        config.queue.backend === "memory"
-          ? "SCAN_QUEUE=memory lives inside one process (npm start, invoke) and cannot be reached from here; set SCAN_QUEUE to the Redis URL the function uses"
+        backend
+          ? `SCAN_QUEUE=${backend.name} lives inside one process (npm start, invoke) and cannot be reached from here; set SCAN_QUEUE to the Redis URL the function uses`
           : "no SCAN_QUEUE is set: the function runs in direct mode and keeps no queue; set SCAN_QUEUE to the Redis URL the function uses",
       );
       return 2;
     }
-    // Only a Redis queue reaches here: it keeps its own budget and memory, shared by all.
+    // Only a shared queue reaches here: it keeps its own budget and memory, shared by all.
     const instance = await openInstance(
       json ? { ...environment, LOG_LEVEL: "error" } : environment,
       {},

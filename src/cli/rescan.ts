@@ -1,6 +1,7 @@
 import { type Instance, invocationOf, openInstance } from "../composition-root";
 import { ConfigError, loadConfig } from "../config";
 import { scheduledFlush } from "../flush/scheduled";
+import { queueBackendOf } from "../queue/backends";
 import type { ScanQueue } from "../queue/scan-queue";
 import { type RescanPass, rescanStatus } from "../rescan/rescan-set";
 import {
@@ -65,7 +66,8 @@ export async function runRescan(args: string[], env: NodeJS.ProcessEnv): Promise
   try {
     const environment = dryRun ? withoutHss(env) : env;
     const config = loadConfig(environment);
-    if (config.queue.backend !== "redis" || config.rescan.everyMs <= 0) {
+    const shared = config.queue.url ? queueBackendOf(config.queue.url).shared : false;
+    if (!shared || config.rescan.everyMs <= 0) {
       complain(
         config.rescan.everyMs <= 0
           ? "rescans are off: set RESCAN_EVERY_DAYS (and the other RESCAN_* settings) as the function has them"

@@ -3,7 +3,14 @@ import type { Config } from "../config";
 import type { HssApiClient } from "../hss/apis";
 import type { InstanceUrls } from "../instance-urls";
 import type { Logger } from "../log";
-import type { Claim, FailureRecord, QueuedScan, ScanQueue } from "../queue/scan-queue";
+import type {
+  Claim,
+  FailureRecord,
+  QueueAdmin,
+  QueuedScan,
+  QueueStores,
+  ScanClaims,
+} from "../queue/scan-queue";
 import type { ListedImageIds } from "../scan-apis";
 import { retryDelayMs, type ScanSender } from "../send-scan";
 
@@ -33,7 +40,10 @@ export interface FlushSettings {
 }
 
 export interface FlushOptions {
-  queue: ScanQueue;
+  /** Claims and their settling, the stores beside them, and what an operator reads. */
+  queue: ScanClaims &
+    Pick<QueueAdmin, "counts" | "waiting" | "prune"> &
+    Pick<QueueStores, "budget" | "watches" | "rescans">;
   /** Built before anything is claimed: a missing credential fails the flush at once. */
   sender: () => SendingScanSender;
   /** The calls around a scan (lookups, syncs), loaded when a scan API needs them. */

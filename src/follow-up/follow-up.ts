@@ -10,7 +10,9 @@ import {
   type FailureRecord,
   type NewScan,
   nextCheckInMs,
-  type ScanQueue,
+  type QueueStores,
+  type ScanClaims,
+  type ScanIntake,
   type Watch,
 } from "../queue/scan-queue";
 import type { NewFindings } from "../rescan/new-findings";
@@ -45,7 +47,8 @@ export type FollowUpSettings = Omit<Config["followUp"], "enabled"> & {
 };
 
 export interface FollowUpOptions {
-  queue: ScanQueue;
+  /** Requeues and burials, the watches, and the budget of the calls around a scan. */
+  queue: ScanIntake & Pick<ScanClaims, "bury"> & Pick<QueueStores, "watches" | "budget">;
   /** The calls around a scan, with the timeout each may take. */
   hss: HssApiClient;
   settings: FollowUpSettings;

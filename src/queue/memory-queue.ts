@@ -150,7 +150,8 @@ export class MemoryDueSet<T extends { id: string }> implements DueSet<T> {
  * with other instances. Each method runs to completion without awaiting, so each is atomic here.
  */
 export class MemoryScanQueue implements ScanQueue {
-  readonly backend = "memory" as const;
+  readonly backend = "memory";
+  readonly probesDurability = false;
   readonly budget: CallBudget;
   readonly watches: WatchStore;
   readonly outbox: AlertOutbox;

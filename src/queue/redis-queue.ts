@@ -112,7 +112,8 @@ const SCRIPTS = {
 type ScriptName = keyof typeof SCRIPTS;
 
 export class RedisScanQueue implements ScanQueue {
-  readonly backend = "redis" as const;
+  readonly backend = "redis";
+  readonly probesDurability = true;
   readonly budget: CallBudget;
   readonly watches: WatchStore;
   readonly outbox: AlertOutbox;

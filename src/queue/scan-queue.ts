@@ -260,23 +260,23 @@ export interface Durability {
   detail: string;
 }
 
-export interface ScanQueue {
-  readonly backend: "memory" | "redis";
-  /** The HSS call budget shared by everyone using this queue. */
-  readonly budget: CallBudget;
-  /** Submitted images whose scans the follow-up watches. */
-  readonly watches: WatchStore;
-  /** Alerts waiting to be posted to chat channels (docs/notifications.md). */
-  readonly outbox: AlertOutbox;
-  /** Images re-evaluated on a cadence (RESCAN_*, src/rescan/). */
-  readonly rescans: DueSet<RescanEntry>;
+/**
+ * The queue's roles, each what one kind of caller uses; a backend implements them all
+ * (`ScanQueue`), and test/support/queue-contracts.ts holds one contract suite per role, run on
+ * every registered backend.
+ */
+
+/** Intake's role: pushed images onto the queue, once each. */
+export interface ScanIntake {
   enqueue(
     scans: NewScan[],
     dedupeWindowMs: number,
     options?: EnqueueOptions,
   ): Promise<EnqueueOutcome[]>;
-  /** Straight to the dead letters, each with its error (the follow-up gave up on them). */
-  bury(letters: Array<{ scan: NewScan; error: FailureRecord }>): Promise<void>;
+}
+
+/** The flusher's and the follow-up's role: claims under a lease, and how each is settled. */
+export interface ScanClaims {
   /** Up to `max` images of one image type (or one group), oldest first; undefined when none. */
   claim(max: number, leaseMs: number): Promise<Claim | undefined>;
   /** HSS accepted the claim: remove its images and remember them for the dedupe window. */
@@ -284,6 +284,12 @@ export interface ScanQueue {
   /** Back to pending; returns the images dead-lettered because their attempts ran out. */
   release(claim: Claim, options: ReleaseOptions): Promise<QueuedScan[]>;
   deadLetter(claim: Claim, error: FailureRecord): Promise<void>;
+  /** Straight to the dead letters, each with its error (the follow-up gave up on them). */
+  bury(letters: Array<{ scan: NewScan; error: FailureRecord }>): Promise<void>;
+}
+
+/** The operator's role (`queue status`, `retry-dead`, `prune`, the dry run's setup). */
+export interface QueueAdmin {
   counts(): Promise<QueueCounts>;
   deadLetters(limit: number): Promise<DeadLetter[]>;
   /** Moves every dead-lettered image back to pending; returns how many. */
@@ -295,6 +301,26 @@ export interface ScanQueue {
   /** Whether what is queued survives a restart (Redis: its persistence settings). */
   durability(): Promise<Durability>;
   close(): Promise<void>;
+}
+
+/** What is kept beside the queue, in the same backend, each a role of its own. */
+export interface QueueStores {
+  /** The HSS call budget shared by everyone using this queue. */
+  readonly budget: CallBudget;
+  /** Submitted images whose scans the follow-up watches (and small marks and values). */
+  readonly watches: WatchStore;
+  /** Alerts waiting to be posted to chat channels (docs/notifications.md). */
+  readonly outbox: AlertOutbox;
+  /** Images re-evaluated on a cadence (RESCAN_*, src/rescan/). */
+  readonly rescans: DueSet<RescanEntry>;
+}
+
+/** A queue backend: every role, and what the registry (src/queue/backends.ts) knows it by. */
+export interface ScanQueue extends ScanIntake, ScanClaims, QueueAdmin, QueueStores {
+  /** Its name in the backends' registry. */
+  readonly backend: string;
+  /** Whether a restart of its server may lose what it holds (read once per warm instance). */
+  readonly probesDurability: boolean;
 }
 
 /**

@@ -1,7 +1,14 @@
 import type { Config } from "../config";
 import { type ImageType, type ScanTarget, targetKey } from "../images/scan-target";
 import type { Logger } from "../log";
-import type { NewScan, RescanEntry, ScanQueue } from "../queue/scan-queue";
+import type {
+  NewScan,
+  QueueAdmin,
+  QueueStores,
+  RescanEntry,
+  ScanIntake,
+  ScanQueue,
+} from "../queue/scan-queue";
 import { loadGlobMatcher } from "../scan-policy";
 
 /**
@@ -115,7 +122,7 @@ export interface RescanPass {
  * rescans spread over its flushes).
  */
 export async function rescanPass(options: {
-  queue: ScanQueue;
+  queue: ScanIntake & Pick<QueueAdmin, "counts"> & Pick<QueueStores, "rescans" | "watches">;
   settings: RescanSettings;
   dedupeWindowMs: number;
   limit: number;
