@@ -1,6 +1,14 @@
 import { readFileSync } from "node:fs";
 import { describeSource, type InstanceUrlStatus } from "../images/instance-url";
-import { answeredHelpOrVersion, type CommandHelp, helpText, packageFile } from "./command";
+import {
+  answeredHelpOrVersion,
+  defineCommand,
+  helpOf,
+  helpText,
+  packageFile,
+  parseCommand,
+  UsageError,
+} from "./command";
 
 /**
  * `npm run --silent check-deploy -- <trigger URL> [--header <name>] [--event <file>]`: the
@@ -12,19 +20,26 @@ import { answeredHelpOrVersion, type CommandHelp, helpText, packageFile } from "
  * the command line. Exit 0 when every check passed, 1 when one failed, 2 for usage errors.
  */
 
-export const CHECK_DEPLOY_HELP: CommandHelp = {
+export const CHECK_DEPLOY_COMMAND = defineCommand({
   name: "swr-scan-on-push check-deploy",
   summary:
     "checks a deployed function as a registry meets it: one authenticated dry-run delivery, nothing submitted",
   usage:
     "WEBHOOK_SECRET=<secret> swr-scan-on-push check-deploy <trigger URL, with ?instance_id=… as in the SWR EE trigger> [--header authorization] [--event <file>]",
-  options: [
-    ["<trigger URL>", "the URL as configured in the SWR EE trigger"],
-    ["--header <name>", "the header the secret goes in (default authorization)"],
-    ["--event <file>", "the sample delivery (default events/harbor-push.json)"],
-    ["-h, --help", "this help"],
-    ["--version", "the version"],
-  ],
+  operands: [["<trigger URL>", "the URL as configured in the SWR EE trigger"]],
+  flags: {
+    header: {
+      type: "string",
+      default: "authorization",
+      value: "<name>",
+      help: "the header the secret goes in (default authorization)",
+    },
+    event: {
+      type: "string",
+      value: "<file>",
+      help: "the sample delivery (default events/harbor-push.json)",
+    },
+  },
   variables: [
     ["WEBHOOK_SECRET", "the secret the trigger sends (the first, when several)"],
     [
@@ -41,7 +56,8 @@ export const CHECK_DEPLOY_HELP: CommandHelp = {
     [1, "a check failed (each is said, with what to fix)"],
     [2, "usage error"],
   ],
-};
+});
+export const CHECK_DEPLOY_HELP = helpOf(CHECK_DEPLOY_COMMAND);
 const TIMEOUT_MS = 15_000;
 
 interface Check {
@@ -71,11 +87,6 @@ interface DryRunAnswer {
     instance_urls?: InstanceUrlStatus[];
     scan_api_retired?: { api: string; since: string; now_using: string };
   };
-}
-
-function option(args: string[], name: string): string | undefined {
-  const index = args.indexOf(name);
-  return index >= 0 ? args[index + 1] : undefined;
 }
 
 export async function checkDeployment(options: {
@@ -328,12 +339,20 @@ export async function instanceUrlChecks(env: NodeJS.ProcessEnv): Promise<Check[]
 
 export async function runCheckDeploy(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (answeredHelpOrVersion(args, CHECK_DEPLOY_HELP)) return 0;
-  const [target] = args.filter((arg, i) => !arg.startsWith("--") && !args[i - 1]?.startsWith("--"));
-  if (!target || !/^https?:\/\//.test(target)) {
+  let parsed: ReturnType<typeof parseCommand<typeof CHECK_DEPLOY_COMMAND.flags>>;
+  try {
+    parsed = parseCommand(CHECK_DEPLOY_COMMAND, args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${error.message}\n\n${helpText(CHECK_DEPLOY_HELP)}`);
+    return 2;
+  }
+  const [target, ...extra] = parsed.positionals;
+  if (!target || extra.length > 0 || !/^https?:\/\//.test(target)) {
     process.stderr.write(helpText(CHECK_DEPLOY_HELP));
     return 2;
   }
-  const eventFile = option(args, "--event") ?? packageFile("events", "harbor-push.json");
+  const eventFile = parsed.values.event ?? packageFile("events", "harbor-push.json");
   let event: unknown;
   try {
     event = JSON.parse(readFileSync(eventFile, "utf8"));
@@ -347,7 +366,7 @@ export async function runCheckDeploy(args: string[], env: NodeJS.ProcessEnv): Pr
   const checks = await checkDeployment({
     url: target,
     secret,
-    header: (option(args, "--header") ?? "authorization").toLowerCase(),
+    header: parsed.values.header.toLowerCase(),
     event,
   });
   checks.push(...(await channelChecks(env)), ...learned);

@@ -38,6 +38,62 @@ export function parseCommandLine<T extends NonNullable<ParseArgsConfig["options"
 }
 export const PRODUCT = "swr-scan-on-push";
 
+/** One option of a command, declared once: its parsing, its check of form, and its help line. */
+export interface FlagSpec {
+  type: "boolean" | "string";
+  short?: string;
+  /** The value's name in the help (`<file>`), for a string option. */
+  value?: string;
+  help: string;
+  default?: string | boolean | string[];
+  multiple?: boolean;
+  /** Taken, not listed in the help (another spelling of a listed option). */
+  hidden?: boolean;
+}
+
+/** A command as declared: its help, its options and their parsing come from this one object. */
+export interface CommandSpec<F extends Record<string, FlagSpec> = Record<string, FlagSpec>>
+  extends Omit<CommandHelp, "options"> {
+  /** The operands (positional arguments), as [how written, what it is]. */
+  operands?: Array<[string, string]>;
+  flags: F;
+}
+
+/** Declares a command (the flags' literal types kept, for the parsed values' types). */
+export function defineCommand<F extends Record<string, FlagSpec>>(
+  spec: CommandSpec<F>,
+): CommandSpec<F> {
+  return spec;
+}
+
+/** The help of a declared command: its operands, every listed option, then help and version. */
+export function helpOf(spec: CommandSpec): CommandHelp {
+  const { operands = [], flags, ...rest } = spec;
+  const listed = Object.entries(flags)
+    .filter(([, flag]) => !flag.hidden)
+    .map(([name, flag]): [string, string] => [
+      `${flag.short ? `-${flag.short}, ` : ""}--${name}${flag.value ? ` ${flag.value}` : ""}`,
+      flag.help,
+    ]);
+  return {
+    ...rest,
+    options: [...operands, ...listed, ["-h, --help", "this help"], ["--version", "the version"]],
+  };
+}
+
+/** The command line parsed by the command's declared options (UsageError for anything else). */
+export function parseCommand<F extends Record<string, FlagSpec>>(
+  spec: CommandSpec<F>,
+  args: string[],
+) {
+  return parseCommandLine(args, spec.flags);
+}
+
+/** The operands a command that takes none was given: a UsageError naming them. */
+export function noOperands(positionals: readonly string[]): void {
+  if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}`);
+}
+
 export interface CommandHelp {
   /** As typed: `swr-scan-on-push scan` (or `npm run scan --`). */
   name: string;

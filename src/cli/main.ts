@@ -13,16 +13,63 @@ import { runWire } from "./wire";
  * built into dist-cli/ by scripts/build-cli.ts). Each command answers `--help` and `--version`.
  */
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  scan: (args) => runScan(args, process.env),
-  queue: (args) => runQueue(args, process.env),
-  "check-deploy": (args) => runCheckDeploy(args, process.env),
-  wire: (args) => runWire(args, process.env),
-  notify: (args) => runNotify(args, process.env),
-  rescan: (args) => runRescan(args, process.env),
-  invoke: (args) => runInvoke(args),
-  start: (args) => runStart(args),
-};
+/** Every command, once: what dispatches it and what the main help says of it. */
+const COMMANDS: Array<{
+  name: string;
+  /** How it is typed, after the executable's name. */
+  synopsis: string;
+  summary: string;
+  run: (args: string[]) => Promise<number>;
+}> = [
+  {
+    name: "scan",
+    synopsis: "scan <image>…",
+    summary: "ask HSS to scan images and wait for the verdict (the CI gate)",
+    run: (args) => runScan(args, process.env),
+  },
+  {
+    name: "queue",
+    synopsis: "queue status|flush|retry-dead",
+    summary: "the function's shared scan queue",
+    run: (args) => runQueue(args, process.env),
+  },
+  {
+    name: "check-deploy",
+    synopsis: "check-deploy <trigger URL>",
+    summary: "check a deployed function as a registry meets it",
+    run: (args) => runCheckDeploy(args, process.env),
+  },
+  {
+    name: "wire",
+    synopsis: "wire --instance-id <id>",
+    summary: "wire every namespace of an SWR Enterprise instance to the function",
+    run: (args) => runWire(args, process.env),
+  },
+  {
+    name: "notify",
+    synopsis: "notify --test",
+    summary: "post a sample alert to each configured chat channel",
+    run: (args) => runNotify(args, process.env),
+  },
+  {
+    name: "rescan",
+    synopsis: "rescan --dry-run|--now",
+    summary: "re-evaluate images already pushed (RESCAN_*)",
+    run: (args) => runRescan(args, process.env),
+  },
+  {
+    name: "invoke",
+    synopsis: "invoke <event.json>",
+    summary: "run the function once in this process",
+    run: (args) => runInvoke(args),
+  },
+  {
+    name: "start",
+    synopsis: "start",
+    summary: "serve the function on this machine",
+    run: (args) => runStart(args),
+  },
+];
 
 export const MAIN_HELP: CommandHelp = {
   name: PRODUCT,
@@ -30,17 +77,7 @@ export const MAIN_HELP: CommandHelp = {
     "gets every image pushed to Huawei Cloud SWR scanned by HSS, and gates CI on the results",
   usage: `${PRODUCT} <command> [options]   (each command: --help)`,
   options: [
-    ["scan <image>…", "ask HSS to scan images and wait for the verdict (the CI gate)"],
-    ["queue status|flush|retry-dead", "the function's shared scan queue"],
-    ["check-deploy <trigger URL>", "check a deployed function as a registry meets it"],
-    [
-      "wire --instance-id <id>",
-      "wire every namespace of an SWR Enterprise instance to the function",
-    ],
-    ["notify --test", "post a sample alert to each configured chat channel"],
-    ["rescan --dry-run|--now", "re-evaluate images already pushed (RESCAN_*)"],
-    ["invoke <event.json>", "run the function once in this process"],
-    ["start", "serve the function on this machine"],
+    ...COMMANDS.map(({ synopsis, summary }): [string, string] => [synopsis, summary]),
     ["-h, --help", "this help"],
     ["--version", "the version"],
   ],
@@ -52,7 +89,7 @@ export const MAIN_HELP: CommandHelp = {
 
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
-  const run = command ? COMMANDS[command] : undefined;
+  const run = COMMANDS.find(({ name }) => name === command)?.run;
   if (run) return run(rest);
   if (answeredHelpOrVersion(args, MAIN_HELP)) return 0;
   process.stderr.write(`${command ? `unknown command ${command}\n\n` : ""}${helpText(MAIN_HELP)}`);

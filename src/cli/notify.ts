@@ -6,9 +6,11 @@ import { CHANNELS } from "../notify/channels/index";
 import { sendContextOf } from "../notify/notifier";
 import {
   answeredHelpOrVersion,
-  type CommandHelp,
+  defineCommand,
+  helpOf,
   helpText,
-  parseCommandLine,
+  noOperands,
+  parseCommand,
   UsageError,
   withoutHss,
 } from "./command";
@@ -19,18 +21,26 @@ import {
  * answered, judged as the function judges it: the platform's own success, or its code and message.
  */
 
-export const NOTIFY_HELP: CommandHelp = {
+export const NOTIFY_COMMAND = defineCommand({
   name: "swr-scan-on-push notify",
   summary: "posts a sample alert to each configured channel and prints each platform's answer",
   usage:
     "swr-scan-on-push notify --test [--channel <name>]… [--json]   (in a clone: npm run --silent notify -- …)",
-  options: [
-    ["--test", "post the sample alert (the only action, so that nothing is posted by accident)"],
-    ["--channel <name>", "only this channel (repeat for several); default: every channel"],
-    ["--json", "one JSON value instead of lines"],
-    ["-h, --help", "this help"],
-    ["--version", "the version"],
-  ],
+  flags: {
+    test: {
+      type: "boolean",
+      default: false,
+      help: "post the sample alert (the only action, so that nothing is posted by accident)",
+    },
+    channel: {
+      type: "string",
+      multiple: true,
+      default: [],
+      value: "<name>",
+      help: "only this channel (repeat for several); default: every channel",
+    },
+    json: { type: "boolean", default: false, help: "one JSON value instead of lines" },
+  },
   variables: [
     ["NOTIFY_CHANNELS", "the channels, as the function reads them (docs/notifications.md)"],
     ["NOTIFY_WEBHOOK_URL, NOTIFY_SMN_TOPIC", "the older single channels, named webhook and smn"],
@@ -44,7 +54,8 @@ export const NOTIFY_HELP: CommandHelp = {
     [1, "a channel refused it or could not be reached: the line says the platform's answer"],
     [2, "usage or configuration error, or no channel configured"],
   ],
-};
+});
+export const NOTIFY_HELP = helpOf(NOTIFY_COMMAND);
 
 /** The alert every channel is sent: obviously a test, shaped like a real one. */
 export function sampleAlert(region?: string): Alert {
@@ -90,12 +101,8 @@ export async function runNotify(args: string[], env: NodeJS.ProcessEnv): Promise
   if (answeredHelpOrVersion(args, NOTIFY_HELP)) return 0;
   let options: { channels: string[]; json: boolean };
   try {
-    const { values, positionals } = parseCommandLine(args, {
-      test: { type: "boolean", default: false },
-      channel: { type: "string", multiple: true, default: [] },
-      json: { type: "boolean", default: false },
-    });
-    if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}`);
+    const { values, positionals } = parseCommand(NOTIFY_COMMAND, args);
+    noOperands(positionals);
     if (!values.test) throw new UsageError("--test is required: it is what this command does");
     options = { channels: values.channel, json: values.json };
   } catch (error) {

@@ -7,9 +7,12 @@ import type { ScanQueue } from "../queue/scan-queue";
 import { rescanStatus } from "../rescan/rescan-set";
 import {
   answeredHelpOrVersion,
-  type CommandHelp,
+  defineCommand,
   HSS_VARIABLES,
+  helpOf,
   helpText,
+  parseCommand,
+  UsageError,
   withoutHss,
 } from "./command";
 
@@ -26,22 +29,22 @@ import {
  */
 const DEAD_LETTERS_SHOWN = 20;
 
-export const QUEUE_HELP: CommandHelp = {
+export const QUEUE_COMMAND = defineCommand({
   name: "swr-scan-on-push queue",
   summary: "shows and operates the function's shared scan queue (Redis)",
   usage:
     "swr-scan-on-push queue status|flush|retry-dead [--json]   (in a clone: npm run --silent queue -- …)",
-  options: [
+  operands: [
     [
       "status",
       "pending, claimed, watched and dead-lettered images, how full the queue is, whether Redis persists it, HSS calls in the current window, and the dead letters with HSS's error",
     ],
     ["flush", "send what the HSS budget allows now, as the timer trigger does"],
     ["retry-dead", "put every dead-lettered image back on the queue"],
-    ["--json", "one JSON value instead of text"],
-    ["-h, --help", "this help"],
-    ["--version", "the version"],
   ],
+  flags: {
+    json: { type: "boolean", default: false, help: "one JSON value instead of text" },
+  },
   variables: [
     [
       "SCAN_QUEUE",
@@ -56,7 +59,8 @@ export const QUEUE_HELP: CommandHelp = {
     [1, "the queue or HSS failed"],
     [2, "usage or configuration error"],
   ],
-};
+});
+export const QUEUE_HELP = helpOf(QUEUE_COMMAND);
 
 /** Status and retry-dead touch only Redis: they need no HSS settings. */
 const NO_HSS = new Set(["status", "retry-dead"]);
@@ -66,10 +70,19 @@ const complain = (line: string) => process.stderr.write(`${line}\n`);
 
 export async function runQueue(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (answeredHelpOrVersion(args, QUEUE_HELP)) return 0;
-  const json = args.includes("--json");
-  const commands = args.filter((arg) => !arg.startsWith("--"));
+  let parsed: ReturnType<typeof parseCommand<typeof QUEUE_COMMAND.flags>>;
+  try {
+    parsed = parseCommand(QUEUE_COMMAND, args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    complain(`${error.message}\n\n${helpText(QUEUE_HELP)}`);
+    return 2;
+  }
+  const { json } = parsed.values;
+  const commands = parsed.positionals;
   const command = commands[0];
-  if (commands.length !== 1 || !["status", "flush", "retry-dead"].includes(command ?? "")) {
+  const known = (QUEUE_COMMAND.operands ?? []).map(([name]) => name);
+  if (commands.length !== 1 || !known.includes(command ?? "")) {
     complain(helpText(QUEUE_HELP));
     return 2;
   }

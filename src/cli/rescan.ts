@@ -6,9 +6,13 @@ import type { ScanQueue } from "../queue/scan-queue";
 import { type RescanPass, rescanStatus } from "../rescan/rescan-set";
 import {
   answeredHelpOrVersion,
-  type CommandHelp,
+  defineCommand,
   HSS_VARIABLES,
+  helpOf,
   helpText,
+  noOperands,
+  parseCommand,
+  UsageError,
   withoutHss,
 } from "./command";
 
@@ -23,18 +27,29 @@ import {
  *              were alerted
  */
 
-export const RESCAN_HELP: CommandHelp = {
+export const RESCAN_COMMAND = defineCommand({
   name: "swr-scan-on-push rescan",
   summary: "re-evaluates images already pushed: what a pass would rescan, or one pass now",
   usage: "swr-scan-on-push rescan --dry-run|--now [--wait <s>] [--json]",
-  options: [
-    ["--dry-run", "which images a pass would queue now, and why; the cap and the budget"],
-    ["--now", "one pass now over the whole set, within the day's cap; followed to its results"],
-    ["--wait <s>", "with --now: how long to follow the rescans (300)"],
-    ["--json", "one JSON value instead of text"],
-    ["-h, --help", "this help"],
-    ["--version", "the version"],
-  ],
+  flags: {
+    "dry-run": {
+      type: "boolean",
+      default: false,
+      help: "which images a pass would queue now, and why; the cap and the budget",
+    },
+    now: {
+      type: "boolean",
+      default: false,
+      help: "one pass now over the whole set, within the day's cap; followed to its results",
+    },
+    wait: {
+      type: "string",
+      default: "300",
+      value: "<s>",
+      help: "with --now: how long to follow the rescans (300)",
+    },
+    json: { type: "boolean", default: false, help: "one JSON value instead of text" },
+  },
   variables: [
     ["SCAN_QUEUE", "the function's Redis (redis://… or rediss://…)"],
     ["RESCAN_EVERY_DAYS", "on when above 0: how often each image of the set is rescanned"],
@@ -46,18 +61,25 @@ export const RESCAN_HELP: CommandHelp = {
     [1, "the queue or HSS failed"],
     [2, "usage or configuration error"],
   ],
-};
+});
+export const RESCAN_HELP = helpOf(RESCAN_COMMAND);
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const complain = (line: string) => process.stderr.write(`${line}\n`);
 
 export async function runRescan(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (answeredHelpOrVersion(args, RESCAN_HELP)) return 0;
-  const json = args.includes("--json");
-  const dryRun = args.includes("--dry-run");
-  const now = args.includes("--now");
-  const waitIndex = args.indexOf("--wait");
-  const waitSeconds = waitIndex >= 0 ? Number(args[waitIndex + 1]) : 300;
+  let parsed: ReturnType<typeof parseCommand<typeof RESCAN_COMMAND.flags>>;
+  try {
+    parsed = parseCommand(RESCAN_COMMAND, args);
+    noOperands(parsed.positionals);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    complain(`${error.message}\n\n${helpText(RESCAN_HELP)}`);
+    return 2;
+  }
+  const { json, "dry-run": dryRun, now } = parsed.values;
+  const waitSeconds = Number(parsed.values.wait);
   if (dryRun === now || !Number.isFinite(waitSeconds) || waitSeconds < 0) {
     complain(helpText(RESCAN_HELP));
     return 2;

@@ -1,11 +1,12 @@
 import { DEFAULT_IGNORE_FILE } from "../images/ignore-file";
 import type { MinSeverity } from "../notify/alert";
-import { type CommandHelp, HSS_VARIABLES, parseCommandLine, UsageError } from "./command";
+import { defineCommand, HSS_VARIABLES, helpOf, parseCommand, UsageError } from "./command";
 import { EXIT } from "./scan-output";
+import { FORMATS, type Format, REPORT_WRITERS } from "./writers";
 
 /** The options of `scan`, and its help. */
 
-export type Format = "table" | "json" | "sarif";
+export type { Format };
 
 export interface Options {
   references: string[];
@@ -21,46 +22,68 @@ export interface Options {
   onlyFixed: boolean;
 }
 
-export const SCAN_HELP: CommandHelp = {
+export const SCAN_COMMAND = defineCommand({
   name: "swr-scan-on-push scan",
   summary:
     "asks HSS to scan images pushed to SWR and, with --wait, fails the build on what it finds",
   usage:
     "swr-scan-on-push scan <image reference>… [options]   (in a clone: npm run --silent scan -- …)",
-  options: [
+  operands: [
     [
       "<image reference>",
       "host/namespace/repository:tag on an SWR Enterprise or SWR basic registry",
     ],
-    ["--wait", "wait until HSS reports a result for every image"],
-    [
-      "--fail-on <severity>",
-      "exit 1 for findings at or above critical | high | medium | low (any case); HSS has no separate critical level: critical is HSS's High, the same as high",
-    ],
-    ["--only-fixed", "findings HSS knows no fix for do not fail the build"],
-    [
-      "--ignore-file <file>",
-      `accepted findings, one per line: <id> [image=<glob>] [until=YYYY-MM-DD] # reason (default ${DEFAULT_IGNORE_FILE} when it exists)`,
-    ],
-    ["--format <format>", "table (default) | json | sarif (SARIF 2.1.0, for code scanning)"],
-    ["--json", "the same as --format json"],
-    [
-      "--output <file>",
-      "write the report there, checked before anything is asked of HSS (the table still goes to stdout when the format is json or sarif)",
-    ],
-    [
-      "--vulnerabilities",
-      "list each image's vulnerabilities (id, severity, package, version, fix)",
-    ],
-    ["--timeout <duration>", "give up waiting after this long (default 15m; e.g. 90s, 10m, 1h)"],
-    [
-      "--poll <duration>",
-      "check HSS at most this often (default 5s; never faster than the budget)",
-    ],
-    ["--instance-id <id>", "the SWR Enterprise instance of every reference"],
-    ["-h, --help", "this help"],
-    ["--version", "the version"],
   ],
+  flags: {
+    wait: { type: "boolean", help: "wait until HSS reports a result for every image" },
+    "fail-on": {
+      type: "string",
+      value: "<severity>",
+      help: "exit 1 for findings at or above critical | high | medium | low (any case); HSS has no separate critical level: critical is HSS's High, the same as high",
+    },
+    "only-fixed": {
+      type: "boolean",
+      help: "findings HSS knows no fix for do not fail the build",
+    },
+    "ignore-file": {
+      type: "string",
+      value: "<file>",
+      help: `accepted findings, one per line: <id> [image=<glob>] [until=YYYY-MM-DD] # reason (default ${DEFAULT_IGNORE_FILE} when it exists)`,
+    },
+    format: {
+      type: "string",
+      value: "<format>",
+      help: FORMATS.map((name) => `${name} (${REPORT_WRITERS[name].help})`).join(" | "),
+    },
+    json: { type: "boolean", help: "the same as --format json" },
+    output: {
+      type: "string",
+      value: "<file>",
+      help: "write the report there, checked before anything is asked of HSS (the table still goes to stdout when the format is not table)",
+    },
+    vulnerabilities: {
+      type: "boolean",
+      help: "list each image's vulnerabilities (id, severity, package, version, fix)",
+    },
+    vulns: { type: "boolean", hidden: true, help: "the same as --vulnerabilities" },
+    timeout: {
+      type: "string",
+      default: "15m",
+      value: "<duration>",
+      help: "give up waiting after this long (default 15m; e.g. 90s, 10m, 1h)",
+    },
+    poll: {
+      type: "string",
+      default: "5s",
+      value: "<duration>",
+      help: "check HSS at most this often (default 5s; never faster than the budget)",
+    },
+    "instance-id": {
+      type: "string",
+      value: "<id>",
+      help: "the SWR Enterprise instance of every reference",
+    },
+  },
   variables: [
     ...HSS_VARIABLES,
     ["SWR_INSTANCES", 'registry hosts to instance ids, {"<host>": "<instance id>"}'],
@@ -84,7 +107,8 @@ export const SCAN_HELP: CommandHelp = {
     [EXIT.interrupted, "interrupted (Ctrl-C): what was known is printed"],
   ],
   more: 'in CI: swr-scan-on-push scan "$IMAGE" --wait --fail-on high --format sarif --output hss.sarif\nmore: docs/ci-gate.md',
-};
+});
+export const SCAN_HELP = helpOf(SCAN_COMMAND);
 
 export function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
@@ -103,26 +127,11 @@ function severityOf(text: string): MinSeverity {
   );
 }
 
-const FORMATS = ["table", "json", "sarif"] as const;
-
 export function parseArgs(args: string[]): Options {
-  const { values, positionals } = parseCommandLine(args, {
-    wait: { type: "boolean" },
-    json: { type: "boolean" },
-    vulnerabilities: { type: "boolean" },
-    vulns: { type: "boolean" },
-    "only-fixed": { type: "boolean" },
-    "fail-on": { type: "string" },
-    timeout: { type: "string", default: "15m" },
-    poll: { type: "string", default: "5s" },
-    "instance-id": { type: "string" },
-    output: { type: "string" },
-    "ignore-file": { type: "string" },
-    format: { type: "string" },
-  });
+  const { values, positionals } = parseCommand(SCAN_COMMAND, args);
   const format = values.format ?? (values.json ? "json" : "table");
   if (!(FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError(`--format takes table, json or sarif (got ${format})`);
+    throw new UsageError(`--format takes ${FORMATS.join(", ")} (got ${format})`);
   }
   const options: Options = {
     references: positionals,
@@ -130,7 +139,7 @@ export function parseArgs(args: string[]): Options {
     timeoutMs: parseDuration(values.timeout),
     pollMs: Math.max(1000, parseDuration(values.poll)),
     vulnerabilities: (values.vulnerabilities ?? false) || (values.vulns ?? false),
-    format: format as Options["format"],
+    format: format as Format,
     onlyFixed: values["only-fixed"] ?? false,
     ...(values["fail-on"] !== undefined ? { failOn: severityOf(values["fail-on"]) } : {}),
     ...(values["instance-id"] !== undefined ? { instanceId: values["instance-id"] } : {}),

@@ -25,7 +25,6 @@ import { planPushScans, registryHostOf } from "../scan-plan";
 import { type ScanSender, sendScan } from "../send-scan";
 import { answeredHelpOrVersion, helpText, UsageError } from "./command";
 import { FatalHssError, Reachability } from "./hss-reachability";
-import { sarifOf } from "./sarif";
 import { type Options, parseArgs, SCAN_HELP } from "./scan-args";
 import {
   EXIT,
@@ -37,9 +36,9 @@ import {
   type Target,
   TERMINAL,
   type Tracked,
-  table,
-  vulnerabilityTable,
 } from "./scan-output";
+import { REPORT_WRITERS } from "./writers";
+import { tableOf } from "./writers/table";
 
 export { parseArgs, parseDuration } from "./scan-args";
 export { EXIT, exitCodeOf };
@@ -440,16 +439,17 @@ export function checkOutput(path: string | undefined): void {
 
 /** The report in the chosen format: to --output, or stdout; the table to stdout besides. */
 function report(results: ImageResult[], code: number, options: Options, started: Date): void {
-  const rendered =
-    options.format === "json"
-      ? `${JSON.stringify({ images: results, exit_code: code }, null, 2)}\n`
-      : options.format === "sarif"
-        ? `${JSON.stringify(sarifOf(results, started, new Date()), null, 2)}\n`
-        : tableReport(results);
+  const writer = REPORT_WRITERS[options.format];
+  const rendered = writer.write({
+    results,
+    exitCode: code,
+    startedAt: started,
+    endedAt: new Date(),
+  });
   if (options.output) {
     try {
       writeFileSync(options.output, rendered);
-      if (options.format !== "table") process.stdout.write(tableReport(results));
+      if (!writer.forPeople) process.stdout.write(tableOf(results));
       process.stderr.write(`the report (${options.format}) is in ${options.output}\n`);
       return;
     } catch (error) {
@@ -462,15 +462,6 @@ function report(results: ImageResult[], code: number, options: Options, started:
   process.stdout.write(rendered);
 }
 
-function tableReport(results: ImageResult[]): string {
-  let text = `${table(results)}\n`;
-  for (const result of results) {
-    if (!result.found?.length) continue;
-    text += `\n${result.image}\n${vulnerabilityTable(result.found)}\n`;
-  }
-  return text;
-}
-
 /** The results, the exit status they make, and the report. */
 async function answer(images: Tracked[], run: Run, ignores: Ignores, started: Date) {
   const { options } = run;
@@ -478,7 +469,7 @@ async function answer(images: Tracked[], run: Run, ignores: Ignores, started: Da
   // Each finding is needed to show it, to write SARIF, or to judge it one by one.
   if (
     options.vulnerabilities ||
-    options.format === "sarif" ||
+    REPORT_WRITERS[options.format].needsFindings ||
     ignores.size > 0 ||
     options.onlyFixed
   ) {
@@ -586,7 +577,10 @@ async function scanImages(
       config,
       options,
       marks: queue?.watches ?? new MemoryWatchStore(Date.now),
-      render: progressRenderer(process.stderr, options.format === "table" || !!options.output),
+      render: progressRenderer(
+        process.stderr,
+        REPORT_WRITERS[options.format].forPeople || !!options.output,
+      ),
       log: invocation.log,
       urls: invocation.urls,
       interrupted: stop.interrupted,

@@ -17,9 +17,11 @@ import {
 } from "../wiring/reconcile";
 import {
   answeredHelpOrVersion,
-  type CommandHelp,
+  defineCommand,
+  helpOf,
   helpText,
-  parseCommandLine,
+  noOperands,
+  parseCommand,
   UsageError,
   withoutHss,
 } from "./command";
@@ -32,25 +34,43 @@ import {
  * command around it.
  */
 
-export const WIRE_HELP: CommandHelp = {
+export const WIRE_COMMAND = defineCommand({
   name: "swr-scan-on-push wire",
   summary:
     "wires every namespace of an SWR Enterprise instance to the function: one webhook policy each",
   usage:
     "swr-scan-on-push wire --instance-id <id> [--namespaces <glob>] [--url <trigger URL>] [--dry-run | --unwire] [--json]   (in a clone: npm run --silent wire -- …)",
-  options: [
-    ["--instance-id <id>", "the SWR Enterprise instance (repeat, or comma-separate, for several)"],
-    ["--namespaces <glob>", "only the namespaces matching this glob (default *: every one)"],
-    [
-      "--url <trigger URL>",
-      "the function's trigger URL (npm run deploy and npm run sls -- info print it); default: SWR_WIRE_URL, else (in a clone) the deployment's info; never an address read from a policy",
-    ],
-    ["--dry-run", "print what would be done, change nothing (WEBHOOK_SECRET not needed)"],
-    ["--unwire", "remove exactly the policies this product created"],
-    ["--json", "one JSON value instead of the table"],
-    ["-h, --help", "this help"],
-    ["--version", "the version"],
-  ],
+  flags: {
+    "instance-id": {
+      type: "string",
+      multiple: true,
+      default: [],
+      value: "<id>",
+      help: "the SWR Enterprise instance (repeat, or comma-separate, for several)",
+    },
+    namespaces: {
+      type: "string",
+      default: "*",
+      value: "<glob>",
+      help: "only the namespaces matching this glob (default *: every one)",
+    },
+    url: {
+      type: "string",
+      value: "<trigger URL>",
+      help: "the function's trigger URL (npm run deploy and npm run sls -- info print it); default: SWR_WIRE_URL, else (in a clone) the deployment's info; never an address read from a policy",
+    },
+    "dry-run": {
+      type: "boolean",
+      default: false,
+      help: "print what would be done, change nothing (WEBHOOK_SECRET not needed)",
+    },
+    unwire: {
+      type: "boolean",
+      default: false,
+      help: "remove exactly the policies this product created",
+    },
+    json: { type: "boolean", default: false, help: "one JSON value instead of the table" },
+  },
   variables: [
     ["WEBHOOK_SECRET", "the function's webhook secret: the first value is what the policies send"],
     ["WEBHOOK_SECRET_HEADER", "the header it is sent in (authorization)"],
@@ -69,7 +89,8 @@ export const WIRE_HELP: CommandHelp = {
     [2, "usage or configuration error"],
   ],
   more: "the table: created, updated, replaced (the address changed), unchanged, skipped (why), removed, failed (SWR's code and message); then a warning for each policy that carries this product's name but sent elsewhere (corrected unless --dry-run)",
-};
+});
+export const WIRE_HELP = helpOf(WIRE_COMMAND);
 
 interface WireOptions {
   instances: string[];
@@ -81,15 +102,8 @@ interface WireOptions {
 }
 
 function parseArgs(args: string[]): WireOptions {
-  const { values, positionals } = parseCommandLine(args, {
-    "instance-id": { type: "string", multiple: true, default: [] },
-    namespaces: { type: "string", default: "*" },
-    url: { type: "string" },
-    "dry-run": { type: "boolean", default: false },
-    unwire: { type: "boolean", default: false },
-    json: { type: "boolean", default: false },
-  });
-  if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}`);
+  const { values, positionals } = parseCommand(WIRE_COMMAND, args);
+  noOperands(positionals);
   const instances = values["instance-id"].flatMap((ids) => ids.split(",")).filter(Boolean);
   if (instances.length === 0) throw new UsageError("--instance-id is required");
   if (values.url !== undefined && !/^https?:\/\/\S+$/.test(values.url)) {

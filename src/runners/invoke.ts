@@ -1,5 +1,12 @@
 import { readFileSync } from "node:fs";
-import { answeredHelpOrVersion, type CommandHelp, helpText } from "../cli/command";
+import {
+  answeredHelpOrVersion,
+  defineCommand,
+  helpOf,
+  helpText,
+  parseCommand,
+  UsageError,
+} from "../cli/command";
 import { HttpError } from "../errors";
 import { describeTarget, type ScanTarget } from "../images/scan-target";
 import { createLocalContext } from "./context";
@@ -20,22 +27,24 @@ import { summariseOutcome } from "./summary";
  * at the end (it dies with this process), 2 for usage errors. `--dry-run` does everything but
  * call HSS (DRY_RUN=true).
  */
-const FLAGS = new Set(["--dry-run"]);
-
-export const INVOKE_HELP: CommandHelp = {
+export const INVOKE_COMMAND = defineCommand({
   name: "swr-scan-on-push invoke",
   summary: "runs the function once, in this process, with an event file",
   usage:
     "swr-scan-on-push invoke [--dry-run] <event.json>   (in a clone: npm run --silent invoke -- …)",
-  options: [
+  operands: [
     [
       "<event.json>",
       "the event, as FunctionGraph or Lambda would hand it over (samples in events/)",
     ],
-    ["--dry-run", "everything but the calls to HSS (DRY_RUN=true)"],
-    ["-h, --help", "this help"],
-    ["--version", "the version"],
   ],
+  flags: {
+    "dry-run": {
+      type: "boolean",
+      default: false,
+      help: "everything but the calls to HSS (DRY_RUN=true)",
+    },
+  },
   variables: [
     ["(every function variable)", "as deployed: docs/configuration.md"],
     ["(none of HSS_*)", "the embedded HSS emulator answers, on this machine only"],
@@ -47,15 +56,14 @@ export const INVOKE_HELP: CommandHelp = {
     [1, "it rejected, or an image was dead-lettered or is still on the in-process queue (named)"],
     [2, "usage or configuration error (every problem listed)"],
   ],
-};
+});
+export const INVOKE_HELP = helpOf(INVOKE_COMMAND);
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-function readEvent(args: string[]): { event: unknown } | { code: number } {
-  const files = args.filter((arg) => !arg.startsWith("--"));
-  const unknownFlags = args.filter((arg) => arg.startsWith("--") && !FLAGS.has(arg));
-  if (unknownFlags.length > 0 || files.length !== 1) {
-    say(unknownFlags.length > 0 ? `unknown option ${unknownFlags[0]}` : "give one event file");
+function readEvent(files: string[]): { event: unknown } | { code: number } {
+  if (files.length !== 1) {
+    say("give one event file");
     say(helpText(INVOKE_HELP));
     return { code: 2 };
   }
@@ -193,9 +201,18 @@ async function settle(result: unknown, handler: Handler): Promise<number> {
 
 export async function runInvoke(args: string[]): Promise<number> {
   if (answeredHelpOrVersion(args, INVOKE_HELP)) return 0;
-  const read = readEvent(args);
+  let parsed: ReturnType<typeof parseCommand<typeof INVOKE_COMMAND.flags>>;
+  try {
+    parsed = parseCommand(INVOKE_COMMAND, args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    say(error.message);
+    say(helpText(INVOKE_HELP));
+    return 2;
+  }
+  const read = readEvent(parsed.positionals);
   if ("code" in read) return read.code;
-  if (args.includes("--dry-run")) process.env.DRY_RUN = "true";
+  if (parsed.values["dry-run"]) process.env.DRY_RUN = "true";
   const emulator = await prepareLocalEnvironment(process.env, say);
   try {
     const problems = configurationProblems(process.env);

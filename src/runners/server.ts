@@ -3,9 +3,11 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
   answeredHelpOrVersion,
-  type CommandHelp,
+  defineCommand,
+  helpOf,
   helpText,
-  parseCommandLine,
+  noOperands,
+  parseCommand,
   UsageError,
 } from "../cli/command";
 import { createLocalContext } from "./context";
@@ -142,16 +144,18 @@ export function startFlushSchedule(options: {
   };
 }
 
-export const START_HELP: CommandHelp = {
+export const START_COMMAND = defineCommand({
   name: "swr-scan-on-push start",
   summary:
     "serves the function over HTTP on this machine, flushing its queue as the timer trigger does",
   usage: "swr-scan-on-push start [--port <port>]   (in a clone: npm start -- …)",
-  options: [
-    ["--port <port>", "the port on 127.0.0.1, instead of PORT (0: any free one)"],
-    ["-h, --help", "this help"],
-    ["--version", "the version"],
-  ],
+  flags: {
+    port: {
+      type: "string",
+      value: "<port>",
+      help: "the port on 127.0.0.1, instead of PORT (0: any free one)",
+    },
+  },
   variables: [
     ["PORT", "the port on 127.0.0.1 (8080; 0: any free one)"],
     ["FLUSH_INTERVAL_SECONDS", "how often the queue is flushed, 1–60 (5)"],
@@ -163,7 +167,8 @@ export const START_HELP: CommandHelp = {
     [1, "failed while running"],
     [2, "configuration error: every problem listed, nothing started"],
   ],
-};
+});
+export const START_HELP = helpOf(START_COMMAND);
 
 /** One line of `npm start`'s own, in the shape of the function's log lines. */
 function line(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>) {
@@ -200,8 +205,8 @@ export async function runStart(args: string[]): Promise<number> {
   if (answeredHelpOrVersion(args, START_HELP)) return 0;
   let portFlag: string | undefined;
   try {
-    const { values, positionals } = parseCommandLine(args, { port: { type: "string" } });
-    if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}`);
+    const { values, positionals } = parseCommand(START_COMMAND, args);
+    noOperands(positionals);
     portFlag = values.port;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;

@@ -29,7 +29,7 @@ describe("configuration", () => {
       concurrency: 2,
     });
     expect(config.queue).toMatchObject({
-      backend: "none",
+      url: "",
       leaseMs: 60_000,
       maxAttempts: 20,
       retryMaxMs: 300_000,

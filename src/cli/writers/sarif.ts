@@ -1,5 +1,6 @@
-import { PRODUCT, VERSION } from "./command";
-import type { FoundVulnerability, ImageResult } from "./scan-output";
+import { PRODUCT, VERSION } from "../command";
+import type { FoundVulnerability, ImageResult } from "../scan-output";
+import type { ReportWriter } from "./writer";
 
 /**
  * `scan --format sarif`: the findings as SARIF 2.1.0, the format GitHub code scanning and GitLab
@@ -112,3 +113,11 @@ export function sarifOf(results: ImageResult[], startedAt: Date, endedAt: Date):
     ],
   };
 }
+
+export const sarifWriter: ReportWriter = {
+  help: "SARIF 2.1.0, for code scanning",
+  needsFindings: true,
+  forPeople: false,
+  write: ({ results, startedAt, endedAt }) =>
+    `${JSON.stringify(sarifOf(results, startedAt, endedAt), null, 2)}\n`,
+};
