@@ -1,10 +1,11 @@
 import { defineConfig } from "vitest/config";
 
 /**
- * Two parts, each mirroring src/ (and deploy/): `unit` runs in the test process alone (functions,
- * the handler with in-process fakes or an in-process loopback emulator) and takes seconds
- * (`npm run test:unit`); `integration` starts real things (tsx and osls processes, redis-server,
- * builds of the bundle) and waits in real time. `npm test` runs both.
+ * Two parts, each mirroring src/ (and deploy/): `unit` runs in the test process alone, pure
+ * functions and in-process fakes with injected clocks, no server of any kind, and takes seconds
+ * (`npm run test:unit`); `integration` starts real things (the HSS, SWR and chat emulators over
+ * loopback HTTP, tsx and osls processes, redis-server, builds of the bundle) and waits in real
+ * time. `npm test` runs both.
  */
 export default defineConfig({
   test: {
@@ -12,7 +13,12 @@ export default defineConfig({
     // Tests only talk to loopback servers they start themselves.
     environment: "node",
     projects: [
-      { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      // Pure and in-process: the files share one module graph (no isolation), which is what keeps
+      // the part a change is checked with first to a few seconds.
+      {
+        extends: true,
+        test: { name: "unit", include: ["test/unit/**/*.test.ts"], isolate: false },
+      },
       { extends: true, test: { name: "integration", include: ["test/integration/**/*.test.ts"] } },
     ],
   },

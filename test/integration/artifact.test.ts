@@ -47,7 +47,7 @@ describe("the packaged function", () => {
   it("has index.js, the bundle and its code cache at the root of the zip", () => {
     const entries = Object.keys(unzipSync(readFileSync(PACKAGE)));
     expect(entries).toEqual(expect.arrayContaining(["index.js", BUNDLE_FILE, CODE_CACHE_FILE]));
-    expect(entries.every((entry) => !entry.includes("/"))).toBe(true);
+    expect(entries.filter((entry) => entry.includes("/"))).toEqual([]);
   });
 
   it("runs the bundle with its code cache, and without one when the cache does not fit", async () => {
@@ -136,7 +136,7 @@ describe("the packaged function", () => {
     }
     const expectedBatches = eventFiles().flatMap((file) => EVENT_EXPECTATIONS[file]?.batches ?? []);
     expect(emulator.acceptedBatches()).toEqual(expectedBatches);
-    expect(emulator.received.every((request) => request.signature.valid)).toBe(true);
+    expect(emulator.received.filter((request) => !request.signature.valid)).toEqual([]);
   });
 });
 

@@ -66,7 +66,7 @@ describe("the bundle", () => {
     // The Redis client is in its own file, loaded only when SCAN_QUEUE names a Redis server.
     expect(packagesOf("redis-queue.js")).toContain("ioredis");
     expect(packagesOf("redis-queue.js")).not.toContain("@huaweicloud/huaweicloud-sdk-core");
-    expect(REPLACED_MODULES.every((replacement) => replacement.why.length > 0)).toBe(true);
+    expect(REPLACED_MODULES.filter((replacement) => replacement.why.length === 0)).toEqual([]);
   });
 });
 

@@ -1,7 +1,9 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
+import { ROOT } from "./root";
 
-export const ROOT = join(__dirname, "..", "..");
+export { ROOT };
+
 const TSX = join(ROOT, "node_modules", ".bin", "tsx");
 
 export interface ToolRun {

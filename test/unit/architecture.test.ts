@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
-import { ROOT } from "../support/local-tool";
+import { ROOT } from "../support/root";
 
 /**
  * The house's rules, checked on the source itself (docs/architecture.md draws them): every module
@@ -209,6 +209,39 @@ describe("the source's structure", () => {
         expect(imported, module).not.toMatch(/^(cli|runners|emulator)\//);
       }
     }
+  });
+
+  it("keeps test/unit in-process: no emulator, server, process or Redis there", () => {
+    const UNIT = join(ROOT, "test", "unit");
+    const starts =
+      /["'](node:(http|https|net|child_process)|[./]*src\/emulator\/(hss-emulator|swr-emulator|chat-stand-ins|embedded)|[./]*deploy\/emulator\/.*|[./]*support\/(harness|use-redis|redis-server|start-process|local-tool|intake-process|deploy|callers))["']/;
+    const offenders = sourceFiles(UNIT)
+      .filter((path) => starts.test(readFileSync(path, "utf8")))
+      .map((path) => relative(ROOT, path));
+    expect(offenders).toEqual([]);
+  });
+
+  it("keeps the tests readable when they fail: seeded properties, no bare every()/some()", () => {
+    const TEST = join(ROOT, "test");
+    const files = sourceFiles(TEST)
+      .filter((path) => !path.endsWith("architecture.test.ts"))
+      .map((path) => ({
+        path: relative(ROOT, path),
+        text: readFileSync(path, "utf8"),
+      }));
+    // A property test draws from the fixed seed (test/support/property.ts), named on failure.
+    const unseeded = files
+      .filter(({ text }) => text.includes("fc.assert(") && !text.includes("support/property"))
+      .map(({ path }) => path);
+    expect(unseeded).toEqual([]);
+    // `expect(xs.every(…)).toBe(true)` passes on an empty list and fails without naming the
+    // element: filter the ones that fail and expect none.
+    const bare = files
+      .filter(({ text }) =>
+        /expect\([^;]*\.(every|some)\([^;]*\)\)\.toBe\((true|false)\)/.test(text),
+      )
+      .map(({ path }) => path);
+    expect(bare).toEqual([]);
   });
 
   it("has no function longer than 80 lines outside the emulator", () => {

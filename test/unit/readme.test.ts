@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CONFIG_VARIABLES } from "../../src/config";
 import { eventFiles } from "../support/fixtures";
-import { ROOT } from "../support/local-tool";
+import { ROOT } from "../support/root";
 
 const read = (...path: string[]) => readFileSync(join(ROOT, ...path), "utf8");
 const readme = read("README.md");

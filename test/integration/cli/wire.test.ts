@@ -250,7 +250,7 @@ describe("npm run wire", () => {
       Array(3).fill(`https://new-gateway.example.com/swr-scan-on-push?instance_id=${INSTANCE}`),
     );
     expect(now.map((policy) => policy.name)).toEqual(Array(3).fill("swr-scan-on-push-b"));
-    expect(now.some((policy) => ids.includes(policy.id))).toBe(false);
+    expect(now.filter((policy) => ids.includes(policy.id))).toEqual([]);
     // Each namespace's create came before its delete.
     const calls = changes().map((request) => `${request.method} ${request.path.split("/")[6]}`);
     for (const namespace of ["team-a", "team-b", "platform"]) {

@@ -58,7 +58,7 @@ describe("npm run deploy", { timeout: 60_000 }, () => {
       encrypted_user_data: { WEBHOOK_SECRET },
     });
     expect(deployed().func_vpc).toBeUndefined();
-    expect(standIn.fg.received.some((request) => request.path === "/v3/projects")).toBe(true);
+    expect(standIn.fg.received.map((request) => request.path)).toContain("/v3/projects");
     const triggers = standIn.fg.triggers(FUNCTION);
     expect(triggers).toHaveLength(2);
     expect(triggers).toContainEqual(

@@ -216,7 +216,7 @@ describe("a persistent Redis (append-only file) that crashes mid-burst", () => {
 
     expect(retry).toEqual([]);
     expect([...acceptedCounts().keys()].sort()).toEqual([...tags].sort());
-    expect([...acceptedCounts().values()].every((count) => count === 1)).toBe(true);
+    expect([...acceptedCounts().values()].filter((count) => count !== 1)).toEqual([]);
     expect(emulator.throttledCount()).toBe(0);
   }, 90_000);
 });

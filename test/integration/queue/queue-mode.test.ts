@@ -107,7 +107,7 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
       await flushUntil([harness], () => acceptedTags(harness.emulator).length >= 20, 15_000);
 
       // Assess
-      expect(answers.every((answer) => answer.status === 202)).toBe(true);
+      expect(answers.filter((answer) => answer.status !== 202)).toEqual([]);
       expect(acceptedTags(harness.emulator).sort()).toEqual([...tags].sort());
       expect(harness.emulator.throttledCount()).toBe(0);
       // 4 calls in the first window carried the first pushes; the rest went out together.
@@ -158,7 +158,7 @@ describe.each(["memory", "redis"])("queue mode (SCAN_QUEUE=%s)", (backend) => {
     try {
       const answers = await Promise.all(Array.from({ length: 6 }, () => harness.http(push("2.0"))));
       await flushUntil([harness], () => false, 300);
-      expect(answers.every((answer) => answer.statusCode === 202)).toBe(true);
+      expect(answers.filter((answer) => answer.statusCode !== 202)).toEqual([]);
       expect(acceptedTags(harness.emulator)).toEqual(["2.0"]);
     } finally {
       await harness.close();
@@ -285,7 +285,7 @@ describe("direct mode (no SCAN_QUEUE)", () => {
     const harness = await startHarness();
     try {
       const answers = await Promise.all(Array.from({ length: 5 }, () => harness.http(push("9"))));
-      expect(answers.every((answer) => answer.statusCode === 202)).toBe(true);
+      expect(answers.filter((answer) => answer.statusCode !== 202)).toEqual([]);
       expect(acceptedTags(harness.emulator)).toEqual(["9"]);
       expect(answers.filter((answer) => answer.body.skipped[0]?.rule === "in-flight")).toHaveLength(
         4,

@@ -55,7 +55,7 @@ describe("the Redis queue shared by several instances", () => {
       for (const [i, tag] of tags.entries()) answers.push(await (i % 2 ? a : b).http(push(tag)));
       await flushUntil([a, b], () => accepted().length >= 20, 15_000);
 
-      expect(answers.every((answer) => answer.statusCode === 202)).toBe(true);
+      expect(answers.filter((answer) => answer.statusCode !== 202)).toEqual([]);
       expect(accepted().sort()).toEqual([...tags].sort());
       // Separate budgets would have made up to 8 calls in the first window; the emulator allows 5.
       expect(emulator.throttledCount()).toBe(0);

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { recordedInstanceUrl } from "../../../src/emulator/emulated-registry";
 import { applyForm, configuredUrlOf, formOf } from "../../../src/images/instance-url";
+import { seeded } from "../../support/property";
 
 /** How HSS's instance_url of one image is read as a form, and applied to the instance's others. */
 
@@ -67,7 +68,7 @@ describe("applyForm", () => {
         const learned = formOf(recorded(seen), seen) as string;
         expect(applyForm(learned, other)).toBe(recorded(other));
       }),
-      { seed: 20261203, numRuns: 500 },
+      seeded(500),
     );
   });
 });

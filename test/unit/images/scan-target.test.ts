@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isScanTarget, scanTargetSchema } from "../../../src/images/scan-target";
+import { seeded } from "../../support/property";
 
 describe("isScanTarget", () => {
   const text = fc.oneof(
@@ -28,7 +29,7 @@ describe("isScanTarget", () => {
       fc.property(candidate, (fields) => {
         expect(isScanTarget(fields)).toBe(scanTargetSchema.safeParse(fields).success);
       }),
-      { numRuns: 5000 },
+      seeded(5000),
     );
   });
 

@@ -34,7 +34,7 @@ describe("every sample in events/", () => {
     if (expected.answer !== "direct") expect(result.statusCode).toBe(expected.answer);
     expect(report.skipped).toHaveLength(expected.skipped);
     expect(harness.emulator.acceptedBatches()).toEqual(expected.batches);
-    expect(harness.emulator.received.every((request) => request.signature.valid)).toBe(true);
+    expect(harness.emulator.received.filter((request) => !request.signature.valid)).toEqual([]);
   });
 });
 

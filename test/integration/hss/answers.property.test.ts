@@ -8,6 +8,7 @@ import { verifySignature } from "../../../src/emulator/signature";
 import { type ImageRef, lookUp, refKey } from "../../../src/follow-up/lookup";
 import { hssApiClient, readRegistryImages, readVulnerabilities } from "../../../src/hss/apis";
 import { MemoryCallBudget } from "../../../src/hss/call-budget";
+import { seeded } from "../../support/property";
 
 /**
  * In HSS's SDK models every answer field is optional: whatever fields an answer leaves out or
@@ -98,7 +99,7 @@ describe("reading a page of ListRegistryImages", () => {
           expect(page.received).toBe(items.length);
         },
       ),
-      { numRuns: 300 },
+      seeded(300),
     );
   });
 
@@ -127,6 +128,7 @@ describe("reading a page of ListRegistryImages", () => {
           );
         },
       ),
+      seeded(),
     );
   });
 });
@@ -227,7 +229,7 @@ describe("looking images up in answers with fields left out", () => {
           }
         },
       ),
-      { numRuns: 60 },
+      seeded(60),
     );
   });
 });
