@@ -171,6 +171,12 @@ const scanQueue = z.pipe(
   }),
 );
 
+/**
+ * How many accepted pushes an instance remembers at most (direct mode and the in-process queue,
+ * oldest forgotten first): about 1–2 MB. A setting once; no deployment needed another value.
+ */
+const DEDUPE_MAX_IMAGES = 10_000;
+
 const flag = (fallback: boolean) =>
   z.pipe(
     withDefault(z.enum(["true", "false", "1", "0", "yes", "no"]), fallback ? "true" : "false"),
@@ -300,7 +306,6 @@ const environmentShape = {
   HTTP_DEADLINE_MS: integer(500, 900_000, 2500),
   DEADLINE_MARGIN_MS: integer(0, 60_000, 500),
   DEDUPE_WINDOW_SECONDS: integer(0, 86_400, 600),
-  DEDUPE_MAX_IMAGES: integer(1, 1_000_000, 10_000),
   SCAN_QUEUE: optional(scanQueue),
   QUEUE_LEASE_SECONDS: integer(5, 900, 60),
   QUEUE_MAX_ATTEMPTS: integer(1, 1000, 20),
@@ -621,7 +626,7 @@ export const environmentSchema = z.pipe(
       retry: { attempts: env.HSS_RETRY_ATTEMPTS, baseDelayMs: env.HSS_RETRY_BASE_MS },
     },
     deadline: { httpMs: env.HTTP_DEADLINE_MS, marginMs: env.DEADLINE_MARGIN_MS },
-    dedupe: { windowMs: env.DEDUPE_WINDOW_SECONDS * 1000, maxImages: env.DEDUPE_MAX_IMAGES },
+    dedupe: { windowMs: env.DEDUPE_WINDOW_SECONDS * 1000, maxImages: DEDUPE_MAX_IMAGES },
     queue: {
       ...(env.SCAN_QUEUE ?? { url: "", secrets: [] as string[] }),
       leaseMs: env.QUEUE_LEASE_SECONDS * 1000,

@@ -3,7 +3,7 @@
  * pushed digest), so that a retried delivery is not sent again while a re-push with new content
  * is. An image is reserved before its call and remembered only once HSS accepted it, and a
  * concurrent delivery of the same image sees the reservation: check and record are one step, as
- * nothing awaits in between. It is per instance and bounded (`DEDUPE_MAX_IMAGES`, oldest
+ * nothing awaits in between. It is per instance and bounded (10,000 images, oldest
  * forgotten first). The in-process queue keeps its memory of accepted pushes here too; the Redis
  * queue keeps the same memory in Redis, for every instance sharing it.
  */

@@ -137,7 +137,7 @@ describe("a deploy FunctionGraph or IAM refuses", { timeout: 60_000 }, () => {
       HTTP_DEADLINE_MS: "2500",
       DEADLINE_MARGIN_MS: "500",
       DEDUPE_WINDOW_SECONDS: "600",
-      DEDUPE_MAX_IMAGES: "10000",
+      FOLLOW_UP_INTERVAL_SECONDS: "20",
       QUEUE_LEASE_SECONDS: "60",
       QUEUE_MAX_ATTEMPTS: "20",
       QUEUE_RETRY_MAX_SECONDS: "300",
