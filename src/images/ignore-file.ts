@@ -34,6 +34,7 @@ export class IgnoreFileError extends ScanOnPushError {
 }
 
 export function parseIgnoreFile(text: string, file: string): IgnoreEntry[] {
+  const dates = new Map<string, boolean>();
   const entries: IgnoreEntry[] = [];
   const lines = text.split("\n");
   for (let index = 0; index < lines.length; index++) {
@@ -56,7 +57,7 @@ export function parseIgnoreFile(text: string, file: string): IgnoreEntry[] {
       if (key === "image" && value) entry.image = value;
       else if (key === "package" && value) entry.package = value;
       else if (key === "owner" && value) entry.owner = value;
-      else if (key === "until" && isCalendarDate(value)) entry.until = value;
+      else if (key === "until" && isCalendarDate(value, dates)) entry.until = value;
       else if (key === "until") {
         const why = `until=${value}: expected a date that exists, YYYY-MM-DD (e.g. 2027-01-31)`;
         throw failure(file, line, why);
@@ -73,17 +74,18 @@ export function parseIgnoreFile(text: string, file: string): IgnoreEntry[] {
 const failure = (file: string, line: number, why: string) =>
   new IgnoreFileError(`${file}:${line}: ${why}`);
 
-/** YYYY-MM-DD naming a day of the calendar (not 2027-99-99, not 2027-02-30). */
-function isCalendarDate(value: string): boolean {
-  let known = DATES.get(value);
+/**
+ * YYYY-MM-DD naming a day of the calendar (not 2027-99-99, not 2027-02-30). A file repeats a few
+ * dates: each is checked once per file (`dates`).
+ */
+function isCalendarDate(value: string, dates: Map<string, boolean>): boolean {
+  let known = dates.get(value);
   if (known === undefined) {
     known = checkDate(value);
-    // A file repeats a few dates: each is checked once.
-    if (DATES.size < 10_000) DATES.set(value, known);
+    dates.set(value, known);
   }
   return known;
 }
-const DATES = new Map<string, boolean>();
 
 function checkDate(value: string): boolean {
   const [year, month, day] = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value)?.slice(1).map(Number) ?? [];

@@ -244,6 +244,22 @@ describe("the source's structure", () => {
     expect(bare).toEqual([]);
   });
 
+  it("keeps state per warm instance in the composition root, not in modules", () => {
+    // A module-level `let`, Map or WeakMap lives as long as the process, shared by every instance
+    // a test or a runner builds. The one allowed: notify/routes' schemas, a constant built on
+    // first use so that a function without channels does not pay for it at a cold start.
+    const allowed = new Set(["notify/routes"]);
+    const stateful = sourceFiles(SRC)
+      .map((path) => moduleOf(path))
+      .filter((module) => !module.startsWith("emulator/") && !allowed.has(module))
+      .filter((module) =>
+        /^(let |const \w+ = new (Map|WeakMap)\b)/m.test(
+          readFileSync(join(SRC, `${module}.ts`), "utf8"),
+        ),
+      );
+    expect(stateful).toEqual([]);
+  });
+
   it("has no function longer than 80 lines outside the emulator", () => {
     const long = sourceFiles(SRC)
       .filter((path) => !moduleOf(path).startsWith("emulator/"))
