@@ -10,6 +10,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     testTimeout: 20_000,
+    // The integration files mostly wait: on loopback servers, processes and real time. Four at
+    // once on two cores take npm test from about 6½ minutes to about 3 (docs/development.md).
+    maxWorkers: 4,
     // Tests only talk to loopback servers they start themselves.
     environment: "node",
     projects: [
