@@ -44,6 +44,16 @@ import type { WiringState, WiringSummary } from "./wiring/scheduled";
 
 export type CallerFactory = (options: SignedClientOptions) => SignedCaller;
 
+/**
+ * The signed-call clients this root builds, each handed to `watch` before use (the CI gate watches
+ * every HSS call for an endpoint that does not answer).
+ */
+export function watchedCallers(
+  watch: (caller: SignedCaller, options: SignedClientOptions) => SignedCaller,
+): CallerFactory {
+  return (options) => watch(createSignedClient(options), options);
+}
+
 /** What a warm instance keeps between invocations. */
 export interface Instance {
   config: Config;

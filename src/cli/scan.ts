@@ -1,12 +1,7 @@
 import { accessSync, constants, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import {
-  classifyFailure,
-  createSignedClient,
-  type SignedCallError,
-  toSignedCallError,
-} from "../cloud/signed-client";
-import { invocationOf, openInstance } from "../composition-root";
+import { classifyFailure, type SignedCallError, toSignedCallError } from "../cloud/signed-client";
+import { invocationOf, openInstance, watchedCallers } from "../composition-root";
 import { type Config, ConfigError } from "../config";
 import { startEmbeddedBackendIfUnconfigured } from "../emulator/embedded";
 import type { HssEmulator } from "../emulator/hss-emulator";
@@ -550,8 +545,10 @@ async function scanImages(
     // HSS call is watched: a run never waits on an endpoint that does not answer.
     // (Clients are built on their first call, once the configuration is read.)
     let reach: Reachability | undefined;
-    const instance = await openInstance({ ...env, LOG_LEVEL: "warn" }, {}, (options) =>
-      (reach as Reachability).watch(createSignedClient(options), options.endpoint),
+    const instance = await openInstance(
+      { ...env, LOG_LEVEL: "warn" },
+      {},
+      watchedCallers((caller, options) => (reach as Reachability).watch(caller, options.endpoint)),
     );
     const { config } = instance;
     reach = new Reachability({ timeoutMs: config.hss.timeoutMs });

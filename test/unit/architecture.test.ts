@@ -244,6 +244,16 @@ describe("the source's structure", () => {
     expect(bare).toEqual([]);
   });
 
+  it("builds signed-call clients only in the composition root", () => {
+    const builders = sourceFiles(SRC)
+      .map((path) => moduleOf(path))
+      .filter((module) => !module.startsWith("cloud/") && module !== "composition-root")
+      .filter((module) =>
+        readFileSync(join(SRC, `${module}.ts`), "utf8").includes("createSignedClient"),
+      );
+    expect(builders).toEqual([]);
+  });
+
   it("keeps state per warm instance in the composition root, not in modules", () => {
     // A module-level `let`, Map or WeakMap lives as long as the process, shared by every instance
     // a test or a runner builds. The one allowed: notify/routes' schemas, a constant built on
