@@ -15,7 +15,7 @@ export interface HandlerOptions {
   env?: NodeJS.ProcessEnv;
   /** Where log lines go; stderr by default. */
   writeLog?: (line: string) => void;
-  /** Builds the HSS client; tests give a recording one. */
+  /** Builds the signed-call clients; tests give a recording one. */
   createCaller?: CallerFactory;
 }
 

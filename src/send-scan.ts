@@ -19,7 +19,7 @@ import type { ListedImageOf, ScanApi, ScanSettings } from "./scan-apis";
  * (submit.ts), the flusher (flush/flusher.ts) and the `scan` command. A call first takes a slot of its
  * API's budget; a 429 spends the window (nothing more goes to that API until it has passed, so a
  * throttled caller does not keep the window full itself); any other failure is classified
- * (hss/client.ts, classifyFailure) and left to the sender to settle: retry later, dead-letter or
+ * (cloud/signed-client.ts, classifyFailure) and left to the sender to settle: retry later, dead-letter or
  * stop, as its own situation requires.
  */
 

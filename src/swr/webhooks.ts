@@ -7,7 +7,7 @@ import { bodySummary, SignedCallError } from "../cloud/signed-client";
  * SWR Enterprise Edition's namespaces and webhook policies ("triggers"), as Huawei's SDK models
  * describe them (huaweicloud-sdk-go-v3 services/swr/v2: ListInstanceNamespaces,
  * ListInstanceWebhooks, Create/Update/DeleteInstanceWebhook). The calls are signed and sent by the
- * same client as HSS's (src/hss/client.ts knows no API), pointed at SWR's endpoint.
+ * same signed-call client as HSS's (src/cloud/signed-client.ts knows no API), pointed at SWR's endpoint.
  *
  * Every answer field is optional in the models: a namespace without a name, or a policy without
  * an id or namespace, cannot be acted on and is left out (and counted by the caller). An answer
