@@ -349,7 +349,6 @@ const environmentShape = {
   ),
   SWR_WIRE_INTERVAL_MINUTES: integer(0, 1440, 60),
   SWR_CALLS_PER_MINUTE: integer(1, 1000, 60),
-  SWR_RATE_WINDOW_SECONDS: integer(1, 3600, 61),
   SCAN_POLICY: optional(policyJson),
   SCAN_INCLUDE_NAMESPACES: patterns,
   SCAN_INCLUDE_REPOSITORIES: patterns,
@@ -699,7 +698,8 @@ function wiringOf(env: Environment) {
         ? endpointForRegion(env.HSS_REGION).replace("//hss.", "//swr-api.")
         : undefined),
     callsPerMinute: env.SWR_CALLS_PER_MINUTE,
-    windowMs: env.SWR_RATE_WINDOW_SECONDS * 1000,
+    // SWR answers through the same API gateway as HSS: the same rolling minute.
+    windowMs: env.HSS_RATE_WINDOW_SECONDS * 1000,
     instances: env.SWR_WIRE_INSTANCES?.split(",") ?? [],
     namespaces: env.SWR_WIRE_NAMESPACES,
     url: env.SWR_WIRE_URL,

@@ -33,7 +33,7 @@ export async function wireAll(options: {
   const matches = picomatch(variables.SWR_WIRE_NAMESPACES || "*");
   const slot = pacedSlot(
     Number(variables.SWR_CALLS_PER_MINUTE) || 60,
-    (Number(variables.SWR_RATE_WINDOW_SECONDS) || 61) * 1000,
+    (Number(variables.HSS_RATE_WINDOW_SECONDS) || 61) * 1000,
   );
   const { rows, errors } = await wireInstances(options.instances, {
     swr,

@@ -79,7 +79,10 @@ export const WIRE_COMMAND = defineCommand({
     ["CLOUD_SDK_AK, CLOUD_SDK_SK", "access key of an IAM user allowed to manage SWR's triggers"],
     ["SWR_ENDPOINT", "SWR's endpoint, instead of the region's"],
     ["SWR_CALLS_PER_MINUTE", "SWR calls a minute at most (60)"],
-    ["SWR_RATE_WINDOW_SECONDS", "the window of that budget, and the wait after SWR throttles (61)"],
+    [
+      "HSS_RATE_WINDOW_SECONDS",
+      "the API gateway's window: of that budget, and the wait after SWR throttles (61)",
+    ],
     ["SWR_WIRE_URL", "the trigger URL, when --url is not given"],
     ["(none of HSS_REGION, SWR_ENDPOINT)", "an embedded SWR stand-in with 3 namespaces answers"],
   ],

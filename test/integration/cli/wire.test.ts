@@ -352,7 +352,7 @@ describe("npm run wire", () => {
   it("waits out SWR's rate limit (429) and finishes what it throttled", async () => {
     swr.failNamespace("team-b", 429, "APIGW.0308", "The throttling threshold has been reached", 2);
 
-    const run = await wire({ SWR_RATE_WINDOW_SECONDS: "1" }, "--url", URL);
+    const run = await wire({ HSS_RATE_WINDOW_SECONDS: "1" }, "--url", URL);
 
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stderr).toMatch(/SWR throttled some calls: again in 1 s \(attempt 2 of 3\)/);
