@@ -1,14 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describeSource, type InstanceUrlStatus } from "../images/instance-url";
-import {
-  answeredHelpOrVersion,
-  defineCommand,
-  helpOf,
-  helpText,
-  packageFile,
-  parseCommand,
-  UsageError,
-} from "./command";
+import { defineCommand, noOperands, packageFile, readCommandLine, UsageError } from "./command";
 
 /**
  * `npm run --silent check-deploy -- <trigger URL> [--header <name>] [--event <file>]`: the
@@ -57,7 +49,6 @@ export const CHECK_DEPLOY_COMMAND = defineCommand({
     [2, "usage error"],
   ],
 });
-export const CHECK_DEPLOY_HELP = helpOf(CHECK_DEPLOY_COMMAND);
 const TIMEOUT_MS = 15_000;
 
 interface Check {
@@ -338,21 +329,17 @@ export async function instanceUrlChecks(env: NodeJS.ProcessEnv): Promise<Check[]
 }
 
 export async function runCheckDeploy(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  if (answeredHelpOrVersion(args, CHECK_DEPLOY_HELP)) return 0;
-  let parsed: ReturnType<typeof parseCommand<typeof CHECK_DEPLOY_COMMAND.flags>>;
-  try {
-    parsed = parseCommand(CHECK_DEPLOY_COMMAND, args);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`${error.message}\n\n${helpText(CHECK_DEPLOY_HELP)}`);
-    return 2;
-  }
-  const [target, ...extra] = parsed.positionals;
-  if (!target || extra.length > 0 || !/^https?:\/\//.test(target)) {
-    process.stderr.write(helpText(CHECK_DEPLOY_HELP));
-    return 2;
-  }
-  const eventFile = parsed.values.event ?? packageFile("events", "harbor-push.json");
+  const line = readCommandLine(CHECK_DEPLOY_COMMAND, args, ({ values, positionals }) => {
+    const [target, ...extra] = positionals;
+    if (!target || !/^https?:\/\//.test(target)) {
+      throw new UsageError("give the trigger's http(s) URL");
+    }
+    noOperands(extra);
+    return { target, event: values.event, header: values.header };
+  });
+  if ("exit" in line) return line.exit;
+  const { target } = line.options;
+  const eventFile = line.options.event ?? packageFile("events", "harbor-push.json");
   let event: unknown;
   try {
     event = JSON.parse(readFileSync(eventFile, "utf8"));
@@ -366,7 +353,7 @@ export async function runCheckDeploy(args: string[], env: NodeJS.ProcessEnv): Pr
   const checks = await checkDeployment({
     url: target,
     secret,
-    header: parsed.values.header.toLowerCase(),
+    header: line.options.header.toLowerCase(),
     event,
   });
   checks.push(...(await channelChecks(env)), ...learned);

@@ -89,6 +89,30 @@ export function parseCommand<F extends Record<string, FlagSpec>>(
   return parseCommandLine(args, spec.flags);
 }
 
+/** A parsed command line, as `parseCommand` gives it. */
+export type ParsedLine<F extends Record<string, FlagSpec>> = ReturnType<typeof parseCommand<F>>;
+
+/**
+ * A command's line read through its declaration: `--help` and `--version` answered (exit 0), a
+ * usage error said with the help (exit 2), else what `read` makes of the parsed line (it may
+ * throw UsageError for what the parser cannot see: a missing option, an operand too many).
+ */
+export function readCommandLine<F extends Record<string, FlagSpec>, T>(
+  spec: CommandSpec<F>,
+  args: string[],
+  read: (line: ParsedLine<F>) => T,
+  write: (text: string) => void = (text) => process.stderr.write(text),
+): { exit: number } | { options: T } {
+  if (answeredHelpOrVersion(args, helpOf(spec))) return { exit: 0 };
+  try {
+    return { options: read(parseCommand(spec, args)) };
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    write(`${error.message}\n\n${helpText(helpOf(spec))}`);
+    return { exit: 2 };
+  }
+}
+
 /** The operands a command that takes none was given: a UsageError naming them. */
 export function noOperands(positionals: readonly string[]): void {
   if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}`);

@@ -4,16 +4,7 @@ import type { Alert } from "../notify/alert";
 import type { ChannelSettings, Verdict } from "../notify/channels/channel";
 import { CHANNELS } from "../notify/channels/index";
 import { sendContextOf } from "../notify/notifier";
-import {
-  answeredHelpOrVersion,
-  defineCommand,
-  helpOf,
-  helpText,
-  noOperands,
-  parseCommand,
-  UsageError,
-  withoutHss,
-} from "./command";
+import { defineCommand, noOperands, readCommandLine, UsageError, withoutHss } from "./command";
 
 /**
  * `swr-scan-on-push notify --test`: posts a sample alert to each configured channel
@@ -55,7 +46,6 @@ export const NOTIFY_COMMAND = defineCommand({
     [2, "usage or configuration error, or no channel configured"],
   ],
 });
-export const NOTIFY_HELP = helpOf(NOTIFY_COMMAND);
 
 /** The alert every channel is sent: obviously a test, shaped like a real one. */
 export function sampleAlert(region?: string): Alert {
@@ -98,17 +88,13 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 const complain = (line: string) => process.stderr.write(`${line}\n`);
 
 export async function runNotify(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  if (answeredHelpOrVersion(args, NOTIFY_HELP)) return 0;
-  let options: { channels: string[]; json: boolean };
-  try {
-    const { values, positionals } = parseCommand(NOTIFY_COMMAND, args);
+  const line = readCommandLine(NOTIFY_COMMAND, args, ({ values, positionals }) => {
     noOperands(positionals);
     if (!values.test) throw new UsageError("--test is required: it is what this command does");
-    options = { channels: values.channel, json: values.json };
-  } catch (error) {
-    complain(`${(error as Error).message}\n\n${helpText(NOTIFY_HELP)}`);
-    return 2;
-  }
+    return { channels: values.channel, json: values.json };
+  });
+  if ("exit" in line) return line.exit;
+  const options = line.options;
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(withoutHss(env));

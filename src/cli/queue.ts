@@ -5,16 +5,7 @@ import { describeSource } from "../images/instance-url";
 import { queueBackendOf } from "../queue/backends";
 import type { ScanQueue } from "../queue/scan-queue";
 import { rescanStatus } from "../rescan/rescan-set";
-import {
-  answeredHelpOrVersion,
-  defineCommand,
-  HSS_VARIABLES,
-  helpOf,
-  helpText,
-  parseCommand,
-  UsageError,
-  withoutHss,
-} from "./command";
+import { defineCommand, HSS_VARIABLES, readCommandLine, UsageError, withoutHss } from "./command";
 
 /**
  * `npm run queue -- <command>`: what operators need to see and do with the shared scan queue,
@@ -60,7 +51,6 @@ export const QUEUE_COMMAND = defineCommand({
     [2, "usage or configuration error"],
   ],
 });
-export const QUEUE_HELP = helpOf(QUEUE_COMMAND);
 
 /** Status and retry-dead touch only Redis: they need no HSS settings. */
 const NO_HSS = new Set(["status", "retry-dead"]);
@@ -69,23 +59,16 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 const complain = (line: string) => process.stderr.write(`${line}\n`);
 
 export async function runQueue(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  if (answeredHelpOrVersion(args, QUEUE_HELP)) return 0;
-  let parsed: ReturnType<typeof parseCommand<typeof QUEUE_COMMAND.flags>>;
-  try {
-    parsed = parseCommand(QUEUE_COMMAND, args);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    complain(`${error.message}\n\n${helpText(QUEUE_HELP)}`);
-    return 2;
-  }
-  const { json } = parsed.values;
-  const commands = parsed.positionals;
-  const command = commands[0];
   const known = (QUEUE_COMMAND.operands ?? []).map(([name]) => name);
-  if (commands.length !== 1 || !known.includes(command ?? "")) {
-    complain(helpText(QUEUE_HELP));
-    return 2;
-  }
+  const line = readCommandLine(QUEUE_COMMAND, args, ({ values, positionals }) => {
+    const [command, ...extra] = positionals;
+    if (!command || !known.includes(command) || extra.length > 0) {
+      throw new UsageError(`give one of ${known.join(", ")}`);
+    }
+    return { command, json: values.json };
+  });
+  if ("exit" in line) return line.exit;
+  const { command, json } = line.options;
   // Without HSS settings, status and retry-dead still work: the endpoint is never called.
   const environment = NO_HSS.has(command ?? "") ? withoutHss(env) : env;
   let queue: ScanQueue | undefined;

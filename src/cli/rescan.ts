@@ -5,13 +5,10 @@ import { queueBackendOf } from "../queue/backends";
 import type { ScanQueue } from "../queue/scan-queue";
 import { type RescanPass, rescanStatus } from "../rescan/rescan-set";
 import {
-  answeredHelpOrVersion,
   defineCommand,
   HSS_VARIABLES,
-  helpOf,
-  helpText,
   noOperands,
-  parseCommand,
+  readCommandLine,
   UsageError,
   withoutHss,
 } from "./command";
@@ -62,28 +59,22 @@ export const RESCAN_COMMAND = defineCommand({
     [2, "usage or configuration error"],
   ],
 });
-export const RESCAN_HELP = helpOf(RESCAN_COMMAND);
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const complain = (line: string) => process.stderr.write(`${line}\n`);
 
 export async function runRescan(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  if (answeredHelpOrVersion(args, RESCAN_HELP)) return 0;
-  let parsed: ReturnType<typeof parseCommand<typeof RESCAN_COMMAND.flags>>;
-  try {
-    parsed = parseCommand(RESCAN_COMMAND, args);
-    noOperands(parsed.positionals);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    complain(`${error.message}\n\n${helpText(RESCAN_HELP)}`);
-    return 2;
-  }
-  const { json, "dry-run": dryRun, now } = parsed.values;
-  const waitSeconds = Number(parsed.values.wait);
-  if (dryRun === now || !Number.isFinite(waitSeconds) || waitSeconds < 0) {
-    complain(helpText(RESCAN_HELP));
-    return 2;
-  }
+  const line = readCommandLine(RESCAN_COMMAND, args, ({ values, positionals }) => {
+    noOperands(positionals);
+    if (values["dry-run"] === values.now) throw new UsageError("give --dry-run or --now");
+    const waitSeconds = Number(values.wait);
+    if (!Number.isFinite(waitSeconds) || waitSeconds < 0) {
+      throw new UsageError(`--wait takes seconds (got ${values.wait})`);
+    }
+    return { json: values.json, dryRun: values["dry-run"], waitSeconds };
+  });
+  if ("exit" in line) return line.exit;
+  const { json, dryRun, waitSeconds } = line.options;
   let queue: ScanQueue | undefined;
   try {
     const environment = dryRun ? withoutHss(env) : env;

@@ -16,12 +16,10 @@ import {
   wireTable,
 } from "../wiring/reconcile";
 import {
-  answeredHelpOrVersion,
   defineCommand,
-  helpOf,
-  helpText,
   noOperands,
-  parseCommand,
+  type ParsedLine,
+  readCommandLine,
   UsageError,
   withoutHss,
 } from "./command";
@@ -93,7 +91,6 @@ export const WIRE_COMMAND = defineCommand({
   ],
   more: "the table: created, updated, replaced (the address changed), unchanged, skipped (why), removed, failed (SWR's code and message); then a warning for each policy that carries this product's name but sent elsewhere (corrected unless --dry-run)",
 });
-export const WIRE_HELP = helpOf(WIRE_COMMAND);
 
 interface WireOptions {
   instances: string[];
@@ -104,8 +101,7 @@ interface WireOptions {
   json: boolean;
 }
 
-function parseArgs(args: string[]): WireOptions {
-  const { values, positionals } = parseCommand(WIRE_COMMAND, args);
+function optionsOf({ values, positionals }: ParsedLine<typeof WIRE_COMMAND.flags>): WireOptions {
   noOperands(positionals);
   const instances = values["instance-id"].flatMap((ids) => ids.split(",")).filter(Boolean);
   if (instances.length === 0) throw new UsageError("--instance-id is required");
@@ -125,14 +121,9 @@ function parseArgs(args: string[]): WireOptions {
 const complain = (line: string) => process.stderr.write(`${line}\n`);
 
 export async function runWire(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  if (answeredHelpOrVersion(args, WIRE_HELP)) return 0;
-  let options: WireOptions;
-  try {
-    options = parseArgs(args);
-  } catch (error) {
-    complain(`${(error as Error).message}\n\n${helpText(WIRE_HELP)}`);
-    return 2;
-  }
+  const line = readCommandLine(WIRE_COMMAND, args, optionsOf);
+  if ("exit" in line) return line.exit;
+  const options = line.options;
   const local = { ...env };
   const emulator = await embeddedStandIn(local, options);
   try {

@@ -1,12 +1,5 @@
 import { readFileSync } from "node:fs";
-import {
-  answeredHelpOrVersion,
-  defineCommand,
-  helpOf,
-  helpText,
-  parseCommand,
-  UsageError,
-} from "../cli/command";
+import { defineCommand, helpOf, helpText, readCommandLine } from "../cli/command";
 import { HttpError } from "../errors";
 import { describeTarget, type ScanTarget } from "../images/scan-target";
 import { createLocalContext } from "./context";
@@ -200,19 +193,11 @@ async function settle(result: unknown, handler: Handler): Promise<number> {
 }
 
 export async function runInvoke(args: string[]): Promise<number> {
-  if (answeredHelpOrVersion(args, INVOKE_HELP)) return 0;
-  let parsed: ReturnType<typeof parseCommand<typeof INVOKE_COMMAND.flags>>;
-  try {
-    parsed = parseCommand(INVOKE_COMMAND, args);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    say(error.message);
-    say(helpText(INVOKE_HELP));
-    return 2;
-  }
-  const read = readEvent(parsed.positionals);
+  const line = readCommandLine(INVOKE_COMMAND, args, (parsed) => parsed);
+  if ("exit" in line) return line.exit;
+  const read = readEvent(line.options.positionals);
   if ("code" in read) return read.code;
-  if (parsed.values["dry-run"]) process.env.DRY_RUN = "true";
+  if (line.options.values["dry-run"]) process.env.DRY_RUN = "true";
   const emulator = await prepareLocalEnvironment(process.env, say);
   try {
     const problems = configurationProblems(process.env);

@@ -1,15 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import {
-  answeredHelpOrVersion,
-  defineCommand,
-  helpOf,
-  helpText,
-  noOperands,
-  parseCommand,
-  UsageError,
-} from "../cli/command";
+import { defineCommand, noOperands, readCommandLine } from "../cli/command";
 import { createLocalContext } from "./context";
 import { configurationProblems, prepareLocalEnvironment } from "./local-environment";
 import { registerPushes } from "./registry-pushes";
@@ -168,7 +160,6 @@ export const START_COMMAND = defineCommand({
     [2, "configuration error: every problem listed, nothing started"],
   ],
 });
-export const START_HELP = helpOf(START_COMMAND);
 
 /** One line of `npm start`'s own, in the shape of the function's log lines. */
 function line(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>) {
@@ -202,18 +193,12 @@ function localSettings(
 }
 
 export async function runStart(args: string[]): Promise<number> {
-  if (answeredHelpOrVersion(args, START_HELP)) return 0;
-  let portFlag: string | undefined;
-  try {
-    const { values, positionals } = parseCommand(START_COMMAND, args);
+  const given = readCommandLine(START_COMMAND, args, ({ values, positionals }) => {
     noOperands(positionals);
-    portFlag = values.port;
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`${error.message}\n\n${helpText(START_HELP)}`);
-    return 2;
-  }
-  const settings = localSettings(process.env, portFlag);
+    return values.port;
+  });
+  if ("exit" in given) return given.exit;
+  const settings = localSettings(process.env, given.options);
   if (!settings) return 2;
   const say = (message: string) => line("info", "local_setup", { message });
   const emulator = await prepareLocalEnvironment(process.env, say);
