@@ -119,7 +119,8 @@ export class RedisScanQueue implements ScanQueue {
   readonly outbox: AlertOutbox;
   readonly rescans: DueSet<RescanEntry>;
   private readonly client: Redis;
-  private lastError = "";
+  /** The connection's last error: named in the next failure's message, kept as its cause. */
+  private lastError: Error | undefined;
 
   constructor(private readonly options: RedisQueueOptions) {
     this.client = new Redis(options.url, {
@@ -138,7 +139,7 @@ export class RedisScanQueue implements ScanQueue {
     // Without a listener an 'error' event would end the process; the reason is kept for the
     // next command's error instead.
     this.client.on("error", (error: Error) => {
-      this.lastError = error.message;
+      this.lastError = error;
     });
     for (const [name, [lua, numberOfKeys]] of Object.entries(SCRIPTS)) {
       this.client.defineCommand(name, { lua, numberOfKeys });
@@ -544,13 +545,13 @@ export class RedisScanQueue implements ScanQueue {
     known: { applied: false | undefined },
     cause?: unknown,
   ): Error {
-    const last =
-      this.lastError && this.lastError !== reason ? ` (last error: ${this.lastError})` : "";
+    const lastMessage = this.lastError?.message;
+    const last = lastMessage && lastMessage !== reason ? ` (last error: ${lastMessage})` : "";
     const message = `the Redis scan queue is unavailable (timeout ${this.options.timeoutMs} ms, QUEUE_TIMEOUT_MS): ${reason}${last}`;
     return this.options.unavailable(
       message.slice(0, 400),
       known.applied === false ? "not_applied" : "unknown",
-      cause,
+      cause ?? this.lastError,
     );
   }
 }

@@ -24,22 +24,28 @@ import { sampleAlert } from "./alerts";
  */
 
 const BATCH_SCAN_API = "batch-scan";
-const WINDOW = 60_000;
+export const WINDOW = 60_000;
 /** The limits the contract's queues have: a small bound and short retentions, to test them. */
 const LIMITS: QueueLimits = { maxQueued: 40, deadLetterRetentionMs: 400, watchRetentionMs: 400 };
 
-const target = (tag: string, name = "api"): ScanTarget => ({
+export const target = (tag: string, name = "api"): ScanTarget => ({
   namespace: "team",
   image_name: name,
   image_version: tag,
   instance_id: "inst-1",
 });
-const scan = (tag: string, digest = `sha256:${tag}`, imageType = "instance_image" as const) => {
+/** A queued image of the contract's: `team/api:<tag>` with digest `sha256:<tag>`. */
+export const scan = (
+  tag: string,
+  digest = `sha256:${tag}`,
+  imageType = "instance_image" as const,
+) => {
   const t = target(tag);
   return { id: scanKey(imageType, t, digest), image_type: imageType, target: t, digest };
 };
-const tags = (scans: Array<{ target: ScanTarget }>) => scans.map((s) => s.target.image_version);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const tags = (scans: Array<{ target: ScanTarget }>) =>
+  scans.map((s) => s.target.image_version);
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const many = (from: number, count: number) =>
   Array.from({ length: count }, (_, i) => scan(`b${from + i}`));
 

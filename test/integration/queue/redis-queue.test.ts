@@ -5,26 +5,23 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  * a restart. The contract every backend keeps is test/integration/queue/contracts.test.ts.
  */
 import { MemoryCallBudget } from "../../../src/hss/call-budget";
-import { type ScanTarget, scanKey } from "../../../src/images/scan-target";
 import { MemoryScanQueue } from "../../../src/queue/memory-queue";
 import { RedisScanQueue } from "../../../src/queue/redis-queue";
 import { type NewScan, QueueUnavailableError } from "../../../src/queue/scan-queue";
 import { SubmittedImages } from "../../../src/submitted-images";
+import { scan, sleep, tags, WINDOW } from "../../support/queue-contracts";
 import { type RedisServer, startRedis } from "../../support/redis-server";
 
-const target = (tag: string, name = "api"): ScanTarget => ({
-  namespace: "team",
-  image_name: name,
-  image_version: tag,
-  instance_id: "inst-1",
-});
-const scan = (tag: string, digest = `sha256:${tag}`, imageType = "instance_image" as const) => {
-  const t = target(tag);
-  return { id: scanKey(imageType, t, digest), image_type: imageType, target: t, digest };
-};
-const tags = (scans: Array<{ target: ScanTarget }>) => scans.map((s) => s.target.image_version);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const WINDOW = 60_000;
+/** The Redis backend as the registry opens it, with its own bound on each command. */
+const redisQueue = (url: string, timeoutMs: number) =>
+  new RedisScanQueue({
+    url,
+    callsPerMinute: 4,
+    windowMs: 61_000,
+    timeoutMs,
+    unavailable: (message, outcome, cause) =>
+      new QueueUnavailableError(message, outcome, { cause }),
+  });
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -34,13 +31,7 @@ afterAll(() => redis.close());
 
 describe("the Redis scan queue's durability", () => {
   it("says whether Redis persists what is queued", async () => {
-    const queue = new RedisScanQueue({
-      url: redis.url,
-      callsPerMinute: 3,
-      windowMs: 61_000,
-      timeoutMs: 1000,
-      unavailable: (message, outcome) => new QueueUnavailableError(message, outcome),
-    });
+    const queue = redisQueue(redis.url, 1000);
     try {
       expect(await queue.durability()).toMatchObject({ persistent: true, aof: true });
     } finally {
@@ -59,13 +50,7 @@ describe("an enqueue Redis does not answer in time (SIGSTOP)", () => {
     ["runs late within its deadline: queued", 500, 1],
     ["runs past its deadline (QUEUE_TIMEOUT_MS + 2 s): nothing queued", 2800, 0],
   ])("%s", async (_, pausedMs, expected) => {
-    const queue = new RedisScanQueue({
-      url: redis.url,
-      callsPerMinute: 3,
-      windowMs: 61_000,
-      timeoutMs: 200,
-      unavailable: (message, outcome) => new QueueUnavailableError(message, outcome),
-    });
+    const queue = redisQueue(redis.url, 200);
     try {
       const { default: Redis } = await import("ioredis");
       const admin = new Redis(redis.url);
@@ -89,13 +74,7 @@ describe("an enqueue Redis does not answer in time (SIGSTOP)", () => {
 
 describe("the Redis scan queue when Redis is away", () => {
   it("fails within its timeout with QueueUnavailableError, naming no password", async () => {
-    const queue = new RedisScanQueue({
-      url: "redis://user:hunter2-secret@127.0.0.1:1",
-      callsPerMinute: 4,
-      windowMs: 61_000,
-      timeoutMs: 300,
-      unavailable: (message, outcome) => new QueueUnavailableError(message, outcome),
-    });
+    const queue = redisQueue("redis://user:hunter2-secret@127.0.0.1:1", 300);
     const started = Date.now();
     const error = await queue.enqueue([scan("1") as NewScan], WINDOW).catch((e: Error) => e);
     await queue.close();
@@ -104,16 +83,12 @@ describe("the Redis scan queue when Redis is away", () => {
     expect(error).toMatchObject({ outcome: "not_applied" });
     expect(Date.now() - started).toBeLessThan(2000);
     expect(String((error as Error).message)).not.toContain("hunter2");
+    // What failed underneath is kept for a debugger, not flattened into the message.
+    expect((error as Error).cause).toBeInstanceOf(Error);
   });
 
   it("keeps what was queued across a restart of Redis (append-only file)", async () => {
-    const queue = new RedisScanQueue({
-      url: redis.url,
-      callsPerMinute: 4,
-      windowMs: 61_000,
-      timeoutMs: 2000,
-      unavailable: (message) => new QueueUnavailableError(message),
-    });
+    const queue = redisQueue(redis.url, 2000);
     try {
       await queue.enqueue([scan("durable")], WINDOW);
       await redis.restart();
