@@ -70,10 +70,31 @@ const withDefault = <T extends z.ZodMiniType>(schema: T, fallback: NonNullable<z
 const text = (...checks: Array<z.core.$ZodCheck<string>>) =>
   z.string().check(z.trim(), z.minLength(1), ...checks);
 
+/**
+ * A whole number from `min` to `max`, or undefined when unset (empty counts as unset). Each is one
+ * schema, not a pipe of seven: the configuration's schemas are built at every cold start, and
+ * the numbers are half of them.
+ */
+function wholeNumber(
+  raw: unknown,
+  min: number,
+  max: number,
+  payload: { issues: z.core.$ZodRawIssue[] },
+): number | undefined {
+  if (raw === undefined || (typeof raw === "string" && raw.trim() === "")) return undefined;
+  const value = Number(raw);
+  if (Number.isInteger(value) && value >= min && value <= max) return value;
+  payload.issues.push({
+    code: "custom",
+    input: raw,
+    message: `must be a whole number from ${min} to ${max}`,
+  });
+  return undefined;
+}
 const integer = (min: number, max: number, fallback: number) =>
-  withDefault(z.pipe(z.coerce.number(), z.int().check(z.gte(min), z.lte(max))), fallback);
+  z.transform((raw: unknown, payload) => wholeNumber(raw, min, max, payload) ?? fallback);
 const optionalInteger = (min: number, max: number) =>
-  optional(z.pipe(z.coerce.number(), z.int().check(z.gte(min), z.lte(max))));
+  z.transform((raw: unknown, payload) => wholeNumber(raw, min, max, payload));
 
 // HSS takes instance ids and URLs of at most 256 characters: a longer configured one fails here.
 const swrInstance = z.union([
@@ -177,11 +198,21 @@ const scanQueue = z.pipe(
  */
 const DEDUPE_MAX_IMAGES = 10_000;
 
+/** true/false, 1/0 or yes/no; `fallback` when unset. One schema, as the numbers are. */
+const FLAG_VALUES = ["true", "false", "1", "0", "yes", "no"];
 const flag = (fallback: boolean) =>
-  z.pipe(
-    withDefault(z.enum(["true", "false", "1", "0", "yes", "no"]), fallback ? "true" : "false"),
-    z.transform((value) => value === "true" || value === "1" || value === "yes"),
-  );
+  z.transform((raw: unknown, payload) => {
+    if (raw === undefined || (typeof raw === "string" && raw.trim() === "")) return fallback;
+    if (typeof raw === "string" && FLAG_VALUES.includes(raw)) {
+      return raw === "true" || raw === "1" || raw === "yes";
+    }
+    payload.issues.push({
+      code: "custom",
+      input: raw,
+      message: `must be one of ${FLAG_VALUES.join(", ")}`,
+    });
+    return fallback;
+  });
 
 const patterns = z.pipe(
   optional(z.string()),

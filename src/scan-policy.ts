@@ -64,30 +64,36 @@ export function patternProblem(pattern: string): string | undefined {
   return unclosed ? `pattern "${pattern}" has an unclosed "${unclosed}"` : undefined;
 }
 
-const patternList = z.array(
-  z.string().check(
-    z.trim(),
-    z.minLength(1),
-    z.maxLength(256),
-    z.superRefine((pattern, ctx) => {
-      const problem = patternProblem(pattern);
-      if (problem) ctx.addIssue({ code: "custom", input: pattern, message: problem });
-    }),
-  ),
-);
-const ruleSet = z.strictObject({
-  namespaces: z.optional(patternList),
-  repositories: z.optional(patternList),
-  tags: z.optional(patternList),
-});
+function policySchemaOf() {
+  const patternList = z.array(
+    z.string().check(
+      z.trim(),
+      z.minLength(1),
+      z.maxLength(256),
+      z.superRefine((pattern, ctx) => {
+        const problem = patternProblem(pattern);
+        if (problem) ctx.addIssue({ code: "custom", input: pattern, message: problem });
+      }),
+    ),
+  );
+  const ruleSet = z.strictObject({
+    namespaces: z.optional(patternList),
+    repositories: z.optional(patternList),
+    tags: z.optional(patternList),
+  });
+  return z.strictObject({
+    include: z.optional(ruleSet),
+    exclude: z.optional(ruleSet),
+    skipSignatures: z.optional(z.boolean()),
+  });
+}
 
-/** The JSON form of a policy (SCAN_POLICY), also what the SCAN_* variables are turned into. */
-export const policySchema = z.strictObject({
-  include: z.optional(ruleSet),
-  exclude: z.optional(ruleSet),
-  skipSignatures: z.optional(z.boolean()),
-});
-export type PolicyDefinition = z.infer<typeof policySchema>;
+/**
+ * The JSON form of a policy (SCAN_POLICY), also what the SCAN_* variables are turned into: built
+ * on first use (zod memoises it), as most deployments never set one.
+ */
+export const policySchema = z.lazy(policySchemaOf);
+export type PolicyDefinition = z.infer<ReturnType<typeof policySchemaOf>>;
 
 const SUBJECT_FIELD: Record<Dimension, keyof PolicySubject> = {
   namespaces: "namespace",

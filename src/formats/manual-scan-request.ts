@@ -1,6 +1,6 @@
 import "../zod-setup";
 import * as z from "zod/mini";
-import { operateAllFiltersSchema } from "../hss/batch-scan-request";
+import { operateAllFiltersOf } from "../hss/batch-scan-request";
 import { imageTypeSchema, SCAN_TARGET_FIELDS } from "../images/scan-target";
 
 /**
@@ -14,52 +14,56 @@ import { imageTypeSchema, SCAN_TARGET_FIELDS } from "../images/scan-target";
 /** BatchScanSwrImageInfo's fields: a misspelt one would otherwise silently drop the image. */
 const IMAGE_FIELDS: readonly string[] = SCAN_TARGET_FIELDS;
 
-export const manualScanRequestSchema = z
-  .extend(operateAllFiltersSchema, {
-    image_type: imageTypeSchema,
-    operate_all: z.optional(z.boolean()),
-    image_info_list: z.optional(z.array(z.unknown())),
-  })
-  .check(
-    z.superRefine((request, ctx) => {
-      const { image_type, operate_all, image_info_list, ...filters } = request;
-      if (operate_all) {
-        if (image_info_list !== undefined) {
+const manualScanRequestSchemaOf = () =>
+  z
+    .extend(operateAllFiltersOf(), {
+      image_type: imageTypeSchema,
+      operate_all: z.optional(z.boolean()),
+      image_info_list: z.optional(z.array(z.unknown())),
+    })
+    .check(
+      z.superRefine((request, ctx) => {
+        const { image_type, operate_all, image_info_list, ...filters } = request;
+        if (operate_all) {
+          if (image_info_list !== undefined) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["image_info_list"],
+              message: "give either image_info_list or operate_all: true, not both",
+            });
+          }
+          return;
+        }
+        if (!image_info_list || image_info_list.length === 0) {
           ctx.addIssue({
             code: "custom",
             path: ["image_info_list"],
-            message: "give either image_info_list or operate_all: true, not both",
+            message: "list at least one image, or set operate_all: true",
           });
         }
-        return;
-      }
-      if (!image_info_list || image_info_list.length === 0) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["image_info_list"],
-          message: "list at least one image, or set operate_all: true",
-        });
-      }
-      for (const [index, entry] of image_info_list?.entries() ?? []) {
-        if (typeof entry !== "object" || entry === null) continue;
-        const unknown = Object.keys(entry).find((field) => !IMAGE_FIELDS.includes(field));
-        if (unknown !== undefined) {
+        for (const [index, entry] of image_info_list?.entries() ?? []) {
+          if (typeof entry !== "object" || entry === null) continue;
+          const unknown = Object.keys(entry).find((field) => !IMAGE_FIELDS.includes(field));
+          if (unknown !== undefined) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["image_info_list", index, unknown],
+              message: `unknown field "${unknown.slice(0, 40)}"; an image has ${IMAGE_FIELDS.join(", ")}`,
+            });
+          }
+        }
+        const filterNames = Object.keys(filters);
+        if (filterNames.length > 0) {
           ctx.addIssue({
             code: "custom",
-            path: ["image_info_list", index, unknown],
-            message: `unknown field "${unknown.slice(0, 40)}"; an image has ${IMAGE_FIELDS.join(", ")}`,
+            path: [filterNames[0] as string],
+            message: "filters apply only together with operate_all: true",
           });
         }
-      }
-      const filterNames = Object.keys(filters);
-      if (filterNames.length > 0) {
-        ctx.addIssue({
-          code: "custom",
-          path: [filterNames[0] as string],
-          message: "filters apply only together with operate_all: true",
-        });
-      }
-    }),
-  );
+      }),
+    );
 
-export type ManualScanRequest = z.infer<typeof manualScanRequestSchema>;
+/** Built on first use (zod keeps it): only a manual request is parsed with it. */
+export const manualScanRequestSchema = z.lazy(manualScanRequestSchemaOf);
+
+export type ManualScanRequest = z.infer<ReturnType<typeof manualScanRequestSchemaOf>>;

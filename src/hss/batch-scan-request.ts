@@ -17,34 +17,40 @@ import {
 const millis = z.int().check(z.nonnegative());
 
 /** Filters HSS applies when `operate_all` is true. */
-export const operateAllFiltersSchema = z.strictObject({
-  namespace: z.optional(hssField),
-  image_name: z.optional(hssField),
-  image_version: z.optional(hssField),
-  scan_status: z.optional(
-    z.enum(["unscan", "success", "scanning", "failed", "download_failed", "image_oversized"]),
-  ),
-  latest_version: z.optional(z.boolean()),
-  image_size: z.optional(z.int().check(z.nonnegative())),
-  start_latest_update_time: z.optional(millis),
-  end_latest_update_time: z.optional(millis),
-  start_latest_scan_time: z.optional(millis),
-  end_latest_scan_time: z.optional(millis),
-  repo_type: z.optional(z.literal("SWR")),
-});
-export type OperateAllFilters = z.infer<typeof operateAllFiltersSchema>;
-
-/** One request to HSS: either a list of images or "everything matching these filters". */
-export const scanBatchSchema = z.union([
+export const operateAllFiltersOf = () =>
   z.strictObject({
-    image_type: imageTypeSchema,
-    image_info_list: z
-      .array(scanTargetSchema)
-      .check(z.minLength(1), z.maxLength(MAX_IMAGES_PER_BATCH)),
-  }),
-  z.extend(operateAllFiltersSchema, {
-    image_type: imageTypeSchema,
-    operate_all: z.literal(true),
-  }),
-]);
+    namespace: z.optional(hssField),
+    image_name: z.optional(hssField),
+    image_version: z.optional(hssField),
+    scan_status: z.optional(
+      z.enum(["unscan", "success", "scanning", "failed", "download_failed", "image_oversized"]),
+    ),
+    latest_version: z.optional(z.boolean()),
+    image_size: z.optional(z.int().check(z.nonnegative())),
+    start_latest_update_time: z.optional(millis),
+    end_latest_update_time: z.optional(millis),
+    start_latest_scan_time: z.optional(millis),
+    end_latest_scan_time: z.optional(millis),
+    repo_type: z.optional(z.literal("SWR")),
+  });
+export type OperateAllFilters = z.infer<ReturnType<typeof operateAllFiltersOf>>;
+
+/**
+ * One request to HSS: either a list of images or "everything matching these filters". Built on
+ * first use (zod keeps it): the function builds requests, it does not parse them.
+ */
+export const scanBatchSchema = z.lazy(() =>
+  z.union([
+    z.strictObject({
+      image_type: imageTypeSchema,
+      image_info_list: z
+        .array(scanTargetSchema)
+        .check(z.minLength(1), z.maxLength(MAX_IMAGES_PER_BATCH)),
+    }),
+    z.extend(operateAllFiltersOf(), {
+      image_type: imageTypeSchema,
+      operate_all: z.literal(true),
+    }),
+  ]),
+);
 export type ScanBatch = z.infer<typeof scanBatchSchema>;

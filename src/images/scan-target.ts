@@ -19,18 +19,31 @@ export const hssField = z.string().check(z.minLength(1), z.maxLength(HSS_FIELD_M
 export const imageTypeSchema = z.enum(["private_image", "shared_image", "instance_image"]);
 export type ImageType = z.infer<typeof imageTypeSchema>;
 
-/** BatchScanSwrImageInfo: one image to scan. Namespace, name and tag identify it. */
-export const scanTargetSchema = z.strictObject({
-  namespace: hssField,
-  image_name: hssField,
-  image_version: hssField,
-  instance_id: z.optional(hssField),
-  instance_url: z.optional(hssField),
-});
-export type ScanTarget = z.infer<typeof scanTargetSchema>;
+const scanTargetSchemaOf = () =>
+  z.strictObject({
+    namespace: hssField,
+    image_name: hssField,
+    image_version: hssField,
+    instance_id: z.optional(hssField),
+    instance_url: z.optional(hssField),
+  });
 
-/** The fields of an image, in the order HSS's reference lists them. */
-export const SCAN_TARGET_FIELDS = Object.keys(scanTargetSchema.shape) as Array<keyof ScanTarget>;
+/**
+ * BatchScanSwrImageInfo: one image to scan. Namespace, name and tag identify it. Built on first use
+ * (zod keeps it): mapping checks images directly (`isScanTarget`), this schema only words a refusal
+ * and checks what the emulator receives.
+ */
+export const scanTargetSchema = z.lazy(scanTargetSchemaOf);
+export type ScanTarget = z.infer<ReturnType<typeof scanTargetSchemaOf>>;
+
+/** The fields of an image, in the order HSS's reference lists them (the schema's keys). */
+export const SCAN_TARGET_FIELDS: Array<keyof ScanTarget> = [
+  "namespace",
+  "image_name",
+  "image_version",
+  "instance_id",
+  "instance_url",
+];
 const REQUIRED_TARGET_FIELDS = ["namespace", "image_name", "image_version"] as const;
 const TARGET_FIELDS = new Set<string>(SCAN_TARGET_FIELDS);
 const isHssText = (value: unknown) =>
