@@ -1,6 +1,6 @@
 import { DEFAULT_IGNORE_FILE } from "../images/ignore-file";
 import type { MinSeverity } from "../notify/alert";
-import { defineCommand, HSS_VARIABLES, helpOf, parseCommand, UsageError } from "./command";
+import { defineCommand, HSS_VARIABLES, type ParsedLine, parseCommand, UsageError } from "./command";
 import { EXIT } from "./scan-output";
 import { FORMATS, type Format, REPORT_WRITERS } from "./writers";
 
@@ -108,7 +108,6 @@ export const SCAN_COMMAND = defineCommand({
   ],
   more: 'in CI: swr-scan-on-push scan "$IMAGE" --wait --fail-on high --format sarif --output hss.sarif\nmore: docs/ci-gate.md',
 });
-export const SCAN_HELP = helpOf(SCAN_COMMAND);
 
 export function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
@@ -128,7 +127,11 @@ function severityOf(text: string): MinSeverity {
 }
 
 export function parseArgs(args: string[]): Options {
-  const { values, positionals } = parseCommand(SCAN_COMMAND, args);
+  return optionsOf(parseCommand(SCAN_COMMAND, args));
+}
+
+/** The options of a parsed command line; UsageError for what the parser cannot see. */
+export function optionsOf({ values, positionals }: ParsedLine<typeof SCAN_COMMAND.flags>): Options {
   const format = values.format ?? (values.json ? "json" : "table");
   if (!(FORMATS as readonly string[]).includes(format)) {
     throw new UsageError(`--format takes ${FORMATS.join(", ")} (got ${format})`);

@@ -18,9 +18,9 @@ import { MemoryWatchStore } from "../queue/memory-queue";
 import type { ScanQueue } from "../queue/scan-queue";
 import { planPushScans, registryHostOf } from "../scan-plan";
 import { type ScanSender, sendScan } from "../send-scan";
-import { answeredHelpOrVersion, helpText, UsageError } from "./command";
+import { readCommandLine, UsageError } from "./command";
 import { FatalHssError, Reachability } from "./hss-reachability";
-import { type Options, parseArgs, SCAN_HELP } from "./scan-args";
+import { type Options, optionsOf, SCAN_COMMAND } from "./scan-args";
 import {
   EXIT,
   exitCodeOf,
@@ -502,18 +502,19 @@ function interruption() {
 }
 
 export async function runScan(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  if (answeredHelpOrVersion(args, SCAN_HELP)) return EXIT.clean;
-  let options: Options;
-  let ignores: Ignores;
-  try {
-    options = parseArgs(args);
+  const line = readCommandLine(SCAN_COMMAND, args, (parsed) => {
+    const options = optionsOf(parsed);
     checkOutput(options.output);
-    ignores = new Ignores(loadIgnoreFile(options.ignoreFile));
-  } catch (error) {
-    if (!(error instanceof UsageError || error instanceof IgnoreFileError)) throw error;
-    process.stderr.write(`${error.message}\n\n${helpText(SCAN_HELP)}`);
-    return EXIT.usage;
-  }
+    try {
+      return { options, ignores: new Ignores(loadIgnoreFile(options.ignoreFile)) };
+    } catch (error) {
+      // The file given is part of the command line: a mistake in it is said as a usage error.
+      if (!(error instanceof IgnoreFileError)) throw error;
+      throw new UsageError(error.message, { cause: error });
+    }
+  });
+  if ("exit" in line) return line.exit;
+  const { options, ignores } = line.options;
   for (const entry of ignores.expired) {
     process.stderr.write(
       `warning: the ignore entry for ${entry.id} (line ${entry.line}) expired on ${entry.until}: it counts again\n`,
