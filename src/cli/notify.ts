@@ -2,7 +2,7 @@ import { smnCallerOf } from "../composition-root";
 import { ConfigError, loadConfig } from "../config";
 import type { Alert } from "../notify/alert";
 import type { ChannelSettings, Verdict } from "../notify/channels/channel";
-import { CHANNELS } from "../notify/channels/index";
+import { channelModule } from "../notify/channels/index";
 import { sendContextOf } from "../notify/notifier";
 import { defineCommand, noOperands, readCommandLine, UsageError, withoutHss } from "./command";
 
@@ -148,7 +148,7 @@ export async function testChannels(
   const alert = sampleAlert(hss.region);
   const answers: Answer[] = [];
   for (const channel of channels) {
-    const module = CHANNELS[channel.type];
+    const module = channelModule(channel.type);
     let verdict: Verdict;
     try {
       verdict = await module.send(

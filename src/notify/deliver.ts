@@ -1,7 +1,7 @@
 import type { Logger } from "../log";
 import { type Alert, imageName, severityRank } from "./alert";
 import type { ChannelSettings, RateRule, SendContext, Verdict } from "./channels/channel";
-import { CHANNELS } from "./channels/index";
+import { channelModule } from "./channels/index";
 import type { AlertOutbox, OutboxEntry } from "./outbox";
 
 /**
@@ -48,7 +48,7 @@ export type DeliveryReport = Record<string, ChannelReport>;
 
 /** A channel's rules: the platform's, and the channel's own `per_minute` when lower. */
 export function rulesOf(channel: ChannelSettings): RateRule[] {
-  const rules = [...CHANNELS[channel.type].rate];
+  const rules = [...channelModule(channel.type).rate];
   if (channel.per_minute) rules.push({ limit: channel.per_minute, windowMs: 60_000 });
   return rules;
 }
@@ -121,7 +121,7 @@ async function post(
   pass: Pass,
 ): Promise<"sent" | number | undefined> {
   const { outbox, settings, context, log } = pass;
-  const module = CHANNELS[channel.type];
+  const module = channelModule(channel.type);
   const rendered = module.render(
     group.map((entry) => entry.alert),
     { maxVulnerabilities: settings.maxVulnerabilities },

@@ -1,7 +1,7 @@
 import * as z from "zod/mini";
 import { type Alert, atOrAbove, type MinSeverity } from "./alert";
-import { CHANNEL_TYPES, type ChannelSettings } from "./channels/channel";
-import { CHANNELS } from "./channels/index";
+import type { ChannelSettings } from "./channels/channel";
+import { CHANNEL_TYPES, channelModule } from "./channels/index";
 
 /**
  * Which channels hear about which images. NOTIFY_CHANNELS names each channel (its platform, URL,
@@ -130,7 +130,7 @@ function channelsOf(input: NotifyInput, problems: string[]): ChannelSettings[] {
 
 /** What is wrong with one channel: its module's checks, a secret it cannot use, a rate above its platform's. */
 function channelProblems(channel: ChannelSettings): string[] {
-  const module = CHANNELS[channel.type];
+  const module = channelModule(channel.type);
   // Each module refuses what its platform cannot use (a secret where it has no signing).
   const found = module.check(channel);
   if (channel.per_minute !== undefined) {

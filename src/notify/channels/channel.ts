@@ -5,22 +5,11 @@ import type { Alert } from "../alert";
  * them, and how it says yes or no. Each platform is one module registered in `./index.ts`.
  */
 
-export const CHANNEL_TYPES = [
-  "dingtalk",
-  "wecom",
-  "feishu",
-  "lark",
-  "slack",
-  "teams",
-  "smn",
-  "webhook",
-] as const;
-export type ChannelType = (typeof CHANNEL_TYPES)[number];
-
 /** A channel as configured in NOTIFY_CHANNELS. `url`, `secret` and `topic` are secrets. */
 export interface ChannelSettings {
   name: string;
-  type: ChannelType;
+  /** A type the registry (`./index.ts`) holds: the configuration refuses any other at start. */
+  type: string;
   url?: string;
   secret?: string;
   topic?: string;
@@ -79,7 +68,8 @@ export interface RenderOptions {
 }
 
 export interface ChannelModule {
-  readonly type: ChannelType;
+  /** Its name in the registry and in NOTIFY_CHANNELS' `type`. */
+  readonly type: string;
   /** The platform's name, as its users know it. */
   readonly title: string;
   /** Whether `secret` means something here (signing). */

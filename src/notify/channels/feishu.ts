@@ -2,7 +2,6 @@ import { createHmac } from "node:crypto";
 import { type Alert, countsText, facts, headline, imageName, vulnerabilityText } from "../alert";
 import {
   type ChannelModule,
-  type ChannelType,
   codeVerdict,
   jsonBytes,
   type Layout,
@@ -114,7 +113,7 @@ const layout: Layout<Record<string, unknown>> = {
 function module(type: "feishu" | "lark"): ChannelModule {
   const title = type === "feishu" ? "Feishu custom bot" : "Lark custom bot";
   return {
-    type: type as ChannelType,
+    type,
     title,
     signs: true,
     rate: [

@@ -1,4 +1,4 @@
-import type { ChannelModule, ChannelType } from "./channel";
+import type { ChannelModule } from "./channel";
 import { dingtalk } from "./dingtalk";
 import { feishu, lark } from "./feishu";
 import { slack } from "./slack";
@@ -8,7 +8,7 @@ import { webhook } from "./webhook";
 import { wecom } from "./wecom";
 
 /** Every channel this product can post to: a new platform is one module and one line here. */
-export const CHANNELS: Record<ChannelType, ChannelModule> = {
+export const CHANNELS = {
   dingtalk,
   wecom,
   feishu,
@@ -17,6 +17,17 @@ export const CHANNELS: Record<ChannelType, ChannelModule> = {
   teams,
   smn,
   webhook,
-};
+} satisfies Record<string, ChannelModule>;
 
-export type { ChannelModule, ChannelSettings, ChannelType, Verdict } from "./channel";
+/** The types NOTIFY_CHANNELS takes: the registry's names. */
+export type ChannelType = keyof typeof CHANNELS;
+export const CHANNEL_TYPES = Object.keys(CHANNELS) as [ChannelType, ...ChannelType[]];
+
+/** The module of a configured channel (its type was checked against the registry at start). */
+export function channelModule(type: string): ChannelModule {
+  const module = (CHANNELS as Record<string, ChannelModule>)[type];
+  if (!module) throw new Error(`no channel module for type ${type}`);
+  return module;
+}
+
+export type { ChannelModule, ChannelSettings, Verdict } from "./channel";

@@ -8,7 +8,7 @@ import type {
   HttpAnswer,
   SendContext,
 } from "../../../src/notify/channels/channel";
-import { CHANNELS } from "../../../src/notify/channels/index";
+import { CHANNELS, channelModule } from "../../../src/notify/channels/index";
 import { sampleAlert } from "../../support/alerts";
 
 /** Each channel: its body, its signing, and what its platform's answers mean (no network). */
@@ -67,7 +67,7 @@ const SETTINGS: Record<string, ChannelSettings> = {
 
 async function verdictOf(type: keyof typeof SETTINGS, answer: HttpAnswer) {
   const settings = SETTINGS[type] as ChannelSettings;
-  const module = CHANNELS[settings.type];
+  const module = channelModule(settings.type);
   const { context } = recording(answer);
   context.publishSmn = async () => answer;
   return module.send(settings, module.render([sampleAlert()], { maxVulnerabilities: 5 }), context);
@@ -213,7 +213,7 @@ describe("messages", () => {
   it.each(Object.keys(SETTINGS))(
     "%s: one alert fits the platform's size, the most urgent first, the rest counted",
     (type) => {
-      const module = CHANNELS[(SETTINGS[type] as ChannelSettings).type];
+      const module = channelModule((SETTINGS[type] as ChannelSettings).type);
       const rendered = module.render([huge], { maxVulnerabilities: 50 });
       const text = JSON.stringify(rendered.body);
       const size =
@@ -231,7 +231,7 @@ describe("messages", () => {
   it.each(Object.keys(SETTINGS))(
     "%s: a summary names as many images as fit and says how many are left",
     (type) => {
-      const module = CHANNELS[(SETTINGS[type] as ChannelSettings).type];
+      const module = channelModule((SETTINGS[type] as ChannelSettings).type);
       const many = Array.from({ length: 2000 }, (_, i) =>
         sampleAlert({ repository: `service-${i}`, vulnerabilities: [] }),
       );
