@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from "../config";
 import { startEmbeddedBackendIfUnconfigured } from "../emulator/embedded";
 import type { HssEmulator } from "../emulator/hss-emulator";
+import { queueBackendOf } from "../queue/backends";
 
 /**
  * Prepares the environment of the local tools (`npm start`, `invoke`) for the one-command local
@@ -35,7 +36,9 @@ export async function prepareLocalEnvironment(
  */
 export function configurationProblems(env: NodeJS.ProcessEnv): readonly string[] | undefined {
   try {
-    loadConfig(env);
+    const config = loadConfig(env);
+    // Which backend takes SCAN_QUEUE, and whether the value suits it, is the registry's to say.
+    if (config.queue.url) queueBackendOf(config.queue.url);
     return undefined;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;

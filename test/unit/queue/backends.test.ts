@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../../src/config";
 import { QUEUE_BACKENDS, queueBackendNameOf, queueBackendOf } from "../../../src/queue/backends";
+import { configurationProblems } from "../../../src/runners/local-environment";
 
 /** The registry SCAN_QUEUE is read through: which backend takes a value, and what is wrong with one. */
 
@@ -37,6 +38,19 @@ describe("the queue backends' registry", () => {
     expect(shared).toEqual({ memory: false, redis: true });
     const probed = QUEUE_BACKENDS.filter((b) => b.probesDurability).map((b) => b.name);
     expect(probed).toEqual(["redis"]);
+  });
+
+  it("lets npm start and invoke refuse a SCAN_QUEUE no backend takes before anything starts", () => {
+    const problems = configurationProblems({
+      HSS_REGION: "cn-north-4",
+      SCAN_QUEUE: "mongodb://db",
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(/^SCAN_QUEUE: must be none, memory, or redis/),
+    ]);
+    expect(
+      configurationProblems({ HSS_REGION: "cn-north-4", SCAN_QUEUE: "memory" }),
+    ).toBeUndefined();
   });
 
   it("keeps a queue URL's password secret in the configuration, whatever the backend", () => {
