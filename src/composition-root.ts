@@ -38,8 +38,8 @@ import type { WiringState, WiringSummary } from "./wiring/scheduled";
  * (read once), the scan API it names, the queue, this instance's own call budget and memory of
  * submitted images, and the signed-call clients (HSS, SWR, SMN) per target and credentials; per
  * invocation, the logger with every secret to scrub, the deadline, the senders of scan requests,
- * the calls around a scan and the settings each step takes. Everything else receives what it needs from here; tests pass
- * fakes through the same seam (`createCaller`).
+ * the calls around a scan and the settings each step takes. Everything else receives what it
+ * needs from here; tests pass fakes through the same seam (`createCaller`).
  */
 
 export type CallerFactory = (options: SignedClientOptions) => SignedCaller;
