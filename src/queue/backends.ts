@@ -30,8 +30,6 @@ export interface QueueBackend {
    * holds in it; false for a queue in one process's memory.
    */
   readonly shared: boolean;
-  /** Whether a restart of its server may lose what it holds: read once per warm instance. */
-  readonly probesDurability: boolean;
   /** The package's separate file for its module (beside index.js), when it is built apart. */
   readonly apart?: { file: string; source: string };
   open(settings: QueueSettings): Promise<ScanQueue>;
@@ -56,7 +54,6 @@ const memory: QueueBackend = {
   takes: (value) => value === "memory",
   problem: () => undefined,
   shared: false,
-  probesDurability: false,
   async open(settings) {
     const { MemoryScanQueue } = await import("./memory-queue");
     return new MemoryScanQueue({ ...settings.own, limits: settings.limits });
@@ -79,7 +76,6 @@ const redis: QueueBackend = {
     return undefined;
   },
   shared: true,
-  probesDurability: true,
   apart: { file: "redis-queue.js", source: "src/queue/redis-queue.ts" },
   async open(settings) {
     const { RedisScanQueue } = await import("./redis-queue");

@@ -1,4 +1,3 @@
-import type { ScanBatch } from "../hss/batch-scan-request";
 import type { ScanApi } from "./scan-api";
 
 /**
@@ -11,27 +10,14 @@ export const batchScan: ScanApi = {
   name: "batch-scan",
   needsLookup: false,
   successor: "scan-task",
-  request(batch, _settings, listed) {
+  // Each image is already named as HSS records it (send-scan.ts, through instance-urls.ts: a
+  // configured URL, else HSS's listed value, else the learned form): sent as it is.
+  request(batch) {
     return {
       method: "POST",
       pathTemplate: "/v5/{project_id}/image/batch-scan",
       query: {},
-      body: listed ? withListedInstanceUrls(batch, listed) : batch,
+      body: batch,
     };
   },
 };
-
-/** Where an image was looked up, HSS's own record of its instance URL is the value to send. */
-function withListedInstanceUrls(
-  batch: ScanBatch,
-  listed: NonNullable<Parameters<ScanApi["request"]>[2]>,
-): ScanBatch {
-  if (!("image_info_list" in batch)) return batch;
-  return {
-    ...batch,
-    image_info_list: batch.image_info_list.map((target) => {
-      const url = listed(target)?.instance_url;
-      return url ? { ...target, instance_url: url } : target;
-    }),
-  };
-}

@@ -3,6 +3,9 @@ import type { CallOptions, SignedCaller, SignedRequest } from "../../src/cloud/r
 import { SignedCallError } from "../../src/cloud/signed-client";
 import type { ScanBatch } from "../../src/hss/batch-scan-request";
 import { MemoryCallBudget } from "../../src/hss/call-budget";
+import { InstanceUrls } from "../../src/instance-urls";
+import { createLogger } from "../../src/log";
+import { MemoryWatchStore } from "../../src/queue/memory-queue";
 import { SCAN_APIS } from "../../src/scan-apis";
 import { retryDelayMs, type ScanSender, sendScan } from "../../src/send-scan";
 
@@ -86,6 +89,49 @@ describe("sendScan", () => {
     const { caller } = scripted(error);
     const outcome = await sendScan(sender(caller), BATCH, { timeoutMs: 1000 });
     expect(outcome).toMatchObject({ kind: "failed", failure: kind });
+  });
+
+  it("names each enterprise image once, through InstanceUrls: a configured URL wins over HSS's listing", async () => {
+    const image = (tag: string, instance: string, url: string) => ({
+      namespace: "team",
+      image_name: "api",
+      image_version: tag,
+      instance_id: instance,
+      instance_url: url,
+    });
+    const batch: ScanBatch = {
+      image_type: "instance_image",
+      image_info_list: [
+        image("1", "configured", "swr.example.com"),
+        image("2", "learned", "swr-b.example.com/team/api:2"),
+      ],
+    };
+    const swr = {
+      defaultInstance: undefined,
+      instancesByHost: {
+        "swr.example.com": { id: "configured", url: "swr.example.com" },
+        "swr-b.example.com": { id: "learned", url: undefined },
+      },
+    };
+    const urls = new InstanceUrls(
+      new MemoryWatchStore(() => 0),
+      swr,
+      createLogger({ level: "error", write: () => undefined }),
+      () => false,
+    );
+    const { caller, calls } = scripted({ requestId: "r-1" });
+
+    await sendScan(sender(caller), batch, {
+      timeoutMs: 1000,
+      urls,
+      listed: (target) => ({ instance_url: `https://hss-sees/${target.image_version}` }),
+    });
+
+    const sent = calls[0]?.body as { image_info_list: Array<{ instance_url: string }> };
+    expect(sent.image_info_list.map((target) => target.instance_url)).toEqual([
+      "swr.example.com",
+      "https://hss-sees/2",
+    ]);
   });
 
   it("only shows the request in a dry run: no budget, no call", async () => {

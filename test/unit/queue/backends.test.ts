@@ -33,11 +33,9 @@ describe("the queue backends' registry", () => {
     expect(() => queueBackendOf("redis://")).toThrow(/SCAN_QUEUE/);
   });
 
-  it("says which backends other processes reach, and which probe their durability", () => {
+  it("says which backends other processes reach", () => {
     const shared = Object.fromEntries(QUEUE_BACKENDS.map((b) => [b.name, b.shared]));
     expect(shared).toEqual({ memory: false, redis: true });
-    const probed = QUEUE_BACKENDS.filter((b) => b.probesDurability).map((b) => b.name);
-    expect(probed).toEqual(["redis"]);
   });
 
   it("lets npm start and invoke refuse a SCAN_QUEUE no backend takes before anything starts", () => {
