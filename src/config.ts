@@ -1,5 +1,3 @@
-import "./zod-setup";
-import * as z from "zod/mini";
 import type { Credentials } from "./cloud/request";
 import { ScanOnPushError } from "./errors";
 import { IgnoreFileError, loadIgnoreFile, parseIgnoreFile } from "./images/ignore-file";
@@ -13,6 +11,21 @@ import {
   type ScanPolicy,
   splitPatterns,
 } from "./scan-policy";
+import {
+  anyText,
+  bySchema,
+  flag,
+  integer,
+  json,
+  oneOf,
+  optional,
+  type Rule,
+  type Say,
+  text,
+  url,
+  wholeNumber,
+  withDefault,
+} from "./variables";
 
 /**
  * The function's configuration, read from environment variables once and validated here.
@@ -56,110 +69,75 @@ export const HSS_REGIONS = [
   "tr-west-1",
 ];
 
-// An empty variable (common in console forms and serverless.yml) means "not set".
-const unsetWhenEmpty = z.transform((value: unknown) =>
-  typeof value === "string" && value.trim() === "" ? undefined : value,
-);
-const optional = <T extends z.ZodMiniType>(schema: T) => z.pipe(unsetWhenEmpty, z.optional(schema));
-const withDefault = <T extends z.ZodMiniType>(schema: T, fallback: NonNullable<z.output<T>>) =>
-  z.pipe(
-    optional(schema),
-    z.transform((value) => value ?? fallback),
-  );
-
-const text = (...checks: Array<z.core.$ZodCheck<string>>) =>
-  z.string().check(z.trim(), z.minLength(1), ...checks);
+// HSS takes instance ids and URLs of at most 256 characters: a longer configured one fails here.
+const instanceText = text({ max: 256 });
 
 /**
- * A whole number from `min` to `max`, or undefined when unset (empty counts as unset). Each is one
- * schema, not a pipe of seven: the configuration's schemas are built at every cold start, and
- * the numbers are half of them.
+ * SWR_INSTANCES: registry host → instance id, or `{ "id": …, "url": … }`. Hosts are compared in
+ * lower case.
  */
-function wholeNumber(
-  raw: unknown,
-  min: number,
-  max: number,
-  payload: { issues: z.core.$ZodRawIssue[] },
-): number | undefined {
-  if (raw === undefined || (typeof raw === "string" && raw.trim() === "")) return undefined;
-  const value = Number(raw);
-  if (Number.isInteger(value) && value >= min && value <= max) return value;
-  payload.issues.push({
-    code: "custom",
-    input: raw,
-    message: `must be a whole number from ${min} to ${max}`,
-  });
-  return undefined;
+function instanceMap(document: unknown, say: Say) {
+  if (typeof document !== "object" || document === null || Array.isArray(document)) {
+    return say(`must be a JSON object such as ${INSTANCES_EXAMPLE}`);
+  }
+  const map: Record<string, { id: string; url: string | undefined }> = {};
+  for (const [key, value] of Object.entries(document)) {
+    const host = key.trim().toLowerCase();
+    if (host === "") {
+      say("a registry host must not be empty", [key]);
+      continue;
+    }
+    const within = (message: string, inside: ReadonlyArray<PropertyKey> = []) =>
+      say(message, [key, ...inside]);
+    if (typeof value === "string") {
+      const id = instanceText(value, within);
+      if (id !== undefined) map[host] = { id, url: undefined };
+      continue;
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      within('must be an instance id, or {"id": "…", "url": "…"}');
+      continue;
+    }
+    const entry = value as Record<string, unknown>;
+    const unknown = Object.keys(entry).find((field) => field !== "id" && field !== "url");
+    if (unknown !== undefined) {
+      within(`unknown field "${unknown.slice(0, 40)}"; an instance has id and url`, [unknown]);
+      continue;
+    }
+    const field = (name: "id" | "url") =>
+      typeof entry[name] === "string"
+        ? instanceText(entry[name] as string, (message) => within(message, [name]))
+        : within("must be text", [name]);
+    const id = field("id");
+    const url = entry.url === undefined ? undefined : field("url");
+    if (id !== undefined && (entry.url === undefined || url !== undefined)) map[host] = { id, url };
+  }
+  return map;
 }
-const integer = (min: number, max: number, fallback: number) =>
-  z.transform((raw: unknown, payload) => wholeNumber(raw, min, max, payload) ?? fallback);
-const optionalInteger = (min: number, max: number) =>
-  z.transform((raw: unknown, payload) => wholeNumber(raw, min, max, payload));
-
-// HSS takes instance ids and URLs of at most 256 characters: a longer configured one fails here.
-const swrInstance = z.union([
-  z.pipe(
-    text(z.maxLength(256)),
-    z.transform((id) => ({ id, url: undefined as string | undefined })),
-  ),
-  z.strictObject({ id: text(z.maxLength(256)), url: z.optional(text(z.maxLength(256))) }),
-]);
-
-/** A variable holding a JSON document; `example` shows in the error when it is not JSON. */
-const json = (example: string) =>
-  z.pipe(
-    z.string(),
-    z.transform((raw, payload) => {
-      try {
-        return JSON.parse(raw) as unknown;
-      } catch {
-        payload.issues.push({
-          code: "custom",
-          input: raw,
-          message: `must be a JSON object such as ${example}`,
-        });
-        return z.NEVER;
-      }
-    }),
-  );
-
-const instanceMap = z.pipe(
-  json('{"registry.example.com":"instance-id"}'),
-  z.record(z.string().check(z.trim(), z.toLowerCase(), z.minLength(1)), swrInstance),
-);
+const INSTANCES_EXAMPLE = '{"registry.example.com":"instance-id"}';
 
 /**
  * WEBHOOK_SECRET: one or more comma-separated secrets. Printable ASCII only: an HTTP header value
  * is bytes, which Node and the gateways read as Latin-1 (or drop), so a secret with other
  * characters could never match what a registry sends.
  */
-const webhookSecrets = z.pipe(
-  optional(z.string()),
-  z.transform((value, payload) => {
-    const secrets = (value ?? "")
-      .split(",")
-      .map((secret) => secret.trim())
-      .filter((secret) => secret.length > 0);
-    if (secrets.some((secret) => secret.length < 16)) {
-      payload.issues.push({
-        code: "custom",
-        input: "(not shown)",
-        message: "each secret must be at least 16 characters long",
-      });
-      return z.NEVER;
-    }
-    if (secrets.some((secret) => !/^[\x21-\x7e]+$/.test(secret))) {
-      payload.issues.push({
-        code: "custom",
-        input: "(not shown)",
-        message:
-          "must be printable ASCII characters (no spaces, no other letters): an HTTP header carries bytes, and a character outside ASCII reaches the function differently from how it was configured; generate one with `openssl rand -hex 32`",
-      });
-      return z.NEVER;
-    }
-    return secrets;
-  }),
-);
+const webhookSecrets: Rule<string[]> = (raw, say) => {
+  const secrets = (raw ?? "")
+    .split(",")
+    .map((secret) => secret.trim())
+    .filter((secret) => secret.length > 0);
+  if (secrets.some((secret) => secret.length < 16)) {
+    say("each secret must be at least 16 characters long");
+    return [];
+  }
+  if (secrets.some((secret) => !/^[\x21-\x7e]+$/.test(secret))) {
+    say(
+      "must be printable ASCII characters (no spaces, no other letters): an HTTP header carries bytes, and a character outside ASCII reaches the function differently from how it was configured; generate one with `openssl rand -hex 32`",
+    );
+    return [];
+  }
+  return secrets;
+};
 
 /**
  * SCAN_QUEUE: `none` (direct mode, as when unset), or what a queue backend takes (a word such as
@@ -167,30 +145,30 @@ const webhookSecrets = z.pipe(
  * backends' registry's to say (src/queue/backends.ts), when the queue is opened at start. A
  * password in a URL is a secret, whatever the backend.
  */
-const scanQueue = z.pipe(
-  z.string().check(z.trim()),
-  z.transform((raw, payload) => {
-    if (raw === "none" || raw === "") return { url: "", secrets: [] as string[] };
-    let url: URL | undefined;
-    try {
-      url = new URL(raw);
-    } catch {
-      url = undefined;
-    }
-    if (!url && !/^[a-z][a-z0-9-]*$/.test(raw)) {
-      payload.issues.push({
-        code: "custom",
-        input: raw,
-        message:
-          "must be none, a queue backend's name, or a queue's URL (docs/configuration.md lists the backends)",
-      });
-      return z.NEVER;
-    }
-    const password = url?.password ?? "";
-    const secrets = url ? [raw, decodeURIComponent(password), password].filter(Boolean) : [];
-    return { url: raw, secrets };
-  }),
-);
+const scanQueue: Rule<{ url: string; secrets: string[] } | undefined> = (given, say) => {
+  const raw = (given ?? "").trim();
+  if (raw === "none" || raw === "") return { url: "", secrets: [] };
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url && !/^[a-z][a-z0-9-]*$/.test(raw)) {
+    return say(
+      "must be none, a queue backend's name, or a queue's URL (docs/configuration.md lists the backends)",
+    );
+  }
+  const password = url?.password ?? "";
+  const secrets = url ? [raw, decodeURIComponent(password), password].filter(Boolean) : [];
+  return { url: raw, secrets };
+};
+
+/**
+ * Kept free before the platform's timeout, so that the answer is always written: a setting once; the
+ * time to write an answer does not depend on the deployment.
+ */
+export const DEADLINE_MARGIN_MS = 500;
 
 /**
  * How many accepted pushes an instance remembers at most (direct mode and the in-process queue,
@@ -198,39 +176,16 @@ const scanQueue = z.pipe(
  */
 const DEDUPE_MAX_IMAGES = 10_000;
 
-/** true/false, 1/0 or yes/no; `fallback` when unset. One schema, as the numbers are. */
-const FLAG_VALUES = ["true", "false", "1", "0", "yes", "no"];
-const flag = (fallback: boolean) =>
-  z.transform((raw: unknown, payload) => {
-    if (raw === undefined || (typeof raw === "string" && raw.trim() === "")) return fallback;
-    if (typeof raw === "string" && FLAG_VALUES.includes(raw)) {
-      return raw === "true" || raw === "1" || raw === "yes";
-    }
-    payload.issues.push({
-      code: "custom",
-      input: raw,
-      message: `must be one of ${FLAG_VALUES.join(", ")}`,
-    });
-    return fallback;
-  });
+const patterns: Rule<string[] | undefined> = (raw, say) => {
+  if (raw === undefined) return undefined;
+  try {
+    return splitPatterns(raw);
+  } catch (error) {
+    return say((error as Error).message);
+  }
+};
 
-const patterns = z.pipe(
-  optional(z.string()),
-  z.transform((raw, payload) => {
-    if (raw === undefined) return undefined;
-    try {
-      return splitPatterns(raw);
-    } catch (error) {
-      payload.issues.push({ code: "custom", input: raw, message: (error as Error).message });
-      return z.NEVER;
-    }
-  }),
-);
-
-const policyJson = z.pipe(
-  json('{"include":{"repositories":["backend/**"]},"exclude":{"tags":["*-dev"]}}'),
-  policySchema,
-);
+const POLICY_EXAMPLE = '{"include":{"repositories":["backend/**"]},"exclude":{"tags":["*-dev"]}}';
 
 /** `scan_scope` bits of CreateManualImageScanTask (HSS API reference). */
 export const SCAN_SCOPE_BITS = {
@@ -243,28 +198,23 @@ export const SCAN_SCOPE_BITS = {
 } as const;
 
 /** HSS_SCAN_SCOPE: names joined by commas (`vulnerabilities,malicious`), or the bitmask itself. */
-const scanScope = z.pipe(
-  z.string().check(z.trim()),
-  z.transform((raw, payload) => {
-    if (/^(0x[0-9a-f]+|\d+)$/i.test(raw)) {
-      const bits = Number(raw);
-      if (bits > 0 && bits <= SCAN_SCOPE_BITS.all) return bits;
-    } else {
-      let bits = 0;
-      const names = raw.split(",").map((name) => name.trim().toLowerCase());
-      if (names.every((name) => name in SCAN_SCOPE_BITS)) {
-        for (const name of names) bits |= SCAN_SCOPE_BITS[name as keyof typeof SCAN_SCOPE_BITS];
-        return bits;
-      }
+const scanScope: Rule<number | undefined> = (given, say) => {
+  const raw = (given ?? "").trim();
+  if (/^(0x[0-9a-f]+|\d+)$/i.test(raw)) {
+    const bits = Number(raw);
+    if (bits > 0 && bits <= SCAN_SCOPE_BITS.all) return bits;
+  } else {
+    let bits = 0;
+    const names = raw.split(",").map((name) => name.trim().toLowerCase());
+    if (names.every((name) => name in SCAN_SCOPE_BITS)) {
+      for (const name of names) bits |= SCAN_SCOPE_BITS[name as keyof typeof SCAN_SCOPE_BITS];
+      return bits;
     }
-    payload.issues.push({
-      code: "custom",
-      input: raw,
-      message: `must be names among ${Object.keys(SCAN_SCOPE_BITS).join(", ")} joined by commas, or a bitmask such as 0x000f0000`,
-    });
-    return z.NEVER;
-  }),
-);
+  }
+  return say(
+    `must be names among ${Object.keys(SCAN_SCOPE_BITS).join(", ")} joined by commas, or a bitmask such as 0x000f0000`,
+  );
+};
 
 /** The SCAN_* variables, one per rule list. */
 const POLICY_VARIABLES = {
@@ -315,18 +265,17 @@ function secretValuesOf(value: unknown): string[] {
 /** Every variable the function reads, with its rules; serverless.yml and the README list these. */
 const environmentShape = {
   HSS_REGION: optional(
-    text(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be a region id such as cn-north-4")),
+    text({ pattern: [/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be a region id such as cn-north-4"] }),
   ),
   HSS_ENDPOINT: optional(
-    z.url({
-      protocol: /^https?$/,
-      error: "must be an http(s) URL such as https://hss.cn-north-4.myhuaweicloud.com",
-    }),
+    url(/^https?$/, "must be an http(s) URL such as https://hss.cn-north-4.myhuaweicloud.com"),
   ),
   HSS_PROJECT_ID: optional(
-    text(z.regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a project id (letters, digits, - and _)")),
+    text({
+      pattern: [/^[A-Za-z0-9_-]{1,64}$/, "must be a project id (letters, digits, - and _)"],
+    }),
   ),
-  HSS_ENTERPRISE_PROJECT_ID: optional(text(z.maxLength(256))),
+  HSS_ENTERPRISE_PROJECT_ID: optional(text({ max: 256 })),
   HSS_BATCH_SIZE: integer(1, MAX_IMAGES_PER_BATCH, DEFAULT_BATCH_SIZE),
   HSS_CALLS_PER_MINUTE: integer(1, 10_000, 4),
   HSS_RATE_WINDOW_SECONDS: integer(1, 3600, 61),
@@ -335,52 +284,54 @@ const environmentShape = {
   HSS_RETRY_ATTEMPTS: integer(1, 10, 4),
   HSS_RETRY_BASE_MS: integer(1, 10_000, 200),
   HTTP_DEADLINE_MS: integer(500, 900_000, 2500),
-  DEADLINE_MARGIN_MS: integer(0, 60_000, 500),
   DEDUPE_WINDOW_SECONDS: integer(0, 86_400, 600),
   SCAN_QUEUE: optional(scanQueue),
   QUEUE_LEASE_SECONDS: integer(5, 900, 60),
   QUEUE_MAX_ATTEMPTS: integer(1, 1000, 20),
   QUEUE_RETRY_MAX_SECONDS: integer(1, 3600, 300),
   QUEUE_TIMEOUT_MS: integer(50, 10_000, 1000),
-  MAX_QUEUED_IMAGES: optionalInteger(1, 10_000_000),
+  MAX_QUEUED_IMAGES: wholeNumber(1, 10_000_000),
   DEAD_LETTER_RETENTION_DAYS: integer(1, 3650, 14),
   SCAN_QUEUE_CA: optional(text()),
   MAX_BODY_BYTES: integer(1024, 6 * 1024 * 1024, 1024 * 1024),
   MAX_IMAGES_PER_DELIVERY: integer(1, 100_000, 10_000),
-  WEBHOOK_AUTH: withDefault(z.enum(["secret", "none"]), "secret"),
+  WEBHOOK_AUTH: withDefault(oneOf(["secret", "none"]), "secret"),
   WEBHOOK_SECRET: webhookSecrets,
   HTTP_MANUAL_REQUESTS: flag(false),
   WEBHOOK_SECRET_HEADER: withDefault(
-    text(z.toLowerCase(), z.regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, "must be an HTTP header name")),
+    text({
+      lowerCase: true,
+      pattern: [/^[a-z0-9!#$%&'*+.^_`|~-]+$/, "must be an HTTP header name"],
+    }),
     "authorization",
   ),
   CLOUD_SDK_AK: optional(text()),
   CLOUD_SDK_SK: optional(text()),
   CLOUD_SDK_SECURITY_TOKEN: optional(text()),
-  SWR_INSTANCE_ID: optional(text(z.maxLength(256))),
-  SWR_INSTANCE_URL: optional(text(z.maxLength(256))),
-  SWR_INSTANCES: optional(instanceMap),
+  SWR_INSTANCE_ID: optional(instanceText),
+  SWR_INSTANCE_URL: optional(instanceText),
+  SWR_INSTANCES: optional(json(INSTANCES_EXAMPLE, instanceMap)),
   SWR_ENDPOINT: optional(
-    z.url({
-      protocol: /^https?$/,
-      error: "must be an http(s) URL such as https://swr-api.cn-north-4.myhuaweicloud.com",
-    }),
+    url(/^https?$/, "must be an http(s) URL such as https://swr-api.cn-north-4.myhuaweicloud.com"),
   ),
   SWR_WIRE_INSTANCES: optional(
-    text(
-      z.regex(
+    text({
+      pattern: [
         /^[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64})*$/,
         "must be SWR Enterprise instance ids, comma-separated",
-      ),
-    ),
+      ],
+    }),
   ),
-  SWR_WIRE_NAMESPACES: withDefault(text(z.maxLength(512)), "*"),
-  SWR_WIRE_URL: optional(
-    z.url({ protocol: /^https?$/, error: "must be the function's trigger URL (http or https)" }),
-  ),
+  SWR_WIRE_NAMESPACES: withDefault(text({ max: 512 }), "*"),
+  SWR_WIRE_URL: optional(url(/^https?$/, "must be the function's trigger URL (http or https)")),
   SWR_WIRE_INTERVAL_MINUTES: integer(0, 1440, 60),
   SWR_CALLS_PER_MINUTE: integer(1, 1000, 60),
-  SCAN_POLICY: optional(policyJson),
+  SCAN_POLICY: optional(
+    json(
+      POLICY_EXAMPLE,
+      bySchema(() => policySchema),
+    ),
+  ),
   SCAN_INCLUDE_NAMESPACES: patterns,
   SCAN_INCLUDE_REPOSITORIES: patterns,
   SCAN_INCLUDE_TAGS: patterns,
@@ -389,8 +340,8 @@ const environmentShape = {
   SCAN_EXCLUDE_TAGS: patterns,
   SCAN_SKIP_SIGNATURES: flag(true),
   DRY_RUN: flag(false),
-  LOG_LEVEL: withDefault(z.enum(["debug", "info", "warn", "error"]), "info"),
-  HSS_SCAN_API: withDefault(z.enum(SCAN_API_NAMES), "batch-scan"),
+  LOG_LEVEL: withDefault(oneOf(["debug", "info", "warn", "error"]), "info"),
+  HSS_SCAN_API: withDefault(oneOf(SCAN_API_NAMES), "batch-scan"),
   HSS_SCAN_SCOPE: withDefault(scanScope, SCAN_SCOPE_BITS.vulnerabilities),
   HSS_SCAN_RATE_LIMIT: integer(0, 1000, 0),
   FOLLOW_UP: flag(true),
@@ -398,26 +349,24 @@ const environmentShape = {
   FOLLOW_UP_TIMEOUT_SECONDS: integer(1, 7 * 86_400, 3600),
   FOLLOW_UP_MAX_RESCANS: integer(0, 10, 2),
   HSS_SYNC_TIMEOUT_SECONDS: integer(1, 86_400, 900),
-  NOTIFY_MIN_SEVERITY: withDefault(z.enum(["critical", "high", "medium", "low"]), "high"),
+  NOTIFY_MIN_SEVERITY: withDefault(oneOf(["critical", "high", "medium", "low"]), "high"),
   NOTIFY_CHANNELS: optional(
-    z.pipe(
-      json(
-        '{"team":{"type":"dingtalk","url":"https://oapi.dingtalk.com/robot/send?access_token=…","secret":"SEC…"}}',
-      ),
-      z.lazy(() => notifyRoutes.notifySchemas().channels),
+    json(
+      '{"team":{"type":"dingtalk","url":"https://oapi.dingtalk.com/robot/send?access_token=…","secret":"SEC…"}}',
+      bySchema(() => notifyRoutes.notifySchemas().channels),
     ),
   ),
   NOTIFY_ROUTES: optional(
-    z.pipe(
-      json('[{"channels":["team"],"namespaces":["payments-*"],"min_severity":"high"}]'),
-      z.lazy(() => notifyRoutes.notifySchemas().routes),
+    json(
+      '[{"channels":["team"],"namespaces":["payments-*"],"min_severity":"high"}]',
+      bySchema(() => notifyRoutes.notifySchemas().routes),
     ),
   ),
   NOTIFY_MAX_VULNERABILITIES: integer(0, 50, 10),
   /** The exceptions file's lines (the `.hssignore` grammar), applied to alerts. */
-  NOTIFY_IGNORE: optional(z.string()),
+  NOTIFY_IGNORE: optional(anyText),
   /** Or the path of one (absolute, or from the working directory: the deployed code). */
-  NOTIFY_IGNORE_FILE: optional(text(z.maxLength(1024))),
+  NOTIFY_IGNORE_FILE: optional(text({ max: 1024 })),
   RESCAN_EVERY_DAYS: integer(0, 90, 0),
   RESCAN_TAGS: patterns,
   RESCAN_NEWEST: integer(0, 1000, 0),
@@ -429,32 +378,28 @@ const environmentShape = {
   NOTIFY_DEDUPE_DAYS: integer(1, 365, 30),
   NOTIFY_TIMEOUT_MS: integer(1000, 30_000, 10_000),
   NOTIFY_CONSOLE_URL: optional(
-    z.url({
-      protocol: /^https$/,
-      error:
-        "must be an https URL (with {region}, {namespace}, {image}, {tag}, {instance_id} filled in)",
-    }),
-  ),
-  NOTIFY_WEBHOOK_URL: optional(
-    z.url({ protocol: /^https?$/, error: "must be an http(s) URL that accepts a JSON POST" }),
-  ),
-  NOTIFY_SMN_TOPIC: optional(
-    text(
-      z.regex(
-        /^urn:smn:[a-z0-9-]+:[A-Za-z0-9]+:[A-Za-z0-9_-]{1,255}$/,
-        "must be an SMN topic URN such as urn:smn:cn-north-4:<project id>:<topic name>",
-      ),
+    url(
+      /^https$/,
+      "must be an https URL (with {region}, {namespace}, {image}, {tag}, {instance_id} filled in)",
     ),
   ),
-  SMN_ENDPOINT: optional(
-    z.url({
-      protocol: /^https?$/,
-      error: "must be an http(s) URL such as https://smn.cn-north-4.myhuaweicloud.com",
+  NOTIFY_WEBHOOK_URL: optional(url(/^https?$/, "must be an http(s) URL that accepts a JSON POST")),
+  NOTIFY_SMN_TOPIC: optional(
+    text({
+      pattern: [
+        /^urn:smn:[a-z0-9-]+:[A-Za-z0-9]+:[A-Za-z0-9_-]{1,255}$/,
+        "must be an SMN topic URN such as urn:smn:cn-north-4:<project id>:<topic name>",
+      ],
     }),
+  ),
+  SMN_ENDPOINT: optional(
+    url(/^https?$/, "must be an http(s) URL such as https://smn.cn-north-4.myhuaweicloud.com"),
   ),
 };
 
-type Environment = z.output<z.ZodMiniObject<typeof environmentShape>>;
+type Environment = {
+  [Name in keyof typeof environmentShape]: ReturnType<(typeof environmentShape)[Name]>;
+};
 
 /** Images the queue holds at most by default: what drains in about 15 minutes at the rate. */
 export const MAX_QUEUED_DEFAULT_CAP = 20_000;
@@ -479,11 +424,12 @@ function defaultMaxQueued(env: Environment): number {
  * The checks that involve several variables. They run even when some variable is wrong on its own,
  * so that one run lists every problem; a check that involves such a variable is left out.
  */
-function checkCombinations(env: Environment, ctx: z.core.$RefinementCtx<Environment>): void {
-  const failed = new Set(ctx.issues.map((issue) => String(issue.path?.[0])));
+function checkCombinations(
+  env: Environment,
+  failed: ReadonlySet<string>,
+  problem: (variable: keyof Environment, message: string) => void,
+): void {
   const valid = (...names: Array<keyof Environment>) => names.every((name) => !failed.has(name));
-  const problem = (variable: keyof Environment, message: string) =>
-    ctx.addIssue({ code: "custom", input: env, path: [variable], message });
   checkRest(env, valid, problem);
   if (!valid("HSS_REGION", "HSS_ENDPOINT")) return;
   if (!env.HSS_REGION && !env.HSS_ENDPOINT) {
@@ -640,9 +586,9 @@ function checkRest(
   }
 }
 
-export const environmentSchema = z.pipe(
-  z.object(environmentShape).check(z.superRefine(checkCombinations, { when: () => true })),
-  z.transform((env) => ({
+/** The configuration the rest of the code reads, from variables each found valid. */
+function settingsOf(env: Environment) {
+  return {
     hss: {
       endpoint: env.HSS_ENDPOINT ?? endpointForRegion(env.HSS_REGION as string),
       region: env.HSS_REGION,
@@ -655,7 +601,7 @@ export const environmentSchema = z.pipe(
       concurrency: env.HSS_CONCURRENCY,
       retry: { attempts: env.HSS_RETRY_ATTEMPTS, baseDelayMs: env.HSS_RETRY_BASE_MS },
     },
-    deadline: { httpMs: env.HTTP_DEADLINE_MS, marginMs: env.DEADLINE_MARGIN_MS },
+    deadline: { httpMs: env.HTTP_DEADLINE_MS, marginMs: DEADLINE_MARGIN_MS },
     dedupe: { windowMs: env.DEDUPE_WINDOW_SECONDS * 1000, maxImages: DEDUPE_MAX_IMAGES },
     queue: {
       ...(env.SCAN_QUEUE ?? { url: "", secrets: [] as string[] }),
@@ -718,8 +664,8 @@ export const environmentSchema = z.pipe(
       secretValuesOf(env[name as keyof Environment]),
     ),
     notify: notifyOf(env),
-  })),
-);
+  };
+}
 
 function wiringOf(env: Environment) {
   return {
@@ -785,7 +731,7 @@ function policyOf(env: Environment): ScanPolicy {
   return compilePolicy(definition, (kind, dimension) => names.get(`${kind}.${dimension}`) ?? kind);
 }
 
-export type Config = z.output<typeof environmentSchema>;
+export type Config = ReturnType<typeof settingsOf>;
 export type { Credentials };
 
 /** Every variable the function reads; serverless.yml and the README list exactly these. */
@@ -808,18 +754,31 @@ export function endpointForRegion(region: string): string {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
-  const relevant = Object.fromEntries(CONFIG_VARIABLES.map((name) => [name, env[name]]));
-  const result = environmentSchema.safeParse(relevant);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const [variable = "configuration", ...inside] = issue.path.map(String);
-    const where = inside.length > 0 ? `${variable} at ${inside.join(".")}` : variable;
+  const problems: string[] = [];
+  const failed = new Set<string>();
+  const problem = (variable: string, message: string, inside: ReadonlyArray<PropertyKey> = []) => {
+    failed.add(variable);
+    const where = inside.length > 0 ? `${variable} at ${inside.map(String).join(".")}` : variable;
     const value = env[variable];
     const shown =
       value === undefined || SECRET_VARIABLES.has(variable)
         ? ""
         : ` (got ${JSON.stringify(value.slice(0, 80))})`;
-    return `${where}: ${issue.message}${shown}`;
-  });
-  throw new ConfigError(`invalid configuration: ${problems.join("; ")}`, problems);
+    problems.push(`${where}: ${message}${shown}`);
+  };
+  const read: Record<string, unknown> = {};
+  for (const [variable, rule] of Object.entries(environmentShape) as Array<
+    [string, Rule<unknown>]
+  >) {
+    read[variable] = rule(env[variable], (message, inside) => {
+      problem(variable, message, inside);
+      return undefined;
+    });
+  }
+  const environment = read as Environment;
+  checkCombinations(environment, failed, (variable, message) => problem(variable, message));
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration: ${problems.join("; ")}`, problems);
+  }
+  return settingsOf(environment);
 }

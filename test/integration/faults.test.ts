@@ -145,7 +145,6 @@ describe("the invocation's deadline", () => {
     const harness = await startHarness({
       HSS_TIMEOUT_MS: "5000",
       HSS_RETRY_BASE_MS: "10",
-      DEADLINE_MARGIN_MS: "500",
       HSS_BATCH_SIZE: "1",
       HSS_CONCURRENCY: "1",
     });

@@ -20,6 +20,7 @@ const LAYERS: Array<{ name: string; modules: string[] }> = [
       "log",
       "concurrency",
       "zod-setup",
+      "variables",
       "bundle-files",
       "scan-policy",
       "images/",

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CONFIG_VARIABLES, ConfigError, endpointForRegion, loadConfig } from "../../src/config";
+import { errorOf } from "../support/fixtures";
 
 describe("configuration", () => {
   it("derives the HSS endpoint from the region, with eu-west-101 on .myhuaweicloud.eu", () => {
@@ -100,6 +101,25 @@ describe("configuration", () => {
     expect(() => loadConfig({ HSS_REGION: "cn-north-4", SWR_INSTANCES: "registry=inst" })).toThrow(
       /SWR_INSTANCES: must be a JSON object/,
     );
+  });
+
+  it("names the SWR_INSTANCES entry that is wrong, and every one that is", () => {
+    const error = errorOf(() =>
+      loadConfig({
+        HSS_REGION: "cn-north-4",
+        SWR_INSTANCES: JSON.stringify({
+          "ok.example.com": "inst-a",
+          "long.example.com": "x".repeat(257),
+          "typo.example.com": { id: "inst-c", uri: "typo.example.com" },
+          "number.example.com": 7,
+        }),
+      }),
+    ) as ConfigError;
+    expect(error.problems).toEqual([
+      expect.stringMatching(/^SWR_INSTANCES at long\.example\.com: must be at most 256 characters/),
+      expect.stringMatching(/^SWR_INSTANCES at typo\.example\.com\.uri: unknown field "uri"/),
+      expect.stringMatching(/^SWR_INSTANCES at number\.example\.com: must be an instance id/),
+    ]);
   });
 
   it("lists every variable it reads", () => {

@@ -135,7 +135,7 @@ describe("a deploy FunctionGraph or IAM refuses", { timeout: 60_000 }, () => {
       HSS_RETRY_ATTEMPTS: "4",
       HSS_RETRY_BASE_MS: "200",
       HTTP_DEADLINE_MS: "2500",
-      DEADLINE_MARGIN_MS: "500",
+      FOLLOW_UP_TIMEOUT_SECONDS: "3600",
       DEDUPE_WINDOW_SECONDS: "600",
       FOLLOW_UP_INTERVAL_SECONDS: "20",
       QUEUE_LEASE_SECONDS: "60",
