@@ -1,61 +1,107 @@
-import "../zod-setup";
-import * as z from "zod/mini";
 import type { PushedImage } from "./registry-event";
 
 /**
  * `event_data` of a Harbor / SWR Enterprise Edition artifact event. The Default format carries it
  * as `event_data`, the CloudEvents format as `data`. Harbor omits or nulls fields freely, so
  * everything but the repository's identity is optional.
+ *
+ * Read by hand rather than with a schema: every push goes through it on the cold path, and the
+ * shape is small (docs/performance.md).
  */
-const maybeText = z.pipe(
-  z.nullish(z.string()),
-  z.transform((value) => (value ? value : undefined)),
-);
+export interface HarborEventData {
+  resources: Array<{ digest?: string; tag?: string; resource_url?: string }>;
+  repository: { namespace: string; fullName: string };
+}
 
-const harborResource = z.object({
-  digest: maybeText,
-  tag: maybeText,
-  resource_url: maybeText,
-});
+/** What is wrong, where: the same form a schema's issues take, for `invalidPayload`. */
+export interface PayloadIssue {
+  path: PropertyKey[];
+  message: string;
+}
 
-const harborRepository = z.pipe(
-  z.object({
-    name: maybeText,
-    namespace: maybeText,
-    repo_full_name: maybeText,
-  }),
-  z.transform((repository, ctx) => {
-    const fullName =
-      repository.repo_full_name ??
-      (repository.namespace && repository.name
-        ? `${repository.namespace}/${repository.name}`
-        : undefined);
-    const namespace = repository.namespace ?? fullName?.split("/")[0];
-    if (!fullName || !namespace || fullName === namespace) {
-      ctx.issues.push({
-        code: "custom",
-        input: repository,
-        message: "needs repo_full_name (namespace/name) or both namespace and name",
-      });
-      return z.NEVER;
-    }
-    return { namespace, fullName };
-  }),
-);
+export type EventDataResult =
+  | { success: true; data: HarborEventData }
+  | { success: false; error: { issues: PayloadIssue[] } };
 
-export const harborEventDataSchema = z.object({
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** A field Harbor may omit or null: text when it is non-empty text, else undefined. */
+function maybeText(
+  record: Record<string, unknown>,
+  field: string,
+  path: PropertyKey[],
+  issues: PayloadIssue[],
+): string | undefined {
+  const value = record[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") {
+    issues.push({ path: [...path, field], message: `expected text, got ${typeof value}` });
+    return undefined;
+  }
+  return value || undefined;
+}
+
+function resourcesOf(value: unknown, issues: PayloadIssue[]): HarborEventData["resources"] {
   // Harbor 1.x sends `"resources": null` for a push whose resources all lacked tags: nothing to
   // scan, not a malformed event (which Harbor 1.x would redeliver ten times).
-  resources: z.pipe(
-    z.nullable(
-      z.array(harborResource).check(z.minLength(1, "a push event lists at least one resource")),
-    ),
-    z.transform((resources) => resources ?? []),
-  ),
-  repository: harborRepository,
-});
+  if (value === null) return [];
+  if (!Array.isArray(value)) {
+    issues.push({ path: ["resources"], message: "expected a list of resources" });
+    return [];
+  }
+  if (value.length === 0) {
+    issues.push({ path: ["resources"], message: "a push event lists at least one resource" });
+  }
+  return value.flatMap((resource, index) => {
+    const path = ["resources", index];
+    if (!isRecord(resource)) {
+      issues.push({ path, message: "expected an object" });
+      return [];
+    }
+    const read = {
+      digest: maybeText(resource, "digest", path, issues),
+      tag: maybeText(resource, "tag", path, issues),
+      resource_url: maybeText(resource, "resource_url", path, issues),
+    };
+    return [read];
+  });
+}
 
-export type HarborEventData = z.infer<typeof harborEventDataSchema>;
+function repositoryOf(value: unknown, issues: PayloadIssue[]) {
+  if (!isRecord(value)) {
+    issues.push({ path: ["repository"], message: "expected an object" });
+    return undefined;
+  }
+  const path = ["repository"];
+  const name = maybeText(value, "name", path, issues);
+  const given = maybeText(value, "namespace", path, issues);
+  const fullName =
+    maybeText(value, "repo_full_name", path, issues) ??
+    (given && name ? `${given}/${name}` : undefined);
+  const namespace = given ?? fullName?.split("/")[0];
+  if (!fullName || !namespace || fullName === namespace) {
+    issues.push({
+      path,
+      message: "needs repo_full_name (namespace/name) or both namespace and name",
+    });
+    return undefined;
+  }
+  return { namespace, fullName };
+}
+
+export const harborEventDataSchema = {
+  safeParse(value: unknown): EventDataResult {
+    if (!isRecord(value)) {
+      return { success: false, error: { issues: [{ path: [], message: "expected an object" }] } };
+    }
+    const issues: PayloadIssue[] = [];
+    const resources = resourcesOf(value.resources, issues);
+    const repository = repositoryOf(value.repository, issues);
+    if (issues.length > 0 || !repository) return { success: false, error: { issues } };
+    return { success: true, data: { resources, repository } };
+  },
+};
 
 export function pushedImagesOf(eventData: HarborEventData): PushedImage[] {
   const { namespace, fullName } = eventData.repository;

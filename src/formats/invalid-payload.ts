@@ -1,10 +1,12 @@
-import type { core } from "zod/mini";
 import { httpError } from "../errors";
 
 /** The payload was recognised but does not have the shape its format requires (422). */
-export function invalidPayload(format: string, error: core.$ZodError) {
+export function invalidPayload(
+  format: string,
+  error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> },
+) {
   const problems = error.issues.slice(0, 5).map((issue) => {
-    const where = issue.path.length > 0 ? issue.path.join(".") : "(payload)";
+    const where = issue.path.length > 0 ? issue.path.map(String).join(".") : "(payload)";
     return `${where}: ${issue.message}`;
   });
   const more = error.issues.length > 5 ? ` (and ${error.issues.length - 5} more)` : "";

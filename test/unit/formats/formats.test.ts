@@ -48,6 +48,21 @@ describe("Harbor Default format", () => {
     expect(error.message).toMatch(/resources/);
   });
 
+  it("answers 422 naming each field that is not text", () => {
+    const payload = {
+      type: "PUSH_ARTIFACT",
+      event_data: {
+        resources: [{ tag: "1" }, { tag: 2, digest: ["sha256:0"] }],
+        repository: { repo_full_name: "a/b", namespace: false },
+      },
+    };
+    const error = errorOf(() => parseRegistryPayload(payload));
+    expect(error.statusCode).toBe(422);
+    expect(error.message).toContain("resources.1.tag: expected text, got number");
+    expect(error.message).toContain("resources.1.digest: expected text, got object");
+    expect(error.message).toContain("repository.namespace: expected text, got boolean");
+  });
+
   it("answers 422 for a push without a repository identity", () => {
     const payload = {
       type: "PUSH_ARTIFACT",
