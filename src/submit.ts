@@ -54,6 +54,9 @@ export interface SubmitBatchesOptions {
   deadline: number;
   log: Logger;
   random?: () => number;
+  /** The clock and the wait between attempts: real ones by default, tests give their own. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
   /** Names enterprise images as HSS records them (src/instance-urls.ts). */
   urls?: InstanceUrls;
   /**
@@ -95,7 +98,7 @@ async function submitWithRetries(
     return { kind: "failed", batch, error, attempts, calls, retryAfterMs };
   };
   for (;;) {
-    const left = deadline - Date.now();
+    const left = deadline - (options.now ?? Date.now)();
     if (left < MIN_ATTEMPT_MS) {
       return fail(
         lastError ??
@@ -170,7 +173,7 @@ async function waitToRetry(
     { firstMs: retry.baseDelayMs, maxMs: MAX_DELAY_MS },
     options.random ?? Math.random,
   );
-  if (Date.now() + delayMs + MIN_ATTEMPT_MS > options.deadline) return false;
+  if ((options.now ?? Date.now)() + delayMs + MIN_ATTEMPT_MS > options.deadline) return false;
   options.log.warn("retried", {
     image_type: batch.image_type,
     images: imagesOf(batch),
@@ -178,9 +181,11 @@ async function waitToRetry(
     delay_ms: delayMs,
     ...failureFieldsOf(error),
   });
-  await new Promise((resolve) => setTimeout(resolve, delayMs));
+  await (options.sleep ?? realSleep)(delayMs);
   return true;
 }
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function notSent(why: string, code: string): SignedCallError {
   return new SignedCallError(`not sent: ${why}`, undefined, code, undefined);

@@ -16,12 +16,16 @@ const batch = (tag: string): ScanBatch => ({
 const failure = (status: number | undefined, code: string) =>
   new SignedCallError(`HSS said ${code}`, status, code, undefined);
 
+const START = 1_800_000_000_000;
+
 function setup(
   answers: Array<"ok" | SignedCallError>,
   overrides: Partial<SubmitBatchesOptions> = {},
 ) {
   const calls: SignedRequest[] = [];
   const lines: Array<Record<string, unknown>> = [];
+  // An injected clock: a wait between attempts moves it, nothing waits for real.
+  const clock = { now: START, waits: [] as number[] };
   const caller: SignedCaller = {
     async call(request) {
       calls.push(request);
@@ -40,13 +44,18 @@ function setup(
     }),
     concurrency: 2,
     timeoutMs: 1000,
-    retry: { attempts: 3, baseDelayMs: 1 },
-    deadline: Date.now() + 10_000,
+    retry: { attempts: 3, baseDelayMs: 200 },
+    deadline: START + 10_000,
+    now: () => clock.now,
+    sleep: async (ms) => {
+      clock.waits.push(ms);
+      clock.now += ms;
+    },
     log: createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) }),
     random: () => 0,
     ...overrides,
   };
-  return { calls, lines, options, events: () => lines.map((line) => line.event) };
+  return { calls, lines, options, clock, events: () => lines.map((line) => line.event) };
 }
 
 describe("submitBatches", () => {
@@ -62,7 +71,7 @@ describe("submitBatches", () => {
   });
 
   it("retries what may pass later (a 5xx, no answer), then sends it", async () => {
-    const { calls, options, events } = setup([
+    const { calls, options, clock, events } = setup([
       failure(503, "HSS.9999"),
       failure(undefined, "TIMEOUT"),
     ]);
@@ -70,6 +79,8 @@ describe("submitBatches", () => {
     expect(outcome).toMatchObject({ kind: "sent", attempts: 3, calls: 3 });
     expect(calls).toHaveLength(3);
     expect(events()).toEqual(["retried", "retried", "submitted"]);
+    // The policy's waits, drawn at the bottom of each window (random 0): half of 200, half of 400.
+    expect(clock.waits).toEqual([100, 200]);
   });
 
   it("gives up after the attempts, with HSS's last error, as failed", async () => {
@@ -110,7 +121,7 @@ describe("submitBatches", () => {
   });
 
   it("asks nothing once the deadline is too near, and says so", async () => {
-    const { calls, options } = setup([], { deadline: Date.now() + 50 });
+    const { calls, options } = setup([], { deadline: START + 50 });
     const [outcome] = await submitBatches([batch("1")], options);
     expect(outcome).toMatchObject({ kind: "failed", calls: 0 });
     expect(outcome?.kind === "failed" && outcome.error.errorCode).toBe("DEADLINE_EXCEEDED");
