@@ -776,7 +776,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     });
   }
   const environment = read as Environment;
-  checkCombinations(environment, failed, (variable, message) => problem(variable, message));
+  // What failed on its own, before the checks across variables add theirs.
+  checkCombinations(environment, new Set(failed), (variable, message) =>
+    problem(variable, message),
+  );
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration: ${problems.join("; ")}`, problems);
   }

@@ -2,7 +2,7 @@ import type { FollowUpResult, FollowUpSettings } from "../follow-up/follow-up";
 import { describeTarget } from "../images/scan-target";
 import type { DeliveryReport } from "../notify/deliver";
 import type { Notifier } from "../notify/notifier";
-import type { QueueCounts, QueuedScan, ScanQueue } from "../queue/scan-queue";
+import type { PruneCounts, QueueCounts, QueuedScan, ScanQueue } from "../queue/scan-queue";
 import { QueueUnavailableError } from "../queue/scan-queue";
 import type { NewFindings } from "../rescan/new-findings";
 import type { RescanPass } from "../rescan/rescan-set";
@@ -30,7 +30,7 @@ export interface ScheduledFlushReport {
   /** The oldest images still waiting to be sent (at most 10). */
   waiting?: string[];
   /** Dead letters and watches dropped past their retention in this run. */
-  pruned?: { dead_letters: number; watches: number };
+  pruned?: PruneCounts;
   /** With RESCAN_*: what this flush's rescan pass queued (when it queued or dropped any). */
   rescan?: RescanPass;
 }
@@ -112,8 +112,7 @@ export async function scheduledFlush(
     !notifiedAny &&
     !(rescanned && !rescanned.held) &&
     (followed === undefined || (followed.checked === 0 && followed.list_calls === 0));
-  const dropped =
-    pruned && pruned.dead_letters + pruned.watches > 0 ? { pruned } : ({} as { pruned?: never });
+  const dropped = droppedAny(pruned) ? { pruned } : ({} as { pruned?: never });
   log[idle ? "debug" : "info"]("flush_done", {
     trigger,
     ...result,
@@ -231,3 +230,6 @@ async function runFollowUp(
     return undefined;
   }
 }
+
+const droppedAny = (pruned: PruneCounts | undefined) =>
+  pruned !== undefined && pruned.dead_letters + pruned.dead_alerts + pruned.watches > 0;

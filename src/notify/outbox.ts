@@ -57,6 +57,11 @@ export interface AlertOutbox {
   dead(limit: number): Promise<OutboxEntry[]>;
   /** Every dead alert waiting again, from its first attempt; how many. */
   retryDead(): Promise<number>;
+  /**
+   * Dead alerts buried more than `retentionMs` ago dropped (DEAD_LETTER_RETENTION_DAYS, as the
+   * queue's dead letters); how many. 0 keeps them all.
+   */
+  prune(retentionMs: number): Promise<number>;
 }
 
 /** The outbox's counts for the queue's, each only when not zero. */
@@ -120,6 +125,8 @@ class MemoryOutbox implements AlertOutbox {
   private readonly waiting = new Map<string, Waiting>();
   private readonly sentUntil = new Map<string, number>();
   private readonly buried = new Map<string, OutboxEntry>();
+  /** When each dead alert was buried. */
+  private readonly buriedAt = new Map<string, number>();
   private readonly sends = new Map<string, number[]>();
   private readonly blocked = new Map<string, number>();
 
@@ -182,6 +189,7 @@ class MemoryOutbox implements AlertOutbox {
   async bury(entries: OutboxEntry[]): Promise<void> {
     for (const entry of entries) {
       this.buried.set(entry.key, this.current(entry));
+      this.buriedAt.set(entry.key, this.now());
       this.waiting.delete(entry.key);
     }
   }
@@ -220,6 +228,20 @@ class MemoryOutbox implements AlertOutbox {
       this.waiting.set(key, { entry: { ...entry, attempts: 0, created_at: time }, dueAt: time });
     }
     this.buried.clear();
+    this.buriedAt.clear();
     return count;
+  }
+
+  async prune(retentionMs: number): Promise<number> {
+    if (retentionMs <= 0) return 0;
+    const before = this.now() - retentionMs;
+    let dropped = 0;
+    for (const [key, at] of this.buriedAt) {
+      if (at >= before) continue;
+      this.buried.delete(key);
+      this.buriedAt.delete(key);
+      dropped += 1;
+    }
+    return dropped;
   }
 }

@@ -11,6 +11,7 @@ import {
   type EnqueueOutcome,
   type FailureRecord,
   type NewScan,
+  type PruneCounts,
   type QueueCounts,
   type QueuedScan,
   QueueFullError,
@@ -330,7 +331,7 @@ export class MemoryScanQueue implements ScanQueue {
       .map((scan) => ({ ...scan }));
   }
 
-  async prune(): Promise<{ dead_letters: number; watches: number }> {
+  async prune(): Promise<PruneCounts> {
     const now = this.now();
     let deadLetters = 0;
     const retention = this.limits.deadLetterRetentionMs;
@@ -345,7 +346,8 @@ export class MemoryScanQueue implements ScanQueue {
       this.limits.watchRetentionMs === undefined
         ? 0
         : this.watchStore.dropOverdue(now - this.limits.watchRetentionMs);
-    return { dead_letters: deadLetters, watches };
+    const deadAlerts = await this.outbox.prune(retention ?? 0);
+    return { dead_letters: deadLetters, dead_alerts: deadAlerts, watches };
   }
 
   /** In this process's memory: nothing survives it. */

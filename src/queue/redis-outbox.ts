@@ -9,6 +9,7 @@ import type { AlertOutbox, OutboxEntry } from "../notify/outbox";
  *   outbox             hash  key → JSON of the alert entry (its tags kept apart, below)
  *   outbox-tags        hash  key → the tags, one per line (merged by later pushes of the digest)
  *   outbox-dead        hash  key → JSON of a dead alert (with `last_error`)
+ *   outbox-dead-at     hash  key → epoch ms it was buried (dropped after DEAD_LETTER_RETENTION_DAYS)
  *   outbox-due:<ch>    zset  key → epoch ms from which it may be claimed (one per channel)
  *   alert-sent:<key>   string, expiring after NOTIFY_DEDUPE_DAYS: this key was delivered
  *   rate:<ch>          zset  send token → epoch ms (the channel's sends in its longest window)
@@ -79,19 +80,21 @@ end
 return 1
 `;
 
-/** KEYS: outbox, due, dead. ARGV: key, JSON pairs. */
-export const OUTBOX_BURY = `
+/** KEYS: outbox, due, dead, dead-at. ARGV: key, JSON pairs. */
+export const OUTBOX_BURY = `${NOW}
 for i = 1, #ARGV, 2 do
   redis.call('HDEL', KEYS[1], ARGV[i])
   redis.call('ZREM', KEYS[2], ARGV[i])
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[4], ARGV[i], now)
 end
 return 1
 `;
 
-/** KEYS: dead, outbox, due. ARGV: key, JSON. 1 when it was dead and waits again. */
+/** KEYS: dead, outbox, due, dead-at. ARGV: key, JSON. 1 when it was dead and waits again. */
 export const OUTBOX_REVIVE = `${NOW}
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], now, ARGV[1])
 return 1
@@ -132,6 +135,29 @@ if granted > 0 then return {granted, now} end
 return {0, nextAt}
 `;
 
+/**
+ * KEYS: dead, dead-at, outbox, tags. ARGV: retention ms. Drops the dead alerts buried longer ago
+ * (their tags too, unless the key waits again); a dead alert without a burial time (buried before
+ * times were kept) is stamped now. Returns how many were dropped.
+ */
+export const OUTBOX_PRUNE = `${NOW}
+local retention = tonumber(ARGV[1])
+if retention <= 0 then return 0 end
+local dropped = 0
+for _, key in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local at = tonumber(redis.call('HGET', KEYS[2], key))
+  if not at then
+    redis.call('HSET', KEYS[2], key, now)
+  elseif at < now - retention then
+    redis.call('HDEL', KEYS[1], key)
+    redis.call('HDEL', KEYS[2], key)
+    if redis.call('HEXISTS', KEYS[3], key) == 0 then redis.call('HDEL', KEYS[4], key) end
+    dropped = dropped + 1
+  end
+end
+return dropped
+`;
+
 export const OUTBOX_SCRIPTS = {
   outboxPut: OUTBOX_PUT,
   outboxClaim: OUTBOX_CLAIM,
@@ -139,6 +165,7 @@ export const OUTBOX_SCRIPTS = {
   outboxRetry: OUTBOX_RETRY,
   outboxBury: OUTBOX_BURY,
   outboxRevive: OUTBOX_REVIVE,
+  outboxPrune: OUTBOX_PRUNE,
   outboxRateTake: RATE_TAKE,
 } as const;
 export type OutboxScript = keyof typeof OUTBOX_SCRIPTS;
@@ -179,6 +206,7 @@ class RedisOutbox implements AlertOutbox {
   private readonly OUTBOX: string;
   private readonly TAGS: string;
   private readonly DEAD: string;
+  private readonly DEAD_AT: string;
 
   constructor(
     private readonly redis: OutboxRedis,
@@ -187,6 +215,7 @@ class RedisOutbox implements AlertOutbox {
     this.OUTBOX = `${prefix}outbox`;
     this.TAGS = `${prefix}outbox-tags`;
     this.DEAD = `${prefix}outbox-dead`;
+    this.DEAD_AT = `${prefix}outbox-dead-at`;
   }
 
   private due(channel: string) {
@@ -264,10 +293,11 @@ class RedisOutbox implements AlertOutbox {
   async bury(entries: OutboxEntry[]) {
     for (const [channel, group] of byChannel(entries)) {
       await this.redis.run("outboxBury", [
-        3,
+        4,
         this.OUTBOX,
         this.due(channel),
         this.DEAD,
+        this.DEAD_AT,
         ...group.flatMap((entry) => [entry.key, withoutTags(entry)]),
       ]);
     }
@@ -318,15 +348,29 @@ class RedisOutbox implements AlertOutbox {
       const revived = { ...entry, attempts: 0, created_at: Date.now() };
       count += Number(
         await this.redis.run("outboxRevive", [
-          3,
+          4,
           this.DEAD,
           this.OUTBOX,
           this.due(entry.channel),
+          this.DEAD_AT,
           entry.key,
           JSON.stringify(revived),
         ]),
       );
     }
     return count;
+  }
+
+  async prune(retentionMs: number) {
+    return Number(
+      await this.redis.run("outboxPrune", [
+        4,
+        this.DEAD,
+        this.DEAD_AT,
+        this.OUTBOX,
+        this.TAGS,
+        Math.max(0, Math.round(retentionMs)),
+      ]),
+    );
   }
 }

@@ -28,6 +28,7 @@ import {
   type EnqueueOutcome,
   type FailureRecord,
   type NewScan,
+  type PruneCounts,
   QUEUE_CLOCK_ALLOWANCE_MS,
   type QueueCounts,
   type QueuedScan,
@@ -53,7 +54,8 @@ import {
  * it is given, and `instanceof` checks see the caller's own class.
  */
 
-const PREFIX = "{swr-scan-on-push}:";
+/** Every key of the queue and its stores starts with this (one hash slot: `{…}`). */
+export const PREFIX = "{swr-scan-on-push}:";
 const QUEUE_KEYS = [
   "scans",
   "queued",
@@ -445,7 +447,7 @@ export class RedisScanQueue implements ScanQueue {
     return bodies.flatMap((body) => (body ? [fromLua<QueuedScan>(body)] : []));
   }
 
-  async prune(): Promise<{ dead_letters: number; watches: number }> {
+  async prune(): Promise<PruneCounts> {
     const limits = this.options.limits ?? {};
     const [deadLetters = 0, watches = 0] = (await this.run("scanQueuePrune", [
       ...QUEUE_KEYS,
@@ -453,7 +455,8 @@ export class RedisScanQueue implements ScanQueue {
       limits.deadLetterRetentionMs ?? 0,
       limits.watchRetentionMs ?? 0,
     ])) as number[];
-    return { dead_letters: deadLetters, watches };
+    const deadAlerts = await this.outbox.prune(limits.deadLetterRetentionMs ?? 0);
+    return { dead_letters: deadLetters, dead_alerts: deadAlerts, watches };
   }
 
   /**

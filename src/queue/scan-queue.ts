@@ -288,6 +288,13 @@ export interface ScanClaims {
   bury(letters: Array<{ scan: NewScan; error: FailureRecord }>): Promise<void>;
 }
 
+/** What a prune dropped: dead letters and dead alerts past DEAD_LETTER_RETENTION_DAYS, watches overdue. */
+export interface PruneCounts {
+  dead_letters: number;
+  dead_alerts: number;
+  watches: number;
+}
+
 /** The operator's role (`queue status`, `retry-dead`, `prune`, the dry run's setup). */
 export interface QueueAdmin {
   counts(): Promise<QueueCounts>;
@@ -297,7 +304,7 @@ export interface QueueAdmin {
   /** The oldest images not yet accepted by HSS (pending or claimed), up to `limit`. */
   waiting(limit: number): Promise<QueuedScan[]>;
   /** Drops dead letters and watches past their retention (QueueLimits); returns how many. */
-  prune(): Promise<{ dead_letters: number; watches: number }>;
+  prune(): Promise<PruneCounts>;
   /** Whether what is queued survives a restart (Redis: its persistence settings). */
   durability(): Promise<Durability>;
   close(): Promise<void>;

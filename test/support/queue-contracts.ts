@@ -249,10 +249,10 @@ function adminContract(queue: () => ScanQueue): void {
   it("drops dead letters and overdue watches past their retention", async () => {
     await queue().bury([{ scan: scan("old"), error: { error_code: "X", error_msg: "x" } }]);
     await queue().watches.add([watchOf(scan("w"), "scanning", Date.now())], 0);
-    expect(await queue().prune()).toEqual({ dead_letters: 0, watches: 0 });
+    expect(await queue().prune()).toEqual({ dead_letters: 0, dead_alerts: 0, watches: 0 });
     await sleep(600);
     await queue().bury([{ scan: scan("new"), error: { error_code: "X", error_msg: "x" } }]);
-    expect(await queue().prune()).toEqual({ dead_letters: 1, watches: 1 });
+    expect(await queue().prune()).toEqual({ dead_letters: 1, dead_alerts: 0, watches: 1 });
     expect(
       (await queue().deadLetters(10)).map((letter) => letter.scan.target.image_version),
     ).toEqual(["new"]);
@@ -420,6 +420,20 @@ function outboxContract(queue: () => ScanQueue): void {
     expect((await outbox.claim("ding", 10, 300)).map((one) => one.attempts)).toEqual([1]);
     expect(await outbox.retryDead()).toBe(1);
     expect((await outbox.claim("ding", 10, 300)).map((one) => one.key)).toEqual([second.key]);
+  });
+
+  it("outbox: drops dead alerts past the dead letters' retention when the queue is pruned", async () => {
+    const { outbox } = queue();
+    await outbox.put([entry("old"), entry("new")], 0);
+    const claimed = await outbox.claim("ding", 10, 300);
+    const tagOf = (one: OutboxEntry) => one.alert.tags[0];
+    await outbox.bury(claimed.filter((one) => tagOf(one) === "old"));
+    await sleep(600);
+    await outbox.bury(claimed.filter((one) => tagOf(one) === "new"));
+    expect(await queue().prune()).toMatchObject({ dead_alerts: 1 });
+    expect((await outbox.dead(10)).map(tagOf)).toEqual(["new"]);
+    expect(await outbox.counts()).toEqual({ alerts_waiting: 0, alerts_dead: 1 });
+    expect(await queue().prune()).toMatchObject({ dead_alerts: 0 });
   });
 
   it("outbox: takes a channel's rate whole or one, and holds a blocked channel", async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  */
 import { MemoryCallBudget } from "../../../src/hss/call-budget";
 import { MemoryScanQueue } from "../../../src/queue/memory-queue";
-import { RedisScanQueue } from "../../../src/queue/redis-queue";
+import { PREFIX, RedisScanQueue } from "../../../src/queue/redis-queue";
 import { type NewScan, QueueUnavailableError } from "../../../src/queue/scan-queue";
 import { SubmittedImages } from "../../../src/submitted-images";
 import { scan, sleep, tags, WINDOW } from "../../support/queue-contracts";
@@ -96,6 +96,38 @@ describe("the Redis scan queue when Redis is away", () => {
       expect(tags(claim?.scans ?? [])).toContain("durable");
     } finally {
       await queue.close();
+    }
+  });
+});
+
+describe("dead alerts kept by an earlier version", () => {
+  it("are dropped a retention after the first prune that sees them, not at once", async () => {
+    // Prepare: a dead alert as a version without burial times left it
+    const { default: Redis } = await import("ioredis");
+    const admin = new Redis(redis.url);
+    const queue = new RedisScanQueue({
+      url: redis.url,
+      callsPerMinute: 4,
+      windowMs: 61_000,
+      timeoutMs: 1000,
+      limits: { deadLetterRetentionMs: 400 },
+      unavailable: (message, outcome, cause) =>
+        new QueueUnavailableError(message, outcome, { cause }),
+    });
+    try {
+      await admin.flushdb();
+      await admin.hset(`${PREFIX}outbox-dead`, "old-key", JSON.stringify({ key: "old-key" }));
+
+      // Act, Assess: stamped at the first prune, dropped once the retention has passed
+      expect(await queue.prune()).toMatchObject({ dead_alerts: 0 });
+      expect(await admin.hexists(`${PREFIX}outbox-dead-at`, "old-key")).toBe(1);
+      await sleep(600);
+      expect(await queue.prune()).toMatchObject({ dead_alerts: 1 });
+      expect(await admin.hlen(`${PREFIX}outbox-dead`)).toBe(0);
+      expect(await admin.hlen(`${PREFIX}outbox-dead-at`)).toBe(0);
+    } finally {
+      await queue.close();
+      await admin.quit();
     }
   });
 });

@@ -77,10 +77,10 @@ describe("the in-process scan queue", () => {
     await queue.bury([{ scan: scan("old"), error: { error_code: "X", error_msg: "x" } }]);
     await queue.watches.add([watchOf(scan("w"), "scanning", 0)], 0);
     advance(3_600_000);
-    expect(await queue.prune()).toEqual({ dead_letters: 0, watches: 0 });
+    expect(await queue.prune()).toEqual({ dead_letters: 0, dead_alerts: 0, watches: 0 });
     advance(1);
-    expect(await queue.prune()).toEqual({ dead_letters: 0, watches: 1 });
+    expect(await queue.prune()).toEqual({ dead_letters: 0, dead_alerts: 0, watches: 1 });
     advance(86_400_000);
-    expect(await queue.prune()).toEqual({ dead_letters: 1, watches: 0 });
+    expect(await queue.prune()).toEqual({ dead_letters: 1, dead_alerts: 0, watches: 0 });
   });
 });
