@@ -4,7 +4,7 @@
  * a JSON value). The configuration (config.ts) is a table of these rules.
  *
  * Plain functions rather than schemas: the configuration is read at every cold start, and building
- * some two hundred schema objects for its 78 variables took about 4.5 ms before the first push
+ * some two hundred schema objects for its variables took about 5 ms before the first push
  * could be handled (docs/performance.md). The JSON-valued variables still hand their parsed
  * document to the zod schemas of the modules they configure, built only when such a variable is
  * set.
