@@ -8,7 +8,8 @@ import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, CODE_CACHE_FILE, wrapBundle } fro
  * The function's entry file (`index.js`, handler `index.handler`). It runs the bundle
  * (`scan-on-push.js`) with the V8 code cache written beside it at build time
  * (`scan-on-push.js.cache`), so that a cold instance deserialises the compiled functions of a push
- * instead of compiling them again (about 9 ms of a cold start on the build machine).
+ * instead of compiling them again (13–25 ms of a cold start on the build machine, a quarter of
+ * it or more: docs/performance.md).
  *
  * The cache holds V8 bytecode for one exact bundle: it starts with the bundle's SHA-256 and is
  * ignored when that differs; V8 itself rejects it when its version or flags differ from the
