@@ -1,16 +1,8 @@
 import { spawn } from "node:child_process";
-import {
-  copyFileSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { build } from "esbuild";
 import {
   BUNDLE_FILE,
   CODE_CACHE_DIGEST_BYTES,
@@ -27,7 +19,7 @@ import { parseRegistryPayload } from "../src/formats";
 import type { ScanBatch } from "../src/hss/batch-scan-request";
 import { timerEvent } from "../src/runners/server";
 import { planPushScans, splitIntoBatches } from "../src/scan-plan";
-import { editSources, replaceUnusedModules } from "./build";
+import { buildReference } from "./build";
 
 /**
  * `npm run bench`: measures, on this machine and in one run, what serverless users feel: the cold
@@ -115,46 +107,6 @@ const script = new Script(${JSON.stringify(wrapBundle("@@"))}.replace("@@", () =
 if (script.cachedDataRejected) throw new Error("the code cache was rejected");
 ${floorScript}`;
 
-/**
- * The least a function doing this job can be (scripts/reference-function.ts), shipped as the
- * product is: bundled with the same stand-ins, run from a V8 code cache that its first run writes
- * (the warm-up rounds). What the product's cold start is compared with besides the floor.
- */
-async function buildReference(): Promise<string> {
-  const folder = mkdtempSync(join(tmpdir(), "bench-reference-"));
-  await build({
-    entryPoints: [join(root, "scripts", "reference-function.ts")],
-    outfile: join(folder, "reference.js"),
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "cjs",
-    minify: true,
-    mainFields: ["main", "module"],
-    conditions: ["node", "require"],
-    plugins: [replaceUnusedModules, editSources],
-    logLevel: "warning",
-  });
-  writeFileSync(
-    join(folder, "index.js"),
-    `const { existsSync, readFileSync, writeFileSync } = require("node:fs");
-const { Script } = require("node:vm");
-const file = __dirname + "/reference.js";
-const cacheFile = file + ".cache";
-const cachedData = existsSync(cacheFile) ? readFileSync(cacheFile) : undefined;
-const script = new Script(${JSON.stringify(wrapBundle("@@"))}.replace("@@", () => readFileSync(file, "utf8")), { filename: file, cachedData });
-const bundle = { exports: {} };
-script.runInThisContext()(bundle.exports, require, bundle, file, __dirname);
-exports.handler = async (event, context) => {
-  const answer = await bundle.exports.handler(event, context);
-  if (!cachedData) writeFileSync(cacheFile, script.createCachedData());
-  return answer;
-};
-`,
-  );
-  return join(folder, "index.js");
-}
-
 /** The same build without its code cache, to show what the cache saves. */
 function copyWithoutCodeCache(): string {
   const folder = mkdtempSync(join(tmpdir(), "bench-no-cache-"));
@@ -168,7 +120,10 @@ function copyWithoutCodeCache(): string {
 
 async function coldStart(env: NodeJS.ProcessEnv) {
   const noCacheBundle = copyWithoutCodeCache();
-  const referenceScript = coldScriptOf(await buildReference());
+  // The least a function doing this job can be, shipped as this one is (scripts/build.ts).
+  const referenceFolder = mkdtempSync(join(tmpdir(), "bench-reference-"));
+  await buildReference(referenceFolder);
+  const referenceScript = coldScriptOf(join(referenceFolder, "index.js"));
   const reference: number[] = [];
   const bare: number[] = [];
   const floor: number[] = [];
@@ -188,7 +143,11 @@ async function coldStart(env: NodeJS.ProcessEnv) {
     const loadRun = await timeProcess(["-e", loadOnlyScript], env);
     const boundRun = await timeProcess(["-e", boundScript], env);
     const referenceRun = await timeProcess(["-e", referenceScript], env);
-    if (JSON.parse(referenceRun.output).status !== 202) {
+    const referenceResult = JSON.parse(referenceRun.output) as {
+      status: number;
+      codeCache: string;
+    };
+    if (referenceResult.status !== 202 || referenceResult.codeCache !== "used") {
       throw new Error(`the reference function answered ${referenceRun.output}`);
     }
     const baselineRun = baseline

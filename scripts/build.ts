@@ -1,6 +1,6 @@
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { build, type Metafile, type Plugin } from "esbuild";
+import { type BuildOptions, build, type Metafile, type Plugin } from "esbuild";
 import { BUNDLE_FILE, CODE_CACHE_FILE } from "../src/bundle-files";
 import { QUEUE_BACKENDS } from "../src/queue/backends";
 import { codeCacheStillFits, writeCodeCache } from "./code-cache";
@@ -127,6 +127,40 @@ export const editSources: Plugin = {
   },
 };
 
+/** How the function is bundled: one CommonJS file per entry for Node.js 20, as FunctionGraph runs it. */
+const NODE_BUNDLE = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  minify: process.env.BUNDLE_MINIFY !== "false",
+  // Packages with a browser and a node build: the function needs the node one.
+  mainFields: ["main", "module"],
+  conditions: ["node", "require"],
+  // `import()` of the Redis backend becomes `require()`: the bundle runs as a vm.Script, which
+  // has no loader for dynamic imports.
+  supported: { "dynamic-import": false },
+  logLevel: "warning",
+} as const satisfies BuildOptions;
+
+/**
+ * The reference function (scripts/reference-function.ts) shipped as the function is: bundled the
+ * same way with the same stand-ins, run by the same loader (`index.js`), with a code cache warmed
+ * by the push it handles. `npm run bench` and `npm run cold-phases` measure it beside the function.
+ */
+export async function buildReference(outdir: string): Promise<void> {
+  await build({
+    ...NODE_BUNDLE,
+    entryPoints: {
+      index: join(root, "src", "loader.ts"),
+      [BUNDLE_FILE.replace(/\.js$/, "")]: join(root, "scripts", "reference-function.ts"),
+    },
+    outdir,
+    plugins: [replaceUnusedModules, editSources],
+  });
+  await writeCodeCache(outdir, ["apig-swr-ee-push.json"]);
+}
+
 export async function buildBundle(outdir = join(root, "dist")) {
   // Kept when it still fits the new bundle (see codeCacheStillFits).
   const previousCache = await readFile(join(outdir, CODE_CACHE_FILE)).catch(() => undefined);
@@ -140,23 +174,12 @@ export async function buildBundle(outdir = join(root, "dist")) {
         BACKEND_FILES.map(({ file, source }) => [file.replace(/\.js$/, ""), join(root, source)]),
       ),
     },
+    ...NODE_BUNDLE,
     outdir,
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "cjs",
-    minify: process.env.BUNDLE_MINIFY !== "false",
     sourcemap: true,
     metafile: true,
     legalComments: "none",
-    // Packages with a browser and a node build: the function needs the node one.
-    mainFields: ["main", "module"],
-    conditions: ["node", "require"],
-    // `import()` of the Redis backend becomes `require()`: the bundle runs as a vm.Script, which
-    // has no loader for dynamic imports.
-    supported: { "dynamic-import": false },
     plugins: [backendsApart, replaceUnusedModules, editSources],
-    logLevel: "warning",
   });
   const missed = [
     ...REPLACED_MODULES.map((r) => ({ key: `replacement ${r.request}`, why: r.why })),

@@ -23,15 +23,16 @@ const SAMPLE_INSTANCES = {
 
 /**
  * Writes `scan-on-push.js.cache` beside a built bundle: a fresh Node.js process loads `index.js`
- * (which compiles the bundle without a cache), handles the sample deliveries above against a
- * loopback HSS emulator, then saves V8's code cache, which now holds every function those
- * deliveries compiled. Run with the Node.js that builds; FunctionGraph's Node.js 20 shares its V8
- * major version, and a cache V8 rejects only costs the compile it would have saved.
+ * (which compiles the bundle without a cache), handles the sample deliveries (`samples`: files of
+ * events/, those above by default) against a loopback HSS emulator, then saves V8's code cache,
+ * which now holds every function those deliveries compiled. Run with the Node.js that builds;
+ * FunctionGraph's Node.js 20 shares its V8 major version, and a cache V8 rejects only costs the
+ * compile it would have saved.
  */
-export async function writeCodeCache(outdir: string): Promise<void> {
+export async function writeCodeCache(outdir: string, samples = WARM_WITH): Promise<void> {
   const emulator = await startHssEmulator({ rateLimit: false });
   try {
-    const events = WARM_WITH.map((name) => readFileSync(join(root, "events", name), "utf8"));
+    const events = samples.map((name) => readFileSync(join(root, "events", name), "utf8"));
     const script = `
 const { writeFileSync } = require("node:fs");
 const loader = require(${JSON.stringify(join(outdir, "index.js"))});

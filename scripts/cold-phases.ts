@@ -2,7 +2,6 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
 import {
   BUNDLE_FILE,
   CODE_CACHE_DIGEST_BYTES,
@@ -10,7 +9,7 @@ import {
   wrapBundle,
 } from "../src/bundle-files";
 import { emulatorEnvironment, startHssEmulator } from "../src/emulator/hss-emulator";
-import { editSources, replaceUnusedModules } from "./build";
+import { buildReference } from "./build";
 
 /**
  * `npm run cold-phases`: where a cold start's time goes, step by step, for the built function and
@@ -69,21 +68,6 @@ bundle.exports.handler(${pushEvent}, ${context}).then((answer) => {
 });
 `;
 
-/** Writes `folder`'s code cache as the build does: after one push, behind the bundle's digest. */
-const cacheWriterOf = (folder: string) => `
-const { createHash } = require("node:crypto");
-const { readFileSync, writeFileSync } = require("node:fs");
-const { Script } = require("node:vm");
-const source = readFileSync(${JSON.stringify(join(folder, BUNDLE_FILE))});
-const script = new Script(${JSON.stringify(wrapBundle("@@"))}.replace("@@", () => source.toString("utf8")), { filename: ${JSON.stringify(join(folder, BUNDLE_FILE))} });
-const bundle = { exports: {} };
-script.runInThisContext()(bundle.exports, require, bundle, ${JSON.stringify(join(folder, BUNDLE_FILE))}, ${JSON.stringify(folder)});
-bundle.exports.handler(${pushEvent}, ${context}).then(() => {
-  const digest = createHash("sha256").update(source).digest();
-  writeFileSync(${JSON.stringify(join(folder, CODE_CACHE_FILE))}, Buffer.concat([digest, script.createCachedData()]));
-});
-`;
-
 function run(script: string, env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["-e", script], { env });
@@ -102,24 +86,6 @@ function run(script: string, env: NodeJS.ProcessEnv): Promise<string> {
   });
 }
 
-async function buildReference(): Promise<string> {
-  const folder = mkdtempSync(join(tmpdir(), "cold-phases-reference-"));
-  await build({
-    entryPoints: [join(root, "scripts", "reference-function.ts")],
-    outfile: join(folder, BUNDLE_FILE),
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "cjs",
-    minify: true,
-    mainFields: ["main", "module"],
-    conditions: ["node", "require"],
-    plugins: [replaceUnusedModules, editSources],
-    logLevel: "warning",
-  });
-  return folder;
-}
-
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 
@@ -133,8 +99,8 @@ async function main() {
   };
   try {
     const product = join(root, "dist");
-    const reference = await buildReference();
-    await run(cacheWriterOf(reference), env);
+    const reference = mkdtempSync(join(tmpdir(), "cold-phases-reference-"));
+    await buildReference(reference);
     const samples: Record<"product" | "reference", number[][]> = { product: [], reference: [] };
     for (let i = 0; i < RUNS + 2; i++) {
       const one = JSON.parse(await run(probeOf(product), env)) as number[];
