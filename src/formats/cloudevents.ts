@@ -1,5 +1,5 @@
 import { harborDefaultFormat } from "./harbor-default";
-import { harborEventDataSchema, pushedImagesOf } from "./harbor-event-data";
+import { pushedImagesOf, readHarborEventData } from "./harbor-event-data";
 import { invalidPayload } from "./invalid-payload";
 import type { RegistryEvent, RegistryFormat } from "./registry-event";
 
@@ -25,7 +25,7 @@ export const cloudEventFormat: RegistryFormat = {
     const eventType = String(payload.type).slice(0, 200);
     const { data } = payload;
     const push = (): RegistryEvent => {
-      const eventData = harborEventDataSchema.safeParse(data);
+      const eventData = readHarborEventData(data);
       if (!eventData.success) throw invalidPayload(`${eventType} data`, eventData.error);
       return { kind: "push", format: this.name, eventType, images: pushedImagesOf(eventData.data) };
     };

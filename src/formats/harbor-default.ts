@@ -1,4 +1,4 @@
-import { harborEventDataSchema, pushedImagesOf } from "./harbor-event-data";
+import { pushedImagesOf, readHarborEventData } from "./harbor-event-data";
 import { invalidPayload } from "./invalid-payload";
 import type { RegistryFormat } from "./registry-event";
 
@@ -20,7 +20,7 @@ export const harborDefaultFormat: RegistryFormat = {
   parse(payload) {
     const eventType = String(payload.type);
     if (!PUSH_TYPES.has(eventType)) return { kind: "ignored", format: this.name, eventType };
-    const eventData = harborEventDataSchema.safeParse(payload.event_data);
+    const eventData = readHarborEventData(payload.event_data);
     if (!eventData.success) throw invalidPayload(`${eventType} event_data`, eventData.error);
     return { kind: "push", format: this.name, eventType, images: pushedImagesOf(eventData.data) };
   },

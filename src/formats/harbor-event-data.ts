@@ -1,3 +1,4 @@
+import type { PayloadIssue } from "./invalid-payload";
 import type { PushedImage } from "./registry-event";
 
 /**
@@ -11,12 +12,6 @@ import type { PushedImage } from "./registry-event";
 export interface HarborEventData {
   resources: Array<{ digest?: string; tag?: string; resource_url?: string }>;
   repository: { namespace: string; fullName: string };
-}
-
-/** What is wrong, where: the same form a schema's issues take, for `invalidPayload`. */
-export interface PayloadIssue {
-  path: PropertyKey[];
-  message: string;
 }
 
 export type EventDataResult =
@@ -90,18 +85,17 @@ function repositoryOf(value: unknown, issues: PayloadIssue[]) {
   return { namespace, fullName };
 }
 
-export const harborEventDataSchema = {
-  safeParse(value: unknown): EventDataResult {
-    if (!isRecord(value)) {
-      return { success: false, error: { issues: [{ path: [], message: "expected an object" }] } };
-    }
-    const issues: PayloadIssue[] = [];
-    const resources = resourcesOf(value.resources, issues);
-    const repository = repositoryOf(value.repository, issues);
-    if (issues.length > 0 || !repository) return { success: false, error: { issues } };
-    return { success: true, data: { resources, repository } };
-  },
-};
+/** Reads `event_data`: the push's resources and repository, or every issue found in it. */
+export function readHarborEventData(value: unknown): EventDataResult {
+  if (!isRecord(value)) {
+    return { success: false, error: { issues: [{ path: [], message: "expected an object" }] } };
+  }
+  const issues: PayloadIssue[] = [];
+  const resources = resourcesOf(value.resources, issues);
+  const repository = repositoryOf(value.repository, issues);
+  if (issues.length > 0 || !repository) return { success: false, error: { issues } };
+  return { success: true, data: { resources, repository } };
+}
 
 export function pushedImagesOf(eventData: HarborEventData): PushedImage[] {
   const { namespace, fullName } = eventData.repository;

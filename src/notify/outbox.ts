@@ -124,9 +124,8 @@ interface Waiting {
 class MemoryOutbox implements AlertOutbox {
   private readonly waiting = new Map<string, Waiting>();
   private readonly sentUntil = new Map<string, number>();
-  private readonly buried = new Map<string, OutboxEntry>();
-  /** When each dead alert was buried. */
-  private readonly buriedAt = new Map<string, number>();
+  /** Dead alerts, each with when it was buried. */
+  private readonly buried = new Map<string, { entry: OutboxEntry; at: number }>();
   private readonly sends = new Map<string, number[]>();
   private readonly blocked = new Map<string, number>();
 
@@ -140,7 +139,7 @@ class MemoryOutbox implements AlertOutbox {
         outcome.already_sent++;
         continue;
       }
-      const present = this.waiting.get(entry.key)?.entry ?? this.buried.get(entry.key);
+      const present = this.waiting.get(entry.key)?.entry ?? this.buried.get(entry.key)?.entry;
       if (present) {
         present.alert.tags = mergeTags(present.alert.tags, entry.alert.tags);
         outcome.merged++;
@@ -188,8 +187,7 @@ class MemoryOutbox implements AlertOutbox {
 
   async bury(entries: OutboxEntry[]): Promise<void> {
     for (const entry of entries) {
-      this.buried.set(entry.key, this.current(entry));
-      this.buriedAt.set(entry.key, this.now());
+      this.buried.set(entry.key, { entry: this.current(entry), at: this.now() });
       this.waiting.delete(entry.key);
     }
   }
@@ -218,17 +216,16 @@ class MemoryOutbox implements AlertOutbox {
   }
 
   async dead(limit: number): Promise<OutboxEntry[]> {
-    return [...this.buried.values()].slice(0, limit).map((entry) => structuredClone(entry));
+    return [...this.buried.values()].slice(0, limit).map(({ entry }) => structuredClone(entry));
   }
 
   async retryDead(): Promise<number> {
     const time = this.now();
     const count = this.buried.size;
-    for (const [key, entry] of this.buried) {
+    for (const [key, { entry }] of this.buried) {
       this.waiting.set(key, { entry: { ...entry, attempts: 0, created_at: time }, dueAt: time });
     }
     this.buried.clear();
-    this.buriedAt.clear();
     return count;
   }
 
@@ -236,10 +233,9 @@ class MemoryOutbox implements AlertOutbox {
     if (retentionMs <= 0) return 0;
     const before = this.now() - retentionMs;
     let dropped = 0;
-    for (const [key, at] of this.buriedAt) {
+    for (const [key, { at }] of this.buried) {
       if (at >= before) continue;
       this.buried.delete(key);
-      this.buriedAt.delete(key);
       dropped += 1;
     }
     return dropped;
