@@ -3,12 +3,7 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync } from "
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
-import {
-  BUNDLE_FILE,
-  CODE_CACHE_DIGEST_BYTES,
-  CODE_CACHE_FILE,
-  wrapBundle,
-} from "../src/bundle-files";
+import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, CODE_CACHE_FILE } from "../src/bundle-files";
 import { DEFAULT_BATCH_SIZE } from "../src/config";
 import {
   emulatorEnvironment,
@@ -103,7 +98,7 @@ const digest = createHash("sha256").update(bytes).digest();
 const source = bytes.toString("utf8");
 const cache = readFileSync(${JSON.stringify(join(dirname(bundleCode), CODE_CACHE_FILE))});
 if (!cache.subarray(0, ${CODE_CACHE_DIGEST_BYTES}).equals(digest)) throw new Error("the code cache is stale");
-const script = new Script(${JSON.stringify(wrapBundle("@@"))}.replace("@@", () => source), { filename: ${JSON.stringify(bundleCode)}, cachedData: cache.subarray(${CODE_CACHE_DIGEST_BYTES}) });
+const script = new Script(source, { filename: ${JSON.stringify(bundleCode)}, cachedData: cache.subarray(${CODE_CACHE_DIGEST_BYTES}) });
 if (script.cachedDataRejected) throw new Error("the code cache was rejected");
 ${floorScript}`;
 

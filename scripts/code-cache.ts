@@ -3,12 +3,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Script } from "node:vm";
-import {
-  BUNDLE_FILE,
-  CODE_CACHE_DIGEST_BYTES,
-  CODE_CACHE_FILE,
-  wrapBundle,
-} from "../src/bundle-files";
+import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, CODE_CACHE_FILE } from "../src/bundle-files";
 import { emulatorEnvironment, startHssEmulator } from "../src/emulator/hss-emulator";
 
 const root = join(__dirname, "..");
@@ -86,7 +81,7 @@ export function codeCacheStillFits(outdir: string): boolean {
     const cache = readFileSync(join(outdir, CODE_CACHE_FILE));
     const digest = createHash("sha256").update(source).digest();
     if (!cache.subarray(0, CODE_CACHE_DIGEST_BYTES).equals(digest)) return false;
-    const script = new Script(wrapBundle(source), {
+    const script = new Script(source, {
       filename: bundlePath,
       cachedData: cache.subarray(CODE_CACHE_DIGEST_BYTES),
     });

@@ -2,12 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  BUNDLE_FILE,
-  CODE_CACHE_DIGEST_BYTES,
-  CODE_CACHE_FILE,
-  wrapBundle,
-} from "../src/bundle-files";
+import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, CODE_CACHE_FILE } from "../src/bundle-files";
 import { emulatorEnvironment, startHssEmulator } from "../src/emulator/hss-emulator";
 import { buildReference } from "./build";
 
@@ -54,7 +49,7 @@ const cache = readFileSync(${JSON.stringify(join(folder, CODE_CACHE_FILE))});
 t.push(process.hrtime.bigint());
 if (!createHash("sha256").update(source).digest().equals(cache.subarray(0, ${CODE_CACHE_DIGEST_BYTES}))) throw new Error("stale cache");
 t.push(process.hrtime.bigint());
-const script = new Script(${JSON.stringify(wrapBundle("@@"))}.replace("@@", () => source.toString("utf8")), { filename: ${JSON.stringify(join(folder, BUNDLE_FILE))}, cachedData: cache.subarray(${CODE_CACHE_DIGEST_BYTES}) });
+const script = new Script(source.toString("utf8"), { filename: ${JSON.stringify(join(folder, BUNDLE_FILE))}, cachedData: cache.subarray(${CODE_CACHE_DIGEST_BYTES}) });
 if (script.cachedDataRejected) throw new Error("cache rejected");
 t.push(process.hrtime.bigint());
 const bundle = { exports: {} };

@@ -5,7 +5,10 @@ export const CODE_CACHE_FILE = `${BUNDLE_FILE}.cache`;
 /** The cache starts with the SHA-256 of the bundle it was made for. */
 export const CODE_CACHE_DIGEST_BYTES = 32;
 
-/** The bundle as index.js compiles it: in the wrapper Node.js gives a CommonJS module. */
-export function wrapBundle(source: string): string {
-  return `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
-}
+/**
+ * The bundle's CommonJS code is written inside the function Node.js wraps a module in, so that
+ * index.js compiles the file's text as read: wrapping it at load would make a second copy of the
+ * 250 KiB source in V8's young generation at every cold start (scripts/build.ts adds these).
+ */
+export const BUNDLE_HEAD = "(function (exports, require, module, __filename, __dirname) {\n";
+export const BUNDLE_TAIL = "\n})";

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Script } from "node:vm";
-import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, CODE_CACHE_FILE, wrapBundle } from "./bundle-files";
+import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, CODE_CACHE_FILE } from "./bundle-files";
 
 /**
  * The function's entry file (`index.js`, handler `index.handler`). It runs the bundle
@@ -34,8 +34,8 @@ function readCache(): Buffer | undefined {
 }
 
 const cachedData = readCache();
-// `require` resolves beside this file.
-const script = new Script(wrapBundle(source), { filename: bundlePath, cachedData });
+// The file is a function expression (BUNDLE_HEAD … BUNDLE_TAIL); `require` resolves beside this file.
+const script = new Script(source, { filename: bundlePath, cachedData });
 const bundle: { exports: typeof import("./handler") } = { exports: {} as never };
 script.runInThisContext()(bundle.exports, require, bundle, bundlePath, __dirname);
 

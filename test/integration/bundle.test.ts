@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { SourceMap } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -6,7 +7,7 @@ import { buildBundle, REPLACED_MODULES } from "../../scripts/build";
 import { sortBy } from "../../scripts/bundle-stubs/lodash";
 import moment from "../../scripts/bundle-stubs/moment";
 import { codeCacheStillFits } from "../../scripts/code-cache";
-import { BUNDLE_FILE, CODE_CACHE_FILE } from "../../src/bundle-files";
+import { BUNDLE_FILE, BUNDLE_HEAD, BUNDLE_TAIL, CODE_CACHE_FILE } from "../../src/bundle-files";
 import { ROOT } from "../support/local-tool";
 
 describe("the bundle", () => {
@@ -110,6 +111,29 @@ describe("stand-ins used in the bundle", () => {
   });
 });
 
+describe("the built file", () => {
+  const dist = join(ROOT, "dist");
+
+  it("is the function index.js compiles, and its source map still points at the sources", () => {
+    // Prepare
+    const code = readFileSync(join(dist, BUNDLE_FILE), "utf8");
+    const map = new SourceMap(JSON.parse(readFileSync(join(dist, `${BUNDLE_FILE}.map`), "utf8")));
+    const at = code.indexOf("scan_api_retired:");
+    const before = code.slice(0, at);
+
+    // Act
+    const entry = map.findEntry(before.split("\n").length - 1, at - before.lastIndexOf("\n") - 1);
+
+    // Assess
+    expect(code.startsWith(BUNDLE_HEAD) && code.endsWith(BUNDLE_TAIL)).toBe(true);
+    expect("originalSource" in entry && entry.originalSource).toMatch(/src\/send-scan\.ts$/);
+    const line = "originalLine" in entry ? entry.originalLine : -1;
+    expect(readFileSync(join(ROOT, "src", "send-scan.ts"), "utf8").split("\n")[line]).toContain(
+      "scan_api_retired:",
+    );
+  });
+});
+
 describe("the code cache of a rebuild", () => {
   const dist = join(ROOT, "dist");
   const copy = () => {
@@ -129,7 +153,7 @@ describe("the code cache of a rebuild", () => {
     const otherBundle = copy();
     writeFileSync(
       join(otherBundle, BUNDLE_FILE),
-      `${readFileSync(join(dist, BUNDLE_FILE), "utf8")};0`,
+      `${readFileSync(join(dist, BUNDLE_FILE), "utf8")}\n// another build`,
     );
     const spoiled = copy();
     const cache = readFileSync(join(spoiled, CODE_CACHE_FILE));
