@@ -326,12 +326,7 @@ const environmentShape = {
   SWR_WIRE_URL: optional(url(/^https?$/, "must be the function's trigger URL (http or https)")),
   SWR_WIRE_INTERVAL_MINUTES: integer(0, 1440, 60),
   SWR_CALLS_PER_MINUTE: integer(1, 1000, 60),
-  SCAN_POLICY: optional(
-    json(
-      POLICY_EXAMPLE,
-      bySchema(() => policySchema),
-    ),
-  ),
+  SCAN_POLICY: optional(json(POLICY_EXAMPLE, bySchema(policySchema))),
   SCAN_INCLUDE_NAMESPACES: patterns,
   SCAN_INCLUDE_REPOSITORIES: patterns,
   SCAN_INCLUDE_TAGS: patterns,

@@ -261,7 +261,7 @@ class PlanBuilder {
   /** Adds a target after checking it against HSS's field rules; skips invalid ones and duplicates. */
   add(label: string, candidate: Record<string, unknown>, digest?: string): void {
     if (!isScanTarget(candidate)) {
-      const issue = scanTargetSchema.safeParse(candidate).error?.issues[0];
+      const issue = scanTargetSchema().safeParse(candidate).error?.issues[0];
       const field = issue?.path.join(".") || "image";
       this.skip(
         label,

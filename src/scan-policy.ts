@@ -1,5 +1,5 @@
-import "./zod-setup";
 import * as z from "zod/mini";
+import { lazySchema } from "./zod-setup";
 
 /**
  * Which pushed images are scanned: include and exclude rules on namespace, repository and tag,
@@ -90,9 +90,9 @@ function policySchemaOf() {
 
 /**
  * The JSON form of a policy (SCAN_POLICY), also what the SCAN_* variables are turned into: built
- * on first use (zod memoises it), as most deployments never set one.
+ * on first use, as most deployments never set one.
  */
-export const policySchema = z.lazy(policySchemaOf);
+export const policySchema = lazySchema(policySchemaOf);
 export type PolicyDefinition = z.infer<ReturnType<typeof policySchemaOf>>;
 
 const SUBJECT_FIELD: Record<Dimension, keyof PolicySubject> = {

@@ -478,7 +478,7 @@ function handleApi(
   const fields = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
   switch (api) {
     case "batch-scan": {
-      const batch = scanBatchSchema.safeParse(body);
+      const batch = scanBatchSchema().safeParse(body);
       if (!batch.success) {
         const issue = batch.error.issues[0];
         return { invalid: `${issue?.path.join(".")} ${issue?.message}` };
@@ -603,7 +603,7 @@ const answerOf = (listed: Listed): Handled =>
  */
 function pushLookedUp(registry: EmulatedRegistry, query: Record<string, string>): void {
   if (!query.image_type || !query.namespace || !query.image_name || !query.image_version) return;
-  const parsed = imageTypeSchema.safeParse(query.image_type);
+  const parsed = imageTypeSchema().safeParse(query.image_type);
   if (!parsed.success) return;
   const info = {
     image_type: parsed.data,

@@ -9,7 +9,7 @@ export const hssScanRequestFormat: RegistryFormat = {
   recognises: (payload) => "image_type" in payload,
 
   parse(payload) {
-    const request = manualScanRequestSchema.safeParse(payload);
+    const request = manualScanRequestSchema().safeParse(payload);
     if (!request.success) throw invalidPayload("HSS batch-scan request", request.error);
     return {
       kind: "scan-request",

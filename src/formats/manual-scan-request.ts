@@ -1,7 +1,7 @@
-import "../zod-setup";
 import * as z from "zod/mini";
 import { operateAllFiltersOf } from "../hss/batch-scan-request";
 import { imageTypeSchema, SCAN_TARGET_FIELDS } from "../images/scan-target";
+import { lazySchema } from "../zod-setup";
 
 /**
  * The HSS batch-scan request body itself, used as a manual or CI event:
@@ -17,7 +17,7 @@ const IMAGE_FIELDS: readonly string[] = SCAN_TARGET_FIELDS;
 const manualScanRequestSchemaOf = () =>
   z
     .extend(operateAllFiltersOf(), {
-      image_type: imageTypeSchema,
+      image_type: imageTypeSchema(),
       operate_all: z.optional(z.boolean()),
       image_info_list: z.optional(z.array(z.unknown())),
     })
@@ -63,7 +63,7 @@ const manualScanRequestSchemaOf = () =>
       }),
     );
 
-/** Built on first use (zod keeps it): only a manual request is parsed with it. */
-export const manualScanRequestSchema = z.lazy(manualScanRequestSchemaOf);
+/** Built on first use: only a manual request is parsed with it. */
+export const manualScanRequestSchema = lazySchema(manualScanRequestSchemaOf);
 
 export type ManualScanRequest = z.infer<ReturnType<typeof manualScanRequestSchemaOf>>;

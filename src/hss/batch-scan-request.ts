@@ -1,4 +1,3 @@
-import "../zod-setup";
 import * as z from "zod/mini";
 import {
   hssField,
@@ -6,6 +5,7 @@ import {
   MAX_IMAGES_PER_BATCH,
   scanTargetSchema,
 } from "../images/scan-target";
+import { lazySchema } from "../zod-setup";
 
 /**
  * The body of HSS `POST /v5/{project_id}/image/batch-scan` (BatchScanPrivateImageRequestInfo), as
@@ -14,14 +14,13 @@ import {
  * types, and the local emulator checks what it receives against them.
  */
 
-const millis = z.int().check(z.nonnegative());
-
 /** Filters HSS applies when `operate_all` is true. */
-export const operateAllFiltersOf = () =>
-  z.strictObject({
-    namespace: z.optional(hssField),
-    image_name: z.optional(hssField),
-    image_version: z.optional(hssField),
+export const operateAllFiltersOf = () => {
+  const millis = z.int().check(z.nonnegative());
+  return z.strictObject({
+    namespace: z.optional(hssField()),
+    image_name: z.optional(hssField()),
+    image_version: z.optional(hssField()),
     scan_status: z.optional(
       z.enum(["unscan", "success", "scanning", "failed", "download_failed", "image_oversized"]),
     ),
@@ -33,24 +32,25 @@ export const operateAllFiltersOf = () =>
     end_latest_scan_time: z.optional(millis),
     repo_type: z.optional(z.literal("SWR")),
   });
+};
 export type OperateAllFilters = z.infer<ReturnType<typeof operateAllFiltersOf>>;
 
 /**
  * One request to HSS: either a list of images or "everything matching these filters". Built on
- * first use (zod keeps it): the function builds requests, it does not parse them.
+ * first use: the function builds requests, it does not parse them.
  */
-export const scanBatchSchema = z.lazy(() =>
+export const scanBatchSchema = lazySchema(() =>
   z.union([
     z.strictObject({
-      image_type: imageTypeSchema,
+      image_type: imageTypeSchema(),
       image_info_list: z
-        .array(scanTargetSchema)
+        .array(scanTargetSchema())
         .check(z.minLength(1), z.maxLength(MAX_IMAGES_PER_BATCH)),
     }),
     z.extend(operateAllFiltersOf(), {
-      image_type: imageTypeSchema,
+      image_type: imageTypeSchema(),
       operate_all: z.literal(true),
     }),
   ]),
 );
-export type ScanBatch = z.infer<typeof scanBatchSchema>;
+export type ScanBatch = z.infer<ReturnType<typeof scanBatchSchema>>;

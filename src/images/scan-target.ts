@@ -1,5 +1,5 @@
-import "../zod-setup";
 import * as z from "zod/mini";
+import { lazySchema } from "../zod-setup";
 
 /**
  * An image as HSS names it (BatchScanSwrImageInfo: namespace, name, tag, and for SWR Enterprise
@@ -14,27 +14,30 @@ export const MAX_IMAGES_PER_BATCH = 1024;
 /** HSS accepts strings of 1 to 256 characters in every field of an image. */
 export const HSS_FIELD_MAX = 256;
 
-export const hssField = z.string().check(z.minLength(1), z.maxLength(HSS_FIELD_MAX));
+/** A text field of an image as HSS takes it (the schemas below are built on first use). */
+export const hssField = lazySchema(() =>
+  z.string().check(z.minLength(1), z.maxLength(HSS_FIELD_MAX)),
+);
 
-export const imageTypeSchema = z.enum(["private_image", "shared_image", "instance_image"]);
-export type ImageType = z.infer<typeof imageTypeSchema>;
-
-const scanTargetSchemaOf = () =>
-  z.strictObject({
-    namespace: hssField,
-    image_name: hssField,
-    image_version: hssField,
-    instance_id: z.optional(hssField),
-    instance_url: z.optional(hssField),
-  });
+export const IMAGE_TYPES = ["private_image", "shared_image", "instance_image"] as const;
+export type ImageType = (typeof IMAGE_TYPES)[number];
+export const imageTypeSchema = lazySchema(() => z.enum(IMAGE_TYPES));
 
 /**
- * BatchScanSwrImageInfo: one image to scan. Namespace, name and tag identify it. Built on first use
- * (zod keeps it): mapping checks images directly (`isScanTarget`), this schema only words a refusal
- * and checks what the emulator receives.
+ * BatchScanSwrImageInfo: one image to scan. Namespace, name and tag identify it. Mapping checks
+ * images directly (`isScanTarget`); this schema only words a refusal and checks what the emulator
+ * receives.
  */
-export const scanTargetSchema = z.lazy(scanTargetSchemaOf);
-export type ScanTarget = z.infer<ReturnType<typeof scanTargetSchemaOf>>;
+export const scanTargetSchema = lazySchema(() =>
+  z.strictObject({
+    namespace: hssField(),
+    image_name: hssField(),
+    image_version: hssField(),
+    instance_id: z.optional(hssField()),
+    instance_url: z.optional(hssField()),
+  }),
+);
+export type ScanTarget = z.infer<ReturnType<typeof scanTargetSchema>>;
 
 /** The fields of an image, in the order HSS's reference lists them (the schema's keys). */
 export const SCAN_TARGET_FIELDS: Array<keyof ScanTarget> = [

@@ -145,7 +145,7 @@ describe("generated hostile payloads", () => {
   const recordingCaller: SignedCaller = {
     async call({ body: batch }) {
       sent.push(batch);
-      if (!scanBatchSchema.safeParse(batch).success) malformed.push(batch);
+      if (!scanBatchSchema().safeParse(batch).success) malformed.push(batch);
       return { requestId: "generated", body: undefined };
     },
   };

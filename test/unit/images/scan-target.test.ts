@@ -27,7 +27,7 @@ describe("isScanTarget", () => {
   it("agrees with scanTargetSchema on every candidate", () => {
     fc.assert(
       fc.property(candidate, (fields) => {
-        expect(isScanTarget(fields)).toBe(scanTargetSchema.safeParse(fields).success);
+        expect(isScanTarget(fields)).toBe(scanTargetSchema().safeParse(fields).success);
       }),
       seeded(5000),
     );
