@@ -15,6 +15,7 @@ import type { ScanBatch } from "../src/hss/batch-scan-request";
 import { timerEvent } from "../src/runners/server";
 import { planPushScans, splitIntoBatches } from "../src/scan-plan";
 import { buildReference } from "./build";
+import { SAMPLE_NOTIFICATIONS } from "./code-cache";
 
 /**
  * `npm run bench`: measures, on this machine and in one run, what serverless users feel: the cold
@@ -126,6 +127,7 @@ async function coldStart(env: NodeJS.ProcessEnv) {
   const noCache: number[] = [];
   const loadOnly: number[] = [];
   const bound: number[] = [];
+  const withChannels: number[] = [];
   const rss: number[] = [];
   const baselineCold: number[] = [];
   const codeCache = new Set<string>();
@@ -138,6 +140,11 @@ async function coldStart(env: NodeJS.ProcessEnv) {
     const loadRun = await timeProcess(["-e", loadOnlyScript], env);
     const boundRun = await timeProcess(["-e", boundScript], env);
     const referenceRun = await timeProcess(["-e", referenceScript], env);
+    // A deployment with chat channels reads and checks them at every cold start.
+    const channelsRun = await timeProcess(["-e", coldScript], { ...env, ...SAMPLE_NOTIFICATIONS });
+    if ((JSON.parse(channelsRun.output) as { status: number }).status !== 202) {
+      throw new Error(`the function with chat channels answered ${channelsRun.output}`);
+    }
     const referenceResult = JSON.parse(referenceRun.output) as {
       status: number;
       codeCache: string;
@@ -162,6 +169,7 @@ async function coldStart(env: NodeJS.ProcessEnv) {
     noCache.push(noCacheRun.ms);
     loadOnly.push(loadRun.ms);
     bound.push(boundRun.ms);
+    withChannels.push(channelsRun.ms);
     reference.push(referenceRun.ms);
     rss.push(result.maxRssKb / 1024);
     if (baselineRun) baselineCold.push(baselineRun.ms);
@@ -173,6 +181,7 @@ async function coldStart(env: NodeJS.ProcessEnv) {
     noCache,
     loadOnly,
     bound,
+    withChannels,
     reference,
     rss,
     baselineCold,
@@ -414,6 +423,11 @@ async function main() {
         "cold start ÷ floor",
         `${(coldMedian / floorMedian).toFixed(2)}×`,
         "target ≤ 1.15× (paired in this run)",
+      ],
+      [
+        "  with chat channels configured",
+        `median ${fmt(quantile(cold.withChannels, 0.5))}`,
+        `${(quantile(cold.withChannels, 0.5) / floorMedian).toFixed(2)}× floor (NOTIFY_CHANNELS and NOTIFY_ROUTES of two channels read and checked)`,
       ],
       [
         "  least this bundle can take ÷ floor",

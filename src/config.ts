@@ -348,13 +348,13 @@ const environmentShape = {
   NOTIFY_CHANNELS: optional(
     json(
       '{"team":{"type":"dingtalk","url":"https://oapi.dingtalk.com/robot/send?access_token=…","secret":"SEC…"}}',
-      bySchema(() => notifyRoutes.notifySchemas().channels),
+      (document, say) => notifyRoutes.readChannels(document, say, []),
     ),
   ),
   NOTIFY_ROUTES: optional(
     json(
       '[{"channels":["team"],"namespaces":["payments-*"],"min_severity":"high"}]',
-      bySchema(() => notifyRoutes.notifySchemas().routes),
+      (document, say) => notifyRoutes.readRoutes(document, say, []),
     ),
   ),
   NOTIFY_MAX_VULNERABILITIES: integer(0, 50, 10),

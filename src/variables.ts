@@ -5,9 +5,9 @@
  *
  * Plain functions rather than schemas: the configuration is read at every cold start, and building
  * some two hundred schema objects for its variables took about 5 ms before the first push
- * could be handled (docs/performance.md). The JSON-valued variables still hand their parsed
- * document to the zod schemas of the modules they configure, built only when such a variable is
- * set.
+ * could be handled (docs/performance.md). The chat channels and routes are read inside their JSON
+ * with the field readers below; SCAN_POLICY hands its document to its module's zod schema
+ * (`bySchema`), built only when it is set.
  */
 
 /** Reports one problem with the variable being read; `inside` is the path within a JSON value. */
@@ -129,4 +129,105 @@ export const bySchema =
     if (result.success) return result.data;
     for (const issue of result.error?.issues ?? []) say(issue.message, issue.path);
     return undefined;
+  };
+
+/**
+ * Reads one value inside a JSON document (`at`: where it is) and says what is wrong there. The
+ * JSON variables read at every cold start of a deployment that sets them (the chat channels and
+ * routes) are read with these, not with schemas: building their zod schemas and starting zod took
+ * some 2 ms of such a cold start (docs/performance.md). A value is never echoed, only its kind: it
+ * may be a secret.
+ */
+export type Field<T> = (value: unknown, say: Say, at: ReadonlyArray<PropertyKey>) => T | undefined;
+
+const kindOf = (value: unknown): string => {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "an object";
+  return typeof value === "string" ? "text" : `a ${typeof value}`;
+};
+
+/** Text of 1 to `max` characters (after trimming, with `trim`). */
+export const textField =
+  ({ max, trim = false }: { max: number; trim?: boolean }): Field<string> =>
+  (value, say, at) => {
+    if (typeof value !== "string") return say(`must be text, not ${kindOf(value)}`, at);
+    const read = trim ? value.trim() : value;
+    if (read.length === 0) return say("must not be empty", at);
+    if (read.length > max) return say(`must be at most ${max} characters long`, at);
+    return read;
+  };
+
+/** Exactly one of `choices`. */
+export const choiceField =
+  <const C extends string>(choices: readonly C[]): Field<C> =>
+  (value, say, at) =>
+    choices.includes(value as C) ? (value as C) : say(`must be one of ${choices.join(", ")}`, at);
+
+/** A whole number from `min` to `max`. */
+export const wholeField =
+  (min: number, max: number): Field<number> =>
+  (value, say, at) =>
+    typeof value === "number" && Number.isInteger(value) && value >= min && value <= max
+      ? value
+      : say(`must be a whole number from ${min} to ${max}`, at);
+
+export const flagField: Field<boolean> = (value, say, at) =>
+  typeof value === "boolean" ? value : say(`must be true or false, not ${kindOf(value)}`, at);
+
+/** A list of at least `min` entries, each read by `entry`; every wrong entry is said. */
+export const listField =
+  <T>(entry: Field<T>, { min = 0 }: { min?: number } = {}): Field<T[]> =>
+  (value, say, at) => {
+    if (!Array.isArray(value)) return say(`must be a list, not ${kindOf(value)}`, at);
+    if (value.length < min) {
+      return say(min === 1 ? "must not be empty" : `must have at least ${min} entries`, at);
+    }
+    const read = value.map((item, index) => entry(item, say, [...at, index]));
+    return read.every((item) => item !== undefined) ? (read as T[]) : undefined;
+  };
+
+type Fields = Record<string, Field<unknown>>;
+type Read<F extends Fields> = { [K in keyof F]?: F[K] extends Field<infer T> ? T : never };
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** An object of these fields only (another is named as unknown), `required` among them. */
+export const objectField =
+  <F extends Fields, R extends keyof F & string = never>(
+    fields: F,
+    required: readonly R[] = [],
+  ): Field<Read<F> & Required<Pick<Read<F>, R>>> =>
+  (value, say, at) => {
+    if (!isObject(value)) return say(`must be an object, not ${kindOf(value)}`, at);
+    let wrong = false;
+    const read: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) {
+      const field = Object.hasOwn(fields, key) ? fields[key] : undefined;
+      if (!field) say(`has no field "${key}" (it takes ${Object.keys(fields).join(", ")})`, at);
+      read[key] = field?.(item, say, [...at, key]);
+      wrong ||= read[key] === undefined;
+    }
+    for (const key of required) {
+      if (!Object.hasOwn(value, key)) say(`needs "${key}"`, at);
+      wrong ||= !Object.hasOwn(value, key);
+    }
+    return wrong ? undefined : (read as Read<F> & Required<Pick<Read<F>, R>>);
+  };
+
+/** An object whose keys `key` reads (trimmed names, say) and whose values `entry` reads. */
+export const recordField =
+  <T>(key: Field<string>, entry: Field<T>): Field<Record<string, T>> =>
+  (value, say, at) => {
+    if (!isObject(value)) return say(`must be an object, not ${kindOf(value)}`, at);
+    let wrong = false;
+    const read: Record<string, T> = {};
+    for (const [name, item] of Object.entries(value)) {
+      const readName = key(name, say, [...at, name]);
+      const readItem = entry(item, say, [...at, name]);
+      if (readName === undefined || readItem === undefined) wrong = true;
+      else read[readName] = readItem;
+    }
+    return wrong ? undefined : read;
   };

@@ -1,4 +1,12 @@
-import * as z from "zod/mini";
+import {
+  choiceField,
+  flagField,
+  listField,
+  objectField,
+  recordField,
+  textField,
+  wholeField,
+} from "../variables";
 import { type Alert, atOrAbove, type MinSeverity } from "./alert";
 import type { ChannelSettings } from "./channels/channel";
 import { CHANNEL_TYPES, channelModule } from "./channels/index";
@@ -10,39 +18,44 @@ import { CHANNEL_TYPES, channelModule } from "./channels/index";
  * channel gets every alert at or above NOTIFY_MIN_SEVERITY.
  */
 
-/** NOTIFY_CHANNELS' and NOTIFY_ROUTES' schemas, built on first use (not at every cold start). */
-function buildSchemas() {
-  const name = z.string().check(z.trim(), z.minLength(1), z.maxLength(64));
-  const secretText = z.string().check(z.minLength(1), z.maxLength(2048));
-  const globs = z.array(z.string().check(z.trim(), z.minLength(1), z.maxLength(256)));
-  const channel = z.strictObject({
-    type: z.enum(CHANNEL_TYPES),
-    url: z.optional(secretText),
-    secret: z.optional(secretText),
-    topic: z.optional(secretText),
-    per_minute: z.optional(z.int().check(z.gte(1), z.lte(1000))),
-  });
-  const route = z.strictObject({
-    name: z.optional(name),
-    channels: z.array(name).check(z.minLength(1)),
-    min_severity: z.optional(z.enum(["critical", "high", "medium", "low"])),
-    only_fixed: z.optional(z.boolean()),
-    instances: z.optional(z.array(z.string().check(z.trim(), z.minLength(1)))),
-    namespaces: z.optional(globs),
-    repositories: z.optional(globs),
-    continue: z.optional(z.boolean()),
-  });
-  return { channels: z.record(name, channel), routes: z.array(route) };
-}
+const name = textField({ max: 64, trim: true });
+const secretText = textField({ max: 2048 });
+const globs = listField(textField({ max: 256, trim: true }));
 
-let schemas: ReturnType<typeof buildSchemas> | undefined;
-export function notifySchemas(): ReturnType<typeof buildSchemas> {
-  schemas ??= buildSchemas();
-  return schemas;
-}
+/** NOTIFY_CHANNELS: channel name → its platform, URL, signing secret or topic, and rate. */
+export const readChannels = recordField(
+  name,
+  objectField(
+    {
+      type: choiceField(CHANNEL_TYPES),
+      url: secretText,
+      secret: secretText,
+      topic: secretText,
+      per_minute: wholeField(1, 1000),
+    },
+    ["type"],
+  ),
+);
 
-export type ChannelDefinition = z.infer<ReturnType<typeof buildSchemas>["channels"]>[string];
-export type RouteDefinition = z.infer<ReturnType<typeof buildSchemas>["routes"]>[number];
+/** NOTIFY_ROUTES: which images' alerts go to which channels, in order. */
+export const readRoutes = listField(
+  objectField(
+    {
+      name,
+      channels: listField(name, { min: 1 }),
+      min_severity: choiceField(["critical", "high", "medium", "low"]),
+      only_fixed: flagField,
+      instances: listField(textField({ max: 256, trim: true })),
+      namespaces: globs,
+      repositories: globs,
+      continue: flagField,
+    },
+    ["channels"],
+  ),
+);
+
+export type ChannelDefinition = NonNullable<ReturnType<typeof readChannels>>[string];
+export type RouteDefinition = NonNullable<ReturnType<typeof readRoutes>>[number];
 
 export interface Route {
   /** `name`, or `route-<n>` (1-based) when it has none: part of each alert's key. */

@@ -181,12 +181,14 @@ describe("configuration of the scan API and the follow-up", () => {
       }
       throw new Error("expected an error");
     };
-    // An unknown type fails the variable's own schema; the channel checks wait for a valid one.
+    // An unknown type fails the variable's own reading; the channel checks wait for a valid one.
     const unknownType = refusal({
       pager: { type: "pagerduty", url: "https://events.example.com/T0KEN-d" },
     });
     expect(unknownType).toBeInstanceOf(ConfigError);
-    expect(unknownType.message).toMatch(/NOTIFY_CHANNELS/);
+    expect(unknownType.problems).toEqual([
+      "NOTIFY_CHANNELS at pager.type: must be one of dingtalk, wecom, feishu, lark, slack, teams, smn, webhook",
+    ]);
     expect(unknownType.message).not.toMatch(/T0KEN|S3CRET/);
     const second = refusal({});
     expect(second.problems).toEqual([

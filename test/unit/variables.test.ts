@@ -1,14 +1,22 @@
 import { describe, expect, it } from "vitest";
 import {
   bySchema,
+  choiceField,
+  type Field,
   flag,
+  flagField,
   integer,
   json,
+  listField,
+  objectField,
   oneOf,
   optional,
   type Rule,
+  recordField,
   text,
+  textField,
   url,
+  wholeField,
   wholeNumber,
   withDefault,
 } from "../../src/variables";
@@ -83,5 +91,67 @@ describe("reading one variable", () => {
       value: undefined,
       said: ["must be a JSON object such as [1, 2]"],
     });
+  });
+});
+
+/** A field reader's value and what it said (with where), for one JSON value. */
+function readValue<T>(field: Field<T>, value: unknown) {
+  return read(
+    json("{}", (document, say) => field(document, say, [])),
+    JSON.stringify(value),
+  );
+}
+
+describe("reading inside a JSON value", () => {
+  const channel = objectField(
+    {
+      type: choiceField(["slack", "teams"]),
+      url: textField({ max: 20 }),
+      per_minute: wholeField(1, 100),
+      muted: flagField,
+    },
+    ["type"],
+  );
+  const channels = recordField(textField({ max: 8, trim: true }), channel);
+
+  it("takes what fits, trimming names where asked", () => {
+    expect(
+      readValue(channels, { " ops ": { type: "slack", url: "https://x", per_minute: 5 } }),
+    ).toEqual({ value: { ops: { type: "slack", url: "https://x", per_minute: 5 } }, said: [] });
+    expect(readValue(listField(flagField, { min: 1 }), [true, false]).value).toEqual([true, false]);
+  });
+
+  it("says every problem at once, each where it is, and never echoes a value", () => {
+    const { value, said } = readValue(channels, {
+      ops: { type: "pager", url: "https://T0KEN-is-far-too-long", extra: 1 },
+      dev: { url: 7, per_minute: 2.5, muted: "yes" },
+      "a-very-long-name": "T0KEN",
+    });
+    expect(value).toBeUndefined();
+    expect(said).toEqual([
+      "ops.type: must be one of slack, teams",
+      "ops.url: must be at most 20 characters long",
+      'ops: has no field "extra" (it takes type, url, per_minute, muted)',
+      "dev.url: must be text, not a number",
+      "dev.per_minute: must be a whole number from 1 to 100",
+      "dev.muted: must be true or false, not text",
+      'dev: needs "type"',
+      "a-very-long-name: must be at most 8 characters long",
+      "a-very-long-name: must be an object, not text",
+    ]);
+    expect(said.join("\n")).not.toMatch(/T0KEN/);
+  });
+
+  it("names the kind of a value that is not a list or an object, and an empty list", () => {
+    expect(readValue(listField(flagField), { a: 1 }).said).toEqual([
+      "must be a list, not an object",
+    ]);
+    expect(readValue(listField(flagField, { min: 1 }), []).said).toEqual(["must not be empty"]);
+    expect(readValue(channels, [1]).said).toEqual(["must be an object, not a list"]);
+    expect(readValue(channel, null).said).toEqual(["must be an object, not null"]);
+    expect(readValue(listField(textField({ max: 3 })), ["ab", " "]).said).toEqual([]);
+    expect(readValue(listField(textField({ max: 3, trim: true })), ["ab", " "]).said).toEqual([
+      "1: must not be empty",
+    ]);
   });
 });
