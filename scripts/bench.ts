@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -14,6 +14,7 @@ import { parseRegistryPayload } from "../src/formats";
 import type { ScanBatch } from "../src/hss/batch-scan-request";
 import { timerEvent } from "../src/runners/server";
 import { planPushScans, splitIntoBatches } from "../src/scan-plan";
+import { REDIS_SERVER, startRedis } from "../test/support/redis-server";
 import { buildReference } from "./build";
 import { SAMPLE_NOTIFICATIONS } from "./code-cache";
 
@@ -187,6 +188,47 @@ async function coldStart(env: NodeJS.ProcessEnv) {
     baselineCold,
     codeCache: [...codeCache],
   };
+}
+
+/**
+ * Cold starts with a Redis queue (SCAN_QUEUE: a real redis-server on loopback, when one is
+ * installed), this build's and the baseline's interleaved: each loads the Redis backend (a file
+ * of its own) and connects before it queues its push. Each push names a new tag, so that none is
+ * skipped as already queued.
+ */
+async function redisColdStart(env: NodeJS.ProcessEnv) {
+  if (spawnSync(REDIS_SERVER, ["--version"]).status !== 0) return undefined;
+  const redis = await startRedis({ persistence: "none" });
+  const script = (file: string) => `
+const loaded = require(${JSON.stringify(file)});
+const event = ${pushEvent.trim()};
+const body = JSON.parse(Buffer.from(event.body, "base64").toString("utf8"));
+body.event_data.resources[0].tag = "cold-" + process.pid;
+event.body = Buffer.from(JSON.stringify(body)).toString("base64");
+loaded.handler(event, { getRequestID: () => "bench", getRemainingTimeInMilliSeconds: () => 30000 })
+  .then((answer) => { process.stdout.write(JSON.stringify({ status: answer.statusCode })); process.exit(0); });
+`;
+  const queued = { ...env, SCAN_QUEUE: redis.url };
+  const cold: number[] = [];
+  const baselineCold: number[] = [];
+  try {
+    for (let i = 0; i < COLD_RUNS + 2; i++) {
+      const run = await timeProcess(["-e", script(bundle)], queued);
+      const baselineRun = baseline
+        ? await timeProcess(["-e", script(baseline)], queued)
+        : undefined;
+      for (const { output } of [run, ...(baselineRun ? [baselineRun] : [])]) {
+        const { status } = JSON.parse(output) as { status: number };
+        if (status >= 300) throw new Error(`a cold start with a Redis queue answered ${status}`);
+      }
+      if (i < 2) continue;
+      cold.push(run.ms);
+      if (baselineRun) baselineCold.push(baselineRun.ms);
+    }
+  } finally {
+    await redis.close();
+  }
+  return { cold, baselineCold };
 }
 
 async function warmOverhead(env: NodeJS.ProcessEnv, emulatorUrl: string) {
@@ -393,6 +435,7 @@ async function main() {
   };
   try {
     const cold = await coldStart(env);
+    const queued = await redisColdStart(env);
     const warm = await warmOverhead(env, emulator.url);
     const mapping = mappingThroughput();
     const raw = statSync(bundleCode).size;
@@ -429,6 +472,17 @@ async function main() {
         `median ${fmt(quantile(cold.withChannels, 0.5))}`,
         `${(quantile(cold.withChannels, 0.5) / floorMedian).toFixed(2)}× floor (NOTIFY_CHANNELS and NOTIFY_ROUTES of two channels read and checked)`,
       ],
+      ...(queued
+        ? ([
+            [
+              "  with a Redis queue (SCAN_QUEUE)",
+              `median ${fmt(quantile(queued.cold, 0.5))}`,
+              `${(quantile(queued.cold, 0.5) / floorMedian).toFixed(2)}× floor: loads the Redis backend, connects, queues${baseline ? `; baseline ${fmt(quantile(queued.baselineCold, 0.5))}, this build ÷ baseline ${(quantile(queued.cold, 0.5) / quantile(queued.baselineCold, 0.5)).toFixed(3)}×` : ""}`,
+            ],
+          ] as Array<[string, string, string]>)
+        : ([["  with a Redis queue", "not measured", "no redis-server installed"]] as Array<
+            [string, string, string]
+          >)),
       [
         "  least this bundle can take ÷ floor",
         `${(quantile(cold.bound, 0.5) / floorMedian).toFixed(2)}×`,

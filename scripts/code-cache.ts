@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Script } from "node:vm";
-import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, CODE_CACHE_FILE } from "../src/bundle-files";
+import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, cacheFileOf } from "../src/bundle-files";
 import { emulatorEnvironment, startHssEmulator } from "../src/emulator/hss-emulator";
 
 const root = join(__dirname, "..");
@@ -42,12 +42,17 @@ export const SAMPLE_NOTIFICATIONS = {
  * Writes `scan-on-push.js.cache` beside a built bundle: a fresh Node.js process loads `index.js`
  * (which compiles the bundle without a cache), handles the sample deliveries (`samples`: files of
  * events/, those above by default) against a loopback HSS emulator, configured as above, then
- * saves V8's code cache, which now holds every function those deliveries compiled. Run with the
- * Node.js that builds;
- * FunctionGraph's Node.js 20 shares its V8 major version, and a cache V8 rejects only costs the
- * compile it would have saved.
+ * saves V8's code cache, which now holds every function those deliveries compiled. The files
+ * built apart (`apart`: the Redis backend) are loaded too, and their caches written beside them:
+ * they hold what runs when the file loads (warming them further would need their server at build
+ * time). Run with the Node.js that builds; FunctionGraph's Node.js 20 shares its V8 major
+ * version, and a cache V8 rejects only costs the compile it would have saved.
  */
-export async function writeCodeCache(outdir: string, samples = WARM_WITH): Promise<void> {
+export async function writeCodeCache(
+  outdir: string,
+  samples = WARM_WITH,
+  apart: readonly string[] = [],
+): Promise<void> {
   const emulator = await startHssEmulator({ rateLimit: false });
   try {
     const events = samples.map((name) => readFileSync(join(root, "events", name), "utf8"));
@@ -61,7 +66,10 @@ const context = { getRequestID: () => "code-cache", getRemainingTimeInMilliSecon
     const answer = await loader.handler(event, context);
     if (answer.statusCode >= 300) throw new Error("a sample delivery answered " + answer.statusCode + ": " + answer.body);
   }
-  writeFileSync(${JSON.stringify(join(outdir, CODE_CACHE_FILE))}, loader.createCodeCache());
+  for (const file of ${JSON.stringify(apart)}) loader.requireBuilt("./" + file);
+  for (const [name, cache] of Object.entries(loader.createCodeCaches())) {
+    writeFileSync(require("node:path").join(${JSON.stringify(outdir)}, name), cache);
+  }
 })().catch((error) => { process.stderr.write(String(error && error.stack || error) + "\\n"); process.exitCode = 1; });
 `;
     await new Promise<void>((resolve, reject) => {
@@ -93,24 +101,26 @@ const context = { getRequestID: () => "code-cache", getRemainingTimeInMilliSecon
 }
 
 /**
- * Whether the code cache already in `outdir` is for the bundle just built, and this Node.js's V8
- * takes it. V8's cache is not byte-identical from one build to the next: keeping a cache that
- * still fits makes a rebuild of unchanged code give the same zip, so that a deploy of it changes
- * nothing.
+ * Whether the code caches already in `outdir` are for the files just built (the bundle and
+ * `apart`), and this Node.js's V8 takes them. V8's cache is not byte-identical from one build to
+ * the next: keeping caches that still fit makes a rebuild of unchanged code give the same zip, so
+ * that a deploy of it changes nothing.
  */
-export function codeCacheStillFits(outdir: string): boolean {
-  try {
-    const bundlePath = join(outdir, BUNDLE_FILE);
-    const source = readFileSync(bundlePath, "utf8");
-    const cache = readFileSync(join(outdir, CODE_CACHE_FILE));
-    const digest = createHash("sha256").update(source).digest();
-    if (!cache.subarray(0, CODE_CACHE_DIGEST_BYTES).equals(digest)) return false;
-    const script = new Script(source, {
-      filename: bundlePath,
-      cachedData: cache.subarray(CODE_CACHE_DIGEST_BYTES),
-    });
-    return !script.cachedDataRejected;
-  } catch {
-    return false;
-  }
+export function codeCacheStillFits(outdir: string, apart: readonly string[] = []): boolean {
+  return [BUNDLE_FILE, ...apart].every((file) => {
+    try {
+      const path = join(outdir, file);
+      const source = readFileSync(path, "utf8");
+      const cache = readFileSync(join(outdir, cacheFileOf(file)));
+      const digest = createHash("sha256").update(source).digest();
+      if (!cache.subarray(0, CODE_CACHE_DIGEST_BYTES).equals(digest)) return false;
+      const script = new Script(source, {
+        filename: path,
+        cachedData: cache.subarray(CODE_CACHE_DIGEST_BYTES),
+      });
+      return !script.cachedDataRejected;
+    } catch {
+      return false;
+    }
+  });
 }

@@ -136,6 +136,10 @@ export class RedisScanQueue implements ScanQueue {
       retryStrategy: (times) => Math.min(times * 200, 2000),
       // Never print the URL (it may hold a password) through ioredis's own diagnostics.
       showFriendlyErrorStack: false,
+      // No CLIENT SETINFO before the connection is ready: the client would first read its own
+      // package.json from disk (absent from the deployed files) and wait for two more answers, at
+      // every cold start; Redis before 7.2, as DCS offers it, refuses the command anyway.
+      disableClientInfo: true,
       ...(options.ca && options.url.startsWith("rediss:") ? { tls: { ca: options.ca } } : {}),
     });
     // Without a listener an 'error' event would end the process; the reason is kept for the

@@ -152,7 +152,7 @@ describe("the packaged function with a Redis queue", () => {
     await redis.close();
   });
 
-  it("loads its Redis backend from the file beside index.js and queues, flushes and answers", async () => {
+  it("loads its Redis backend from the file beside index.js, with its code cache, and queues, flushes and answers", async () => {
     // Prepare: the artifact alone in an empty folder
     const folder = mkdtempSync(join(tmpdir(), "artifact-redis-"));
     for (const [name, content] of Object.entries(unzipSync(readFileSync(PACKAGE)))) {
@@ -162,12 +162,12 @@ describe("the packaged function with a Redis queue", () => {
     const runner = join(folder, "run.js");
     writeFileSync(
       runner,
-      `const { handler } = require("./index.js");
+      `const { handler, codeCaches } = require("./index.js");
        const context = { getRequestID: () => "r", getRemainingTimeInMilliSeconds: () => 30000 };
        (async () => {
          const pushed = await handler(${push}, context);
          const timer = await handler({ version: "v1.0", time: new Date().toISOString(), trigger_type: "TIMER", trigger_name: "flush" }, context);
-         process.stdout.write(JSON.stringify({ pushed: JSON.parse(pushed.body), timer }));
+         process.stdout.write(JSON.stringify({ pushed: JSON.parse(pushed.body), timer, caches: codeCaches() }));
          process.exit(0);
        })();`,
     );
@@ -187,7 +187,9 @@ describe("the packaged function with a Redis queue", () => {
     );
 
     // Assess
-    const { pushed, timer } = JSON.parse(stdout);
+    const { pushed, timer, caches } = JSON.parse(stdout);
+    // Both files ran from the code caches written beside them at build time.
+    expect(caches).toEqual({ "scan-on-push.js": "used", "redis-queue.js": "used" });
     expect(pushed).toMatchObject({ status: "submitted", flush: { images_submitted: 1 } });
     expect(timer).toMatchObject({ status: "flushed", queue: { pending: 0, claimed: 0 } });
     expect(emulator.acceptedBatches()).toHaveLength(1);
