@@ -134,8 +134,8 @@ export const bySchema =
 /**
  * Reads one value inside a JSON document (`at`: where it is) and says what is wrong there. The
  * JSON variables read at every cold start of a deployment that sets them (the chat channels and
- * routes) are read with these, not with schemas: building their zod schemas and starting zod took
- * some 2 ms of such a cold start (docs/performance.md). A value is never echoed, only its kind: it
+ * routes) are read with these, not with schemas: starting zod, building their schemas and
+ * parsing took some 4 ms of such a cold start (docs/performance.md). A value is never echoed, only its kind: it
  * may be a secret.
  */
 export type Field<T> = (value: unknown, say: Say, at: ReadonlyArray<PropertyKey>) => T | undefined;
@@ -205,9 +205,10 @@ export const objectField =
     const read: Record<string, unknown> = {};
     for (const [key, item] of Object.entries(value)) {
       const field = Object.hasOwn(fields, key) ? fields[key] : undefined;
+      const got = field?.(item, say, [...at, key]);
       if (!field) say(`has no field "${key}" (it takes ${Object.keys(fields).join(", ")})`, at);
-      read[key] = field?.(item, say, [...at, key]);
-      wrong ||= read[key] === undefined;
+      if (got === undefined) wrong = true;
+      else read[key] = got;
     }
     for (const key of required) {
       if (!Object.hasOwn(value, key)) say(`needs "${key}"`, at);
@@ -227,7 +228,14 @@ export const recordField =
       const readName = key(name, say, [...at, name]);
       const readItem = entry(item, say, [...at, name]);
       if (readName === undefined || readItem === undefined) wrong = true;
-      else read[readName] = readItem;
+      // Defined, not assigned: a name such as "__proto__" is a name like any other.
+      else
+        Object.defineProperty(read, readName, {
+          value: readItem,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
     }
     return wrong ? undefined : read;
   };

@@ -142,6 +142,14 @@ describe("reading inside a JSON value", () => {
     expect(said.join("\n")).not.toMatch(/T0KEN/);
   });
 
+  it("keeps a name such as __proto__ as a name", () => {
+    const named = recordField(textField({ max: 64 }), channel);
+    const { value, said } = readValue(named, JSON.parse('{"__proto__": {"type": "teams"}}'));
+    expect(said).toEqual([]);
+    expect(Object.entries(value ?? {})).toEqual([["__proto__", { type: "teams" }]]);
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+  });
+
   it("names the kind of a value that is not a list or an object, and an empty list", () => {
     expect(readValue(listField(flagField), { a: 1 }).said).toEqual([
       "must be a list, not an object",
