@@ -18,10 +18,9 @@ const SAMPLE_INSTANCES = {
 };
 
 /**
- * Chat channels and routes as a deployment with notifications sets them: reading them runs zod's
- * parsing, which a cache warmed without them leaves to be compiled at every cold start of such a
- * deployment (2.2 ms more than with them in the cache; the cache grows by 50 KiB, about 0.2 ms
- * for a deployment without channels: docs/performance.md). No alert is sent while warming: alerts
+ * Chat channels and routes as a deployment with notifications sets them, so that reading and
+ * checking them (the configuration's field readers, each channel's checks) is in the cache rather
+ * than compiled at every cold start of such a deployment. No alert is sent while warming: alerts
  * come from the follow-up, not from a push.
  */
 export const SAMPLE_NOTIFICATIONS = {
@@ -46,10 +45,10 @@ export const SAMPLE_NOTIFICATIONS = {
  * saves V8's code cache, which now holds every function those deliveries compiled. The files
  * built apart (`apart`: the Redis backend) are loaded too, and their caches written beside them.
  * One more push goes through a scan queue, as in the recommended deployment: a Redis queue on
- * loopback when `redis-server` is installed, else the in-process one. Measured (docs/performance.md):
- * a cold start with a Redis queue 3.7 ms shorter for the queue's paths in the bundle's cache, 2.7
- * ms more for the Redis backend's warmed against a server; direct mode pays 0.5 ms for the larger
- * cache. Run with the Node.js that builds; FunctionGraph's Node.js 20 shares its V8 major
+ * loopback when `redis-server` is installed, else the in-process one. Measured
+ * (docs/performance.md): a cold start with a Redis queue 3.7 ms shorter for the queue's paths in
+ * the bundle's cache, 2.7 ms more for the Redis backend's warmed against a server; direct mode
+ * pays 0.5 ms for the larger cache. Run with the Node.js that builds; FunctionGraph's Node.js 20 shares its V8 major
  * version, and a cache V8 rejects only costs the compile it would have saved.
  */
 export async function writeCodeCache(
@@ -59,9 +58,8 @@ export async function writeCodeCache(
 ): Promise<void> {
   const emulator = await startHssEmulator({ rateLimit: false });
   // With files apart (the function, not the reference function), one push also goes through a
-  // queue, as the recommended deployment's do: a Redis queue on
-  // loopback when redis-server is installed (the Redis backend's cache then holds what such a push
-  // runs, not only what runs when the file loads), else the in-process queue.
+  // queue: Redis when redis-server is installed (the Redis backend's cache then holds what such a
+  // push runs, not only what runs when the file loads), else the in-process queue.
   const redis =
     apart.length > 0 && spawnSync(REDIS_SERVER, ["--version"]).status === 0
       ? await startRedis({ persistence: "none" })
