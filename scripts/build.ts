@@ -48,6 +48,24 @@ export const REPLACED_MODULES: Replacement[] = [
     why: "all of moment for one date format in the signer",
   },
   {
+    request: /^debug$/,
+    importer: /ioredis[\\/]built[\\/]utils$/,
+    file: join(stubs, "debug.ts"),
+    why: "ioredis's diagnostics: with DEBUG set they print each command's arguments (a password among them); loading them cost 1.5 ms",
+  },
+  {
+    request: /^(tls|dns)$/,
+    importer: /ioredis[\\/]built[\\/](connectors|cluster)([\\/]SentinelConnector)?$/,
+    file: join(stubs, "on-first-use.ts"),
+    why: "tls and dns loaded when first called (rediss:// only; a cluster), not when ioredis loads (1 ms)",
+  },
+  {
+    request: /^assert$/,
+    importer: /redis-errors[\\/]lib$/,
+    file: join(stubs, "assert-on-first-use.cjs"),
+    why: "assert loaded when a Redis reply cannot be parsed, not when redis-errors loads (0.8 ms with stderr's set-up)",
+  },
+  {
     request: /^node:stream\/(web|promises)$/,
     importer: /@middy[\\/]core$/,
     file: join(stubs, "response-streaming.ts"),

@@ -10,6 +10,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
+import { generate } from "selfsigned";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { BUNDLE_FILE, CODE_CACHE_FILE } from "../../src/bundle-files";
@@ -141,19 +142,29 @@ describe("the packaged function", () => {
 });
 
 describe("the packaged function with a Redis queue", () => {
-  let redis: RedisServer;
   let emulator: HssEmulator;
+  let pems: { cert: string; key: string };
+  const servers: RedisServer[] = [];
   beforeAll(async () => {
-    redis = await startRedis();
     emulator = await startHssEmulator();
+    const made = await generate([{ name: "commonName", value: "localhost" }], {
+      keySize: 2048,
+      algorithm: "sha256",
+      extensions: [
+        { name: "basicConstraints", cA: true },
+        { name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }] },
+      ],
+    });
+    pems = { cert: made.cert, key: made.private };
   });
   afterAll(async () => {
     await emulator.close();
-    await redis.close();
+    for (const redis of servers) await redis.close();
   });
 
-  it("loads its Redis backend from the file beside index.js, with its code cache, and queues, flushes and answers", async () => {
-    // Prepare: the artifact alone in an empty folder
+  /** One push and one scheduled flush, by the artifact alone in an empty folder. */
+  async function pushAndFlush(redis: RedisServer, env: Record<string, string> = {}) {
+    servers.push(redis);
     const folder = mkdtempSync(join(tmpdir(), "artifact-redis-"));
     for (const [name, content] of Object.entries(unzipSync(readFileSync(PACKAGE)))) {
       writeFileSync(join(folder, name), content);
@@ -167,32 +178,58 @@ describe("the packaged function with a Redis queue", () => {
        (async () => {
          const pushed = await handler(${push}, context);
          const timer = await handler({ version: "v1.0", time: new Date().toISOString(), trigger_type: "TIMER", trigger_name: "flush" }, context);
-         process.stdout.write(JSON.stringify({ pushed: JSON.parse(pushed.body), timer, caches: codeCaches() }));
+         process.stdout.write(JSON.stringify({ pushed: JSON.parse(pushed.body), timer, caches: codeCaches(), tls: process.moduleLoadList.includes("NativeModule tls") }));
          process.exit(0);
        })();`,
     );
-    const env = {
-      PATH: process.env.PATH,
-      ...emulatorEnvironment(emulator),
-      ...EVENT_ENV,
-      SCAN_QUEUE: redis.url,
-      LOG_LEVEL: "error",
-    };
-
-    // Act
     const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [runner], { cwd: folder, env }, (error, out, err) =>
-        error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out),
+      execFile(
+        process.execPath,
+        [runner],
+        {
+          cwd: folder,
+          env: {
+            PATH: process.env.PATH,
+            ...emulatorEnvironment(emulator),
+            ...EVENT_ENV,
+            SCAN_QUEUE: redis.url,
+            LOG_LEVEL: "error",
+            ...env,
+          },
+        },
+        (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out)),
       ),
     );
+    return JSON.parse(stdout);
+  }
+
+  it("loads its Redis backend from the file beside index.js, with its code cache, and queues, flushes and answers", async () => {
+    // Act
+    const { pushed, timer, caches, tls } = await pushAndFlush(await startRedis());
 
     // Assess
-    const { pushed, timer, caches } = JSON.parse(stdout);
     // Both files ran from the code caches written beside them at build time.
     expect(caches).toEqual({ "scan-on-push.js": "used", "redis-queue.js": "used" });
+    // Node's tls is not loaded for a redis:// queue (scripts/bundle-stubs/on-first-use.ts).
+    expect(tls).toBe(false);
     expect(pushed).toMatchObject({ status: "submitted", flush: { images_submitted: 1 } });
     expect(timer).toMatchObject({ status: "flushed", queue: { pending: 0, claimed: 0 } });
     expect(emulator.acceptedBatches()).toHaveLength(1);
+  });
+
+  it("queues through TLS (rediss://), its tls module loaded only then", async () => {
+    // Prepare
+    const redis = await startRedis({ tls: pems });
+    const before = emulator.acceptedBatches().length;
+
+    // Act
+    const { pushed, tls } = await pushAndFlush(redis, { SCAN_QUEUE_CA: pems.cert });
+
+    // Assess
+    expect(redis.url).toMatch(/^rediss:/);
+    expect(tls).toBe(true);
+    expect(pushed).toMatchObject({ status: "submitted", flush: { images_submitted: 1 } });
+    expect(emulator.acceptedBatches()).toHaveLength(before + 1);
   });
 });
 

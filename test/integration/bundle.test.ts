@@ -4,8 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildBundle, REPLACED_MODULES } from "../../scripts/build";
+import debug from "../../scripts/bundle-stubs/debug";
 import { sortBy } from "../../scripts/bundle-stubs/lodash";
 import moment from "../../scripts/bundle-stubs/moment";
+import { connect, lookup } from "../../scripts/bundle-stubs/on-first-use";
 import { codeCacheStillFits } from "../../scripts/code-cache";
 import { BUNDLE_FILE, BUNDLE_HEAD, BUNDLE_TAIL, CODE_CACHE_FILE } from "../../src/bundle-files";
 import { ROOT } from "../support/local-tool";
@@ -66,10 +68,17 @@ describe("the bundle", () => {
     ]);
     // The Redis client is in its own file, loaded only when SCAN_QUEUE names a Redis server.
     expect(packagesOf("redis-queue.js")).toContain("ioredis");
+    // ioredis's diagnostics would print a password with DEBUG set (scripts/bundle-stubs/debug.ts).
+    expect(packagesOf("redis-queue.js")).not.toContain("debug");
     expect(packagesOf("redis-queue.js")).not.toContain("@huaweicloud/huaweicloud-sdk-core");
     expect(REPLACED_MODULES.filter((replacement) => replacement.why.length === 0)).toEqual([]);
   });
 });
+
+const assertOnFirstUse = require("../../scripts/bundle-stubs/assert-on-first-use.cjs") as {
+  (value: unknown): void;
+  strictEqual(actual: unknown, expected: unknown): void;
+};
 
 // The originals, as the SDK core (which depends on them) loads them outside the bundle.
 const lodash = require("lodash") as { sortBy<T>(items: T[], by: (item: T) => string): T[] };
@@ -108,6 +117,30 @@ describe("stand-ins used in the bundle", () => {
 
   it("refuses formats it does not implement", () => {
     expect(() => moment().utcOffset(0).format("YYYY-MM-DD")).toThrow(/cannot format/);
+  });
+
+  it("keeps ioredis's diagnostics off, DEBUG or not", () => {
+    const written: string[] = [];
+    const debugger_ = debug("ioredis:redis");
+    debugger_.log = (...args) => written.push(args.map(String).join(" "));
+    process.env.DEBUG = "ioredis:*";
+    try {
+      debugger_("write command[%s]: %d -> %s(%o)", "127.0.0.1:6379", 0, "auth", ["pa55word"]);
+    } finally {
+      delete process.env.DEBUG;
+    }
+    expect(debugger_.enabled).toBe(false);
+    expect(written).toEqual([]);
+  });
+
+  it("loads tls, dns and assert when first called, and calls them as they are", async () => {
+    expect(
+      await new Promise((resolve) => lookup("127.0.0.1", (_, address) => resolve(address))),
+    ).toBe("127.0.0.1");
+    expect(typeof connect).toBe("function");
+    expect(() => assertOnFirstUse.strictEqual(typeof 1, "string")).toThrow(/strictly equal/);
+    expect(() => assertOnFirstUse(0)).toThrow();
+    expect(() => assertOnFirstUse(1)).not.toThrow();
   });
 });
 
