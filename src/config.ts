@@ -348,13 +348,13 @@ const environmentShape = {
   NOTIFY_CHANNELS: optional(
     json(
       '{"team":{"type":"dingtalk","url":"https://oapi.dingtalk.com/robot/send?access_token=…","secret":"SEC…"}}',
-      (document, say) => notifyRoutes.readChannels(document, say, []),
+      notifyRoutes.readChannels,
     ),
   ),
   NOTIFY_ROUTES: optional(
     json(
       '[{"channels":["team"],"namespaces":["payments-*"],"min_severity":"high"}]',
-      (document, say) => notifyRoutes.readRoutes(document, say, []),
+      notifyRoutes.readRoutes,
     ),
   ),
   NOTIFY_MAX_VULNERABILITIES: integer(0, 50, 10),

@@ -101,9 +101,15 @@ export const flag =
     return fallback;
   };
 
-/** A JSON document, handed to `read`; `example` shows in the problem when it is not JSON. */
+/**
+ * A JSON document, handed to `read` (a schema through `bySchema`, or a field reader below);
+ * `example` shows in the problem when it is not JSON.
+ */
 export const json =
-  <T>(example: string, read: (document: unknown, say: Say) => T): Rule<T | undefined> =>
+  <T>(
+    example: string,
+    read: (document: unknown, say: Say, at: PropertyKey[]) => T,
+  ): Rule<T | undefined> =>
   (raw, say) => {
     let document: unknown;
     try {
@@ -111,7 +117,7 @@ export const json =
     } catch {
       return say(`must be a JSON object such as ${example}`);
     }
-    return read(document, say);
+    return read(document, say, []);
   };
 
 /** A zod-like schema's result: its value, or its issues (each a message and a path). */
