@@ -1,5 +1,5 @@
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { type BuildOptions, build, type Metafile, type Plugin } from "esbuild";
 import { BUNDLE_FILE, BUNDLE_HEAD, BUNDLE_TAIL, cacheFileOf } from "../src/bundle-files";
 import { QUEUE_BACKENDS } from "../src/queue/backends";
@@ -66,6 +66,12 @@ export const REPLACED_MODULES: Replacement[] = [
     why: "assert loaded when a Redis reply cannot be parsed, not when redis-errors loads (0.8 ms with stderr's set-up)",
   },
   {
+    request: /^zod\/(mini|v4\/locales\/en\.js)$/,
+    importer: /[\\/]src([\\/][\w-]+)*$/,
+    file: join(stubs, "zod-on-first-use.ts"),
+    why: "zod loaded when a schema is first built, not when the modules that build schemas load: a push read by hand builds none (1.6 ms of a direct-mode cold start)",
+  },
+  {
     request: /^node:stream\/(web|promises)$/,
     importer: /@middy[\\/]core$/,
     file: join(stubs, "response-streaming.ts"),
@@ -80,19 +86,33 @@ export const REPLACED_MODULES: Replacement[] = [
  * ms before it ran from a code cache of its own and ioredis's Commander was edited, 6.5 ms now).
  */
 export const BACKEND_FILES = QUEUE_BACKENDS.flatMap(({ apart }) => (apart ? [apart] : []));
-const APART = BACKEND_FILES.map(({ file }) => file);
 
-const backendsApart: Plugin = {
-  name: "queue-backends-apart",
+/**
+ * Libraries built apart: zod, which the bundle requires through its stand-in
+ * (scripts/bundle-stubs/zod-on-first-use.ts) when a schema is first built. Even never run, zod in
+ * the bundle cost a direct-mode cold start about 0.8 ms: its functions' entries in the bundle's
+ * code cache, its modules' export objects built at load, and a young-generation scavenge before
+ * the HSS request instead of while HSS answers (docs/performance.md). It shares nothing with the
+ * bundle but the settings zod keeps on globalThis.
+ */
+export const LIBRARY_FILES = [{ file: "zod.js", source: "scripts/bundle-stubs/zod-loaded.ts" }];
+
+/** Every file built apart from the bundle, each with its own code cache. */
+export const APART_FILES = [...BACKEND_FILES, ...LIBRARY_FILES];
+const APART = APART_FILES.map(({ file }) => file);
+
+/** An import of a file built apart, anywhere in the bundle, is a require of that file. */
+const filesApart: Plugin = {
+  name: "files-apart",
   setup(builder) {
-    for (const { file, source } of BACKEND_FILES) {
-      const specifier = `./${basename(source, ".ts")}`;
-      builder.onResolve({ filter: /^\.\/[\w-]+$/ }, (args) =>
-        args.path === specifier && args.importer.endsWith(join("queue", "backends.ts"))
-          ? { path: `./${file}`, external: true }
-          : undefined,
-      );
-    }
+    const apart = new Map(
+      APART_FILES.map(({ file, source }) => [join(root, source).replace(/\.ts$/, ""), file]),
+    );
+    builder.onResolve({ filter: /^\.\.?\/[\w./-]+$/ }, (args) => {
+      if (args.kind === "entry-point") return undefined;
+      const file = apart.get(join(args.resolveDir, args.path).replace(/\.ts$/, ""));
+      return file === undefined ? undefined : { path: `./${file}`, external: true };
+    });
   },
 };
 
@@ -232,7 +252,7 @@ export async function buildBundle(outdir = join(root, "dist")) {
       index: join(root, "src", "loader.ts"),
       [BUNDLE_FILE.replace(/\.js$/, "")]: join(root, "src", "handler.ts"),
       ...Object.fromEntries(
-        BACKEND_FILES.map(({ file, source }) => [file.replace(/\.js$/, ""), join(root, source)]),
+        APART_FILES.map(({ file, source }) => [file.replace(/\.js$/, ""), join(root, source)]),
       ),
     },
     ...NODE_BUNDLE,
@@ -240,8 +260,13 @@ export async function buildBundle(outdir = join(root, "dist")) {
     sourcemap: true,
     metafile: true,
     legalComments: "none",
-    plugins: [backendsApart, replaceUnusedModules, editSources],
+    plugins: [filesApart, replaceUnusedModules, editSources],
   });
+  // A warning is a bundle that may not do what the sources say (an import a stand-in does not
+  // export is undefined at run time): it fails the build.
+  if (result.warnings.length > 0) {
+    throw new Error(`esbuild warned: ${result.warnings.map(({ text }) => text).join("; ")}`);
+  }
   const missed = [
     ...REPLACED_MODULES.map((r) => ({ key: `replacement ${r.request}`, why: r.why })),
     ...SOURCE_EDITS.map((e) => ({ key: `edit ${e.file}`, why: e.why })),

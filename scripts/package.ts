@@ -2,11 +2,12 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { zipSync } from "fflate";
 import { BUNDLE_FILE, CODE_CACHE_FILE, cacheFileOf } from "../src/bundle-files";
-import { BACKEND_FILES, NOTICES_FILE } from "./build";
+import { APART_FILES, NOTICES_FILE } from "./build";
 
 /**
  * `npm run package`: writes dist/swr-scan-on-push.zip with the function's files at its root (entry
- * file, bundle, its code cache, the Redis backend and its cache, licences), ready to upload to FunctionGraph
+ * file, bundle, its code cache, the files built apart (the Redis backend, zod) and their caches,
+ * licences), ready to upload to FunctionGraph
  * (handler `index.handler`; `npm run deploy` uploads it) or AWS Lambda. The source map stays in
  * dist/ for reading stack traces; it is not needed at run time. Entries carry a fixed date, so
  * that the same build gives the same zip (and a redeploy sees an unchanged code digest); the code
@@ -24,7 +25,7 @@ export function packageBundle(): { file: string; bytes: number; entries: string[
     "index.js",
     BUNDLE_FILE,
     CODE_CACHE_FILE,
-    ...BACKEND_FILES.flatMap(({ file }) => [file, cacheFileOf(file)]),
+    ...APART_FILES.flatMap(({ file }) => [file, cacheFileOf(file)]),
     NOTICES_FILE,
   ];
   const entries: Record<string, [Uint8Array, { mtime: Date; level: 9 }]> = Object.fromEntries(

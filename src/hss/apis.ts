@@ -1,9 +1,12 @@
-import { ScanOnPushError } from "../errors";
-import "../zod-setup";
 import * as z from "zod/mini";
 import type { SignedCaller, SignedRequest } from "../cloud/request";
 import { SignedCallError } from "../cloud/signed-client";
+import { ScanOnPushError } from "../errors";
 import type { Logger } from "../log";
+import { configureZod } from "../zod-setup";
+
+// This module builds its schemas as it loads (it loads only where its calls are made).
+configureZod();
 
 /**
  * The HSS calls around a scan, typed: what to ask (field names exactly as in HSS's API reference

@@ -1,7 +1,10 @@
-import "../zod-setup";
 import * as z from "zod/mini";
 import type { SignedAnswer, SignedCaller, SignedRequest } from "../cloud/request";
 import { bodySummary, SignedCallError } from "../cloud/signed-client";
+import { configureZod } from "../zod-setup";
+
+// This module builds its schemas as it loads (it loads only where its calls are made).
+configureZod();
 
 /**
  * SWR Enterprise Edition's namespaces and webhook policies ("triggers"), as Huawei's SDK models

@@ -93,6 +93,38 @@ describe("the packaged function", () => {
     await own.close();
   });
 
+  it("loads zod from its own file and cache when a schema is first built, never for a push", async () => {
+    // Prepare: one push, then a manual scan request (a direct invocation, checked with zod), in
+    // one fresh process
+    const own = await startHssEmulator({ rateLimit: false });
+    const env = { PATH: process.env.PATH, ...emulatorEnvironment(own), ...EVENT_ENV };
+    const event = (file: string) => readFileSync(join(EVENTS_DIR, file), "utf8");
+    const script = `const loaded = require(${JSON.stringify(join(folder, "index.js"))});
+      const context = { getRequestID: () => "zod", getRemainingTimeInMilliSeconds: () => 30000 };
+      const state = (answer) => ({ status: answer.statusCode ?? answer.status, caches: loaded.codeCaches(), zod: "__zod_globalConfig" in globalThis });
+      (async () => {
+        const pushed = state(await loaded.handler(${event("apig-swr-ee-push.json")}, context));
+        const requested = state(await loaded.handler(${event("direct-image-list.json")}, context));
+        process.stdout.write(JSON.stringify({ pushed, requested }));
+      })();`;
+
+    // Act
+    const { pushed, requested } = await new Promise<Record<string, unknown>>((resolve, reject) =>
+      execFile(process.execPath, ["-e", script], { env }, (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
+      ),
+    );
+    await own.close();
+
+    // Assess
+    expect(pushed).toEqual({ status: 202, caches: { [BUNDLE_FILE]: "used" }, zod: false });
+    expect(requested).toEqual({
+      status: "submitted",
+      caches: { [BUNDLE_FILE]: "used", "zod.js": "used" },
+      zod: true,
+    });
+  });
+
   it("handles every sample in events/ against the HSS emulator from a fresh process", async () => {
     // Prepare: a script that loads the artifact and runs each event, one JSON line per event
     const runner = join(mkdtempSync(join(tmpdir(), "runner-")), "run.js");
@@ -208,8 +240,13 @@ describe("the packaged function with a Redis queue", () => {
     const { pushed, timer, caches, tls } = await pushAndFlush(await startRedis());
 
     // Assess
-    // Both files ran from the code caches written beside them at build time.
-    expect(caches).toEqual({ "scan-on-push.js": "used", "redis-queue.js": "used" });
+    // Every file ran from the code cache written beside it at build time: zod's too, for the
+    // list call that follows the queued push right away.
+    expect(caches).toEqual({
+      "scan-on-push.js": "used",
+      "redis-queue.js": "used",
+      "zod.js": "used",
+    });
     // Node's tls is not loaded for a redis:// queue (scripts/bundle-stubs/on-first-use.ts).
     expect(tls).toBe(false);
     expect(pushed).toMatchObject({ status: "submitted", flush: { images_submitted: 1 } });
