@@ -13,11 +13,13 @@ import { buildReference } from "./build";
  * hashing it, compiling it from the cache, running its top level, then the first push split at the
  * HSS call (the handler until the request leaves, the request until HSS's answer, the answer until
  * the handler is done). Medians of COLD_PHASES_RUNS (20) runs each, interleaved. Run `npm run
- * build` first (npm run cold-phases does).
+ * build` first (npm run cold-phases does). COLD_PHASES_BASELINE=<another build's dist folder> times
+ * that build too, in the same runs, for a before/after comparison step by step.
  */
 
 const root = join(__dirname, "..");
 const RUNS = Number(process.env.COLD_PHASES_RUNS ?? 20);
+const BASELINE = process.env.COLD_PHASES_BASELINE;
 const pushEvent = readFileSync(join(root, "events", "apig-swr-ee-push.json"), "utf8").trim();
 const context = `{ getRequestID: () => "phases", getRemainingTimeInMilliSeconds: () => 30000 }`;
 
@@ -93,34 +95,36 @@ async function main() {
     LOG_LEVEL: "error",
   };
   try {
-    const product = join(root, "dist");
     const reference = mkdtempSync(join(tmpdir(), "cold-phases-reference-"));
     await buildReference(reference);
-    const samples: Record<"product" | "reference", number[][]> = { product: [], reference: [] };
+    const columns: Array<[string, string]> = [
+      ["product", join(root, "dist")],
+      ...(BASELINE ? [["baseline", BASELINE] as [string, string]] : []),
+      ["reference", reference],
+    ];
+    const samples = columns.map((): number[][] => []);
     for (let i = 0; i < RUNS + 2; i++) {
-      const one = JSON.parse(await run(probeOf(product), env)) as number[];
-      const other = JSON.parse(await run(probeOf(reference), env)) as number[];
-      if (i < 2) continue; // warm the file cache first
-      samples.product.push(one);
-      samples.reference.push(other);
+      for (const [k, [, folder]] of columns.entries()) {
+        const steps = JSON.parse(await run(probeOf(folder), env)) as number[];
+        if (i >= 2) samples[k]?.push(steps); // the first two runs warm the file cache
+      }
     }
-    const rows = STEPS.map((step, k) => {
-      const mine = median(samples.product.map((steps) => steps[k] ?? Number.NaN));
-      const theirs = median(samples.reference.map((steps) => steps[k] ?? Number.NaN));
-      return [step, mine, theirs] as const;
-    });
-    const width = Math.max(...STEPS.map((step) => step.length));
-    process.stdout.write(
-      `cold start by step, medians of ${RUNS} (ms) — Node.js ${process.version}\n\n${"step".padEnd(width)}  product  reference\n`,
+    const rows = STEPS.map(
+      (step, k) =>
+        [step, samples.map((runs) => median(runs.map((steps) => steps[k] ?? 0)))] as const,
     );
-    for (const [step, mine, theirs] of rows) {
-      process.stdout.write(
-        `${step.padEnd(width)}  ${mine.toFixed(2).padStart(7)}  ${theirs.toFixed(2).padStart(9)}\n`,
-      );
-    }
-    const sum = (index: 1 | 2) => rows.reduce((total, row) => total + row[index], 0);
+    const width = Math.max(...STEPS.map((step) => step.length));
+    const line = (label: string, values: number[]) =>
+      `${label.padEnd(width)}${values.map((value, k) => value.toFixed(2).padStart(Math.max(9, (columns[k]?.[0].length ?? 0) + 2))).join("")}\n`;
     process.stdout.write(
-      `${"total".padEnd(width)}  ${sum(1).toFixed(2).padStart(7)}  ${sum(2).toFixed(2).padStart(9)}\n`,
+      `cold start by step, medians of ${RUNS} (ms) — Node.js ${process.version}\n\n${"step".padEnd(width)}${columns.map(([name]) => name.padStart(Math.max(9, name.length + 2))).join("")}\n`,
+    );
+    for (const [step, values] of rows) process.stdout.write(line(step, values));
+    process.stdout.write(
+      line(
+        "total",
+        columns.map((_, k) => rows.reduce((total, [, values]) => total + (values[k] ?? 0), 0)),
+      ),
     );
   } finally {
     await emulator.close();
