@@ -69,7 +69,7 @@ export const REPLACED_MODULES: Replacement[] = [
     request: /^zod\/(mini|v4\/locales\/en\.js)$/,
     importer: /[\\/]src([\\/][\w-]+)*$/,
     file: join(stubs, "zod-on-first-use.ts"),
-    why: "zod loaded when a schema is first built, not when the modules that build schemas load: a push read by hand builds none (1.6 ms of a direct-mode cold start)",
+    why: "zod loaded when a schema is first built, not when the modules that build schemas load: a push read by hand builds none (with zod in the bundle, a direct-mode cold start took about 1.5 ms longer)",
   },
   {
     request: /^node:stream\/(web|promises)$/,
@@ -90,7 +90,7 @@ export const BACKEND_FILES = QUEUE_BACKENDS.flatMap(({ apart }) => (apart ? [apa
 /**
  * Libraries built apart: zod, which the bundle requires through its stand-in
  * (scripts/bundle-stubs/zod-on-first-use.ts) when a schema is first built. Even never run, zod in
- * the bundle cost a direct-mode cold start about 0.8 ms: its functions' entries in the bundle's
+ * the bundle cost a direct-mode cold start about 1.5 ms: its functions' entries in the bundle's
  * code cache, its modules' export objects built at load, and a young-generation scavenge before
  * the HSS request instead of while HSS answers (docs/performance.md). It shares nothing with the
  * bundle but the settings zod keeps on globalThis.

@@ -2,11 +2,12 @@ import type * as Loaded from "./zod-loaded";
 
 /**
  * zod, as the function's modules import it (`zod/mini`, and `zod/v4/locales/en.js` as this file's
- * default export), loaded when one of its functions is first called. Every schema the function
- * builds is built on first use (src/zod-setup.ts), and a push read by hand builds none; yet
- * importing zod ran its modules at every cold start (about 1.6 ms of a direct-mode cold start,
- * with the code-cache entries of its functions). A name missing here is an import esbuild cannot
- * match, and the build fails on it.
+ * default export), loaded when one of its functions is first called: `./zod-loaded` is built
+ * apart, as `zod.js` beside the bundle (scripts/build.ts), and run from its own code cache. Every
+ * schema the function builds is built on first use (src/zod-setup.ts), and a push read by hand
+ * builds none; yet with zod in the bundle a direct-mode cold start took about 1.5 ms longer
+ * (docs/performance.md). A name missing here is an import esbuild cannot match, and the build
+ * fails on it.
  */
 type Zod = typeof Loaded;
 type Call = (...args: unknown[]) => unknown;
