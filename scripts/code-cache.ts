@@ -43,13 +43,13 @@ export const SAMPLE_NOTIFICATIONS = {
  * (which compiles the bundle without a cache), handles the sample deliveries (`samples`: files of
  * events/, those above by default) against a loopback HSS emulator, configured as above, then
  * saves V8's code cache, which now holds every function those deliveries compiled. The files
- * built apart (`apart`: the Redis backend) are loaded too, and their caches written beside them.
- * One more push goes through a scan queue, as in the recommended deployment: a Redis queue on
+ * built apart (`apart`: the Redis backend, zod) are loaded too, and their caches written beside
+ * them. One more push goes through a scan queue, as in the recommended deployment: a Redis queue on
  * loopback when `redis-server` is installed, else the in-process one. Measured
  * (docs/performance.md): a cold start with a Redis queue 3.7 ms shorter for the queue's paths in
  * the bundle's cache, 2.7 ms more for the Redis backend's warmed against a server; direct mode
- * pays 0.5 ms for the larger cache. Run with the Node.js that builds; FunctionGraph's Node.js 20 shares its V8 major
- * version, and a cache V8 rejects only costs the compile it would have saved.
+ * pays 0.5 ms for the larger cache. Run with the Node.js that builds; FunctionGraph's Node.js 20
+ * shares its V8 major version, and a cache V8 rejects only costs the compile it would have saved.
  */
 export async function writeCodeCache(
   outdir: string,

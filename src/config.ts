@@ -14,14 +14,17 @@ import {
 import {
   anyText,
   bySchema,
+  type Field,
   flag,
   integer,
   json,
+  objectField,
   oneOf,
   optional,
   type Rule,
-  type Say,
+  recordField,
   text,
+  textField,
   url,
   wholeNumber,
   withDefault,
@@ -72,48 +75,30 @@ export const HSS_REGIONS = [
 // HSS takes instance ids and URLs of at most 256 characters: a longer configured one fails here.
 const instanceText = text({ max: 256 });
 
-/**
- * SWR_INSTANCES: registry host → instance id, or `{ "id": …, "url": … }`. Hosts are compared in
- * lower case.
- */
-function instanceMap(document: unknown, say: Say) {
-  if (typeof document !== "object" || document === null || Array.isArray(document)) {
-    return say(`must be a JSON object such as ${INSTANCES_EXAMPLE}`);
+const instanceField = textField({ max: 256, trim: true });
+const instanceObject = objectField({ id: instanceField, url: instanceField }, ["id"]);
+
+/** One SWR_INSTANCES entry: an instance id, or `{ "id": …, "url": … }`. */
+const instanceEntry: Field<{ id: string; url: string | undefined }> = (value, say, at) => {
+  if (typeof value === "string") {
+    const id = instanceField(value, say, at);
+    return id === undefined ? undefined : { id, url: undefined };
   }
-  const map: Record<string, { id: string; url: string | undefined }> = {};
-  for (const [key, value] of Object.entries(document)) {
-    const host = key.trim().toLowerCase();
-    if (host === "") {
-      say("a registry host must not be empty", [key]);
-      continue;
-    }
-    const within = (message: string, inside: ReadonlyArray<PropertyKey> = []) =>
-      say(message, [key, ...inside]);
-    if (typeof value === "string") {
-      const id = instanceText(value, within);
-      if (id !== undefined) map[host] = { id, url: undefined };
-      continue;
-    }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      within('must be an instance id, or {"id": "…", "url": "…"}');
-      continue;
-    }
-    const entry = value as Record<string, unknown>;
-    const unknown = Object.keys(entry).find((field) => field !== "id" && field !== "url");
-    if (unknown !== undefined) {
-      within(`unknown field "${unknown.slice(0, 40)}"; an instance has id and url`, [unknown]);
-      continue;
-    }
-    const field = (name: "id" | "url") =>
-      typeof entry[name] === "string"
-        ? instanceText(entry[name] as string, (message) => within(message, [name]))
-        : within("must be text", [name]);
-    const id = field("id");
-    const url = entry.url === undefined ? undefined : field("url");
-    if (id !== undefined && (entry.url === undefined || url !== undefined)) map[host] = { id, url };
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return say('must be an instance id, or {"id": "…", "url": "…"}', at);
   }
-  return map;
-}
+  const entry = instanceObject(value, say, at);
+  return entry && { id: entry.id, url: entry.url };
+};
+
+/** A registry host, compared in lower case. */
+const hostField: Field<string> = (value, say, at) => {
+  const host = String(value).trim().toLowerCase();
+  return host === "" ? say("a registry host must not be empty", at) : host;
+};
+
+/** SWR_INSTANCES: registry host → instance. */
+const instanceMap = recordField(hostField, instanceEntry);
 const INSTANCES_EXAMPLE = '{"registry.example.com":"instance-id"}';
 
 /**

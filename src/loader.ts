@@ -9,8 +9,9 @@ import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, cacheFileOf } from "./bundle-file
  * (`scan-on-push.js`) with the V8 code cache written beside it at build time
  * (`scan-on-push.js.cache`), so that a cold instance deserialises the compiled functions of a push
  * instead of compiling them again (13–25 ms of a cold start on the build machine, a quarter of
- * it or more: docs/performance.md). The files built apart (the Redis backend, `redis-queue.js`,
- * which the bundle requires only with a Redis queue) are run the same way, from their own cache.
+ * it or more: docs/performance.md). The files built apart, which the bundle requires only when it
+ * needs them (the Redis backend `redis-queue.js` with a Redis queue; `zod.js` when a schema is
+ * first built), are run the same way, from their own cache.
  *
  * A cache holds V8 bytecode for one exact file: it starts with the file's SHA-256 and is ignored
  * when that differs; V8 itself rejects it when its version or flags differ from the build's.
@@ -56,8 +57,8 @@ function runBuilt(file: string, requireFor: (id: string) => unknown): Built {
 const apart = new Map<string, Built>();
 
 /**
- * The bundle's `require`: a file of the build (`./redis-queue.js`) runs from its code cache,
- * once; anything else is Node's, resolved beside this file.
+ * The bundle's `require`: a file of the build (`./redis-queue.js`, `./zod.js`) runs from its code
+ * cache, once; anything else is Node's, resolved beside this file.
  */
 export function requireBuilt(id: string): unknown {
   if (!id.startsWith("./")) return require(id);
@@ -77,18 +78,20 @@ export const codeCache: CodeCacheUse = bundle.codeCache;
 export const handler = bundleHandler;
 export const createHandler = bundleCreateHandler;
 
+/** The files run so far, by file name: the bundle, then each file built apart. */
+const runSoFar = (): Array<[string, Built]> => [
+  [BUNDLE_FILE, bundle],
+  ...[...apart].map(([id, built]): [string, Built] => [id.slice(2), built]),
+];
+
 /** Whether each file run so far ran from its code cache, by file name. */
 export function codeCaches(): Record<string, CodeCacheUse> {
-  return Object.fromEntries([
-    [BUNDLE_FILE, bundle.codeCache],
-    ...[...apart].map(([id, built]) => [id.slice(2), built.codeCache]),
-  ]);
+  return Object.fromEntries(runSoFar().map(([file, built]) => [file, built.codeCache]));
 }
 
 /** The code caches to write beside the files run so far, by cache file name. */
 export function createCodeCaches(): Record<string, Buffer> {
-  return Object.fromEntries([
-    [cacheFileOf(BUNDLE_FILE), bundle.createCodeCache()],
-    ...[...apart].map(([id, built]) => [cacheFileOf(id.slice(2)), built.createCodeCache()]),
-  ]);
+  return Object.fromEntries(
+    runSoFar().map(([file, built]) => [cacheFileOf(file), built.createCodeCache()]),
+  );
 }

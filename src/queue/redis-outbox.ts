@@ -9,7 +9,7 @@ import type { AlertOutbox, OutboxEntry } from "../notify/outbox";
  *   outbox             hash  key → JSON of the alert entry (its tags kept apart, below)
  *   outbox-tags        hash  key → the tags, one per line (merged by later pushes of the digest)
  *   outbox-dead        hash  key → JSON of a dead alert (with `last_error`)
- *   outbox-dead-at     hash  key → epoch ms it was buried (dropped after DEAD_LETTER_RETENTION_DAYS)
+ *   outbox-buried      zset  key → epoch ms it was buried (dropped after DEAD_LETTER_RETENTION_DAYS)
  *   outbox-due:<ch>    zset  key → epoch ms from which it may be claimed (one per channel)
  *   alert-sent:<key>   string, expiring after NOTIFY_DEDUPE_DAYS: this key was delivered
  *   rate:<ch>          zset  send token → epoch ms (the channel's sends in its longest window)
@@ -80,21 +80,21 @@ end
 return 1
 `;
 
-/** KEYS: outbox, due, dead, dead-at. ARGV: key, JSON pairs. */
+/** KEYS: outbox, due, dead, buried. ARGV: key, JSON pairs. */
 export const OUTBOX_BURY = `${NOW}
 for i = 1, #ARGV, 2 do
   redis.call('HDEL', KEYS[1], ARGV[i])
   redis.call('ZREM', KEYS[2], ARGV[i])
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
-  redis.call('HSET', KEYS[4], ARGV[i], now)
+  redis.call('ZADD', KEYS[4], now, ARGV[i])
 end
 return 1
 `;
 
-/** KEYS: dead, outbox, due, dead-at. ARGV: key, JSON. 1 when it was dead and waits again. */
+/** KEYS: dead, outbox, due, buried. ARGV: key, JSON. 1 when it was dead and waits again. */
 export const OUTBOX_REVIVE = `${NOW}
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], now, ARGV[1])
 return 1
@@ -136,26 +136,26 @@ return {0, nextAt}
 `;
 
 /**
- * KEYS: dead, dead-at, outbox, tags. ARGV: retention ms. Drops the dead alerts buried longer ago
- * (their tags too, unless the key waits again); a dead alert without a burial time (buried before
- * times were kept) is stamped now. Returns how many were dropped.
+ * KEYS: dead, buried, outbox, tags. ARGV: retention ms. Drops the dead alerts buried longer ago
+ * (their tags too, unless the key waits again), 1000 a run, found through the burial index as the
+ * queue's dead letters are (redis-scripts.ts, PRUNE); a dead alert buried before the index
+ * existed is indexed now, once. Returns how many were dropped.
  */
 export const OUTBOX_PRUNE = `${NOW}
 local retention = tonumber(ARGV[1])
 if retention <= 0 then return 0 end
-local dropped = 0
-for _, key in ipairs(redis.call('HKEYS', KEYS[1])) do
-  local at = tonumber(redis.call('HGET', KEYS[2], key))
-  if not at then
-    redis.call('HSET', KEYS[2], key, now)
-  elseif at < now - retention then
-    redis.call('HDEL', KEYS[1], key)
-    redis.call('HDEL', KEYS[2], key)
-    if redis.call('HEXISTS', KEYS[3], key) == 0 then redis.call('HDEL', KEYS[4], key) end
-    dropped = dropped + 1
+if redis.call('ZCARD', KEYS[2]) < redis.call('HLEN', KEYS[1]) then
+  for _, key in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if not redis.call('ZSCORE', KEYS[2], key) then redis.call('ZADD', KEYS[2], now, key) end
   end
 end
-return dropped
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - retention, 'LIMIT', 0, 1000)
+for _, key in ipairs(old) do
+  redis.call('HDEL', KEYS[1], key)
+  redis.call('ZREM', KEYS[2], key)
+  if redis.call('HEXISTS', KEYS[3], key) == 0 then redis.call('HDEL', KEYS[4], key) end
+end
+return #old
 `;
 
 export const OUTBOX_SCRIPTS = {
@@ -206,7 +206,7 @@ class RedisOutbox implements AlertOutbox {
   private readonly OUTBOX: string;
   private readonly TAGS: string;
   private readonly DEAD: string;
-  private readonly DEAD_AT: string;
+  private readonly BURIED: string;
 
   constructor(
     private readonly redis: OutboxRedis,
@@ -215,7 +215,7 @@ class RedisOutbox implements AlertOutbox {
     this.OUTBOX = `${prefix}outbox`;
     this.TAGS = `${prefix}outbox-tags`;
     this.DEAD = `${prefix}outbox-dead`;
-    this.DEAD_AT = `${prefix}outbox-dead-at`;
+    this.BURIED = `${prefix}outbox-buried`;
   }
 
   private due(channel: string) {
@@ -297,7 +297,7 @@ class RedisOutbox implements AlertOutbox {
         this.OUTBOX,
         this.due(channel),
         this.DEAD,
-        this.DEAD_AT,
+        this.BURIED,
         ...group.flatMap((entry) => [entry.key, withoutTags(entry)]),
       ]);
     }
@@ -352,7 +352,7 @@ class RedisOutbox implements AlertOutbox {
           this.DEAD,
           this.OUTBOX,
           this.due(entry.channel),
-          this.DEAD_AT,
+          this.BURIED,
           entry.key,
           JSON.stringify(revived),
         ]),
@@ -366,7 +366,7 @@ class RedisOutbox implements AlertOutbox {
       await this.redis.run("outboxPrune", [
         4,
         this.DEAD,
-        this.DEAD_AT,
+        this.BURIED,
         this.OUTBOX,
         this.TAGS,
         Math.max(0, Math.round(retentionMs)),

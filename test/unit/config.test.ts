@@ -97,6 +97,15 @@ describe("configuration", () => {
     });
   });
 
+  it("keeps a registry host named __proto__ as a host, not as the map's prototype", () => {
+    const config = loadConfig({
+      HSS_REGION: "cn-north-4",
+      SWR_INSTANCES: '{"__proto__":"inst-a"}',
+    });
+    expect(Object.hasOwn(config.swr.instancesByHost, "__proto__")).toBe(true);
+    expect(Object.getPrototypeOf(config.swr.instancesByHost)).toBe(Object.prototype);
+  });
+
   it("explains a malformed SWR_INSTANCES", () => {
     expect(() => loadConfig({ HSS_REGION: "cn-north-4", SWR_INSTANCES: "registry=inst" })).toThrow(
       /SWR_INSTANCES: must be a JSON object/,
@@ -117,7 +126,7 @@ describe("configuration", () => {
     ) as ConfigError;
     expect(error.problems).toEqual([
       expect.stringMatching(/^SWR_INSTANCES at long\.example\.com: must be at most 256 characters/),
-      expect.stringMatching(/^SWR_INSTANCES at typo\.example\.com\.uri: unknown field "uri"/),
+      expect.stringMatching(/^SWR_INSTANCES at typo\.example\.com: has no field "uri"/),
       expect.stringMatching(/^SWR_INSTANCES at number\.example\.com: must be an instance id/),
     ]);
   });

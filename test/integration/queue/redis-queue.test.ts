@@ -120,11 +120,11 @@ describe("dead alerts kept by an earlier version", () => {
 
       // Act, Assess: stamped at the first prune, dropped once the retention has passed
       expect(await queue.prune()).toMatchObject({ dead_alerts: 0 });
-      expect(await admin.hexists(`${PREFIX}outbox-dead-at`, "old-key")).toBe(1);
+      expect(await admin.zscore(`${PREFIX}outbox-buried`, "old-key")).not.toBeNull();
       await sleep(600);
       expect(await queue.prune()).toMatchObject({ dead_alerts: 1 });
       expect(await admin.hlen(`${PREFIX}outbox-dead`)).toBe(0);
-      expect(await admin.hlen(`${PREFIX}outbox-dead-at`)).toBe(0);
+      expect(await admin.zcard(`${PREFIX}outbox-buried`)).toBe(0);
     } finally {
       await queue.close();
       await admin.quit();
