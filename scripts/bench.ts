@@ -17,6 +17,7 @@ import { planPushScans, splitIntoBatches } from "../src/scan-plan";
 import { REDIS_SERVER, startRedis } from "../test/support/redis-server";
 import { buildReference } from "./build";
 import { SAMPLE_NOTIFICATIONS } from "./code-cache";
+import { pairedRatio, quantile } from "./support/statistics";
 
 /**
  * `npm run bench`: measures, on this machine and in one run, what serverless users feel: the cold
@@ -36,11 +37,10 @@ const WARM_EVENTS = Number(process.env.BENCH_WARM_EVENTS ?? 2000);
 const SECRET = "sample-webhook-secret-change-me";
 const pushEvent = readFileSync(join(root, "events", "apig-swr-ee-push.json"), "utf8");
 
-const quantile = (values: number[], q: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1) + 0.5))] as number;
-};
 const fmt = (ms: number) => `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
+
+const fmtRatio = ({ median, low, high }: ReturnType<typeof pairedRatio>, digits = 2) =>
+  `${median.toFixed(digits)}× (95% ${low.toFixed(digits)}–${high.toFixed(digits)})`;
 
 interface ProcessRun {
   ms: number;
@@ -115,79 +115,69 @@ function copyWithoutCodeCache(): string {
   return join(folder, "index.js");
 }
 
+type ColdSeries =
+  | "bare"
+  | "floor"
+  | "cold"
+  | "noCache"
+  | "loadOnly"
+  | "bound"
+  | "reference"
+  | "withChannels"
+  | "baselineCold";
+
+/** What a series' process wrote, checked: each function answered 202, from its code cache. */
+function checkColdRun(series: ColdSeries, output: string): void {
+  if (!["cold", "reference", "withChannels", "baselineCold"].includes(series)) return;
+  const { status, codeCache } = JSON.parse(output) as { status: number; codeCache: string };
+  if (status !== 202) throw new Error(`${series}: the function answered ${output}`);
+  if (series === "reference" && codeCache !== "used") {
+    throw new Error(`the reference function ran without its code cache: ${output}`);
+  }
+}
+
 async function coldStart(env: NodeJS.ProcessEnv) {
   const noCacheBundle = copyWithoutCodeCache();
   // The least a function doing this job can be, shipped as this one is (scripts/build.ts).
   const referenceFolder = mkdtempSync(join(tmpdir(), "bench-reference-"));
   await buildReference(referenceFolder);
-  const referenceScript = coldScriptOf(join(referenceFolder, "index.js"));
-  const reference: number[] = [];
-  const bare: number[] = [];
-  const floor: number[] = [];
-  const cold: number[] = [];
-  const noCache: number[] = [];
-  const loadOnly: number[] = [];
-  const bound: number[] = [];
-  const withChannels: number[] = [];
-  const rss: number[] = [];
-  const baselineCold: number[] = [];
-  const codeCache = new Set<string>();
-  // Interleaved, so that drift in the machine's load affects every series alike.
-  for (let i = 0; i < COLD_RUNS + 2; i++) {
-    const bareRun = await timeProcess(["-e", ""], env);
-    const floorRun = await timeProcess(["-e", floorScript], env);
-    const coldRun = await timeProcess(["-e", coldScript], env);
-    const noCacheRun = await timeProcess(["-e", coldScriptOf(noCacheBundle)], env);
-    const loadRun = await timeProcess(["-e", loadOnlyScript], env);
-    const boundRun = await timeProcess(["-e", boundScript], env);
-    const referenceRun = await timeProcess(["-e", referenceScript], env);
+  const series: Array<[ColdSeries, string, NodeJS.ProcessEnv]> = [
+    ["bare", "", env],
+    ["floor", floorScript, env],
+    ["cold", coldScript, env],
+    ["noCache", coldScriptOf(noCacheBundle), env],
+    ["loadOnly", loadOnlyScript, env],
+    ["bound", boundScript, env],
+    ["reference", coldScriptOf(join(referenceFolder, "index.js")), env],
     // A deployment with chat channels reads and checks them at every cold start.
-    const channelsRun = await timeProcess(["-e", coldScript], { ...env, ...SAMPLE_NOTIFICATIONS });
-    if ((JSON.parse(channelsRun.output) as { status: number }).status !== 202) {
-      throw new Error(`the function with chat channels answered ${channelsRun.output}`);
+    ["withChannels", coldScript, { ...env, ...SAMPLE_NOTIFICATIONS }],
+    ...(baseline
+      ? [["baselineCold", coldScriptOf(baseline), env] as [ColdSeries, string, NodeJS.ProcessEnv]]
+      : []),
+  ];
+  const times = Object.fromEntries(series.map(([name]) => [name, [] as number[]])) as Record<
+    ColdSeries,
+    number[]
+  >;
+  const rss: number[] = [];
+  const codeCache = new Set<string>();
+  // Interleaved, so that drift in the machine's load affects every series alike, in an order
+  // that turns by one each round, so that no series always runs after the same one (the paired
+  // ratios would hold that order's effect).
+  for (let i = 0; i < COLD_RUNS + 2; i++) {
+    for (let k = 0; k < series.length; k++) {
+      const [name, script, runEnv] = series[(i + k) % series.length] as (typeof series)[number];
+      const run = await timeProcess(["-e", script], runEnv);
+      checkColdRun(name, run.output);
+      if (name === "cold") {
+        const result = JSON.parse(run.output) as { codeCache: string; maxRssKb: number };
+        codeCache.add(result.codeCache);
+        if (i >= 2) rss.push(result.maxRssKb / 1024);
+      }
+      if (i >= 2) times[name].push(run.ms); // the first two rounds warm the file cache
     }
-    const referenceResult = JSON.parse(referenceRun.output) as {
-      status: number;
-      codeCache: string;
-    };
-    if (referenceResult.status !== 202 || referenceResult.codeCache !== "used") {
-      throw new Error(`the reference function answered ${referenceRun.output}`);
-    }
-    const baselineRun = baseline
-      ? await timeProcess(["-e", coldScriptOf(baseline)], env)
-      : undefined;
-    const result = JSON.parse(coldRun.output) as {
-      status: number;
-      codeCache: string;
-      maxRssKb: number;
-    };
-    if (result.status !== 202) throw new Error(`cold invocation answered ${result.status}`);
-    codeCache.add(result.codeCache);
-    if (i < 2) continue; // warm the file cache first
-    bare.push(bareRun.ms);
-    floor.push(floorRun.ms);
-    cold.push(coldRun.ms);
-    noCache.push(noCacheRun.ms);
-    loadOnly.push(loadRun.ms);
-    bound.push(boundRun.ms);
-    withChannels.push(channelsRun.ms);
-    reference.push(referenceRun.ms);
-    rss.push(result.maxRssKb / 1024);
-    if (baselineRun) baselineCold.push(baselineRun.ms);
   }
-  return {
-    bare,
-    floor,
-    cold,
-    noCache,
-    loadOnly,
-    bound,
-    withChannels,
-    reference,
-    rss,
-    baselineCold,
-    codeCache: [...codeCache],
-  };
+  return { ...times, baselineCold: times.baselineCold ?? [], rss, codeCache: [...codeCache] };
 }
 
 /**
@@ -213,10 +203,12 @@ loaded.handler(event, { getRequestID: () => "bench", getRemainingTimeInMilliSeco
   const baselineCold: number[] = [];
   try {
     for (let i = 0; i < COLD_RUNS + 2; i++) {
+      // Each first in every other round, so that the order's effect cancels out.
+      const baselineFirst = baseline !== undefined && i % 2 === 1;
+      const early = baselineFirst ? await timeProcess(["-e", script(baseline)], queued) : undefined;
       const run = await timeProcess(["-e", script(bundle)], queued);
-      const baselineRun = baseline
-        ? await timeProcess(["-e", script(baseline)], queued)
-        : undefined;
+      const baselineRun =
+        early ?? (baseline ? await timeProcess(["-e", script(baseline)], queued) : undefined);
       for (const { output } of [run, ...(baselineRun ? [baselineRun] : [])]) {
         const { status } = JSON.parse(output) as { status: number };
         if (status >= 300) throw new Error(`a cold start with a Redis queue answered ${status}`);
@@ -465,7 +457,7 @@ async function main() {
       [
         "cold start ÷ floor",
         `${(coldMedian / floorMedian).toFixed(2)}×`,
-        "target ≤ 1.15× (paired in this run)",
+        `target ≤ 1.15×; paired by round: ${fmtRatio(pairedRatio(cold.cold, cold.floor))}`,
       ],
       [
         "  with chat channels configured",
@@ -477,7 +469,7 @@ async function main() {
             [
               "  with a Redis queue (SCAN_QUEUE)",
               `median ${fmt(quantile(queued.cold, 0.5))}`,
-              `${(quantile(queued.cold, 0.5) / floorMedian).toFixed(2)}× floor: loads the Redis backend, connects, queues${baseline ? `; baseline ${fmt(quantile(queued.baselineCold, 0.5))}, this build ÷ baseline ${(quantile(queued.cold, 0.5) / quantile(queued.baselineCold, 0.5)).toFixed(3)}×` : ""}`,
+              `${(quantile(queued.cold, 0.5) / floorMedian).toFixed(2)}× floor: loads the Redis backend, connects, queues${baseline ? `; baseline ${fmt(quantile(queued.baselineCold, 0.5))}, this build ÷ baseline ${(quantile(queued.cold, 0.5) / quantile(queued.baselineCold, 0.5)).toFixed(3)}×, paired by round ${fmtRatio(pairedRatio(queued.cold, queued.baselineCold), 3)}` : ""}`,
             ],
           ] as Array<[string, string, string]>)
         : ([["  with a Redis queue", "not measured", "no redis-server installed"]] as Array<
@@ -491,12 +483,12 @@ async function main() {
       [
         "  reference function ÷ floor",
         `${(quantile(cold.reference, 0.5) / floorMedian).toFixed(2)}×`,
-        `median ${fmt(quantile(cold.reference, 0.5))}: reads the push, signs with the SDK core, POSTs; code cache (scripts/reference-function.ts)`,
+        `median ${fmt(quantile(cold.reference, 0.5))}: reads the push, signs with the SDK core, POSTs; code cache (scripts/reference-function.ts); paired by round: ${fmtRatio(pairedRatio(cold.reference, cold.floor))}`,
       ],
       [
         "cold start ÷ reference function",
         `${(coldMedian / quantile(cold.reference, 0.5)).toFixed(2)}×`,
-        "what the product's checks, limits, logs and answers cost at a cold start",
+        `what the product's checks, limits, logs and answers cost at a cold start; paired by round: ${fmtRatio(pairedRatio(cold.cold, cold.reference))}`,
       ],
       [
         "  code cache",
@@ -508,7 +500,7 @@ async function main() {
             [
               "  baseline (BENCH_BASELINE) cold start",
               `median ${fmt(quantile(cold.baselineCold, 0.5))}`,
-              `this build ÷ baseline ${(coldMedian / quantile(cold.baselineCold, 0.5)).toFixed(3)}×`,
+              `this build ÷ baseline ${(coldMedian / quantile(cold.baselineCold, 0.5)).toFixed(3)}×; paired by round: ${fmtRatio(pairedRatio(cold.cold, cold.baselineCold), 3)}`,
             ],
           ] as Array<[string, string, string]>)
         : []),
