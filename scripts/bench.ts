@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -14,7 +14,7 @@ import { parseRegistryPayload } from "../src/formats";
 import type { ScanBatch } from "../src/hss/batch-scan-request";
 import { timerEvent } from "../src/runners/server";
 import { planPushScans, splitIntoBatches } from "../src/scan-plan";
-import { REDIS_SERVER, startRedis } from "../test/support/redis-server";
+import { redisServerInstalled, startRedis } from "../test/support/redis-server";
 import { buildReference } from "./build";
 import { SAMPLE_NOTIFICATIONS } from "./code-cache";
 import { pairedRatio, quantile } from "./support/statistics";
@@ -187,7 +187,7 @@ async function coldStart(env: NodeJS.ProcessEnv) {
  * skipped as already queued.
  */
 async function redisColdStart(env: NodeJS.ProcessEnv) {
-  if (spawnSync(REDIS_SERVER, ["--version"]).status !== 0) return undefined;
+  if (!redisServerInstalled()) return undefined;
   const redis = await startRedis({ persistence: "none" });
   const script = (file: string) => `
 const loaded = require(${JSON.stringify(file)});
@@ -203,19 +203,18 @@ loaded.handler(event, { getRequestID: () => "bench", getRemainingTimeInMilliSeco
   const baselineCold: number[] = [];
   try {
     for (let i = 0; i < COLD_RUNS + 2; i++) {
-      // Each first in every other round, so that the order's effect cancels out.
-      const baselineFirst = baseline !== undefined && i % 2 === 1;
-      const early = baselineFirst ? await timeProcess(["-e", script(baseline)], queued) : undefined;
-      const run = await timeProcess(["-e", script(bundle)], queued);
-      const baselineRun =
-        early ?? (baseline ? await timeProcess(["-e", script(baseline)], queued) : undefined);
-      for (const { output } of [run, ...(baselineRun ? [baselineRun] : [])]) {
-        const { status } = JSON.parse(output) as { status: number };
+      // With a baseline, each runs first in every other round, so that the order's effect cancels.
+      const files: Array<[number[], string]> = [
+        [cold, bundle],
+        ...(baseline ? [[baselineCold, baseline] as [number[], string]] : []),
+      ];
+      if (i % 2 === 1) files.reverse();
+      for (const [times, file] of files) {
+        const run = await timeProcess(["-e", script(file)], queued);
+        const { status } = JSON.parse(run.output) as { status: number };
         if (status >= 300) throw new Error(`a cold start with a Redis queue answered ${status}`);
+        if (i >= 2) times.push(run.ms); // the first two rounds warm the file cache
       }
-      if (i < 2) continue;
-      cold.push(run.ms);
-      if (baselineRun) baselineCold.push(baselineRun.ms);
     }
   } finally {
     await redis.close();

@@ -1,11 +1,11 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Script } from "node:vm";
 import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, cacheFileOf } from "../src/bundle-files";
 import { emulatorEnvironment, startHssEmulator } from "../src/emulator/hss-emulator";
-import { REDIS_SERVER, startRedis } from "../test/support/redis-server";
+import { redisServerInstalled, startRedis } from "../test/support/redis-server";
 
 const root = join(__dirname, "..");
 /** The deliveries a cold instance most often handles first: what the cache is warmed with. */
@@ -61,7 +61,7 @@ export async function writeCodeCache(
   // queue: Redis when redis-server is installed (the Redis backend's cache then holds what such a
   // push runs, not only what runs when the file loads), else the in-process queue.
   const redis =
-    apart.length > 0 && spawnSync(REDIS_SERVER, ["--version"]).status === 0
+    apart.length > 0 && redisServerInstalled()
       ? await startRedis({ persistence: "none" })
       : undefined;
   try {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { BUNDLE_FILE, CODE_CACHE_DIGEST_BYTES, CODE_CACHE_FILE } from "../src/bundle-files";
 import { emulatorEnvironment, startHssEmulator } from "../src/emulator/hss-emulator";
 import { buildReference } from "./build";
+import { quantile } from "./support/statistics";
 
 /**
  * `npm run cold-phases`: where a cold start's time goes, step by step, for the built function and
@@ -12,7 +13,7 @@ import { buildReference } from "./build";
  * Node.js processes against a loopback HSS emulator: reading the bundle and its code cache,
  * hashing it, compiling it from the cache, running its top level, then the first push split at the
  * HSS call (the handler until the request leaves, the request until HSS's answer, the answer until
- * the handler is done). Medians of COLD_PHASES_RUNS (20) runs each, interleaved. Run `npm run
+ * the handler is done). Medians of COLD_PHASES_RUNS (20) runs each, interleaved in a turning order. Run `npm run
  * build` first (npm run cold-phases does). COLD_PHASES_BASELINE=<another build's dist folder> times
  * that build too, in the same runs, for a before/after comparison step by step.
  */
@@ -83,9 +84,6 @@ function run(script: string, env: NodeJS.ProcessEnv): Promise<string> {
   });
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
-
 async function main() {
   const emulator = await startHssEmulator({ rateLimit: false });
   const env: NodeJS.ProcessEnv = {
@@ -103,15 +101,25 @@ async function main() {
       ["reference", reference],
     ];
     const samples = columns.map((): number[][] => []);
+    // In an order that turns by one each run, so that no build always runs after the same one.
     for (let i = 0; i < RUNS + 2; i++) {
-      for (const [k, [, folder]] of columns.entries()) {
-        const steps = JSON.parse(await run(probeOf(folder), env)) as number[];
+      for (let j = 0; j < columns.length; j++) {
+        const k = (i + j) % columns.length;
+        const steps = JSON.parse(await run(probeOf(columns[k]?.[1] as string), env)) as number[];
         if (i >= 2) samples[k]?.push(steps); // the first two runs warm the file cache
       }
     }
     const rows = STEPS.map(
       (step, k) =>
-        [step, samples.map((runs) => median(runs.map((steps) => steps[k] ?? 0)))] as const,
+        [
+          step,
+          samples.map((runs) =>
+            quantile(
+              runs.map((steps) => steps[k] ?? 0),
+              0.5,
+            ),
+          ),
+        ] as const,
     );
     const width = Math.max(...STEPS.map((step) => step.length));
     const line = (label: string, values: number[]) =>

@@ -1,4 +1,5 @@
 import { httpError } from "./errors";
+import { isObject } from "./variables";
 
 /**
  * How an event reached the function: through an HTTP trigger (FunctionGraph APIG, AWS API
@@ -34,9 +35,6 @@ export interface ScheduleDelivery {
 export type Delivery = HttpDelivery | DirectDelivery | ScheduleDelivery;
 
 type Fields = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Fields =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 export function recogniseDelivery(event: unknown): Delivery {
   if (!isObject(event)) return { kind: "direct", payload: event };

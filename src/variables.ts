@@ -196,7 +196,8 @@ export const listField =
 type Fields = Record<string, Field<unknown>>;
 type Read<F extends Fields> = { [K in keyof F]?: F[K] extends Field<infer T> ? T : never };
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
+/** A JSON object: not null, not a list. */
+export const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** An object of these fields only (another is named as unknown), `required` among them. */

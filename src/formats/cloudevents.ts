@@ -1,3 +1,4 @@
+import { isObject } from "../variables";
 import { harborDefaultFormat } from "./harbor-default";
 import { pushedImagesOf, readHarborEventData } from "./harbor-event-data";
 import { invalidPayload } from "./invalid-payload";
@@ -11,9 +12,6 @@ import type { RegistryEvent, RegistryFormat } from "./registry-event";
  * CloudEvents of other kinds are acknowledged and ignored: an event router retries what is refused.
  */
 const HARBOR_PUSH = "harbor.artifact.pushed";
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 export const cloudEventFormat: RegistryFormat = {
   name: "cloudevents",

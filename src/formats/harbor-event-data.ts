@@ -1,3 +1,4 @@
+import { isObject } from "../variables";
 import type { PayloadIssue } from "./invalid-payload";
 import type { PushedImage } from "./registry-event";
 
@@ -17,9 +18,6 @@ export interface HarborEventData {
 export type EventDataResult =
   | { success: true; data: HarborEventData }
   | { success: false; error: { issues: PayloadIssue[] } };
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** A field Harbor may omit or null: text when it is non-empty text, else undefined. */
 function maybeText(
@@ -50,7 +48,7 @@ function resourcesOf(value: unknown, issues: PayloadIssue[]): HarborEventData["r
   }
   return value.flatMap((resource, index) => {
     const path = ["resources", index];
-    if (!isRecord(resource)) {
+    if (!isObject(resource)) {
       issues.push({ path, message: "expected an object" });
       return [];
     }
@@ -64,7 +62,7 @@ function resourcesOf(value: unknown, issues: PayloadIssue[]): HarborEventData["r
 }
 
 function repositoryOf(value: unknown, issues: PayloadIssue[]) {
-  if (!isRecord(value)) {
+  if (!isObject(value)) {
     issues.push({ path: ["repository"], message: "expected an object" });
     return undefined;
   }
@@ -87,7 +85,7 @@ function repositoryOf(value: unknown, issues: PayloadIssue[]) {
 
 /** Reads `event_data`: the push's resources and repository, or every issue found in it. */
 export function readHarborEventData(value: unknown): EventDataResult {
-  if (!isRecord(value)) {
+  if (!isObject(value)) {
     return { success: false, error: { issues: [{ path: [], message: "expected an object" }] } };
   }
   const issues: PayloadIssue[] = [];

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -34,6 +34,10 @@ export interface RedisOptions {
 }
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? "redis-server";
+
+/** Whether this machine has redis-server (the build and the bench use one when it does). */
+export const redisServerInstalled = (): boolean =>
+  spawnSync(REDIS_SERVER, ["--version"]).status === 0;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
