@@ -13,8 +13,8 @@ import { quantile } from "./support/statistics";
  * Node.js processes against a loopback HSS emulator: reading the bundle and its code cache,
  * hashing it, compiling it from the cache, running its top level, then the first push split at the
  * HSS call (the handler until the request leaves, the request until HSS's answer, the answer until
- * the handler is done). Medians of COLD_PHASES_RUNS (20) runs each, interleaved in a turning order. Run `npm run
- * build` first (npm run cold-phases does). COLD_PHASES_BASELINE=<another build's dist folder> times
+ * the handler is done). Medians of COLD_PHASES_RUNS (20) runs each, interleaved in a turning
+ * order. Run `npm run build` first (npm run cold-phases does). COLD_PHASES_BASELINE=<another build's dist folder> times
  * that build too, in the same runs, for a before/after comparison step by step.
  */
 

@@ -141,8 +141,8 @@ export const bySchema =
  * Reads one value inside a JSON document (`at`: where it is) and says what is wrong there. The
  * JSON variables read at every cold start of a deployment that sets them (the chat channels and
  * routes) are read with these, not with schemas: starting zod, building their schemas and
- * parsing took some 4 ms of such a cold start (docs/performance.md). A value is never echoed, only its kind: it
- * may be a secret.
+ * parsing took some 4 ms of such a cold start (docs/performance.md). A value is never echoed,
+ * only its kind: it may be a secret; an unknown field's name is cut to 40 characters.
  */
 export type Field<T> = (value: unknown, say: Say, at: ReadonlyArray<PropertyKey>) => T | undefined;
 
@@ -213,7 +213,9 @@ export const objectField =
     for (const [key, item] of Object.entries(value)) {
       const field = Object.hasOwn(fields, key) ? fields[key] : undefined;
       const got = field?.(item, say, [...at, key]);
-      if (!field) say(`has no field "${key}" (it takes ${Object.keys(fields).join(", ")})`, at);
+      if (!field) {
+        say(`has no field "${key.slice(0, 40)}" (it takes ${Object.keys(fields).join(", ")})`, at);
+      }
       if (got === undefined) wrong = true;
       else read[key] = got;
     }

@@ -142,6 +142,14 @@ describe("reading inside a JSON value", () => {
     expect(said.join("\n")).not.toMatch(/T0KEN/);
   });
 
+  it("names an unknown field by its first 40 characters only", () => {
+    const pasted = `https://hooks.example.com/T0KEN-${"x".repeat(60)}`;
+    const { said } = readValue(channel, { type: "slack", [pasted]: true });
+    expect(said).toEqual([
+      `has no field "${pasted.slice(0, 40)}" (it takes type, url, per_minute, muted)`,
+    ]);
+  });
+
   it("keeps a name such as __proto__ as a name", () => {
     const named = recordField(textField({ max: 64 }), channel);
     const { value, said } = readValue(named, JSON.parse('{"__proto__": {"type": "teams"}}'));
